@@ -1,0 +1,49 @@
+"""Client-side rate limiting: stay under a platform's limits instead of bouncing off them."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+
+class SlidingWindowLimiter:
+    """At most `max_calls` in any `period` seconds (a rolling window, as HubSpot counts).
+
+    `acquire()` blocks (through the injected `sleep`) until a call may start. A limiter with
+    `max_calls=None` never waits. `margin` keeps a few calls in reserve for other clients of
+    the same token.
+    """
+
+    def __init__(
+        self,
+        max_calls: int | None,
+        period: float,
+        *,
+        margin: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.limit = None if max_calls is None else max(1, max_calls - margin)
+        self.period = period
+        self._clock = clock
+        self._sleep = sleep
+        self._starts: deque[float] = deque()
+        self._lock = threading.Lock()
+        self.waited_seconds = 0.0
+
+    def acquire(self) -> None:
+        if self.limit is None:
+            return
+        while True:
+            with self._lock:
+                now = self._clock()
+                while self._starts and now - self._starts[0] >= self.period:
+                    self._starts.popleft()
+                if len(self._starts) < self.limit:
+                    self._starts.append(now)
+                    return
+                delay = self.period - (now - self._starts[0]) + 0.001
+            self.waited_seconds += delay
+            self._sleep(delay)
