@@ -1,0 +1,68 @@
+"""Email normalisation and validation: the one place that decides what an email address is.
+
+Independent of the rest of the connector so it can move to `core/` unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+MAX_EMAIL_LENGTH = 254
+MAX_LOCAL_LENGTH = 64
+
+_LOCAL = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_TLD = re.compile(r"^(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})$")
+
+
+@dataclass(frozen=True, slots=True)
+class EmailCheck:
+    """The normalised address, or None with the reason it was refused."""
+
+    email: str | None
+    reason: str | None = None
+
+
+def parse_email(raw: object) -> EmailCheck:
+    """Normalise and validate one email address.
+
+    Normalising: NFKC (full-width `ｔａｒｏ＠ｅｘａｍｐｌｅ．ｊｐ` typed on Japanese keyboards becomes
+    ASCII), strip whitespace and one pair of angle brackets or a `mailto:` prefix, lower-case.
+    Valid: one `@`, a dot-atom local part of at most 64 characters, a domain of LDH labels with
+    an alphabetic (or punycode) top-level label, 254 characters in all. Addresses that still
+    hold non-ASCII characters after NFKC are refused (Salesforce and most MTAs reject them).
+    """
+    if raw is None:
+        return EmailCheck(None, "no email")
+    if not isinstance(raw, str):
+        return EmailCheck(None, f"email is not text ({type(raw).__name__})")
+    text = unicodedata.normalize("NFKC", raw).strip()
+    if text.lower().startswith("mailto:"):
+        text = text[len("mailto:") :].strip()
+    if text.startswith("<") and text.endswith(">"):
+        text = text[1:-1].strip()
+    if not text:
+        return EmailCheck(None, "empty email")
+    if len(text) > MAX_EMAIL_LENGTH:
+        return EmailCheck(None, f"email longer than {MAX_EMAIL_LENGTH} characters")
+    text = text.lower()
+    if not text.isascii():
+        return EmailCheck(None, "email has non-ASCII characters")
+    if text.count("@") != 1:
+        return EmailCheck(None, "email must contain exactly one @")
+    local, domain = text.split("@")
+    if not local or len(local) > MAX_LOCAL_LENGTH or not _LOCAL.match(local):
+        return EmailCheck(None, "email has an invalid local part")
+    labels = domain.split(".")
+    if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+        return EmailCheck(None, "email has an invalid domain")
+    if not _TLD.match(labels[-1]):
+        return EmailCheck(None, "email has an invalid top-level domain")
+    return EmailCheck(text)
+
+
+def normalise_email(raw: object) -> str | None:
+    """The normalised address, or None when it is missing or not valid."""
+    return parse_email(raw).email

@@ -1,0 +1,31 @@
+"""Salesforce endpoints, limits and field names the adapter relies on, in one place."""
+
+from __future__ import annotations
+
+# --- auth
+TOKEN_PATH = "/services/oauth2/token"
+JWT_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+JWT_LIFETIME_SECONDS = 180  # Salesforce accepts an assertion for at most 3 minutes
+
+# --- REST paths, relative to /services/data/vNN.N/
+COLLECTIONS_PATH = "composite/sobjects"
+LIMITS_PATH = "limits/"
+INGEST_PATH = "jobs/ingest"
+
+# --- limits
+COLLECTION_BATCH_SIZE = 200  # sObject Collections: records per call
+MAX_URI_BYTES = 16_384  # longer request lines are answered 414
+QUERY_URL_BUDGET = 12_000  # what identity matching aims for per GET (headroom under 16 KB)
+
+# --- Bulk API 2.0
+BULK_THRESHOLD = 10_000  # Lead creates at or above this go through Bulk API 2.0
+BULK_POLL_SECONDS = 2.0
+BULK_TIMEOUT_SECONDS = 3_600.0
+BULK_NULL = "#N/A"  # Bulk API CSV value that sets a field to null
+
+# --- field names of this org's connector setup
+LEAD_EXTERNAL_ID_FIELD = "HubSpot_Contact_Id__c"
+TASK_EXTERNAL_ID_FIELD = "Connector_Key__c"
+
+# --- the response header that reports the org's daily API usage
+LIMIT_INFO_HEADER = "Sforce-Limit-Info"

@@ -1,0 +1,65 @@
+"""Human-readable renderings of run summaries and status (pure: data in, text out)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    s = summary
+    head = f"{s['kind']}{' (dry run: nothing written)' if s.get('dry_run') else ''}"
+    lines = [
+        f"{head}: window {s.get('window_start')} .. {s.get('window_end')}",
+        f"  HubSpot     contacts read {s['contacts_read']}, activities read "
+        f"{s['activities_read']} ({s['activities_new']} new)",
+        f"  scoring     leads scored {s['leads_scored']}, MQLs {s['mqls']} "
+        f"({s['new_mql_episodes']} new), without usable email {s['leads_without_email']}",
+    ]
+    if s.get("dry_run"):
+        planned = s.get("planned", {})
+        lines.append(
+            f"  planned     updates {planned.get('updates', 0)}, Lead creates "
+            f"{planned.get('creates', 0)}, Tasks {planned.get('tasks', 0)}"
+        )
+        for name, count in planned.get("fields", {}).items():
+            lines.append(f"              {name}: {count}")
+        for sample in planned.get("sample", []):
+            lines.append(
+                f"    e.g. {sample['object']} {sample['id'] or '(new)'} "
+                f"{sample['lead']}: {sample['fields']}"
+            )
+    else:
+        lines.append(
+            f"  Salesforce  records updated {s['records_updated']}, Leads created "
+            f"{s['leads_created']}, Tasks created {s['tasks_created']}, unchanged "
+            f"{s['records_unchanged']}, failed {s['write_failures']}"
+        )
+    lines.append(
+        f"  API calls   HubSpot {s['hubspot_calls']}, Salesforce {s['salesforce_calls']}; "
+        f"problems reported {s['problems']}; {s['duration_seconds']} s"
+    )
+    return "\n".join(lines)
+
+
+def format_status(data: dict[str, Any]) -> str:
+    lines = [f"state: {data['state_path']}"]
+    lines.append("cursors:")
+    for stream, value in data["cursors"].items():
+        lines.append(f"  {stream:18} {value}")
+    if not data["cursors"]:
+        lines.append("  (none yet: the first sync reads the initial look-back window)")
+    lines.append("stored: " + ", ".join(f"{k} {v}" for k, v in data["counts"].items()))
+    lines.append("last runs:")
+    for run in data["runs"]:
+        summary = run.get("summary") or {}
+        lines.append(
+            f"  #{run['id']} {run['kind']:8} {run['started_at']} -> {run['outcome'] or 'running'}"
+            f"  scored {summary.get('leads_scored', '-')}, written "
+            f"{summary.get('records_updated', 0) + summary.get('leads_created', 0)}, tasks "
+            f"{summary.get('tasks_created', '-')}, calls HubSpot "
+            f"{summary.get('hubspot_calls', '-')} / Salesforce "
+            f"{summary.get('salesforce_calls', '-')}"
+        )
+    if not data["runs"]:
+        lines.append("  (no runs yet)")
+    return "\n".join(lines)
