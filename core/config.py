@@ -123,9 +123,9 @@ class SyncSettings(_Section):
     mappings_dir: Path = Path("mappings")
     create_leads_for: Literal["mql", "hot", "all"] = "mql"
     batch_size: int = Field(default=200, ge=1, le=200)
-    default_company: str = "[not provided]"
-    default_last_name: str = "[not provided]"
-    task_due_business_days: int = Field(default=2, ge=0, le=60)
+    initial_lookback_days: int = Field(default=365, ge=1)
+    lock_wait_seconds: float = Field(default=0.0, ge=0)
+    duplicate_rule: Literal["oldest", "newest", "most_recently_modified"] = "oldest"
 
 
 class Settings(BaseSettings):

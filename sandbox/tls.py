@@ -70,3 +70,40 @@ def make_loopback_certificate(directory: Path) -> CertificatePair:
     )
     key_path.chmod(0o600)
     return CertificatePair(cert_path, key_path)
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """An RSA key and its self-signed certificate: a connected app's JWT signing pair."""
+
+    key_path: Path
+    certificate_pem: bytes
+
+
+def make_signing_key(directory: Path, common_name: str = "connector jwt") -> SigningKey:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    directory.mkdir(parents=True, exist_ok=True)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=365))
+        .sign(key, hashes.SHA256())
+    )
+    key_path = directory / "jwt-signing.key"
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    key_path.chmod(0o600)
+    return SigningKey(key_path, cert.public_bytes(serialization.Encoding.PEM))

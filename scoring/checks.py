@@ -1,28 +1,24 @@
 """Cross-reference checks the schema alone cannot make: names that must exist, ids that
-must be unique, conditions allowed only in some places. Each problem carries the key path
-it is about, so the loader can point at the line."""
+must be unique, conditions allowed only in some places.
+
+They read the parsed TOML (plain dicts and lists), not the validated models, so they still
+run when the schema found problems elsewhere: one `validate` lists every mistake at once.
+Values of the wrong shape are skipped here; the schema reports them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import difflib
+import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from core.models import ActivityKind
 from scoring.fields import COMPANY_FIELDS, CONTACT_FIELDS
-from scoring.schema import (
-    ActivityClause,
-    AllClause,
-    AnyClause,
-    FieldClause,
-    MqlFlagClause,
-    NotClause,
-    ScoreClause,
-    ScoringFile,
-    SegmentsFile,
-    StrictModel,
-)
 
 Path = tuple[str | int, ...]
+FIELD_REF = re.compile(r"(contact|company)\.[A-Za-z0-9_]+")  # the schema reports other shapes
 SCORE_AXES = ("total", "engagement", "fit")
 
 
@@ -34,164 +30,202 @@ class Problem:
 
 
 @dataclass(frozen=True, slots=True)
-class _Allowed:
+class _Place:
     """Which condition kinds a place may use."""
 
+    what: str
     score: bool
     activity: bool
     is_mql: bool
 
 
-_FIT = _Allowed(score=False, activity=False, is_mql=False)
-_DECISION = _Allowed(score=True, activity=True, is_mql=False)  # MQL rules, disqualifiers
-_LABEL = _Allowed(score=True, activity=True, is_mql=True)  # stages, segments
+_FIT = _Place("fit rules", score=False, activity=False, is_mql=False)
+_MQL = _Place("MQL rules", score=True, activity=True, is_mql=False)
+_DISQUALIFIER = _Place("disqualifiers", score=True, activity=True, is_mql=False)
+_LABEL = _Place("stage and segment rules", score=True, activity=True, is_mql=True)
 
 
-class Names:
-    """The names rules may refer to, built from scoring.toml."""
+class _Names:
+    """The names rules may refer to, from scoring.toml."""
 
-    def __init__(self, scoring: ScoringFile) -> None:
-        self.kinds = ActivityKind.ALL | frozenset(scoring.custom_activity_kinds)
-        custom = {ref.partition(".") for ref in scoring.custom_fields}
-        self.contact_fields = CONTACT_FIELDS | {n for o, _, n in custom if o == "contact"}
-        self.company_fields = COMPANY_FIELDS | {n for o, _, n in custom if o == "company"}
-        self.scores = frozenset(SCORE_AXES) | frozenset(scoring.groups)
+    def __init__(self, scoring: dict[str, Any]) -> None:
+        self.kinds = ActivityKind.ALL | frozenset(_strings(scoring.get("custom_activity_kinds")))
+        self.contact_fields = set(CONTACT_FIELDS)
+        self.company_fields = set(COMPANY_FIELDS)
+        for ref in _strings(scoring.get("custom_fields")):
+            owner, _, name = ref.partition(".")
+            (self.contact_fields if owner == "contact" else self.company_fields).add(name)
+        groups = scoring.get("groups")
+        self.groups: dict[str, Any] = groups if isinstance(groups, dict) else {}
+        self.scores = frozenset(SCORE_AXES) | frozenset(self.groups)
 
     def field_known(self, ref: str) -> bool:
         owner, _, name = ref.partition(".")
-        known = self.contact_fields if owner == "contact" else self.company_fields
-        return name in known
+        if owner == "contact":
+            return name in self.contact_fields
+        return owner == "company" and name in self.company_fields
 
 
-def check_scoring(scoring: ScoringFile) -> list[Problem]:
-    return [Problem("scoring", path, message) for path, message in _scoring(scoring)]
+def check_scoring(scoring: dict[str, Any]) -> list[Problem]:
+    return [Problem("scoring", path, text) for path, text in _scoring(scoring, _Names(scoring))]
 
 
-def check_segments(segments: SegmentsFile, scoring: ScoringFile) -> list[Problem]:
-    names = Names(scoring)
-    found: list[tuple[Path, str]] = []
-    seen: set[str] = set()
-    for d, dimension in enumerate(segments.dimensions):
-        where: Path = ("dimensions", d)
-        if dimension.name in seen:
-            found.append(((*where, "name"), f"dimension {dimension.name!r} is defined twice"))
-        seen.add(dimension.name)
-        values = [(("default",), dimension.default)] + [
-            (("rules", r, "value"), rule.value) for r, rule in enumerate(dimension.rules)
-        ]
-        for sub, value in values:
-            if segments.separator in value:
-                found.append(
-                    ((*where, *sub), f"value {value!r} contains the separator "
-                     f"{segments.separator!r}; expected a value without it")
-                )
-        for r, rule in enumerate(dimension.rules):
-            found += _clause(rule.when, (*where, "rules", r, "when"), names, _LABEL)
-    return [Problem("segments", path, message) for path, message in found]
+def check_segments(segments: dict[str, Any], scoring: dict[str, Any]) -> list[Problem]:
+    names = _Names(scoring)
+    return [Problem("segments", path, text) for path, text in _segments(segments, names)]
 
 
-def _scoring(scoring: ScoringFile) -> Iterator[tuple[Path, str]]:
-    names = Names(scoring)
-    for name, group in scoring.groups.items():
+def _scoring(scoring: dict[str, Any], names: _Names) -> Iterator[tuple[Path, str]]:
+    for name, group in names.groups.items():
         if name in SCORE_AXES:
             yield ("groups", name), f"group name {name!r} is reserved; choose another name"
-        if group.axis == "fit" and group.decay is not None and group.decay.type != "none":
-            yield ("groups", name, "decay"), "fit groups do not decay; remove `decay`"
-    for index, kind in enumerate(scoring.custom_activity_kinds):
+        if isinstance(group, dict) and group.get("axis") == "fit":
+            decay = group.get("decay")
+            if isinstance(decay, dict) and decay.get("type") != "none":
+                yield ("groups", name, "decay"), "fit groups do not decay; remove `decay`"
+    for index, kind in _items(scoring, "custom_activity_kinds", of=str):
         if kind in ActivityKind.ALL:
             yield ("custom_activity_kinds", index), f"{kind!r} is a built-in kind already"
 
-    ids: dict[str, Path] = {}
-    for section, rules in (("behaviour", scoring.behaviour), ("fit", scoring.fit)):
-        axis = "engagement" if section == "behaviour" else "fit"
-        for index, rule in enumerate(rules):
-            where: Path = (section, index)
-            if rule.id in ids:
-                yield (*where, "id"), f"rule id {rule.id!r} is used twice (rule ids are unique)"
-            ids[rule.id] = where
-            group = scoring.groups.get(rule.group)
-            if group is None:
-                yield (*where, "group"), (
-                    f"unknown group {rule.group!r}; expected one of "
-                    f"{', '.join(sorted(scoring.groups))}"
-                )
-            elif group.axis != axis:
-                yield (*where, "group"), (
-                    f"group {rule.group!r} has axis {group.axis!r}; {section} rules belong "
-                    f"in {axis!r} groups"
-                )
-    for index, rule in enumerate(scoring.behaviour):
-        for k, kind in enumerate(rule.kinds):
+    yield from _unique_ids("rule", [("behaviour",), ("fit",)], scoring)
+    for section, axis in (("behaviour", "engagement"), ("fit", "fit")):
+        for index, rule in _items(scoring, section):
+            group = rule.get("group")
+            if not isinstance(group, str):
+                continue
+            where = (section, index, "group")
+            if group not in names.groups:
+                yield where, (f"unknown group {group!r}{_suggest(group, names.groups)}; "
+                              f"expected one of {', '.join(sorted(names.groups))}")
+            elif isinstance(names.groups[group], dict) \
+                    and names.groups[group].get("axis") not in (axis, None):
+                yield where, (f"group {group!r} is on the {names.groups[group].get('axis')!r} "
+                              f"axis; {section} rules belong in {axis!r} groups")
+    for index, rule in _items(scoring, "behaviour"):
+        for k, kind in _items(rule, "kinds", of=str):
             if kind not in names.kinds:
-                yield ("behaviour", index, "kinds", k), _unknown_kind(kind)
-    for index, fit_rule in enumerate(scoring.fit):
-        yield from _clause(fit_rule.when, ("fit", index, "when"), names, _FIT)
+                yield ("behaviour", index, "kinds", k), _unknown_kind(kind, names)
+    for index, rule in _items(scoring, "fit"):
+        yield from _clause(rule.get("when"), ("fit", index, "when"), names, _FIT)
 
-    yield from _unique_ids("mql", [r.id for r in scoring.mql.rules], ("mql", "rules"))
-    for index, mql_rule in enumerate(scoring.mql.rules):
-        yield from _clause(mql_rule.when, ("mql", "rules", index, "when"), names, _DECISION)
-    yield from _unique_ids("disqualifier", [d.id for d in scoring.disqualifiers],
-                           ("disqualifiers",))
-    for index, disqualifier in enumerate(scoring.disqualifiers):
-        yield from _clause(disqualifier.when, ("disqualifiers", index, "when"), names,
-                           _DECISION)
-    for index, stage_rule in enumerate(scoring.stages.rules):
-        yield from _clause(stage_rule.when, ("stages", "rules", index, "when"), names, _LABEL)
+    mql = scoring.get("mql") if isinstance(scoring.get("mql"), dict) else {}
+    yield from _unique_ids("MQL rule", [("mql", "rules")], scoring)
+    for index, rule in _items(mql, "rules"):
+        yield from _clause(rule.get("when"), ("mql", "rules", index, "when"), names, _MQL)
+    yield from _unique_ids("disqualifier", [("disqualifiers",)], scoring)
+    for index, rule in _items(scoring, "disqualifiers"):
+        yield from _clause(rule.get("when"), ("disqualifiers", index, "when"), names,
+                           _DISQUALIFIER)
+    stages = scoring.get("stages") if isinstance(scoring.get("stages"), dict) else {}
+    for index, rule in _items(stages, "rules"):
+        yield from _clause(rule.get("when"), ("stages", "rules", index, "when"), names, _LABEL)
 
 
-def _unique_ids(what: str, ids: list[str], base: Path) -> Iterator[tuple[Path, str]]:
+def _segments(segments: dict[str, Any], names: _Names) -> Iterator[tuple[Path, str]]:
+    separator = segments.get("separator", "/")
     seen: set[str] = set()
-    for index, rule_id in enumerate(ids):
-        if rule_id in seen:
-            yield (*base, index, "id"), f"{what} id {rule_id!r} is used twice"
-        seen.add(rule_id)
+    for d, dimension in _items(segments, "dimensions"):
+        base: Path = ("dimensions", d)
+        name = dimension.get("name")
+        if isinstance(name, str):
+            if name in seen:
+                yield (*base, "name"), f"dimension {name!r} is defined twice"
+            seen.add(name)
+        values: list[tuple[Path, Any]] = [(("default",), dimension.get("default"))]
+        values += [(("rules", r, "value"), rule.get("value"))
+                   for r, rule in _items(dimension, "rules")]
+        for sub, value in values:
+            if isinstance(value, str) and isinstance(separator, str) and separator \
+                    and separator in value:
+                yield (*base, *sub), (f"value {value!r} contains the separator {separator!r}; "
+                                      "expected a value without it")
+        for r, rule in _items(dimension, "rules"):
+            yield from _clause(rule.get("when"), (*base, "rules", r, "when"), names, _LABEL)
 
 
-def _unknown_kind(kind: str) -> str:
-    return (
-        f"unknown activity kind {kind!r}; expected a core.models.ActivityKind value or a "
-        "name listed in custom_activity_kinds"
-    )
-
-
-def _clause(
-    clause: StrictModel, path: Path, names: Names, allowed: _Allowed
-) -> Iterator[tuple[Path, str]]:
-    if isinstance(clause, FieldClause):
-        if not names.field_known(clause.field):
+def _clause(clause: Any, path: Path, names: _Names, place: _Place) -> Iterator[tuple[Path, str]]:
+    if not isinstance(clause, dict):
+        return
+    if isinstance(clause.get("field"), str):
+        if FIELD_REF.fullmatch(clause["field"]) and not names.field_known(clause["field"]):
+            known = [f"contact.{n}" for n in names.contact_fields]
+            known += [f"company.{n}" for n in names.company_fields]
             yield (*path, "field"), (
-                f"unknown field {clause.field!r}; expected a known HubSpot property or a "
-                "name listed in custom_fields"
+                f"unknown field {clause['field']!r}{_suggest(clause['field'], known)}; expected "
+                "contact.<name> or company.<name> with a known HubSpot property, or a name "
+                "listed in custom_fields"
             )
-    elif isinstance(clause, ScoreClause):
-        if not allowed.score:
-            yield (*path, "score"), "score conditions are not allowed here (fit rules only "\
-                "test contact and company fields)"
-        elif clause.score not in names.scores:
+    elif "score" in clause:
+        if not place.score:
+            yield (*path, "score"), f"score conditions are not allowed in {place.what}"
+        elif isinstance(clause["score"], str) and clause["score"] not in names.scores:
             yield (*path, "score"), (
-                f"unknown score {clause.score!r}; expected total, engagement, fit or a group "
-                "name"
-            )
-    elif isinstance(clause, ActivityClause):
-        if not allowed.activity:
-            yield (*path, "activity"), "activity conditions are not allowed in fit rules"
+                f"unknown score {clause['score']!r}{_suggest(clause['score'], names.scores)}; "
+                "expected total, engagement, fit or a group name")
+    elif "activity" in clause:
+        if not place.activity:
+            yield (*path, "activity"), f"activity conditions are not allowed in {place.what}"
             return
-        kinds = clause.kinds()
-        if not kinds:
-            yield (*path, "activity"), "expected at least one activity kind"
-        for key, listed in (("activity", kinds), ("not_followed_by", clause.not_followed_by)):
-            for index, kind in enumerate(listed):
+        kinds = clause["activity"]
+        if isinstance(kinds, str):
+            if kinds not in names.kinds:
+                yield (*path, "activity"), _unknown_kind(kinds, names)
+        else:
+            for index, kind in _items(clause, "activity", of=str):
                 if kind not in names.kinds:
-                    at = (*path, key) if isinstance(clause.activity, str) and key == "activity" \
-                        else (*path, key, index)
-                    yield at, _unknown_kind(kind)
-    elif isinstance(clause, MqlFlagClause):
-        if not allowed.is_mql:
-            yield (*path, "is_mql"), "is_mql is only allowed in stage and segment rules"
-    elif isinstance(clause, AllClause | AnyClause):
-        key = "all" if isinstance(clause, AllClause) else "any"
-        parts = clause.all if isinstance(clause, AllClause) else clause.any
-        for index, part in enumerate(parts):
-            yield from _clause(part, (*path, key, index), names, allowed)
-    elif isinstance(clause, NotClause):
-        yield from _clause(clause.not_, (*path, "not"), names, allowed)
+                    yield (*path, "activity", index), _unknown_kind(kind, names)
+        for index, kind in _items(clause, "not_followed_by", of=str):
+            if kind not in names.kinds:
+                yield (*path, "not_followed_by", index), _unknown_kind(kind, names)
+    elif "is_mql" in clause:
+        if not place.is_mql:
+            yield (*path, "is_mql"), f"is_mql is not allowed in {place.what} (only in stage " \
+                "and segment rules)"
+    else:
+        for key in ("all", "any"):
+            for index, part in _items(clause, key, of=object):
+                yield from _clause(part, (*path, key, index), names, place)
+        if "not" in clause:
+            yield from _clause(clause["not"], (*path, "not"), names, place)
+
+
+def _unique_ids(what: str, sections: list[Path], scoring: dict[str, Any]
+                ) -> Iterator[tuple[Path, str]]:
+    seen: set[str] = set()
+    for section in sections:
+        table: Any = scoring
+        for key in section[:-1]:
+            table = table.get(key) if isinstance(table, dict) else None
+        if not isinstance(table, dict):
+            continue
+        for index, rule in _items(table, str(section[-1])):
+            rule_id = rule.get("id")
+            if isinstance(rule_id, str):
+                if rule_id in seen:
+                    yield (*section, index, "id"), f"{what} id {rule_id!r} is used twice"
+                seen.add(rule_id)
+
+
+def _unknown_kind(kind: str, names: _Names) -> str:
+    return (f"unknown activity kind {kind!r}{_suggest(kind, names.kinds)}; expected a "
+            "core.models.ActivityKind value or a name listed in custom_activity_kinds")
+
+
+def _suggest(name: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _items(table: Any, key: str, of: type = dict) -> Iterator[tuple[int, Any]]:
+    """(index, element) of the list `table[key]` whose elements are `of` (dict by default;
+    str for name lists, object for anything)."""
+    value = table.get(key) if isinstance(table, dict) else None
+    if not isinstance(value, list):
+        return
+    for index, element in enumerate(value):
+        if isinstance(element, of):
+            yield index, element
+
+
+def _strings(value: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []

@@ -10,14 +10,14 @@ import hashlib
 import json
 import math
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
+from datetime import datetime, timedelta
 
 from core.models import Company, Contact
-from scoring.fields import FieldGetter, field_getter
-from scoring.matchers import AttributesPredicate, compile_test, compile_where
+from scoring.fields import FieldGetter, as_text, field_getter
+from scoring.matchers import AttributesPredicate, compile_text_test, compile_where
+from scoring.result import money
 from scoring.schema import (
     ActivityClause,
     AllClause,
@@ -43,9 +43,10 @@ NO_DECAY, HALF_LIFE, LINEAR = 0, 1, 2
 
 # --------------------------------------------------------------------------- facts
 class Facts:
-    """What clauses read for one lead while it is being scored."""
+    """What clauses read for one lead while it is being scored. Field texts are read and
+    stripped once per lead; scores are in whole cents."""
 
-    __slots__ = ("company", "contact", "is_mql", "now_ts", "probes", "scores")
+    __slots__ = ("company", "contact", "fields", "is_mql", "now_ts", "probes", "scores")
 
     def __init__(
         self,
@@ -58,8 +59,20 @@ class Facts:
         self.company = company
         self.probes = probes
         self.now_ts = now_ts
-        self.scores: dict[str, Decimal] = {}
+        self.fields: dict[str, str | None] = {}
+        self.scores: dict[str, int] = {}
         self.is_mql = False
+
+    def field(self, ref: str, get: FieldGetter) -> str | None:
+        fields = self.fields
+        if ref in fields:
+            return fields[ref]
+        text = fields[ref] = as_text(get(self.contact, self.company))
+        return text
+
+    def load(self, ref: str, get: FieldGetter) -> str | None:
+        text = self.fields[ref] = as_text(get(self.contact, self.company))
+        return text
 
 
 # --------------------------------------------------------------------------- clauses
@@ -81,44 +94,56 @@ class FieldCond(Cond):
     def __init__(self, clause: FieldClause) -> None:
         self.ref = clause.field
         self.get: FieldGetter = field_getter(clause.field)
-        self.check = compile_test(clause)
+        self.check = compile_text_test(clause)
         self.spec = _spec(clause)
 
     def test(self, facts: Facts) -> bool:
-        return self.check(self.get(facts.contact, facts.company))
+        fields = facts.fields
+        ref = self.ref
+        return self.check(fields[ref] if ref in fields else facts.load(ref, self.get))
 
     def describe(self, facts: Facts) -> str:
-        value = self.get(facts.contact, facts.company)
+        value = facts.field(self.ref, self.get)
         verdict = "matches" if self.check(value) else "does not match"
         return f"{self.ref} {value!r} {verdict} {self.spec}"
 
 
 class ScoreCond(Cond):
-    __slots__ = ("bounds", "name")
+    """Scores are compared in cents: `min = 50` holds from 5000 cents up."""
 
-    _OPS: tuple[tuple[str, str, Callable[[Decimal, Decimal], bool]], ...] = (
-        ("min", ">=", operator.ge), ("max", "<=", operator.le),
-        ("above", ">", operator.gt), ("below", "<", operator.lt),
-    )
+    __slots__ = ("above", "below", "max", "min", "name", "texts")
 
     def __init__(self, clause: ScoreClause) -> None:
         self.name = clause.score
-        self.bounds = tuple(
-            (symbol, holds, Decimal(repr(getattr(clause, key))))
-            for key, symbol, holds in self._OPS
-            if getattr(clause, key) is not None
+        self.min = None if clause.min is None else clause.min * 100
+        self.max = None if clause.max is None else clause.max * 100
+        self.above = None if clause.above is None else clause.above * 100
+        self.below = None if clause.below is None else clause.below * 100
+        self.texts = tuple(
+            (f"{symbol} {bound:g}", holds, bound * 100)
+            for symbol, holds, bound in ((">=", operator.ge, clause.min),
+                                         ("<=", operator.le, clause.max),
+                                         (">", operator.gt, clause.above),
+                                         ("<", operator.lt, clause.below))
+            if bound is not None
         )
 
     def test(self, facts: Facts) -> bool:
-        value = facts.scores[self.name]
-        return all(holds(value, bound) for _, holds, bound in self.bounds)
+        cents = facts.scores[self.name]
+        return not (
+            (self.min is not None and cents < self.min)
+            or (self.max is not None and cents > self.max)
+            or (self.above is not None and cents <= self.above)
+            or (self.below is not None and cents >= self.below)
+        )
 
     def describe(self, facts: Facts) -> str:
-        value = facts.scores[self.name]
-        failed = [f"{s} {b:g}" for s, holds, b in self.bounds if not holds(value, b)]
+        cents = facts.scores[self.name]
+        shown = f"{self.name} {money(cents)}"
+        failed = [text for text, holds, bound in self.texts if not holds(cents, bound)]
         if failed:
-            return f"{self.name} {value} is not {' and '.join(failed)}"
-        return f"{self.name} {value} " + " and ".join(f"{s} {b:g}" for s, _, b in self.bounds)
+            return f"{shown} is not {' and '.join(failed)}"
+        return f"{shown} " + " and ".join(text for text, _, _ in self.texts)
 
 
 class ActivityCond(Cond):
@@ -140,17 +165,24 @@ class ActivityCond(Cond):
 
     def count(self, facts: Facts) -> int:
         """Matches in the window and, with not_followed_by, strictly after the latest
-        activity of those kinds. Probes keep the latest `at_least` or more timestamps."""
+        activity of those kinds. A probe keeps its latest `at_least` (or more) timestamps,
+        ascending, which is all a count up to `at_least` needs."""
         times = facts.probes[self.probe]
         if not times:
             return 0
         lower = -math.inf if self.within is None else facts.now_ts - self.within
         if self.followed is not None:
             later = facts.probes[self.followed]
-            if later:
-                latest = later[-1]
-                return sum(1 for t in times if t >= lower and t > latest)
-        return sum(1 for t in times if t >= lower)
+            if later and later[-1] >= lower:
+                lower = math.nextafter(later[-1], math.inf)  # strictly after it
+        if times[0] >= lower:
+            return len(times)
+        found = 0
+        for t in reversed(times):
+            if t < lower:
+                break
+            found += 1
+        return found
 
     def test(self, facts: Facts) -> bool:
         return self.count(facts) >= self.at_least
@@ -168,7 +200,10 @@ class AllCond(Cond):
         self.parts = parts
 
     def test(self, facts: Facts) -> bool:
-        return all(part.test(facts) for part in self.parts)
+        for part in self.parts:  # noqa: SIM110 - a plain loop is faster than all(genexpr)
+            if not part.test(facts):
+                return False
+        return True
 
     def describe(self, facts: Facts) -> str:
         for part in self.parts:
@@ -184,7 +219,10 @@ class AnyCond(Cond):
         self.parts = parts
 
     def test(self, facts: Facts) -> bool:
-        return any(part.test(facts) for part in self.parts)
+        for part in self.parts:  # noqa: SIM110 - a plain loop is faster than any(genexpr)
+            if part.test(facts):
+                return True
+        return False
 
     def describe(self, facts: Facts) -> str:
         for part in self.parts:
@@ -240,11 +278,10 @@ def _spec(test: ValueTest) -> str:
 # --------------------------------------------------------------------------- rules
 @dataclass(frozen=True, slots=True)
 class BehaviourSpec:
-    index: int
+    slot: int  # where the hot path collects this rule's matching timestamps
     id: str
     group: str
     points: float
-    where: AttributesPredicate | None
     once: bool
     window: float  # seconds; 0 = no window cap
     window_cap: float
@@ -257,7 +294,7 @@ class BehaviourSpec:
 class FitSpec:
     id: str
     group: str
-    points: float
+    points_cents: int
     when: Cond
 
 
@@ -273,19 +310,15 @@ class GroupSpec:
 @dataclass(frozen=True, slots=True)
 class Probe:
     """Activities some condition asks about; the aggregate keeps their latest `keep`
-    timestamps."""
+    timestamps. A probe asking exactly what a behaviour rule matches shares its slot."""
 
-    index: int
-    where: AttributesPredicate | None
+    slot: int
     keep: int
 
 
-@dataclass(frozen=True, slots=True)
-class KindIndex:
-    """Everything one activity kind feeds: behaviour rules and condition probes."""
-
-    rules: tuple[BehaviourSpec, ...]
-    probes: tuple[Probe, ...]
+# Per activity kind: (slot, attribute test or None, horizon in seconds) for every rule and
+# probe it feeds.
+Targets = tuple[tuple[int, AttributesPredicate | None, float], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,15 +340,18 @@ class Rules:
     """Compiled, validated rules. Build with `scoring.load_rules` or `rules_from_toml`."""
 
     version: str
-    groups: tuple[GroupSpec, ...]
-    behaviour: tuple[BehaviourSpec, ...]
+    groups: Mapping[str, GroupSpec]  # in file order
+    behaviour: Mapping[str, BehaviourSpec]  # by rule id, in file order
     fit: tuple[FitSpec, ...]
-    by_kind: Mapping[str, KindIndex]
+    by_kind: Mapping[str, Targets]
+    slots: int
     probes: tuple[Probe, ...]
-    fit_thresholds: tuple[float, float, float]
-    engagement_thresholds: tuple[float, float, float]
+    fit_grades: tuple[tuple[str, float], ...]  # (letter, threshold in cents), descending
+    engagement_grades: tuple[tuple[str, float], ...]  # (band, threshold in cents)
+    fit_groups: tuple[str, ...]
+    group_work: bool  # some group has a cap or a weight other than 1
     mql_rules: tuple[Decision, ...]
-    mql_hold_seconds: float
+    mql_hold: timedelta
     disqualifiers: tuple[Decision, ...]
     stage_rules: tuple[tuple[str, Cond], ...]
     default_stage: str
@@ -324,19 +360,17 @@ class Rules:
     scoring: ScoringFile
     segments: SegmentsFile
 
-    def group(self, name: str) -> GroupSpec:
-        return next(g for g in self.groups if g.name == name)
-
 
 def compile_rules(scoring: ScoringFile, segments: SegmentsFile) -> Rules:
     """Assumes `scoring.checks` found no problems."""
     probes = _ProbeRegistry()
+    slots = _Slots()
     behaviour = tuple(
-        _behaviour(index, rule, scoring.groups[rule.group].decay)
-        for index, rule in enumerate(scoring.behaviour)
+        _behaviour(slots.slot(rule.kinds, rule.where), rule, scoring.groups[rule.group].decay)
+        for rule in scoring.behaviour
     )
     fit = tuple(
-        FitSpec(rule.id, rule.group, float(rule.points), probes.cond(rule.when))
+        FitSpec(rule.id, rule.group, round(rule.points * 100), probes.cond(rule.when))
         for rule in scoring.fit
     )
     mql = tuple(
@@ -350,35 +384,36 @@ def compile_rules(scoring: ScoringFile, segments: SegmentsFile) -> Rules:
         DimensionSpec(d.name, d.default, tuple((r.value, probes.cond(r.when)) for r in d.rules))
         for d in segments.dimensions
     )
-    compiled_probes = probes.compiled()
-
-    kinds: dict[str, tuple[list[BehaviourSpec], list[Probe]]] = {}
-    for spec, rule in zip(behaviour, scoring.behaviour, strict=True):
-        for kind in dict.fromkeys(rule.kinds):
-            kinds.setdefault(kind, ([], []))[0].append(spec)
-    for probe, probe_kinds in zip(compiled_probes, probes.kinds, strict=True):
-        for kind in probe_kinds:
-            kinds.setdefault(kind, ([], []))[1].append(probe)
-
-    groups = tuple(
-        GroupSpec(
+    compiled_probes = tuple(
+        Probe(slots.slot(kinds, where, horizon), keep)
+        for kinds, where, keep, horizon in zip(probes.kinds, probes.wheres, probes.keep,
+                                               probes.horizons, strict=True)
+    )
+    groups = {
+        name: GroupSpec(
             name, group.axis, group.weight,
             None if group.max is None else round(group.max * 100),
             None if group.min is None else round(group.min * 100),
         )
         for name, group in scoring.groups.items()
-    )
+    }
     return Rules(
         version=_version(scoring, segments),
         groups=groups,
-        behaviour=behaviour,
+        behaviour={spec.id: spec for spec in behaviour},
         fit=fit,
-        by_kind={k: KindIndex(tuple(r), tuple(p)) for k, (r, p) in kinds.items()},
+        by_kind=slots.targets(),
+        slots=len(slots.keys),
         probes=compiled_probes,
-        fit_thresholds=tuple(scoring.grade.fit_thresholds),  # type: ignore[arg-type]
-        engagement_thresholds=tuple(scoring.grade.engagement_thresholds),  # type: ignore[arg-type]
+        fit_grades=tuple(zip("ABC", [t * 100 for t in scoring.grade.fit_thresholds],
+                             strict=True)),
+        engagement_grades=tuple(zip("123", [t * 100 for t in
+                                            scoring.grade.engagement_thresholds], strict=True)),
+        fit_groups=tuple(name for name, g in groups.items() if g.axis == "fit"),
+        group_work=any(g.weight != 1.0 or g.max_cents is not None or g.min_cents is not None
+                       for g in groups.values()),
         mql_rules=mql,
-        mql_hold_seconds=scoring.mql.hold_days * DAY,
+        mql_hold=timedelta(days=scoring.mql.hold_days),
         disqualifiers=disqualifiers,
         stage_rules=stages,
         default_stage=scoring.stages.default,
@@ -389,7 +424,7 @@ def compile_rules(scoring: ScoringFile, segments: SegmentsFile) -> Rules:
     )
 
 
-def _behaviour(index: int, rule: BehaviourRule, group_decay: Decay | None) -> BehaviourSpec:
+def _behaviour(slot: int, rule: BehaviourRule, group_decay: Decay | None) -> BehaviourSpec:
     decay = rule.decay if rule.decay is not None else group_decay
     kind, rate = NO_DECAY, 0.0
     if isinstance(decay, HalfLifeDecay):
@@ -398,11 +433,10 @@ def _behaviour(index: int, rule: BehaviourRule, group_decay: Decay | None) -> Be
         kind, rate = LINEAR, 1.0 / (decay.days * DAY)
     window = rule.cap_window
     return BehaviourSpec(
-        index=index,
+        slot=slot,
         id=rule.id,
         group=rule.group,
         points=float(rule.points),
-        where=compile_where(rule.where),
         once=rule.once,
         window=0.0 if window is None else window.days * DAY,
         window_cap=0.0 if window is None else window.points,
@@ -410,6 +444,48 @@ def _behaviour(index: int, rule: BehaviourRule, group_decay: Decay | None) -> Be
         decay=kind,
         rate=rate,
     )
+
+
+def _where_key(kinds: Sequence[str], where: Where | None) -> str:
+    return json.dumps(
+        [sorted(set(kinds)), None if where is None else where.model_dump(by_alias=True)],
+        sort_keys=True, default=str,
+    )
+
+
+class _Slots:
+    """One slot per distinct question (kinds + attribute test) the hot path must answer.
+
+    A slot's horizon is how far back it needs to look: behaviour rules need everything,
+    a condition `within_days = 30` only the last 30 days before the aggregate's as_of (a
+    later `now` only narrows the window), so older activities skip its attribute test.
+    """
+
+    def __init__(self) -> None:
+        self.keys: dict[str, int] = {}
+        self.kinds: list[tuple[str, ...]] = []
+        self.tests: list[AttributesPredicate | None] = []
+        self.horizons: list[float] = []
+
+    def slot(self, kinds: Sequence[str], where: Where | None, horizon: float = math.inf) -> int:
+        key = _where_key(kinds, where)
+        slot = self.keys.get(key)
+        if slot is None:
+            slot = self.keys[key] = len(self.keys)
+            self.kinds.append(tuple(dict.fromkeys(kinds)))
+            self.tests.append(compile_where(where))
+            self.horizons.append(horizon)
+        else:
+            self.horizons[slot] = max(self.horizons[slot], horizon)
+        return slot
+
+    def targets(self) -> dict[str, Targets]:
+        by_kind: dict[str, list[tuple[int, AttributesPredicate | None, float]]] = {}
+        for slot, kinds in enumerate(self.kinds):
+            for kind in kinds:
+                by_kind.setdefault(kind, []).append(
+                    (slot, self.tests[slot], self.horizons[slot]))
+        return {kind: tuple(targets) for kind, targets in by_kind.items()}
 
 
 class _ProbeRegistry:
@@ -420,19 +496,20 @@ class _ProbeRegistry:
         self.kinds: list[tuple[str, ...]] = []
         self.wheres: list[Where | None] = []
         self.keep: list[int] = []
+        self.horizons: list[float] = []
 
-    def probe(self, kinds: list[str], where: Where | None, keep: int) -> int:
-        ordered = tuple(sorted(set(kinds)))
-        key = json.dumps([ordered, None if where is None else where.model_dump(by_alias=True)],
-                         sort_keys=True, default=str)
+    def probe(self, kinds: list[str], where: Where | None, keep: int, horizon: float) -> int:
+        key = _where_key(kinds, where)
         index = self.keys.get(key)
         if index is None:
             index = self.keys[key] = len(self.kinds)
-            self.kinds.append(ordered)
+            self.kinds.append(tuple(sorted(set(kinds))))
             self.wheres.append(where)
             self.keep.append(keep)
+            self.horizons.append(horizon)
         else:
             self.keep[index] = max(self.keep[index], keep)
+            self.horizons[index] = max(self.horizons[index], horizon)
         return index
 
     def cond(self, clause: StrictModel) -> Cond:
@@ -441,9 +518,11 @@ class _ProbeRegistry:
         if isinstance(clause, ScoreClause):
             return ScoreCond(clause)
         if isinstance(clause, ActivityClause):
-            probe = self.probe(clause.kinds(), clause.where, clause.at_least)
+            horizon = math.inf if clause.within_days is None else clause.within_days * DAY
+            probe = self.probe(clause.kinds(), clause.where, clause.at_least, horizon)
             followed = (
-                self.probe(clause.not_followed_by, None, 1) if clause.not_followed_by else None
+                self.probe(clause.not_followed_by, None, 1, math.inf)
+                if clause.not_followed_by else None
             )
             return ActivityCond(clause, probe, followed)
         if isinstance(clause, AllClause):
@@ -455,12 +534,6 @@ class _ProbeRegistry:
         if isinstance(clause, MqlFlagClause):
             return MqlFlagCond(clause.is_mql)
         raise TypeError(f"not a clause: {clause!r}")
-
-    def compiled(self) -> tuple[Probe, ...]:
-        return tuple(
-            Probe(index, compile_where(where), keep)
-            for index, (where, keep) in enumerate(zip(self.wheres, self.keep, strict=True))
-        )
 
 
 def _version(scoring: ScoringFile, segments: SegmentsFile) -> str:

@@ -63,12 +63,10 @@ def _email_domain(contact: Contact, company: Company | None) -> str | None:
     return domain or None
 
 
-def is_missing(value: AttributeValue) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
-
-
 def as_text(value: AttributeValue) -> str | None:
     """The text form used by string tests; None when missing."""
+    if type(value) is str:
+        return value.strip() or None
     if value is None:
         return None
     if isinstance(value, bool):
@@ -76,19 +74,22 @@ def as_text(value: AttributeValue) -> str | None:
     if isinstance(value, float):
         if not math.isfinite(value):
             return None
-        return str(int(value)) if value.is_integer() else repr(value)
-    if isinstance(value, int):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e300 else repr(value)
+    try:
         return str(value)
-    text = value.strip()
-    return text or None
+    except ValueError:  # an int too long to print (Python's digit limit)
+        return None
 
 
 def as_number(value: AttributeValue) -> float | None:
     """A finite number, or None. "1,200" reads as 1200; "n/a", "", True read as None."""
     if value is None or isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        number = float(value)
+    if type(value) is not str:
+        try:
+            number = float(value)
+        except OverflowError:
+            return None
     else:
         text = value.strip().replace(",", "")
         if not text:

@@ -1,86 +1,71 @@
-"""Value tests compiled once into plain predicates (regexes compiled, sets case-folded)."""
+"""Value tests compiled once into plain predicates (regexes compiled, sets case-folded).
+
+A text predicate takes the value's text form, already stripped, or None when the value is
+missing; fields are read and stripped once per lead (see compile.Facts).
+"""
 
 from __future__ import annotations
 
 import fnmatch
+import operator
 import re
 from collections.abc import Callable, Mapping
 
 from core.models import AttributeValue
-from scoring.fields import as_number, as_text, is_missing
+from scoring.fields import as_number, as_text
 from scoring.schema import ValueTest, Where
 
-Predicate = Callable[[AttributeValue], bool]
+TextPredicate = Callable[[str | None], bool]
 AttributesPredicate = Callable[[Mapping[str, AttributeValue]], bool]
 
 
-def compile_test(test: ValueTest) -> Predicate:
-    """One predicate for every test in `test` (all must hold). A missing value fails every
-    test except `missing = true`; a value that is not a number fails numeric tests."""
+def compile_text_test(test: ValueTest) -> TextPredicate:
+    """All tests in `test` must hold. A missing value (None) fails every test except
+    `missing = true`; text that is not a number fails numeric tests."""
     if test.missing is not None:
         want_missing = test.missing
-        return lambda value: is_missing(value) is want_missing
+        return lambda text: (text is None) is want_missing
 
-    fold = (lambda s: s) if test.case_sensitive else str.casefold
-    flags = 0 if test.case_sensitive else re.IGNORECASE
-    text_checks: list[Callable[[str], bool]] = []
-    number_checks: list[Callable[[float], bool]] = []
+    sensitive = test.case_sensitive
+    flags = 0 if sensitive else re.IGNORECASE
+    checks: list[TextPredicate] = []
+
+    def folded(items: list[str | int]) -> frozenset[str]:
+        return frozenset(str(m).strip() if sensitive else str(m).strip().casefold()
+                         for m in items)
 
     if isinstance(test.equals, bool):
-        wanted_text = "true" if test.equals else "false"
-        text_checks.append(lambda s: s.casefold() == wanted_text)
+        wanted_flag = "true" if test.equals else "false"
+        checks.append(lambda s: s is not None and s.casefold() == wanted_flag)
     elif isinstance(test.equals, str):
-        wanted = fold(test.equals.strip())
-        text_checks.append(lambda s: fold(s) == wanted)
+        checks.append(_member(folded([test.equals]), sensitive, inside=True))
     elif isinstance(test.equals, float | int):
-        wanted_number = float(test.equals)
-        number_checks.append(lambda n: n == wanted_number)
+        checks.append(_remembered(_numeric(operator.eq, float(test.equals))))
     if test.in_ is not None:
-        members = frozenset(fold(str(m).strip()) for m in test.in_)
-        text_checks.append(lambda s: fold(s) in members)
+        checks.append(_member(folded(test.in_), sensitive, inside=True))
     if test.not_in is not None:
-        excluded = frozenset(fold(str(m).strip()) for m in test.not_in)
-        text_checks.append(lambda s: fold(s) not in excluded)
+        checks.append(_member(folded(test.not_in), sensitive, inside=False))
     if test.regex is not None:
         search = re.compile(test.regex, flags).search
-        text_checks.append(lambda s: search(s) is not None)
+        checks.append(_remembered(lambda s: s is not None and search(s) is not None))
     if test.glob is not None:
         full = re.compile(fnmatch.translate(test.glob), flags).match
-        text_checks.append(lambda s: full(s) is not None)
-    if test.min is not None:
-        low = test.min
-        number_checks.append(lambda n: n >= low)
-    if test.max is not None:
-        high = test.max
-        number_checks.append(lambda n: n <= high)
-    if test.above is not None:
-        floor = test.above
-        number_checks.append(lambda n: n > floor)
-    if test.below is not None:
-        ceiling = test.below
-        number_checks.append(lambda n: n < ceiling)
+        checks.append(_remembered(lambda s: s is not None and full(s) is not None))
+    bounds = [(test.min, operator.ge), (test.max, operator.le), (test.above, operator.gt),
+              (test.below, operator.lt)]
+    for bound, holds in bounds:
+        if bound is not None:
+            checks.append(_remembered(_numeric(holds, bound)))
 
-    if len(text_checks) == 1 and not number_checks:
-        (only,) = text_checks
+    if len(checks) == 1:
+        return checks[0]
+    return lambda text: all(check(text) for check in checks)
 
-        def single_text(value: AttributeValue) -> bool:
-            text = as_text(value)
-            return text is not None and only(text)
 
-        return single_text
-
-    def predicate(value: AttributeValue) -> bool:
-        if text_checks:
-            text = as_text(value)
-            if text is None or not all(check(text) for check in text_checks):
-                return False
-        if number_checks:
-            number = as_number(value)
-            if number is None or not all(check(number) for check in number_checks):
-                return False
-        return True
-
-    return predicate
+def compile_test(test: ValueTest) -> Callable[[AttributeValue], bool]:
+    """The same tests on a raw attribute value (str, number, bool or None)."""
+    check = compile_text_test(test)
+    return lambda value: check(as_text(value))
 
 
 def compile_where(where: Where | None) -> AttributesPredicate | None:
@@ -92,3 +77,43 @@ def compile_where(where: Where | None) -> AttributesPredicate | None:
         ((name, check),) = tests
         return lambda attributes: check(attributes.get(name))
     return lambda attributes: all(check(attributes.get(name)) for name, check in tests)
+
+
+def _member(members: frozenset[str], sensitive: bool, *, inside: bool) -> TextPredicate:
+    if sensitive:
+        if inside:
+            return lambda s: s is not None and s in members
+        return lambda s: s is not None and s not in members
+    if inside:
+        return lambda s: s is not None and s.casefold() in members
+    return lambda s: s is not None and s.casefold() not in members
+
+
+MEMO_SIZE = 4096
+
+
+def _remembered(check: TextPredicate) -> TextPredicate:
+    """Pattern and number tests remember their answers for recent texts: job titles, URLs
+    and employee counts repeat across leads, and a dict lookup is far cheaper than a regex
+    or a parse. The answer for a text never changes, so this is invisible apart from
+    speed."""
+    answers: dict[str | None, bool] = {}
+
+    def test(text: str | None) -> bool:
+        answer = answers.get(text)
+        if answer is None:
+            answer = check(text)
+            if len(answers) >= MEMO_SIZE:
+                answers.clear()
+            answers[text] = answer
+        return answer
+
+    return test
+
+
+def _numeric(holds: Callable[[float, float], bool], bound: float) -> TextPredicate:
+    def on_text(text: str | None) -> bool:
+        number = as_number(text)
+        return number is not None and holds(number, bound)
+
+    return on_text

@@ -6,6 +6,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
+
+_MONEY: dict[int, Decimal] = {}
+
+
+def money(cents: int) -> Decimal:
+    """Whole cents as a two-place Decimal. Small amounts repeat a lot, so they are shared
+    (Decimals are immutable)."""
+    value = _MONEY.get(cents)
+    if value is None:
+        value = Decimal(cents).scaleb(-2)
+        if -20_000 <= cents <= 20_000:
+            _MONEY[cents] = value
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,19 +37,35 @@ class MqlState:
     rule: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class ExplanationEntry:
-    """One rule that matched. Amounts are Decimals with two places; for every LeadScore,
-    sum(contribution) == total exactly, and likewise per axis (engagement, fit)."""
+class ExplanationEntry(NamedTuple):
+    """One rule that matched. Amounts are exact whole cents (hundredths of a point); the
+    properties give them as two-place Decimals. For every LeadScore,
+    sum(e.contribution for e in explanation) == total exactly (and per axis, per group)."""
 
     rule_id: str
     group: str
     axis: str  # "engagement" | "fit"
     matched: int  # matching activities (1 for a fit rule)
-    points: Decimal  # before decay and caps
-    decayed: Decimal  # after decay, before caps
-    capped: Decimal  # after the rule's window and total caps and its share of the group cap
-    contribution: Decimal  # capped x group weight: what the rule adds to the total
+    points_cents: int  # before decay and caps
+    decayed_cents: int  # after decay, before caps
+    capped_cents: int  # after the rule's window and total caps and its share of the group cap
+    contribution_cents: int  # capped x group weight: what the rule adds to the total
+
+    @property
+    def points(self) -> Decimal:
+        return money(self.points_cents)
+
+    @property
+    def decayed(self) -> Decimal:
+        return money(self.decayed_cents)
+
+    @property
+    def capped(self) -> Decimal:
+        return money(self.capped_cents)
+
+    @property
+    def contribution(self) -> Decimal:
+        return money(self.contribution_cents)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,16 +90,16 @@ class LeadScore:
     rules_version: str
 
 
-@dataclass(frozen=True, slots=True)
-class RuleTally:
+class RuleTally(NamedTuple):
     """What one behaviour rule collected from a lead's history, valued at the aggregate's
-    `as_of`. Re-valued at a later `now` without the history (see ActivityAggregate)."""
+    `as_of`; re-valued at a later `now` without the history (see ActivityAggregate)."""
 
     matched: int
     points: float  # sum of counted points, no decay, no caps
-    decayed: float  # sum of points x decay at as_of (unused for linear decay)
-    earned: float  # sum of window-capped points x decay at as_of (unused for linear decay)
-    items: tuple[tuple[float, float, float], ...] = ()  # linear: (timestamp, points, earned)
+    decayed: float  # sum of points x decay at as_of
+    earned: float  # sum of window-capped points x decay at as_of
+    items: tuple[tuple[float, float, float], ...] = ()  # linear decay: (timestamp, points,
+    # window-capped points) of the activities not yet decayed to zero
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ comments, which is what ordinary rule files contain.
 from __future__ import annotations
 
 import bisect
+import contextlib
 from collections.abc import Sequence
 
 KeyPath = tuple[str | int, ...]
@@ -19,10 +20,8 @@ _BARE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345678
 def key_lines(text: str) -> dict[KeyPath, int]:
     """Map every table, key and array element to the 1-based line where it starts."""
     scanner = _Scanner(text)
-    try:
+    with contextlib.suppress(IndexError, ValueError):  # text ended early: keep what we have
         scanner.document()
-    except IndexError:
-        pass  # text ended early; keep what was found
     return scanner.lines
 
 
@@ -71,12 +70,17 @@ class _Scanner:
                 return
 
     # -- document
+    def progress(self, start: int) -> None:
+        if self.i <= start:
+            raise ValueError("scanner made no progress")  # unexpected text: stop, keep lines
+
     def document(self) -> None:
         current: KeyPath = ()
         while True:
             self.skip_space()
             if self.i >= len(self.text):
                 return
+            start = self.i
             line = self.line()
             if self.text.startswith("[[", self.i):
                 self.i += 2
@@ -96,6 +100,7 @@ class _Scanner:
                 self.mark(current, line)
             else:
                 self.keyval(current)
+            self.progress(start)
 
     def resolve(self, parts: list[str]) -> KeyPath:
         """A header's path, stepping into the last element of each array of tables."""
@@ -162,7 +167,9 @@ class _Scanner:
             if self.text[self.i] == ",":
                 self.i += 1
                 continue
+            start = self.i
             self.keyval(path)
+            self.progress(start)
 
     def array(self, path: KeyPath) -> None:
         self.i += 1
@@ -174,7 +181,9 @@ class _Scanner:
                 return
             element = (*path, index)
             self.mark(element, self.line())
+            start = self.i
             self.value(element)
+            self.progress(start)
             self.skip_space()
             if self.text[self.i] == ",":
                 self.i += 1
@@ -184,7 +193,9 @@ class _Scanner:
         text = self.text
         quote = text[self.i]
         if text.startswith(quote * 3, self.i):
-            end = text.index(quote * 3, self.i + 3)
+            end = self.i + 3
+            while not text.startswith(quote * 3, end):
+                end += 2 if (quote == '"' and text[end] == "\\") else 1
             while text.startswith(quote, end + 3):  # up to two quotes may end the content
                 end += 1
             content = text[self.i + 3 : end]

@@ -25,9 +25,10 @@ from typing import Any, Literal, Protocol
 
 from core.models import Activity, Company, Contact
 from core.plan import RecordWrite, TaskWrite, WriteResult
+from scoring import MqlState
 from sync.fieldmap import FieldMap
 from sync.plan import LeadInput, SalesforceTarget, ScoredLead, plan_writes
-from sync.state import Link, MqlRecord, StateStore
+from sync.state import Link, StateStore
 
 log = logging.getLogger("connector.sync")
 
@@ -67,8 +68,8 @@ class Scorer(Protocol):
         company: Company | None,
         activities: Sequence[Activity],
         now: datetime,
-        previous: MqlRecord | None,
-    ) -> tuple[ScoredLead, MqlRecord, str]: ...
+        previous: MqlState | None,
+    ) -> tuple[ScoredLead, MqlState, str]: ...
 
 
 @dataclass
@@ -223,7 +224,7 @@ class Pipeline:
         keys = [key for key, _ in leads]
         previous = self.store.mql_states(keys)
         scored: list[tuple[str, Contact, Company | None, ScoredLead, str, int | None]] = []
-        new_states: dict[str, MqlRecord] = {}
+        new_states: dict[str, MqlState] = {}
         for key, members in leads:
             primary = _primary(members)
             company = self.store.company(primary.company_id)

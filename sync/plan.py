@@ -203,13 +203,12 @@ def render_task(lead: LeadInput, episode: int, field_map: FieldMap, now: datetim
     company_name = lead.contact.get("company") or (
         lead.company.get("name") if lead.company else None
     )
-    values = _SafeDict(
+    values = _SafeDict({k: ("" if v is None else v) for k, v in computed.items()})
+    values.update(
         first_name=lead.contact.get("firstname") or "",
         last_name=lead.contact.get("lastname") or "",
         company=company_name or "",
-        email=lead.lead_key,
         breakdown=lead.breakdown,
-        **{k: ("" if v is None else v) for k, v in computed.items()},
     )
     fields: dict[str, Any] = {
         "Subject": template.subject.format_map(values)[:255],

@@ -21,6 +21,7 @@ from typing import Any
 from core.errors import ConfigError
 from core.models import Activity, Company, Contact
 from core.plan import TaskWrite
+from scoring import MqlState
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -44,7 +45,7 @@ MIGRATIONS: tuple[str, ...] = (
         written_at TEXT NOT NULL, PRIMARY KEY (lead_key, sobject, field));
     CREATE TABLE mql_state (
         lead_key TEXT PRIMARY KEY, episode INTEGER NOT NULL, qualified INTEGER NOT NULL,
-        since TEXT, updated_at TEXT NOT NULL);
+        since TEXT, rule TEXT, updated_at TEXT NOT NULL);
     CREATE TABLE tasks (
         connector_key TEXT PRIMARY KEY, lead_key TEXT NOT NULL, status TEXT NOT NULL,
         payload TEXT NOT NULL, task_id TEXT, created_at TEXT NOT NULL,
@@ -78,13 +79,6 @@ class Link:
     sobject: str
     record_id: str
     owner_id: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class MqlRecord:
-    episode: int
-    qualified: bool
-    since: datetime | None
 
 
 class StateStore:
@@ -344,31 +338,31 @@ class StateStore:
                 ],
             )
 
-    def mql_states(self, lead_keys: Iterable[str]) -> dict[str, MqlRecord]:
-        out: dict[str, MqlRecord] = {}
+    def mql_states(self, lead_keys: Iterable[str]) -> dict[str, MqlState]:
+        out: dict[str, MqlState] = {}
         for chunk in _chunks(list(lead_keys), 500):
             marks = ",".join("?" * len(chunk))
             for r in self._db.execute(
                 f"SELECT * FROM mql_state WHERE lead_key IN ({marks})", chunk
             ):
-                out[r["lead_key"]] = MqlRecord(
-                    r["episode"], bool(r["qualified"]), _parse(r["since"])
+                out[r["lead_key"]] = MqlState(
+                    r["episode"], bool(r["qualified"]), _parse(r["since"]), r["rule"]
                 )
         return out
 
-    def record_decisions(self, states: Mapping[str, MqlRecord], tasks: Iterable[TaskWrite]) -> None:
+    def record_decisions(self, states: Mapping[str, MqlState], tasks: Iterable[TaskWrite]) -> None:
         """MQL episodes and the Task intents they cause, atomically."""
         with self.transaction() as db:
             self._save_mql_states(db, states)
             self._record_task_intents(db, tasks)
 
-    def _save_mql_states(self, db: sqlite3.Connection, states: Mapping[str, MqlRecord]) -> None:
+    def _save_mql_states(self, db: sqlite3.Connection, states: Mapping[str, MqlState]) -> None:
         db.executemany(
-            "INSERT INTO mql_state VALUES (?, ?, ?, ?, ?) ON CONFLICT(lead_key) DO UPDATE SET "
-            "episode = excluded.episode, qualified = excluded.qualified, "
-            "since = excluded.since, updated_at = excluded.updated_at",
+            "INSERT INTO mql_state VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(lead_key) DO UPDATE "
+            "SET episode = excluded.episode, qualified = excluded.qualified, "
+            "since = excluded.since, rule = excluded.rule, updated_at = excluded.updated_at",
             [
-                (key, s.episode, int(s.qualified), _iso(s.since), _now_iso())
+                (key, s.episode, int(s.qualified), _iso(s.since), s.rule, _now_iso())
                 for key, s in states.items()
             ],
         )

@@ -28,8 +28,9 @@ class EmailCheck:
 def parse_email(raw: object) -> EmailCheck:
     """Normalise and validate one email address.
 
-    Normalising: NFKC (full-width `ｔａｒｏ＠ｅｘａｍｐｌｅ．ｊｐ` typed on Japanese keyboards becomes
-    ASCII), strip whitespace and one pair of angle brackets or a `mailto:` prefix, lower-case.
+    Normalising: NFKC (full-width letters typed on Japanese keyboards, `ｔａｒｏ＠ｅｘ．ｊｐ`,
+    become ASCII), strip whitespace, one pair of angle brackets and a `mailto:` prefix,
+    lower-case.
     Valid: one `@`, a dot-atom local part of at most 64 characters, a domain of LDH labels with
     an alphabetic (or punycode) top-level label, 254 characters in all. Addresses that still
     hold non-ASCII characters after NFKC are refused (Salesforce and most MTAs reject them).

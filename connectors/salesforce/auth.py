@@ -13,6 +13,7 @@ secret this module handled is scrubbed from the message as a second line of defe
 from __future__ import annotations
 
 import datetime as dt
+import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,9 +36,27 @@ class SalesforceSession:
     access_token: str = field(repr=False)
 
 
+class CABundleSession(requests.Session):
+    """A Session whose `verify` is not overridden by the environment.
+
+    requests merges `REQUESTS_CA_BUNDLE` / `CURL_CA_BUNDLE` *over* `Session.verify` for every
+    request that does not pass `verify=` itself, so a configured `ca_bundle` would silently
+    lose to a system-wide bundle. Here an explicit per-request `verify` still wins; otherwise
+    the session's own setting does. Proxies from the environment are kept.
+    """
+
+    def merge_environment_settings(  # type: ignore[override]
+        self, url: str, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> dict[str, Any]:
+        merged = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if verify is None and isinstance(self.verify, str):
+            merged["verify"] = self.verify
+        return merged
+
+
 def make_http_session(settings: Settings) -> requests.Session:
     """A requests.Session that trusts `ca_bundle` when configured (else the system store)."""
-    http = requests.Session()
+    http = CABundleSession()
     ca_bundle = settings.salesforce.ca_bundle
     if ca_bundle is not None:
         path = settings.resolve(ca_bundle)
@@ -156,10 +175,11 @@ def _post_token(
             url, data=form, headers={"Accept": "application/json"}, timeout=timeout
         )
     except requests.exceptions.SSLError as exc:
-        raise FatalAPIError(
-            f"TLS failure talking to {url} ({type(exc).__name__}); check salesforce.ca_bundle",
-            url=url,
-        ) from None
+        if is_certificate_error(exc):
+            raise FatalAPIError(
+                f"TLS certificate of {url} not trusted; check salesforce.ca_bundle", url=url
+            ) from None
+        raise RetriableAPIError(f"TLS failure talking to {url}", url=url) from None
     except (requests.ConnectionError, requests.Timeout) as exc:
         raise RetriableAPIError(
             f"cannot reach the Salesforce token endpoint {url} ({type(exc).__name__})", url=url
@@ -181,7 +201,7 @@ def _post_token(
         description = payload.get("error_description")
     status = response.status_code
     detail = f"{error}: {description}" if error else f"HTTP {status}"
-    message = _scrub(f"Salesforce login refused ({detail})", [*secrets, *form.values()])
+    message = _scrub(f"Salesforce login refused ({detail})", secrets)
     if status >= 500 or status in (408, 429):
         raise RetriableAPIError(message, status=status, url=url, error_code=error)
     raise FatalAPIError(message, status=status, url=url, error_code=error)
@@ -204,7 +224,9 @@ def _secret(settings: Settings, name: str) -> str | None:
     try:
         value = settings.salesforce_secret(name)
     except ValueError as exc:
-        raise ConfigError("configuration is not valid", [f"salesforce.{name}_file: {exc}"]) from None
+        raise ConfigError(
+            "configuration is not valid", [f"salesforce.{name}_file: {exc}"]
+        ) from None
     return value.get_secret_value() if value is not None else None
 
 
@@ -212,3 +234,20 @@ def _required(value: Any, name: str) -> Any:
     if value in (None, ""):
         raise ConfigError("configuration is not valid", [f"salesforce.{name}: required"])
     return value
+
+
+def is_certificate_error(exc: BaseException) -> bool:
+    """Whether a TLS failure is the peer's certificate not being trusted (not transient)."""
+    seen: set[int] = set()
+    stack: list[Any] = [exc]
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return True
+        if isinstance(current, BaseException):
+            stack.extend(current.args)
+            stack.extend([current.__cause__, current.__context__, getattr(current, "reason", None)])
+    return False

@@ -6,6 +6,7 @@ Every function is pure: same input, same output, on any machine.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 SECOND = 1_000
 MINUTE = 60 * SECOND
@@ -30,9 +31,18 @@ def to_ms(moment: datetime) -> int:
     return delta // timedelta(milliseconds=1)
 
 
+@lru_cache(maxsize=4096)
+def _day_prefix(day: int) -> str:
+    return (_EPOCH + timedelta(days=day)).date().isoformat() + "T"
+
+
 def iso(ms: int) -> str:
-    """HubSpot style: 2026-03-04T05:06:07.123Z (exact, no float rounding)."""
-    return (_EPOCH + timedelta(milliseconds=ms)).isoformat(timespec="milliseconds") + "Z"
+    """HubSpot style: 2026-03-04T05:06:07.123Z (exact integer arithmetic, no float rounding)."""
+    day, rest = divmod(ms, 86_400_000)
+    seconds, milli = divmod(rest, 1000)
+    hours, seconds = divmod(seconds, 3600)
+    minutes, seconds = divmod(seconds, 60)
+    return f"{_day_prefix(day)}{hours:02d}:{minutes:02d}:{seconds:02d}.{milli:03d}Z"
 
 
 def sf_datetime(ms: int) -> str:
@@ -55,7 +65,11 @@ def uuid_from_bits(bits: int) -> str:
 # --- Salesforce ids -----------------------------------------------------------------------
 
 USER_PREFIX, ACCOUNT_PREFIX, CONTACT_PREFIX, LEAD_PREFIX, OPPORTUNITY_PREFIX = (
-    "005", "001", "003", "00Q", "006"
+    "005",
+    "001",
+    "003",
+    "00Q",
+    "006",
 )
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"

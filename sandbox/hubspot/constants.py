@@ -59,14 +59,25 @@ MODIFIED_PROPERTY = {
     "meetings": "hs_lastmodifieddate",
 }
 MODIFIED_ALIASES = {"contacts": ("hs_lastmodifieddate",), "companies": (), "meetings": ()}
-CREATED_PROPERTY = {"contacts": "createdate", "companies": "createdate", "meetings": "hs_createdate"}
+CREATED_PROPERTY = {
+    "contacts": "createdate",
+    "companies": "createdate",
+    "meetings": "hs_createdate",
+}
 
 # Returned when a read names no properties (search guide: contacts return createdate, email,
 # firstname, hs_object_id, lastmodifieddate, lastname; companies createdate, domain,
 # hs_lastmodifieddate, hs_object_id, name; engagements hs_createdate, hs_lastmodifieddate,
 # hs_object_id).
 DEFAULT_PROPERTIES = {
-    "contacts": ("createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"),
+    "contacts": (
+        "createdate",
+        "email",
+        "firstname",
+        "hs_object_id",
+        "lastmodifieddate",
+        "lastname",
+    ),
     "companies": ("createdate", "domain", "hs_lastmodifieddate", "hs_object_id", "name"),
     "meetings": ("hs_createdate", "hs_lastmodifieddate", "hs_object_id"),
 }

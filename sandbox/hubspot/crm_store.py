@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from sandbox.hubspot.constants import (
@@ -35,7 +34,7 @@ class Record:
 
     def __init__(
         self,
-        id: int,  # noqa: A002 - HubSpot's name
+        id: int,
         props: dict[str, str],
         created_ms: int,
         updated_ms: int,
@@ -79,6 +78,9 @@ class ObjectStore:
         self.lagged: dict[int, int] = {}
         self._bulk = False
         self._names: dict[str, str] = {}
+        # Bumped by every change to the indexes; caches keyed on it (search totals) expire.
+        self.version = 0
+        self.total_cache: dict[tuple[int, ...], int] = {}
 
     # ------------------------------------------------------------------ reading
 
@@ -109,7 +111,9 @@ class ObjectStore:
             yield live[object_id]
 
     def next_new_id(self) -> int:
-        top = max(self.ids[-1] if self.ids else 0, self.archived_ids[-1] if self.archived_ids else 0)
+        top = max(
+            self.ids[-1] if self.ids else 0, self.archived_ids[-1] if self.archived_ids else 0
+        )
         return top + 1
 
     # ------------------------------------------------------------------ values
@@ -161,13 +165,14 @@ class ObjectStore:
             raise ValueError(f"{self.object_type}: id {raw.get('id')!r} is not numeric") from exc
         source = raw.get("properties") or {}
         props: dict[str, str] = {}
-        intern = self.intern
+        names = self._names
         for name, value in source.items():
             if name == "hs_object_id":
                 continue
-            text = property_string(value)
+            text = value if type(value) is str else property_string(value)
             if text is not None:
-                props[intern(name)] = text
+                props[names.get(name) or self.intern(name)] = text
+        intern = self.intern
         created = to_ms(raw.get("createdAt")) or to_ms(props.get(self.created_property))
         created = created if created is not None else now_ms
         mod = to_ms(props.get(self.modified_property))
@@ -176,10 +181,16 @@ class ObjectStore:
             updated = mod if mod is not None else created
         if mod is None:
             mod = updated
+        primary = props.get(self.modified_property)
         for alias in self.modified_aliases:
             alias_value = props.get(alias)
-            if alias_value is not None and to_ms(alias_value) != mod:
+            if alias_value is not None and alias_value != primary and to_ms(alias_value) != mod:
                 self.alias_indexed = False
+        # HubSpot always has these; a seed that leaves them out gets them from the timestamps.
+        if self.created_property not in props:
+            props[intern(self.created_property)] = iso_ms(created)
+        if self.modified_property not in props:
+            props[intern(self.modified_property)] = iso_ms(mod)
         archived = bool(raw.get("archived", False))
         archived_ms = to_ms(raw.get("archivedAt")) if archived else None
         return Record(object_id, props, created, updated, mod, archived, archived_ms)
@@ -204,6 +215,7 @@ class ObjectStore:
     def end_bulk(self) -> None:
         """Rebuild every sorted index from the dicts (one sort each)."""
         self._bulk = False
+        self._changed()
         live = self.live
         ids = sorted(live)
         id_mod = [live[i].mod_ms for i in ids]
@@ -216,7 +228,12 @@ class ObjectStore:
 
     # ------------------------------------------------------------------ writing
 
+    def _changed(self) -> None:
+        self.version += 1
+        self.total_cache.clear()
+
     def insert(self, record: Record) -> None:
+        self._changed()
         self.add_seeded(record)
         if record.archived:
             bisect.insort(self.archived_ids, record.id)
@@ -234,6 +251,7 @@ class ObjectStore:
             record.props[alias] = stamp
         record.updated_ms = now_ms
         if record.mod_ms != now_ms:
+            self._changed()
             self._mod_remove(record.mod_ms, record.id)
             record.mod_ms = now_ms
             self._mod_insert(now_ms, record.id)
@@ -263,12 +281,6 @@ class ObjectStore:
             del self.mod_ids[pos]
 
 
-@dataclass(frozen=True)
-class AssociationEdge:
-    to_id: int
-    type_ids: tuple[int, ...]
-
-
 class AssociationStore:
     """Associations in both directions: (from type, to type) -> from id -> to id -> type ids."""
 
@@ -279,7 +291,9 @@ class AssociationStore:
         self._edges: dict[tuple[str, str], dict[int, dict[int, tuple[int, ...]]]] = {}
         self._shared: dict[tuple[int, ...], tuple[int, ...]] = {}
 
-    def _add_one(self, from_type: str, from_id: int, to_type: str, to_id: int, type_id: int) -> bool:
+    def _add_one(
+        self, from_type: str, from_id: int, to_type: str, to_id: int, type_id: int
+    ) -> bool:
         by_from = self._edges.setdefault((from_type, to_type), {})
         targets = by_from.get(from_id)
         if targets is None:

@@ -13,8 +13,7 @@ AUTH_MESSAGE = (
     "can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview"
 )
 AUTH_EXPIRED_MESSAGE = (
-    "The access token provided is invalid or has expired. "
-    "Please check the token and try again."
+    "The access token provided is invalid or has expired. Please check the token and try again."
 )
 
 
@@ -78,9 +77,7 @@ def validation_error(
 ) -> HTTPError:
     """400 VALIDATION_ERROR, with one `errors[]` detail unless given several."""
     errors = field_errors if field_errors is not None else [{"message": message, "code": code}]
-    return api_error(
-        req, 400, "VALIDATION_ERROR", message, errors=errors, context=context or {}
-    )
+    return api_error(req, 400, "VALIDATION_ERROR", message, errors=errors, context=context or {})
 
 
 def not_found(req: Request | None, message: str = "resource not found") -> HTTPError:

@@ -134,30 +134,64 @@ def _standard_contacts() -> list[dict[str, Any]]:
         _prop("country", "Country/Region", group=g),
         _prop("industry", "Industry", group=g),
         _prop("numemployees", "Number of Employees", group=g),
-        _prop("lifecyclestage", "Lifecycle Stage", "enumeration", g, field_type="radio",
-              options=LIFECYCLE_STAGES),
-        _prop("hs_lead_status", "Lead Status", "enumeration", "sales_properties",
-              field_type="radio", options=LEAD_STATUSES),
+        _prop(
+            "lifecyclestage",
+            "Lifecycle Stage",
+            "enumeration",
+            g,
+            field_type="radio",
+            options=LIFECYCLE_STAGES,
+        ),
+        _prop(
+            "hs_lead_status",
+            "Lead Status",
+            "enumeration",
+            "sales_properties",
+            field_type="radio",
+            options=LEAD_STATUSES,
+        ),
         _prop("hubspot_owner_id", "Contact owner", "enumeration", "sales_properties"),
         _prop("hubspotscore", "HubSpot Score", "number", g, read_only=True),
-        _prop("hs_analytics_source", "Original Source", "enumeration", "analyticsinformation",
-              read_only=True, options=_options([
-                  ("ORGANIC_SEARCH", "Organic Search"), ("PAID_SEARCH", "Paid Search"),
-                  ("EMAIL_MARKETING", "Email Marketing"), ("SOCIAL_MEDIA", "Organic Social"),
-                  ("REFERRALS", "Referrals"), ("OTHER_CAMPAIGNS", "Other Campaigns"),
-                  ("DIRECT_TRAFFIC", "Direct Traffic"), ("OFFLINE", "Offline Sources"),
-                  ("PAID_SOCIAL", "Paid Social"),
-              ])),
-        _prop("hs_email_optout", "Unsubscribed from all email", "bool", "emailinformation",
-              read_only=True),
-        _prop("num_associated_deals", "Number of Associated Deals", "number", "deal_information",
-              read_only=True),
-        _prop("associatedcompanyid", "Primary Associated Company ID", "number", g,
-              read_only=True),
+        _prop(
+            "hs_analytics_source",
+            "Original Source",
+            "enumeration",
+            "analyticsinformation",
+            read_only=True,
+            options=_options(
+                [
+                    ("ORGANIC_SEARCH", "Organic Search"),
+                    ("PAID_SEARCH", "Paid Search"),
+                    ("EMAIL_MARKETING", "Email Marketing"),
+                    ("SOCIAL_MEDIA", "Organic Social"),
+                    ("REFERRALS", "Referrals"),
+                    ("OTHER_CAMPAIGNS", "Other Campaigns"),
+                    ("DIRECT_TRAFFIC", "Direct Traffic"),
+                    ("OFFLINE", "Offline Sources"),
+                    ("PAID_SOCIAL", "Paid Social"),
+                ]
+            ),
+        ),
+        _prop(
+            "hs_email_optout",
+            "Unsubscribed from all email",
+            "bool",
+            "emailinformation",
+            read_only=True,
+        ),
+        _prop(
+            "num_associated_deals",
+            "Number of Associated Deals",
+            "number",
+            "deal_information",
+            read_only=True,
+        ),
+        _prop("associatedcompanyid", "Primary Associated Company ID", "number", g, read_only=True),
         _prop("createdate", "Create Date", "datetime", g, read_only=True),
         _prop("lastmodifieddate", "Last Modified Date", "datetime", g, read_only=True),
-        _prop("hs_lastmodifieddate", "Object last modified date/time", "datetime", g,
-              read_only=True),
+        _prop(
+            "hs_lastmodifieddate", "Object last modified date/time", "datetime", g, read_only=True
+        ),
         _prop("hs_object_id", "Record ID", "number", g, read_only=True),
     ]
 
@@ -175,11 +209,18 @@ def _standard_companies() -> list[dict[str, Any]]:
         _prop("city", "City", group=g),
         _prop("state", "State/Region", group=g),
         _prop("phone", "Phone Number", group=g, field_type="phonenumber"),
-        _prop("lifecyclestage", "Lifecycle Stage", "enumeration", g, field_type="radio",
-              options=LIFECYCLE_STAGES),
+        _prop(
+            "lifecyclestage",
+            "Lifecycle Stage",
+            "enumeration",
+            g,
+            field_type="radio",
+            options=LIFECYCLE_STAGES,
+        ),
         _prop("hubspot_owner_id", "Company owner", "enumeration", g),
-        _prop("num_associated_contacts", "Number of Associated Contacts", "number", g,
-              read_only=True),
+        _prop(
+            "num_associated_contacts", "Number of Associated Contacts", "number", g, read_only=True
+        ),
         _prop("createdate", "Create Date", "datetime", g, read_only=True),
         _prop("hs_lastmodifieddate", "Last Modified Date", "datetime", g, read_only=True),
         _prop("hs_object_id", "Record ID", "number", g, read_only=True),
@@ -212,8 +253,18 @@ STANDARD_PROPERTIES = {
 
 VALID_TYPES = ("string", "number", "date", "datetime", "enumeration", "bool")
 VALID_FIELD_TYPES = (
-    "textarea", "text", "date", "file", "number", "select", "radio", "checkbox",
-    "booleancheckbox", "calculation_equation", "phonenumber", "html",
+    "textarea",
+    "text",
+    "date",
+    "file",
+    "number",
+    "select",
+    "radio",
+    "checkbox",
+    "booleancheckbox",
+    "calculation_equation",
+    "phonenumber",
+    "html",
 )
 
 

@@ -23,6 +23,10 @@ def to_ms(value: Any) -> int | None:
     Accepts epoch-ms integers or digit strings, ISO 8601 datetimes (`Z` or an offset, with or
     without fractions) and plain dates (`2024-05-01`, midnight UTC). None when unparseable.
     """
+    if type(value) is str and len(value) == 24 and value[23] == "Z" and value[10] == "T":
+        fast = _fast_iso(value)
+        if fast is not None:
+            return fast
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -44,6 +48,28 @@ def to_ms(value: Any) -> int | None:
     return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
 
 
+_DAY_MS: dict[str, int] = {}
+
+
+def _fast_iso(text: str) -> int | None:
+    """`YYYY-MM-DDTHH:MM:SS.mmmZ` (HubSpot's own format) without a datetime object."""
+    day = _DAY_MS.get(text[:10])
+    try:
+        if day is None:
+            day = (dt.date.fromisoformat(text[:10]) - _EPOCH.date()).days * 86_400_000
+            if len(_DAY_MS) < 100_000:
+                _DAY_MS[text[:10]] = day
+        return (
+            day
+            + int(text[11:13]) * 3_600_000
+            + int(text[14:16]) * 60_000
+            + int(text[17:19]) * 1000
+            + int(text[20:23])
+        )
+    except ValueError:
+        return None
+
+
 def to_number(value: Any) -> float | None:
     if value is None or isinstance(value, bool):
         return None
@@ -55,6 +81,8 @@ def to_number(value: Any) -> float | None:
 
 def property_string(value: Any) -> str | None:
     """A property value the way HubSpot stores and returns it: a string, or None."""
+    if type(value) is str:
+        return value
     if value is None:
         return None
     if isinstance(value, bool):

@@ -172,7 +172,7 @@ class Schema:
             "sobject": base,
         }
         if describe:
-            urls["uiDetailTemplate"] = f"/{{ID}}"
-            urls["uiEditTemplate"] = f"/{{ID}}/e"
+            urls["uiDetailTemplate"] = "/{ID}"
+            urls["uiEditTemplate"] = "/{ID}/e"
             urls["uiNewRecord"] = f"/{obj.key_prefix}/e"
         return urls

@@ -7,6 +7,7 @@ Savepoints journal every change so an all-or-none request can be undone.
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from typing import Any
 
@@ -15,8 +16,9 @@ from sandbox.salesforce.schema import Field, Schema, SObject
 
 
 class RecordStore:
-    def __init__(self, schema: Schema) -> None:
+    def __init__(self, schema: Schema, lock: threading.RLock | None = None) -> None:
         self.schema = schema
+        self.lock = lock or threading.RLock()  # the server's lock: reads from tests are safe
         self._tables: dict[str, dict[str, dict[str, Any]]] = {}
         self._counters: dict[str, int] = {}
         self._indexes: dict[tuple[str, str], dict[str, set[str]]] = {}
@@ -45,11 +47,12 @@ class RecordStore:
     def records(self, obj: str, include_deleted: bool = False) -> list[dict[str, Any]]:
         """Copies of the records of `obj`, in creation order (for tests and the demo)."""
         sobject = self._sobject(obj)
-        return [
-            dict(r)
-            for r in self._tables[sobject.name].values()
-            if include_deleted or not r.get("IsDeleted")
-        ]
+        with self.lock:
+            return [
+                dict(r)
+                for r in self._tables[sobject.name].values()
+                if include_deleted or not r.get("IsDeleted")
+            ]
 
     def table(self, obj: str) -> dict[str, dict[str, Any]]:
         """The live table (id -> record); callers must not mutate the records."""

@@ -1,0 +1,600 @@
+"""Transport: the hubspot-api-client SDK behind one retry policy, rate limiters and a budget.
+
+Every call goes through `HubSpotClient._call`, which
+1. refuses to start once the configured share of the daily allocation would be passed
+   (`BudgetExhaustedError`), reading `X-HubSpot-RateLimit-Daily[-Remaining]` from responses;
+2. waits for the tier's client-side limiter (burst bucket per 10 s, or the search bucket);
+3. counts the call by endpoint (`calls`, `total_calls`);
+4. maps the answer through one status table (`classify_status`) to data or a ConnectorError;
+5. retries transient errors with `core.retry.call_with_retry` (urllib3's own retries are off).
+
+Generated SDK operations are called with `_preload_content=False`: the SDK builds the request
+(parameters, auth, host, timeout) and sends it, and this module reads the JSON itself. That
+keeps one bad record or an enum value the SDK does not know yet from failing a whole page in
+the SDK's model validation, and keeps payloads in the API's own shape for `normalize.py`. The
+SDK's "unexpected 2xx -> None" behaviour is reproduced by each `Endpoint.expected`.
+
+The two legacy endpoints the SDK does not wrap go through the SDK's own request builder
+(`client.api_request` builds its request the same way) but are sent with a timeout:
+`api_request` itself sends without one and prints exceptions to stdout.
+
+The access token lives only inside the SDK configuration; messages never contain it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from enum import Enum
+from typing import Any
+from urllib.parse import quote
+
+import requests
+import urllib3
+from hubspot import HubSpot
+from hubspot.utils.requests.http_request_builder import Request as SdkRequest
+from pydantic import SecretStr
+
+from connectors.hubspot import constants as c
+from connectors.hubspot.constants import Endpoint
+from core.config import HubSpotSettings
+from core.errors import (
+    BudgetExhaustedError,
+    ConfigError,
+    ConnectorError,
+    FatalAPIError,
+    RecordError,
+    RetriableAPIError,
+)
+from core.ratelimit import SlidingWindowLimiter
+from core.retry import RetryPolicy, call_with_retry
+
+log = logging.getLogger("connector.hubspot.client")
+
+_MAX_MESSAGE = 300
+DEFAULT_RETRY_POLICY = RetryPolicy()  # frozen: safe to share
+# Where the SDK keeps each CRM object's generated APIs.
+_SDK_GROUPS = {
+    "contacts": "crm.contacts",
+    "companies": "crm.companies",
+    "meetings": "crm.objects.meetings",
+}
+
+
+class Outcome(Enum):
+    OK = "ok"
+    RETRY = "retry"  # RetriableAPIError: 429, 5xx (connection errors and timeouts too)
+    FATAL = "fatal"  # FatalAPIError: auth refused, contract broken
+    RECORD = "record"  # RecordError: this request's record(s) refused; the run goes on
+
+
+def classify_status(status: int, expected: frozenset[int] = frozenset({200})) -> Outcome:
+    """THE status table: what an HTTP status means for the caller."""
+    if status in expected:
+        return Outcome.OK
+    if 200 <= status <= 299:
+        return Outcome.FATAL  # a 2xx the SDK does not read: it would hand back None
+    if status == 429 or 500 <= status <= 599:
+        return Outcome.RETRY
+    if status in (401, 403):
+        return Outcome.FATAL
+    if status in (400, 404, 409, 410, 422):
+        return Outcome.RECORD
+    return Outcome.FATAL
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a `Retry-After` header (delta-seconds or HTTP-date)."""
+    if value is None or not str(value).strip():
+        return None
+    text = str(value).strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def _header(headers: Any, name: str) -> str | None:
+    if not headers:
+        return None
+    getter = getattr(headers, "get", None)
+    if getter is not None:
+        value = getter(name)
+        if value is not None:
+            return str(value)
+    wanted = name.lower()
+    items = headers.items() if hasattr(headers, "items") else headers
+    for key, value in items:
+        if str(key).lower() == wanted:
+            return str(value)
+    return None
+
+
+def _body_json(body: bytes | str | None) -> Any:
+    if body is None or body in (b"", ""):
+        return None
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def error_for_response(
+    endpoint: Endpoint, url: str, status: int, headers: Any, body: bytes | str | None
+) -> ConnectorError:
+    """The ConnectorError for a non-OK answer, per `classify_status`."""
+    outcome = classify_status(status, endpoint.expected)
+    payload = _body_json(body)
+    detail = ""
+    code: str | None = None
+    policy: str | None = None
+    if isinstance(payload, Mapping):
+        detail = str(payload.get("message") or "")[:_MAX_MESSAGE]
+        code = payload.get("category") or payload.get("errorType")
+        policy = payload.get("policyName")
+    message = f"HubSpot {endpoint.name} answered {status}" + (f": {detail}" if detail else "")
+    common: dict[str, Any] = {"status": status, "url": url, "error_code": code}
+    if outcome is Outcome.RETRY:
+        if status == 429 and policy == "DAILY":
+            return BudgetExhaustedError(
+                message + " (daily limit reached; resume after the daily reset)", **common
+            )
+        return RetriableAPIError(
+            message, retry_after=parse_retry_after(_header(headers, "Retry-After")), **common
+        )
+    if outcome is Outcome.RECORD:
+        return RecordError(message, **common)
+    if 200 <= status <= 299:
+        return FatalAPIError(
+            f"HubSpot {endpoint.name} answered {status}, which hubspot-api-client does not "
+            f"read for this operation (it expects {sorted(endpoint.expected)} and would return "
+            "None): the API contract changed or the server is not HubSpot-compatible",
+            **common,
+        )
+    if status in (401, 403):
+        message += " (check the private app's access token and scopes)"
+    return FatalAPIError(message, **common)
+
+
+@dataclass(frozen=True, slots=True)
+class _Raw:
+    status: int
+    headers: Any
+    body: bytes | str | None
+
+
+def _is_sdk_api_exception(exc: BaseException) -> bool:
+    # Every generated SDK package has its own ApiException class; they share only the name.
+    return any(k.__name__ == "ApiException" for k in type(exc).__mro__)
+
+
+class HubSpotClient:
+    """The HubSpot transport. One instance per run; not shared between threads."""
+
+    def __init__(
+        self,
+        settings: HubSpotSettings,
+        token: SecretStr,
+        *,
+        retry_policy: RetryPolicy = DEFAULT_RETRY_POLICY,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        session: requests.Session | None = None,
+    ) -> None:
+        secret = token.get_secret_value() if token is not None else ""
+        if not secret:
+            raise ConfigError("HubSpot access token is empty (set hubspot.access_token[_file])")
+        base = settings.base_url.rstrip("/")
+        # host: every generated API (urllib3); base_url: the request builder (requests).
+        # retry=False: urllib3 neither retries nor follows redirects; core.retry decides.
+        self._sdk = HubSpot(access_token=secret, host=base, base_url=base, retry=False)
+        self._scrub_token = secret
+        self._session = session or requests.Session()
+        self._settings = settings
+        self._timeout = settings.timeout_seconds
+        self._retry = retry_policy
+        self._sleep = sleep
+        tier = settings.tier
+        burst = c.BURST_PER_10S[tier]
+        self._burst = SlidingWindowLimiter(
+            burst, 10.0, margin=c.BURST_MARGIN if burst else 0, clock=clock, sleep=sleep
+        )
+        self._search = SlidingWindowLimiter(
+            c.SEARCH_PER_SECOND[tier], 1.0, clock=clock, sleep=sleep
+        )
+        self._share = settings.daily_budget_share
+        self._daily_limit: int | None = c.DAILY_DEFAULT[tier]
+        self._daily_used = 0  # as of the last response that said so
+        self._since_header = 0  # calls started since then
+        self._apis: dict[tuple[str, str], Any] = {}
+        self.calls: Counter[str] = Counter()
+        self.retries: Counter[str] = Counter()
+
+    def __repr__(self) -> str:
+        return (
+            f"HubSpotClient(base_url={self._settings.base_url!r}, tier={self._settings.tier!r}, "
+            f"calls={self.total_calls})"
+        )
+
+    def close(self) -> None:
+        """Release pooled connections (the client is not used afterwards)."""
+        self._session.close()
+        for api in self._apis.values():
+            api.api_client.rest_client.pool_manager.clear()
+        self._apis.clear()
+
+    def __enter__(self) -> HubSpotClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ accounting
+
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
+    @property
+    def daily_used(self) -> int:
+        """Calls used today as far as this client knows (last header plus calls since)."""
+        return self._daily_used + self._since_header
+
+    @property
+    def daily_limit(self) -> int | None:
+        return self._daily_limit
+
+    @property
+    def limiter_waited_seconds(self) -> float:
+        return self._burst.waited_seconds + self._search.waited_seconds
+
+    def _guard_budget(self, endpoint: Endpoint) -> None:
+        limit = self._daily_limit
+        if limit is None:
+            return
+        allowed = int(limit * self._share)
+        used = self.daily_used
+        if used + 1 > allowed:
+            raise BudgetExhaustedError(
+                f"HubSpot daily API budget: {used:,} of {limit:,} calls used today; "
+                f"daily_budget_share {self._share:g} allows {allowed:,}. "
+                f"Not starting {endpoint.name}; resume after the daily reset.",
+                error_code="DAILY_BUDGET",
+            )
+
+    def _read_budget(self, headers: Any) -> None:
+        daily = _header(headers, c.HEADER_DAILY)
+        remaining = _header(headers, c.HEADER_DAILY_REMAINING)
+        if daily is None or remaining is None:
+            return
+        try:
+            limit, left = int(daily), int(remaining)
+        except ValueError:
+            return
+        if limit <= 0:
+            return
+        self._daily_limit = limit
+        self._daily_used = max(0, limit - left)
+        self._since_header = 0
+
+    # ------------------------------------------------------------------ the one call path
+
+    def _call(self, endpoint: Endpoint, url: str, send: Callable[[], _Raw]) -> dict[str, Any]:
+        def attempt() -> dict[str, Any]:
+            self._guard_budget(endpoint)
+            limiter = self._search if endpoint.bucket == "search" else self._burst
+            limiter.acquire()
+            self.calls[endpoint.name] += 1
+            self._since_header += 1
+            try:
+                raw = send()
+            except (
+                urllib3.exceptions.HTTPError,
+                requests.ConnectionError,
+                requests.Timeout,
+                requests.exceptions.ChunkedEncodingError,
+            ) as exc:
+                raise RetriableAPIError(
+                    f"HubSpot {endpoint.name}: {type(exc).__name__} (connection failed or "
+                    "timed out)",
+                    url=url,
+                ) from exc
+            except requests.RequestException as exc:
+                raise FatalAPIError(
+                    f"HubSpot {endpoint.name}: request failed ({type(exc).__name__})", url=url
+                ) from exc
+            self._read_budget(raw.headers)
+            if classify_status(raw.status, endpoint.expected) is not Outcome.OK:
+                raise self._scrub(
+                    error_for_response(endpoint, url, raw.status, raw.headers, raw.body)
+                )
+            payload = _body_json(raw.body)
+            if not isinstance(payload, dict):
+                raise FatalAPIError(
+                    f"HubSpot {endpoint.name} answered {raw.status} without a JSON object body",
+                    status=raw.status,
+                    url=url,
+                )
+            return payload
+
+        def on_retry(exc: RetriableAPIError, delay: float) -> None:
+            self.retries[endpoint.name] += 1
+
+        return call_with_retry(attempt, self._retry, sleep=self._sleep, on_retry=on_retry)
+
+    def _scrub(self, error: ConnectorError) -> ConnectorError:
+        """Belt and braces: a server that echoes the token back never gets it into a message."""
+        if self._scrub_token and self._scrub_token in error.message:
+            error.message = error.message.replace(self._scrub_token, "[token]")
+            error.args = (error.message,)
+        return error
+
+    def _api(self, group: str, name: str) -> Any:
+        """A generated API object, built once (each SDK attribute access builds a new pool)."""
+        key = (group, name)
+        if key not in self._apis:
+            node: Any = self._sdk
+            for part in group.split("."):
+                node = getattr(node, part)
+            self._apis[key] = getattr(node, name)
+        return self._apis[key]
+
+    def _sdk_call(
+        self, endpoint: Endpoint, url: str, method: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> dict[str, Any]:
+        def send() -> _Raw:
+            try:
+                response = method(
+                    *args, _preload_content=False, _request_timeout=self._timeout, **kwargs
+                )
+            except Exception as exc:
+                if not _is_sdk_api_exception(exc):
+                    raise
+                status = int(getattr(exc, "status", 0) or 0)
+                if status == 0:  # the SDK's wrapper for TLS errors and unbuildable requests
+                    raise FatalAPIError(
+                        f"HubSpot {endpoint.name}: request could not be sent "
+                        f"({str(getattr(exc, 'reason', '') or '')[:_MAX_MESSAGE]})",
+                        url=url,
+                    ) from None
+                return _Raw(status, getattr(exc, "headers", None), getattr(exc, "body", None))
+            try:
+                return _Raw(response.status, response.headers, response.data)
+            finally:
+                response.release_conn()
+
+        return self._call(endpoint, url, send)
+
+    def request(
+        self,
+        endpoint: Endpoint,
+        method: str,
+        path: str,
+        *,
+        qs: Mapping[str, Any] | None = None,
+        body: Any = None,
+    ) -> dict[str, Any]:
+        """An endpoint the SDK does not wrap, built as `client.api_request` builds it."""
+        options: dict[str, Any] = {"method": method, "path": path}
+        if qs:
+            options["qs"] = {k: v for k, v in qs.items() if v is not None}
+        if body is not None:
+            options["body"] = body
+
+        def send() -> _Raw:
+            built = SdkRequest(self._sdk.config, options)
+            response = self._session.request(
+                built.get_method(),
+                built.get_url(),
+                timeout=self._timeout,
+                **built.get_options_for_sending(),
+            )
+            return _Raw(response.status_code, response.headers, response.content)
+
+        return self._call(endpoint, path, send)
+
+    # ------------------------------------------------------------------ CRM
+
+    def _group(self, object_type: str) -> str:
+        try:
+            return _SDK_GROUPS[object_type]
+        except KeyError:
+            raise ValueError(f"unsupported object type {object_type!r}") from None
+
+    def search(self, object_type: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """POST /crm/v3/objects/{type}/search (search bucket)."""
+        api = self._api(self._group(object_type), "search_api")
+        return self._sdk_call(
+            c.search_endpoint(object_type),
+            f"/crm/v3/objects/{object_type}/search",
+            api.do_search_with_http_info,
+            public_object_search_request=dict(body),
+        )
+
+    def list_page(
+        self,
+        object_type: str,
+        *,
+        limit: int = c.LIST_PAGE,
+        after: str | None = None,
+        properties: Sequence[str] = (),
+        associations: Sequence[str] = (),
+    ) -> dict[str, Any]:
+        """GET /crm/v3/objects/{type} (one page)."""
+        api = self._api(self._group(object_type), "basic_api")
+        kwargs: dict[str, Any] = {"limit": limit, "archived": False}
+        if after:
+            kwargs["after"] = after
+        if properties:
+            kwargs["properties"] = list(properties)
+        if associations:
+            kwargs["associations"] = list(associations)
+        return self._sdk_call(
+            c.list_endpoint(object_type),
+            f"/crm/v3/objects/{object_type}",
+            api.get_page_with_http_info,
+            **kwargs,
+        )
+
+    def batch_read(
+        self,
+        object_type: str,
+        ids: Iterable[str],
+        *,
+        properties: Sequence[str] = (),
+        id_property: str | None = None,
+    ) -> dict[str, Any]:
+        """POST /crm/v3/objects/{type}/batch/read: at most 100 ids; 207 when some are missing."""
+        inputs = [{"id": str(i)} for i in ids]
+        if not inputs or len(inputs) > c.BATCH_READ_MAX:
+            raise ValueError(f"batch_read takes 1..{c.BATCH_READ_MAX} ids, got {len(inputs)}")
+        body: dict[str, Any] = {
+            "inputs": inputs,
+            "properties": list(properties),
+            "propertiesWithHistory": [],
+        }
+        if id_property:
+            body["idProperty"] = id_property
+        api = self._api(self._group(object_type), "batch_api")
+        return self._sdk_call(
+            c.batch_read_endpoint(object_type),
+            f"/crm/v3/objects/{object_type}/batch/read",
+            api.read_with_http_info,
+            batch_read_input_simple_public_object_id=body,
+            archived=False,
+        )
+
+    def associations(self, from_type: str, to_type: str, ids: Iterable[str]) -> dict[str, Any]:
+        """POST /crm/v4/associations/{from}/{to}/batch/read (at most 100 ids per call here)."""
+        inputs = [{"id": str(i)} for i in ids]
+        if not inputs or len(inputs) > c.ASSOCIATIONS_BATCH:
+            raise ValueError(f"associations takes 1..{c.ASSOCIATIONS_BATCH} ids, got {len(inputs)}")
+        api = self._api("crm.associations.v4", "batch_api")
+        return self._sdk_call(
+            c.associations_endpoint(from_type, to_type),
+            f"/crm/v4/associations/{from_type}/{to_type}/batch/read",
+            api.get_page_with_http_info,
+            from_type,
+            to_type,
+            batch_input_public_fetch_associations_batch_request={"inputs": inputs},
+        )
+
+    def association_page(
+        self, from_type: str, from_id: str, to_type: str, *, after: str | None = None
+    ) -> dict[str, Any]:
+        """GET /crm/v4/objects/{from}/{id}/associations/{to}: the rest of one record's list."""
+        api = self._api("crm.associations.v4", "basic_api")
+        kwargs: dict[str, Any] = {"limit": 500}
+        if after:
+            kwargs["after"] = after
+        return self._sdk_call(
+            c.association_page_endpoint(from_type, to_type),
+            f"/crm/v4/objects/{from_type}/{from_id}/associations/{to_type}",
+            api.get_page_with_http_info,
+            from_type,
+            from_id,
+            to_type,
+            **kwargs,
+        )
+
+    # ------------------------------------------------------------------ marketing
+
+    def forms_page(self, *, after: str | None = None) -> dict[str, Any]:
+        """GET /marketing/v3/forms (HubSpot forms, not archived)."""
+        api = self._api("marketing.forms", "forms_api")
+        kwargs: dict[str, Any] = {"limit": c.FORMS_PAGE, "archived": False}
+        if after:
+            kwargs["after"] = after
+        return self._sdk_call(
+            c.FORMS_LIST, "/marketing/v3/forms", api.get_page_with_http_info, **kwargs
+        )
+
+    def form_submissions_page(self, form_guid: str, *, after: str | None = None) -> dict[str, Any]:
+        """GET /form-integrations/v1/submissions/forms/{guid} (newest first)."""
+        path = c.FORM_SUBMISSIONS_PATH.format(guid=quote(form_guid, safe=""))
+        return self.request(
+            c.FORM_SUBMISSIONS, "GET", path, qs={"limit": c.SUBMISSIONS_PAGE, "after": after}
+        )
+
+    def email_events_page(
+        self, *, start_ms: int, end_ms: int, offset: str | None = None
+    ) -> dict[str, Any]:
+        """GET /email/public/v1/events (legacy; not wrapped by the SDK)."""
+        return self.request(
+            c.EMAIL_EVENTS,
+            "GET",
+            c.EMAIL_EVENTS_PATH,
+            qs={
+                "startTimestamp": start_ms,
+                "endTimestamp": end_ms,
+                "limit": c.EMAIL_EVENTS_PAGE,
+                "offset": offset,
+            },
+        )
+
+    def marketing_events_page(self, *, after: str | None = None) -> dict[str, Any]:
+        """GET /marketing/v3/marketing-events/."""
+        api = self._api("marketing.events", "basic_api")
+        kwargs: dict[str, Any] = {"limit": c.MARKETING_EVENTS_PAGE}
+        if after:
+            kwargs["after"] = after
+        return self._sdk_call(
+            c.MARKETING_EVENTS_LIST,
+            "/marketing/v3/marketing-events",
+            api.get_all_with_http_info,
+            **kwargs,
+        )
+
+    def participations_page(self, event_id: str, *, after: str | None = None) -> dict[str, Any]:
+        """GET /marketing/v3/marketing-events/participations/{id}/breakdown."""
+        api = self._api("marketing.events", "retrieve_participant_state_api")
+        kwargs: dict[str, Any] = {"limit": c.PARTICIPATIONS_PAGE}
+        if after:
+            kwargs["after"] = after
+        return self._sdk_call(
+            c.PARTICIPATIONS,
+            f"/marketing/v3/marketing-events/participations/{event_id}/breakdown",
+            api.get_participations_breakdown_by_marketing_event_id_with_http_info,
+            str(event_id),
+            **kwargs,
+        )
+
+    def events_page(
+        self,
+        *,
+        event_type: str,
+        occurred_after: str,
+        occurred_before: str,
+        object_type: str = "contact",
+        object_id: str | None = None,
+        after: str | None = None,
+    ) -> dict[str, Any]:
+        """GET /events/v3/events (web analytics; Enterprise)."""
+        api = self._api("events", "events_api")
+        kwargs: dict[str, Any] = {
+            "object_type": object_type,
+            "event_type": event_type,
+            "occurred_after": occurred_after,
+            "occurred_before": occurred_before,
+            "limit": c.WEB_EVENTS_PAGE,
+        }
+        if object_id is not None:
+            kwargs["object_id"] = str(object_id)
+        if after:
+            kwargs["after"] = after
+        return self._sdk_call(
+            c.WEB_EVENTS, "/events/v3/events", api.get_page_with_http_info, **kwargs
+        )

@@ -1,0 +1,197 @@
+"""`connector demo` / `make demo`: the whole product on the sandbox in about a minute.
+
+1. start both sandboxes in-process and seed synthetic B2B data (the nurture scenario);
+2. write a connector config pointing at them (JWT bearer login to Salesforce over TLS);
+3. backfill the history through the sync engine;
+4. let a few leads do what the seed article's scenario leads to (attend a webinar that just
+   ended, request a consultation) and run an incremental sync, which must pick exactly that up;
+5. print what happened, checked against the Salesforce sandbox's own records.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from core.config import load_settings
+from sandbox.generator import generate
+from sandbox.generator.hubspot import form_guids
+from sandbox.serve import Sandbox, SandboxOptions, start_sandbox
+from sync.report import format_summary
+from sync.runner import run_once
+
+DEMO_SEED = 42
+NEW_MQLS = 3
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _iso(moment: datetime) -> str:
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def pick_ready_leads(contacts: int, now: datetime, count: int) -> list[Any]:
+    """Warm leads with a corporate email: the ones a webinar and a consultation make MQLs."""
+    data = generate(contacts=contacts, seed=DEMO_SEED, now=now)
+    chosen = [
+        truth
+        for truth in data.ground_truth()
+        if truth.segment == "warm" and truth.email and not truth.duplicate_of
+        and not truth.malformed_email
+    ]
+    return chosen[:count]
+
+
+def inject_new_activity(sandbox: Sandbox, leads: list[Any], now: datetime) -> int:
+    """A webinar that just ended, attended by `leads`, each then requesting a consultation."""
+    event_id = "49000000001"
+    start, end = now - timedelta(minutes=70), now - timedelta(minutes=10)
+    consultation = form_guids(DEMO_SEED)["consultation_ja"]
+    participations, submissions = [], []
+    for n, lead in enumerate(leads):
+        participations.append(
+            {
+                "id": f"59{n:09d}",
+                "createdAt": _iso(now),  # the webinar tool reports attendance after the event
+                "properties": {
+                    "attendanceState": "ATTENDED",
+                    "occurredAt": _ms(start + timedelta(minutes=1)),
+                    "attendanceDurationSeconds": 3300,
+                    "attendancePercentage": "91.7",
+                },
+                "associations": {
+                    "marketingEvent": {
+                        "marketingEventId": event_id,
+                        "name": "スマートファクトリー実践ウェビナー: 導入事例",
+                        "externalAccountId": "zoom-000042",
+                        "externalEventId": "80000042999",
+                    },
+                    "contact": {"contactId": lead.hubspot_id, "email": lead.email},
+                },
+            }
+        )
+        submissions.append(
+            {
+                "formId": consultation,
+                "conversionId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"demo:{lead.hubspot_id}")),
+                "submittedAt": _ms(end + timedelta(minutes=5)),
+                "values": [{"name": "email", "value": lead.email}],
+                "pageUrl": "https://www.example-corp.jp/consultation",
+            }
+        )
+    sandbox.hubspot.seed(
+        {
+            "marketing_events": [
+                {
+                    "id": event_id,
+                    "objectId": event_id,
+                    "eventName": "スマートファクトリー実践ウェビナー: 導入事例",
+                    "eventType": "WEBINAR",
+                    "startDateTime": _iso(start),
+                    "endDateTime": _iso(end),
+                    "eventOrganizer": "Example Corp",
+                    "eventCancelled": False,
+                    "eventCompleted": True,
+                    "externalAccountId": "zoom-000042",
+                    "externalEventId": "80000042999",
+                    "createdAt": _iso(start - timedelta(days=14)),
+                }
+            ],
+            "participations": participations,
+            "form_submissions": submissions,
+        }
+    )
+    return len(leads)
+
+
+def salesforce_facts(sandbox: Sandbox) -> dict[str, int]:
+    records = sandbox.salesforce.store.records
+    scored = [
+        r for obj in ("Lead", "Contact") for r in records(obj) if r.get("Lead_Score__c") is not None
+    ]
+    tasks = [t for t in records("Task") if t.get("Connector_Key__c")]
+    keys = [t["Connector_Key__c"] for t in tasks]
+    return {
+        "records_with_score": len(scored),
+        "mql_records": sum(1 for r in scored if r.get("MQL_Status__c") == "MQL"),
+        "leads_created_by_connector": sum(
+            1
+            for r in records("Lead")
+            if r.get("LeadSource") == "HubSpot" and r.get("HubSpot_Contact_Id__c")
+        ),
+        "tasks": len(tasks),
+        "duplicate_task_keys": len(keys) - len(set(keys)),
+    }
+
+
+def run_demo(
+    *, contacts: int, workdir: Path, echo: Callable[[str], None] | None
+) -> dict[str, Any]:
+    say = echo or (lambda _line: None)
+    workdir = workdir.resolve()
+    if workdir.exists():
+        shutil.rmtree(workdir)  # a demo always starts from nothing
+    now = datetime.now(UTC)
+    options = SandboxOptions(workdir=workdir / "sandbox", tier="pro")
+    with start_sandbox(options) as sandbox:
+        seeded = sandbox.seed_demo(contacts, DEMO_SEED, now)
+        activity_kinds = ("form_submissions", "email_events", "participations", "page_views",
+                          "meetings")
+        activities = sum(seeded["hubspot"].get(kind, 0) for kind in activity_kinds)
+        say(
+            f"sandbox: HubSpot {sandbox.hubspot_url}, Salesforce {sandbox.salesforce_url}; seeded "
+            f"{seeded['hubspot'].get('contacts', 0)} contacts, {activities} activities, "
+            f"{seeded['salesforce'].get('Lead', 0)} Salesforce Leads and "
+            f"{seeded['salesforce'].get('Contact', 0)} Contacts"
+        )
+        state = workdir / "state" / "connector.db"
+        config = sandbox.write_config(workdir / "connector.toml", state)
+        settings = load_settings(config)
+
+        say("\n1) backfill of the last 400 days")
+        backfill = run_once(settings, kind="backfill", since=now - timedelta(days=400))
+        say(format_summary(backfill))
+        after_backfill = salesforce_facts(sandbox)
+
+        leads = pick_ready_leads(contacts, now, NEW_MQLS)
+        injected = inject_new_activity(sandbox, leads, datetime.now(UTC))
+        say(f"\n2) {injected} warm leads attend a webinar and request a consultation; incremental "
+            "sync")
+        sync = run_once(settings, kind="sync")
+        say(format_summary(sync))
+
+        say("\n3) the same sync again: nothing changed, so nothing is written")
+        again = run_once(settings, kind="sync")
+        say(format_summary(again))
+        facts = salesforce_facts(sandbox)
+
+    ok = (
+        facts["tasks"] >= 1
+        and facts["duplicate_task_keys"] == 0
+        and sync["new_mql_episodes"] >= 1
+        and again["records_updated"] + again["leads_created"] + again["tasks_created"] == 0
+    )
+    say(
+        "\nSalesforce sandbox now holds: "
+        f"{facts['records_with_score']} Leads/Contacts with a score, {facts['mql_records']} "
+        f"marked MQL, {facts['leads_created_by_connector']} Leads created by the connector, "
+        f"{facts['tasks']} follow-up Tasks ({facts['duplicate_task_keys']} duplicates)."
+    )
+    say(f"demo {'OK' if ok else 'FAILED'}; config and state kept in {workdir}")
+    return {
+        "ok": ok,
+        "workdir": str(workdir),
+        "seeded": seeded,
+        "backfill": backfill,
+        "sync": sync,
+        "second_sync": again,
+        "salesforce_after_backfill": after_backfill,
+        "salesforce": facts,
+    }

@@ -1,0 +1,376 @@
+"""Marketing activity: forms and submissions, email events (v1), marketing events and their
+participations, and web analytics events (v3), with their stores and handlers.
+
+Orders and cursors (DECIDED where HubSpot's docs are silent; all cursors are opaque tokens):
+- form submissions: newest `submittedAt` first (documented).
+- email events v1: newest `created` first, ties by id; `offset` resumes the scan.
+- participations: seed order; `total` counts the filtered set.
+- events v3: newest `occurredAt` first unless `sort=ASCENDING` (or `occurredAt`);
+  `occurredAfter` is inclusive and `occurredBefore` exclusive, so adjacent windows partition.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sandbox.httpbase import Request, Response, Router
+from sandbox.hubspot.constants import (
+    EMAIL_EVENTS_DEFAULT_LIMIT,
+    EMAIL_EVENTS_MAX_LIMIT,
+    EVENTS_DEFAULT_LIMIT,
+    EVENTS_MAX_LIMIT,
+    FORMS_DEFAULT_LIMIT,
+    FORMS_MAX_LIMIT,
+    MARKETING_EVENTS_DEFAULT_LIMIT,
+    MARKETING_EVENTS_MAX_LIMIT,
+    PARTICIPATIONS_DEFAULT_LIMIT,
+    PARTICIPATIONS_MAX_LIMIT,
+    SUBMISSIONS_DEFAULT_LIMIT,
+    SUBMISSIONS_MAX_LIMIT,
+)
+from sandbox.hubspot.errors import not_found, validation_error
+from sandbox.hubspot.routes_common import base_url, bool_arg, int_arg
+from sandbox.hubspot.util import decode_cursor, encode_cursor, iso_ms, to_ms
+
+STANDARD_EVENT_TYPES = ("e_visited_page",)
+ATTENDANCE_STATES = ("REGISTERED", "ATTENDED", "NO_SHOW", "CANCELLED", "EMPTY")
+
+
+@dataclass
+class ActivityStore:
+    forms: list[dict[str, Any]] = field(default_factory=list)
+    form_ids: set[str] = field(default_factory=set)
+    # form guid -> submissions, newest first after `finish()`
+    submissions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # email events newest first; `email_neg_created` aligned (ascending) for bisecting
+    email_events: list[dict[str, Any]] = field(default_factory=list)
+    email_neg_created: list[int] = field(default_factory=list)
+    email_by_recipient: dict[str, list[int]] = field(default_factory=dict)
+    marketing_events: list[dict[str, Any]] = field(default_factory=list)
+    marketing_event_ids: dict[str, dict[str, Any]] = field(default_factory=dict)
+    participations: list[dict[str, Any]] = field(default_factory=list)
+    participations_by_event: dict[str, list[int]] = field(default_factory=dict)
+    participations_by_contact: dict[str, list[int]] = field(default_factory=dict)
+    # web analytics events: (occurred ms, sequence, event) ascending; per (type, id) likewise
+    events: list[tuple[int, int, dict[str, Any]]] = field(default_factory=list)
+    events_by_object: dict[tuple[str, str], list[tuple[int, int, dict[str, Any]]]] = field(
+        default_factory=dict
+    )
+    event_types: set[str] = field(default_factory=set)
+
+    def clear(self) -> None:
+        fresh = ActivityStore()
+        self.__dict__.update(fresh.__dict__)
+
+    # ------------------------------------------------------------------ seeding
+
+    def add_form(self, form: dict[str, Any]) -> None:
+        if not form.get("id"):
+            raise ValueError("forms: each form needs an id")
+        form_id = str(form["id"])
+        if form_id in self.form_ids:
+            raise ValueError(f"forms: duplicate id {form_id}")
+        self.form_ids.add(form_id)
+        self.forms.append(form)
+
+    def add_submission(self, submission: dict[str, Any]) -> None:
+        form_id = submission.get("formId")
+        if not form_id:
+            raise ValueError("form_submissions: each submission needs a formId")
+        clean = {k: v for k, v in submission.items() if k != "formId"}
+        self.submissions.setdefault(str(form_id), []).append(clean)
+
+    def add_email_event(self, event: dict[str, Any]) -> None:
+        if event.get("created") is None or not event.get("id"):
+            raise ValueError("email_events: each event needs id and created")
+        self.email_events.append(event)
+
+    def add_marketing_event(self, event: dict[str, Any]) -> None:
+        object_id = event.get("objectId") or event.get("id")
+        if not object_id:
+            raise ValueError("marketing_events: each event needs an id or objectId")
+        event = dict(event)
+        event.setdefault("objectId", str(object_id))
+        event.setdefault("id", str(object_id))
+        event.setdefault("customProperties", [])
+        self.marketing_events.append(event)
+        self.marketing_event_ids[str(event["objectId"])] = event
+
+    def add_participation(self, item: dict[str, Any]) -> None:
+        assoc = item.get("associations") or {}
+        event_id = (assoc.get("marketingEvent") or {}).get("marketingEventId")
+        contact = assoc.get("contact") or {}
+        if not event_id:
+            raise ValueError("participations: associations.marketingEvent.marketingEventId")
+        position = len(self.participations)
+        self.participations.append(item)
+        self.participations_by_event.setdefault(str(event_id), []).append(position)
+        for key in (contact.get("contactId"), contact.get("email")):
+            if key:
+                self.participations_by_contact.setdefault(str(key).lower(), []).append(position)
+
+    def add_page_view(self, event: dict[str, Any]) -> None:
+        occurred = to_ms(event.get("occurredAt"))
+        if occurred is None or not event.get("eventType"):
+            raise ValueError("page_views: each event needs eventType and occurredAt")
+        event = dict(event)
+        event["occurredAt"] = iso_ms(occurred)
+        if event.get("objectId") is not None:
+            event["objectId"] = str(event["objectId"])
+        entry = (occurred, len(self.events), event)
+        self.events.append(entry)
+        key = (str(event.get("objectType") or "contact"), str(event.get("objectId")))
+        self.events_by_object.setdefault(key, []).append(entry)
+        self.event_types.add(str(event["eventType"]))
+
+    def finish(self) -> None:
+        """Sort what seeding appended (once per seed call)."""
+        for items in self.submissions.values():
+            items.sort(
+                key=lambda s: (-(to_ms(s.get("submittedAt")) or 0), str(s.get("conversionId", "")))
+            )
+        self.email_events.sort(key=lambda e: (-int(e["created"]), str(e["id"])))
+        self.email_neg_created = [-int(e["created"]) for e in self.email_events]
+        self.email_by_recipient = {}
+        for position, event in enumerate(self.email_events):
+            recipient = str(event.get("recipient") or "").lower()
+            if recipient:
+                self.email_by_recipient.setdefault(recipient, []).append(position)
+        self.events.sort(key=lambda e: (e[0], e[1]))
+        for items in self.events_by_object.values():
+            items.sort(key=lambda e: (e[0], e[1]))
+
+
+class ActivityApi:
+    def __init__(self, store: ActivityStore, now_ms: Callable[[], int]) -> None:
+        self.store = store
+        self.now_ms = now_ms
+
+    def register(self, router: Router) -> None:
+        router.add("GET", "/email/public/v1/events", self.email_events)
+        router.add("GET", "/marketing/v3/forms", self.forms)
+        router.add("GET", "/marketing/v3/forms/{formId}", self.form)
+        router.add("GET", "/form-integrations/v1/submissions/forms/{formGuid}", self.submissions)
+        participations = "/marketing/v3/marketing-events/participations"
+        router.add(
+            "GET",
+            participations + "/contacts/{contactIdentifier}/breakdown",
+            self.participations_by_contact,
+        )
+        router.add(
+            "GET", participations + "/{marketingEventId}/breakdown", self.participations_by_event
+        )
+        router.add("GET", "/marketing/v3/marketing-events", self.marketing_events)
+        router.add("GET", "/marketing/v3/marketing-events/{objectId}", self.marketing_event)
+        router.add("GET", "/events/v3/events/event-types", self.event_types)
+        router.add("GET", "/events/v3/events", self.events)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _cursor(self, req: Request, name: str, salt: str) -> int:
+        try:
+            return decode_cursor(req.arg(name), salt) or 0
+        except ValueError as exc:
+            raise validation_error(req, str(exc), code="INVALID_CURSOR") from exc
+
+    @staticmethod
+    def _paging(req: Request, token: str) -> dict[str, Any]:
+        return {"next": {"after": token, "link": f"{base_url(req)}{req.path}?after={token}"}}
+
+    # ------------------------------------------------------------------ email events v1
+
+    def email_events(self, req: Request) -> Response:
+        store = self.store
+        limit = int_arg(req, "limit", EMAIL_EVENTS_DEFAULT_LIMIT, EMAIL_EVENTS_MAX_LIMIT)
+        start = self._cursor(req, "offset", "email-events")
+        event_type = req.arg("eventType")
+        campaign = req.arg("campaignId")
+        recipient = req.arg("recipient")
+        low = _ms_arg(req, "startTimestamp")
+        high = _ms_arg(req, "endTimestamp")
+        events = store.email_events
+        # newest first: created <= high starts at bisect_left(neg, -high)
+        if recipient is not None:
+            positions: list[int] | range = store.email_by_recipient.get(recipient.lower(), [])
+        else:
+            first = bisect.bisect_left(store.email_neg_created, -high) if high is not None else 0
+            last = (
+                bisect.bisect_right(store.email_neg_created, -low)
+                if low is not None
+                else len(events)
+            )
+            positions = range(first, last)
+        out: list[dict[str, Any]] = []
+        cursor = start
+        while cursor < len(positions) and len(out) < limit:
+            event = events[positions[cursor]]
+            cursor += 1
+            created = int(event["created"])
+            if (low is not None and created < low) or (high is not None and created > high):
+                continue
+            if event_type and event.get("type") != event_type:
+                continue
+            if campaign and str(event.get("emailCampaignId")) != campaign:
+                continue
+            out.append(event)
+        body = {
+            "events": out,
+            "hasMore": cursor < len(positions),
+            "offset": encode_cursor(cursor, "email-events"),
+        }
+        return Response.json(200, body)
+
+    # ------------------------------------------------------------------ forms
+
+    def forms(self, req: Request) -> Response:
+        limit = int_arg(req, "limit", FORMS_DEFAULT_LIMIT, FORMS_MAX_LIMIT)
+        start = self._cursor(req, "after", "forms")
+        archived = bool_arg(req, "archived")
+        form_types = set(req.args("formTypes"))
+        selected = [
+            f
+            for f in self.store.forms
+            if bool(f.get("archived", False)) == archived
+            and (
+                not form_types or "all" in form_types or f.get("formType", "hubspot") in form_types
+            )
+        ]
+        page = selected[start : start + limit]
+        body: dict[str, Any] = {"results": page}
+        if start + limit < len(selected):
+            body["paging"] = self._paging(req, encode_cursor(start + limit, "forms"))
+        return Response.json(200, body)
+
+    def form(self, req: Request) -> Response:
+        for form in self.store.forms:
+            if str(form["id"]) == req.params["formId"]:
+                return Response.json(200, form)
+        raise not_found(req, f"Form {req.params['formId']} does not exist")
+
+    def submissions(self, req: Request) -> Response:
+        guid = req.params["formGuid"]
+        items = self.store.submissions.get(guid)
+        if items is None:
+            if guid not in self.store.form_ids:
+                raise not_found(req, f"Form {guid} does not exist")
+            items = []
+        limit = int_arg(req, "limit", SUBMISSIONS_DEFAULT_LIMIT, SUBMISSIONS_MAX_LIMIT)
+        start = self._cursor(req, "after", f"submissions:{guid}")
+        body: dict[str, Any] = {"results": items[start : start + limit]}
+        if start + limit < len(items):
+            body["paging"] = self._paging(req, encode_cursor(start + limit, f"submissions:{guid}"))
+        return Response.json(200, body)
+
+    # ------------------------------------------------------------------ marketing events
+
+    def marketing_events(self, req: Request) -> Response:
+        limit = int_arg(req, "limit", MARKETING_EVENTS_DEFAULT_LIMIT, MARKETING_EVENTS_MAX_LIMIT)
+        start = self._cursor(req, "after", "marketing-events")
+        items = self.store.marketing_events
+        body: dict[str, Any] = {"results": items[start : start + limit]}
+        if start + limit < len(items):
+            body["paging"] = self._paging(req, encode_cursor(start + limit, "marketing-events"))
+        return Response.json(200, body)
+
+    def marketing_event(self, req: Request) -> Response:
+        event = self.store.marketing_event_ids.get(req.params["objectId"])
+        if event is None:
+            raise not_found(req)
+        return Response.json(200, event)
+
+    def _breakdown(
+        self, req: Request, positions: list[int], salt: str, contact_filter: str | None
+    ) -> Response:
+        limit = int_arg(req, "limit", PARTICIPATIONS_DEFAULT_LIMIT, PARTICIPATIONS_MAX_LIMIT)
+        start = self._cursor(req, "after", salt)
+        state = req.arg("state")
+        if state is not None and state.upper() not in ATTENDANCE_STATES:
+            raise validation_error(req, f"Unknown state {state!r}", code="INVALID_STATE")
+        items = self.store.participations
+        selected = []
+        for position in positions:
+            item = items[position]
+            if state and (item.get("properties") or {}).get("attendanceState") != state.upper():
+                continue
+            if contact_filter is not None:
+                contact = (item.get("associations") or {}).get("contact") or {}
+                keys = {
+                    str(contact.get("contactId", "")).lower(),
+                    str(contact.get("email", "")).lower(),
+                }
+                if contact_filter.lower() not in keys:
+                    continue
+            selected.append(item)
+        body: dict[str, Any] = {"total": len(selected), "results": selected[start : start + limit]}
+        if start + limit < len(selected):
+            body["paging"] = self._paging(req, encode_cursor(start + limit, salt))
+        return Response.json(200, body)
+
+    def participations_by_event(self, req: Request) -> Response:
+        event_id = req.params["marketingEventId"]
+        positions = self.store.participations_by_event.get(event_id)
+        if positions is None:
+            if event_id not in self.store.marketing_event_ids:
+                raise not_found(req, f"Marketing event {event_id} does not exist")
+            positions = []
+        return self._breakdown(
+            req, positions, f"participations:{event_id}", req.arg("contactIdentifier")
+        )
+
+    def participations_by_contact(self, req: Request) -> Response:
+        key = req.params["contactIdentifier"]
+        positions = self.store.participations_by_contact.get(key.lower(), [])
+        return self._breakdown(req, positions, f"participations-contact:{key.lower()}", None)
+
+    # ------------------------------------------------------------------ events v3
+
+    def event_types(self, req: Request) -> Response:
+        names = sorted(set(STANDARD_EVENT_TYPES) | self.store.event_types)
+        return Response.json(200, {"eventTypes": names})
+
+    def events(self, req: Request) -> Response:
+        limit = int_arg(req, "limit", EVENTS_DEFAULT_LIMIT, EVENTS_MAX_LIMIT)
+        object_type = req.arg("objectType")
+        object_id = req.arg("objectId")
+        event_type = req.arg("eventType")
+        low = _ms_arg(req, "occurredAfter")
+        high = _ms_arg(req, "occurredBefore")
+        sort = (req.arg("sort") or "DESCENDING").upper()
+        ascending = sort in ("ASCENDING", "OCCURREDAT", "ASC")
+        if object_id is not None:
+            source = self.store.events_by_object.get((object_type or "contact", object_id), [])
+        else:
+            source = self.store.events
+        selected = [
+            event
+            for occurred, _seq, event in source
+            if (low is None or occurred >= low)
+            and (high is None or occurred < high)
+            and (event_type is None or event.get("eventType") == event_type)
+            and (object_type is None or event.get("objectType", "contact") == object_type)
+        ]
+        if not ascending:
+            selected.reverse()
+        salt = "events"
+        start = self._cursor(req, "after", salt)
+        body: dict[str, Any] = {"results": selected[start : start + limit]}
+        if start + limit < len(selected):
+            body["paging"] = self._paging(req, encode_cursor(start + limit, salt))
+        return Response.json(200, body)
+
+
+def _ms_arg(req: Request, name: str) -> int | None:
+    value = req.arg(name)
+    if value is None or value == "":
+        return None
+    parsed = to_ms(value)
+    if parsed is None:
+        raise validation_error(
+            req,
+            f"{name} must be epoch milliseconds or ISO 8601 (got {value!r})",
+            code="INVALID_TIMESTAMP",
+        )
+    return parsed

@@ -1,0 +1,284 @@
+"""`HubSpotSandbox`: the HubSpot API double, an `httpbase.App` plus stores, limits and faults.
+
+Every API call goes through `before_call`, in this order:
+1. Bearer auth: a missing or unknown token answers 401 INVALID_AUTHENTICATION (not counted).
+2. Injected faults (`app.faults`): `rate_limit` answers 429 TEN_SECONDLY_ROLLING, every other
+   one (1st, 3rd, ...) with `Retry-After: 1`, the others without; `server_error` answers 500
+   (HubSpot JSON), 502 (an HTML gateway page) or 503 (JSON), chosen by the call number.
+   `reset` and `slow` are done by `App`.
+3. Limits of the tier (see `limits.py`).
+Then `decorate` adds `X-HubSpot-Correlation-Id` and, except on search, the rate-limit headers.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from sandbox.httpbase import App, FaultPlan, Request, Response
+from sandbox.hubspot.activity import ActivityApi, ActivityStore
+from sandbox.hubspot.constants import DEFAULT_HUBSPOT_TOKEN, OBJECT_TYPE_ALIASES, TIERS
+from sandbox.hubspot.crm_store import AssociationStore, ObjectStore
+from sandbox.hubspot.errors import AUTH_MESSAGE, error_body, gateway_error
+from sandbox.hubspot.limits import MESSAGES, RateLimiter
+from sandbox.hubspot.routes_crm import CrmApi
+from sandbox.hubspot.util import correlation_id
+
+CRM_KEYS = ("contacts", "companies", "meetings")
+SEED_KEYS = (
+    "contacts",
+    "companies",
+    "meetings",
+    "associations",
+    "forms",
+    "form_submissions",
+    "email_events",
+    "marketing_events",
+    "participations",
+    "page_views",
+)
+
+
+class HubSpotSandbox:
+    """A HubSpot API sandbox; serve `sb.app` with `httpbase.RunningServer`."""
+
+    def __init__(
+        self,
+        token: str = DEFAULT_HUBSPOT_TOKEN,
+        tier: str = "pro",
+        faults: FaultPlan | None = None,
+        clock: Callable[[], float] = time.time,
+        search_lag_seconds: float = 0.0,
+    ) -> None:
+        if tier not in TIERS:
+            raise ValueError(f"unknown tier {tier!r}; known: {', '.join(TIERS)}")
+        self.token = token
+        self.tier = TIERS[tier]
+        self.clock = clock
+        self.search_lag_seconds = search_lag_seconds
+        self.app = App("hubspot", faults)
+        self.store = SandboxStore()
+        self.limiter = RateLimiter(self.tier)
+        self._injected_429 = 0
+        self.crm = CrmApi(
+            self.store.objects, self.store.associations, self.now_ms, int(search_lag_seconds * 1000)
+        )
+        self.activity = ActivityApi(self.store.activity, self.now_ms)
+        self.crm.register(self.app.router)
+        self.activity.register(self.app.router)
+        self.app.before_call = self._before_call
+        self.app.decorate = self._decorate
+        self.app.error_response = gateway_error
+        self.app.on_reset.append(self._reset_limits)
+        self.app.admin("POST", "seed", self._seed_endpoint)
+        self.app.admin("GET", "limits", self._limits_endpoint)
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    # ------------------------------------------------------------------ seeding
+
+    def seed(self, payload: Mapping[str, Iterable[dict[str, Any]]]) -> dict[str, int]:
+        """Load records in HubSpot's read shape; streams each iterable once. Returns counts."""
+        unknown = set(payload) - set(SEED_KEYS)
+        if unknown:
+            raise ValueError(f"unknown seed keys: {', '.join(sorted(unknown))}")
+        with self.app.lock:
+            counts = self.store.seed(payload, self.now_ms(), int(self.search_lag_seconds * 1000))
+        # Millions of seeded dicts make every full garbage collection a pause of hundreds of
+        # milliseconds in the middle of some request; seeded data lives as long as the
+        # sandbox, so move it out of the collector's sight.
+        gc.freeze()
+        return counts
+
+    def _seed_endpoint(self, req: Request) -> Response:
+        try:
+            payload = req.json()
+            if not isinstance(payload, dict) or not all(
+                isinstance(v, list) for v in payload.values()
+            ):
+                raise ValueError("expected a JSON object of lists")
+            counts = self.seed(payload)
+        except (ValueError, KeyError, TypeError) as exc:
+            return Response.json(400, {"error": str(exc)})
+        return Response.json(200, {"seeded": counts})
+
+    def _limits_endpoint(self, _req: Request) -> Response:
+        with self.app.lock:
+            return Response.json(200, self.limiter.snapshot(self.now_ms()))
+
+    def _reset_limits(self) -> None:
+        self.limiter.reset()
+        self._injected_429 = 0
+
+    # ------------------------------------------------------------------ per call
+
+    def _before_call(self, req: Request, call_number: int) -> Response | None:
+        req.hs_correlation_id = correlation_id(self.app.faults.seed, call_number)  # type: ignore[attr-defined]
+        auth = req.header("authorization") or ""
+        if auth != f"Bearer {self.token}":
+            req.hs_unauthenticated = True  # type: ignore[attr-defined]
+            return Response.json(401, error_body(req, "INVALID_AUTHENTICATION", AUTH_MESSAGE))
+        faults = self.app.faults
+        if faults.fires("rate_limit", call_number):
+            self._injected_429 += 1
+            retry_after = 1 if self._injected_429 % 2 == 1 else None
+            return self._too_many(req, "TEN_SECONDLY_ROLLING", retry_after)
+        if faults.fires("server_error", call_number):
+            return _server_error(req, call_number, faults.seed)
+        rejection = self.limiter.admit(self.now_ms(), _is_search(req))
+        if rejection is not None:
+            return self._too_many(req, rejection.policy, rejection.retry_after_s)
+        return None
+
+    def _too_many(self, req: Request, policy: str, retry_after: int | None) -> Response:
+        corr = correlation_of_request(req)
+        body = {
+            "status": "error",
+            "message": MESSAGES[policy],
+            "errorType": "RATE_LIMIT",
+            "correlationId": corr,
+            "policyName": policy,
+            "groupName": f"hubspot-sandbox:{self.tier.name}",
+            "requestId": corr,
+        }
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+        return Response.json(429, body, headers)
+
+    def _decorate(self, req: Request, response: Response) -> None:
+        corr = getattr(req, "hs_correlation_id", None)
+        if corr is not None:
+            response.headers["X-HubSpot-Correlation-Id"] = corr
+        if getattr(req, "hs_unauthenticated", False) or _is_search(req):
+            return
+        with self.app.lock:
+            response.headers.update(self.limiter.headers(self.now_ms()))
+
+
+class SandboxStore:
+    """Everything the sandbox holds; `objects[type]` are `ObjectStore`s."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, ObjectStore] = {name: ObjectStore(name) for name in CRM_KEYS}
+        self.associations = AssociationStore()
+        self.activity = ActivityStore()
+
+    @property
+    def contacts(self) -> ObjectStore:
+        return self.objects["contacts"]
+
+    @property
+    def companies(self) -> ObjectStore:
+        return self.objects["companies"]
+
+    @property
+    def meetings(self) -> ObjectStore:
+        return self.objects["meetings"]
+
+    def clear(self) -> None:
+        for store in self.objects.values():
+            store.clear()
+        self.associations.clear()
+        self.activity.clear()
+
+    def seed(
+        self, payload: Mapping[str, Iterable[dict[str, Any]]], now_ms: int, lag_ms: int
+    ) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for key in CRM_KEYS:
+            if key not in payload:
+                continue
+            store = self.objects[key]
+            store.begin_bulk()
+            count = 0
+            try:
+                for raw in payload[key]:
+                    record = store.record_from_seed(raw, now_ms)
+                    store.add_seeded(record)
+                    if lag_ms and not record.archived and record.mod_ms + lag_ms > now_ms:
+                        store.lagged[record.id] = record.mod_ms + lag_ms
+                    count += 1
+            finally:
+                store.end_bulk()
+            counts[key] = count
+        if "associations" in payload:
+            counts["associations"] = self._seed_associations(payload["associations"])
+        activity = self.activity
+        adders = {
+            "forms": activity.add_form,
+            "form_submissions": activity.add_submission,
+            "email_events": activity.add_email_event,
+            "marketing_events": activity.add_marketing_event,
+            "participations": activity.add_participation,
+            "page_views": activity.add_page_view,
+        }
+        touched = False
+        for key, add in adders.items():
+            if key not in payload:
+                continue
+            count = 0
+            for item in payload[key]:
+                add(item)
+                count += 1
+            counts[key] = count
+            touched = True
+        if touched:
+            activity.finish()
+        return counts
+
+    def _seed_associations(self, items: Iterable[dict[str, Any]]) -> int:
+        count = 0
+        for item in items:
+            try:
+                from_type = OBJECT_TYPE_ALIASES[str(item["fromObjectType"]).lower()]
+                to_type = OBJECT_TYPE_ALIASES[str(item["toObjectType"]).lower()]
+                from_id = int(item["from"]["id"])
+                to_id = int(item["to"]["id"])
+                type_ids = [int(t["associationTypeId"]) for t in item.get("types") or []]
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"associations: invalid item {item!r}") from exc
+            if not type_ids:
+                raise ValueError(f"associations: item without types {item!r}")
+            for type_id in type_ids:
+                self.associations.add(from_type, from_id, to_type, to_id, type_id)
+            count += 1
+        return count
+
+
+def _is_search(req: Request) -> bool:
+    return (
+        req.method == "POST"
+        and req.path.rstrip("/").endswith("/search")
+        and (req.path.startswith("/crm/"))
+    )
+
+
+def correlation_of_request(req: Request) -> str:
+    return str(getattr(req, "hs_correlation_id", ""))
+
+
+def _server_error(req: Request, call_number: int, seed: int) -> Response:
+    pick = hashlib.blake2b(f"{seed}:{call_number}:status".encode(), digest_size=1).digest()[0] % 3
+    if pick == 0:
+        return Response.json(
+            500,
+            error_body(req, "INTERNAL_ERROR", "internal error"),
+        )
+    if pick == 1:
+        html = (
+            "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+            "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>cloudflare</center>\r\n"
+            "</body>\r\n</html>\r\n"
+        )
+        return Response.text(502, html, "text/html")
+    return Response.json(
+        503,
+        error_body(
+            req,
+            "SERVICE_UNAVAILABLE",
+            "The service is temporarily unavailable. Please try again later.",
+        ),
+    )

@@ -1,0 +1,182 @@
+"""Start both sandboxes together: HubSpot over http, Salesforce over TLS with a throw-away
+certificate, a connected app that trusts a fresh JWT signing key, demo data, and a
+connector config file that points at all of it.
+
+Used by `connector sandbox serve`, `connector demo` and the end-to-end test fixtures.
+"""
+
+from __future__ import annotations
+
+import signal
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sandbox.generator import generate
+from sandbox.httpbase import FaultPlan, RunningServer
+from sandbox.hubspot import DEFAULT_HUBSPOT_TOKEN, HubSpotSandbox
+from sandbox.salesforce import DEFAULT_SALESFORCE_SESSION, JwtTrust, SalesforceSandbox
+from sandbox.tls import CertificatePair, SigningKey, make_loopback_certificate, make_signing_key
+
+SANDBOX_CONSUMER_KEY = "sandbox-connected-app-consumer-key"
+SANDBOX_USERNAME = "integration@sandbox.example.com"
+PROJECT_MAPPINGS = Path(__file__).resolve().parents[1] / "mappings"
+
+
+@dataclass
+class SandboxOptions:
+    hubspot_port: int = 0
+    salesforce_port: int = 0
+    seed: str = "demo"  # "demo" | "none"
+    contacts: int = 500
+    tier: str = "pro"
+    faults: str | None = None
+    hubspot_token: str | None = None
+    salesforce_session: str | None = None
+    write_config: Path | None = None
+    random_seed: int = 42
+    search_lag_seconds: float = 0.0
+    workdir: Path | None = None
+
+
+@dataclass
+class Sandbox:
+    hubspot: HubSpotSandbox
+    salesforce: SalesforceSandbox
+    hubspot_server: RunningServer
+    salesforce_server: RunningServer
+    certificate: CertificatePair
+    signing_key: SigningKey
+    workdir: Path
+    seeded: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def hubspot_url(self) -> str:
+        return self.hubspot_server.url
+
+    @property
+    def salesforce_url(self) -> str:
+        return self.salesforce_server.url
+
+    def config_toml(self, state_path: Path, mappings_dir: Path = PROJECT_MAPPINGS) -> str:
+        """A complete connector config pointing at these servers (JWT bearer login)."""
+        return "\n".join(
+            [
+                "# Written by `connector sandbox serve`: points the connector at local sandboxes.",
+                "[hubspot]",
+                f'access_token = "{self.hubspot.token}"',
+                f'base_url = "{self.hubspot_url}"',
+                f'tier = "{self.hubspot.tier.name}"',
+                "overlap_minutes = 5",
+                "",
+                "[salesforce]",
+                'auth = "jwt"',
+                f'login_url = "{self.salesforce_url}"',
+                f'username = "{SANDBOX_USERNAME}"',
+                f'consumer_key = "{SANDBOX_CONSUMER_KEY}"',
+                f'private_key_file = "{self.signing_key.key_path}"',
+                f'ca_bundle = "{self.certificate.cert_path}"',
+                "",
+                "[state]",
+                f'path = "{state_path}"',
+                "",
+                "[sync]",
+                f'mappings_dir = "{mappings_dir}"',
+                "",
+            ]
+        )
+
+    def write_config(self, path: Path, state_path: Path | None = None) -> Path:
+        state = state_path or path.resolve().parent / "state" / "connector.db"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.config_toml(state), encoding="utf-8")
+        path.chmod(0o600)
+        return path
+
+    def seed_demo(self, contacts: int, random_seed: int, now: datetime) -> dict[str, Any]:
+        data = generate(contacts=contacts, seed=random_seed, now=now)
+        hubspot_counts = self.hubspot.seed(data.hubspot_payload())
+        salesforce_counts = self.salesforce.seed(
+            {name: list(records) for name, records in data.salesforce_items()}
+        )
+        self.seeded = {"hubspot": hubspot_counts, "salesforce": salesforce_counts}
+        return self.seeded
+
+    def stop(self) -> None:
+        self.hubspot_server.stop()
+        self.salesforce_server.stop()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_sandbox(options: SandboxOptions) -> Sandbox:
+    workdir = options.workdir or Path(tempfile.mkdtemp(prefix="connector-sandbox-"))
+    certificate = make_loopback_certificate(workdir / "tls")
+    signing_key = make_signing_key(workdir / "jwt")
+    faults = FaultPlan.parse(options.faults)
+    hubspot = HubSpotSandbox(
+        token=options.hubspot_token or DEFAULT_HUBSPOT_TOKEN,
+        tier=options.tier,
+        faults=faults,
+        search_lag_seconds=options.search_lag_seconds,
+    )
+    salesforce = SalesforceSandbox(
+        session_id=options.salesforce_session or DEFAULT_SALESFORCE_SESSION,
+        faults=faults,
+        jwt=JwtTrust(SANDBOX_CONSUMER_KEY, signing_key.certificate_pem, (SANDBOX_USERNAME,)),
+    )
+    hubspot_server = RunningServer(hubspot.app, port=options.hubspot_port).start()
+    try:
+        salesforce_server = RunningServer(
+            salesforce.app,
+            port=options.salesforce_port,
+            tls=certificate.server_context(),
+            max_uri_bytes=16_384,
+        ).start()
+    except OSError:
+        hubspot_server.stop()
+        raise
+    salesforce.instance_url = salesforce_server.url
+    return Sandbox(
+        hubspot, salesforce, hubspot_server, salesforce_server, certificate, signing_key, workdir
+    )
+
+
+def serve_forever(options: SandboxOptions, announce: Callable[[str], None]) -> int:
+    """`connector sandbox serve`: run until SIGINT or SIGTERM."""
+    from core.errors import ConfigError
+
+    try:
+        sandbox = start_sandbox(options)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on the requested ports: {exc.strerror}") from None
+    except ValueError as exc:
+        raise ConfigError(f"sandbox options: {exc}") from None
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        seeded = ""
+        if options.seed == "demo" and options.contacts:
+            counts = sandbox.seed_demo(options.contacts, options.random_seed, datetime.now(UTC))
+            seeded = f", seeded {counts['hubspot'].get('contacts', 0)} contacts"
+        config = ""
+        if options.write_config is not None:
+            sandbox.write_config(options.write_config)
+            config = f", config {options.write_config}"
+        announce(
+            f"sandbox ready: HubSpot {sandbox.hubspot_url} Salesforce {sandbox.salesforce_url}"
+            f"{seeded}{config} (Ctrl-C to stop)"
+        )
+        stop.wait()
+    finally:
+        sandbox.stop()
+    return 0

@@ -1,0 +1,268 @@
+"""Score one lead: behaviour tallies + fit rules -> groups, caps, weights -> grade,
+disqualifiers, MQL, stage, segments. Pure: `now` is always passed in.
+
+Amounts are carried in whole cents (ints) from the moment a rule's points are known, so
+sums are exact and the explanation adds up to the total to the cent.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+from core.models import Activity, Company, Contact
+from scoring.aggregate import aggregate_activities, decay_factor
+from scoring.compile import (
+    HALF_LIFE,
+    NO_DECAY,
+    BehaviourSpec,
+    Cond,
+    Decision,
+    Facts,
+    GroupSpec,
+    Rules,
+    to_timestamp,
+)
+from scoring.mql import next_mql_state
+from scoring.result import (
+    ActivityAggregate,
+    ExplanationEntry,
+    LeadScore,
+    MqlState,
+    RuleTally,
+    money,
+)
+
+_NEVER = MqlState()
+
+
+def score_lead(
+    rules: Rules,
+    contact: Contact,
+    company: Company | None,
+    activities: Iterable[Activity],
+    now: datetime,
+    previous: MqlState | None = None,
+) -> LeadScore:
+    """Score a lead from its whole activity history as of `now` (activities after `now`
+    are ignored; duplicate source_ids count once; input order does not matter)."""
+    aggregate = aggregate_activities(rules, activities, now)
+    return score_aggregate(rules, contact, company, aggregate, now, previous)
+
+
+def score_aggregate(
+    rules: Rules,
+    contact: Contact,
+    company: Company | None,
+    aggregate: ActivityAggregate,
+    now: datetime,
+    previous: MqlState | None = None,
+) -> LeadScore:
+    """Score a lead from an aggregate built at or before `now` with the same rules.
+
+    Raises ValueError when the aggregate was built by other rules or after `now`.
+    """
+    if aggregate.rules_version != rules.version:
+        raise ValueError(
+            f"aggregate built with rules {aggregate.rules_version}, not {rules.version}"
+        )
+    if now < aggregate.as_of:
+        raise ValueError("now is before the aggregate's as_of")
+    now_ts = to_timestamp(now)
+    facts = Facts(contact, company, aggregate.probes, now_ts)
+    rows, sums = _points(rules, aggregate, facts)
+    explanation = tuple([_entry(ExplanationEntry, row) for row in rows])
+    total = sum(sums.values())
+    fit = sum(sums[name] for name in rules.fit_groups)
+    engagement = total - fit
+    facts.scores.update(sums, total=total, engagement=engagement, fit=fit)
+
+    disqualified_by = tuple(d.id for d in rules.disqualifiers if d.when.test(facts))
+    qualifying = None if disqualified_by else _first(rules.mql_rules, facts)
+    state = previous or _NEVER
+    if qualifying is not None or state.qualified:  # otherwise nothing can change
+        state = next_mql_state(
+            state,
+            qualifying_rule=None if qualifying is None else qualifying.id,
+            disqualified=bool(disqualified_by),
+            now=now,
+            hold=rules.mql_hold,
+        )
+    facts.is_mql = state.qualified
+
+    segments = {
+        dimension.name: _first_label(dimension.rules, facts, dimension.default)
+        for dimension in rules.dimensions
+    }
+    return LeadScore(
+        contact_id=contact.hubspot_id,
+        total=money(total),
+        engagement=money(engagement),
+        fit=money(fit),
+        grade=_grade(rules, fit, engagement),
+        groups={name: money(cents) for name, cents in sums.items()},
+        segment=rules.separator.join(segments.values()),
+        segments=segments,
+        stage=_first_label(rules.stage_rules, facts, rules.default_stage),
+        is_mql=state.qualified,
+        mql_reason=_mql_reason(rules, facts, disqualified_by, qualifying, state),
+        mql_since=state.since,
+        mql_episode=state.episode,
+        mql_state=state,
+        disqualified_by=disqualified_by,
+        explanation=explanation,
+        scored_at=now,
+        rules_version=rules.version,
+    )
+
+
+def _first(decisions: tuple[Decision, ...], facts: Facts) -> Decision | None:
+    for decision in decisions:
+        if decision.when.test(facts):
+            return decision
+    return None
+
+
+def _first_label(rules: tuple[tuple[str, Cond], ...], facts: Facts, default: str) -> str:
+    """Ordered rules: the first whose condition holds names the label."""
+    for label, when in rules:
+        if when.test(facts):
+            return label
+    return default
+
+
+# ------------------------------------------------------------------------------ rows
+# A row is [rule_id, group, axis, matched, points, decayed, capped, contribution], amounts
+# in cents: the fields of an ExplanationEntry, still mutable while group caps are applied.
+Row = list
+_entry = tuple.__new__
+_CAPPED, _CONTRIBUTION = 6, 7
+
+
+def _points(rules: Rules, aggregate: ActivityAggregate,
+            facts: Facts) -> tuple[list[Row], dict[str, int]]:
+    """One row per matched rule (behaviour, then fit, in file order) and the weighted total
+    per group, every group present, in file order."""
+    sums = dict.fromkeys(rules.groups, 0)
+    rows = _behaviour_rows(rules, aggregate, facts.now_ts, sums) if aggregate.tallies else []
+    for fit_rule in rules.fit:
+        if fit_rule.when.test(facts):
+            cents = fit_rule.points_cents
+            rows.append([fit_rule.id, fit_rule.group, "fit", 1, cents, cents, cents, cents])
+            sums[fit_rule.group] += cents
+    if rules.group_work:
+        sums = _apply_groups(rules.groups, rows, sums)
+    return rows, sums
+
+
+def _behaviour_rows(rules: Rules, aggregate: ActivityAggregate, now_ts: float,
+                    sums: dict[str, int]) -> list[Row]:
+    rows = []
+    specs = rules.behaviour
+    elapsed = now_ts - aggregate.as_of.timestamp()
+    for rule_id, tally in aggregate.tallies.items():
+        rule = specs[rule_id]
+        decayed, earned = revalue(rule, tally, now_ts, elapsed)
+        if rule.cap_total is not None and abs(earned) > rule.cap_total:
+            earned = math.copysign(rule.cap_total, earned)
+        capped = round(earned * 100)
+        rows.append([rule_id, rule.group, "engagement", tally.matched, round(tally.points * 100),
+                     round(decayed * 100), capped, capped])
+        sums[rule.group] += capped
+    return rows
+
+
+def revalue(rule: BehaviourSpec, tally: RuleTally, now_ts: float,
+            elapsed: float) -> tuple[float, float]:
+    """A tally's (decayed, earned) points at now; it holds them at its aggregate's as_of,
+    `elapsed` seconds earlier."""
+    if elapsed <= 0.0 or rule.decay == NO_DECAY:
+        return tally.decayed, tally.earned
+    if rule.decay == HALF_LIFE:
+        factor = math.exp(-rule.rate * elapsed)
+        return tally.decayed * factor, tally.earned * factor
+    weight = kept = 0.0
+    for ts, _, share in tally.items:
+        factor = decay_factor(rule, now_ts - ts)
+        weight += factor
+        kept += share * factor
+    return rule.points * weight, kept
+
+
+def _apply_groups(specs: Mapping[str, GroupSpec], rows: list[Row],
+                  sums: dict[str, int]) -> dict[str, int]:
+    """Group caps (shared out over the group's rules in whole cents), then weights.
+    Updates the rows' capped amounts and contributions; returns the weighted group sums."""
+    changed = False
+    for name, total in sums.items():
+        spec = specs[name]
+        if spec.max_cents is not None and total > spec.max_cents:
+            _take(total - spec.max_cents, [r for r in rows if r[1] == name and r[_CAPPED] > 0])
+            changed = True
+        elif spec.min_cents is not None and total < spec.min_cents:
+            _take(spec.min_cents - total, [r for r in rows if r[1] == name and r[_CAPPED] < 0])
+            changed = True
+        elif spec.weight != 1.0:
+            changed = True
+    if not changed:
+        return sums
+    weighted = dict.fromkeys(specs, 0)
+    for row in rows:
+        weight = specs[row[1]].weight
+        row[_CONTRIBUTION] = row[_CAPPED] if weight == 1.0 else round(row[_CAPPED] * weight)
+        weighted[row[1]] += row[_CONTRIBUTION]
+    return weighted
+
+
+def _take(amount: int, rows: list[Row]) -> None:
+    """Remove `amount` cents of magnitude from `rows` in proportion to their size
+    (largest remainder; ties go to the earlier rule)."""
+    weights = [abs(row[_CAPPED]) for row in rows]
+    whole = sum(weights)
+    shares = [amount * w // whole for w in weights]
+    left = amount - sum(shares)
+    by_remainder = sorted(range(len(rows)), key=lambda i: (-(amount * weights[i] % whole), i))
+    for i in by_remainder[:left]:
+        shares[i] += 1
+    for row, share in zip(rows, shares, strict=True):
+        row[_CAPPED] -= share if row[_CAPPED] > 0 else -share
+
+
+def _grade(rules: Rules, fit_cents: int, engagement_cents: int) -> str:
+    letter = "D"
+    for candidate, threshold in rules.fit_grades:
+        if fit_cents >= threshold:
+            letter = candidate
+            break
+    band = "4"
+    for candidate, threshold in rules.engagement_grades:
+        if engagement_cents >= threshold:
+            band = candidate
+            break
+    return letter + band
+
+
+def _mql_reason(
+    rules: Rules,
+    facts: Facts,
+    disqualified_by: tuple[str, ...],
+    qualifying: Decision | None,
+    state: MqlState,
+) -> str:
+    if disqualified_by:
+        texts = {d.id: d.text for d in rules.disqualifiers}
+        return "not MQL: disqualified by " + "; ".join(
+            f"{d} ({texts[d]})" if texts[d] != d else d for d in disqualified_by
+        )
+    if qualifying is not None:
+        return f"MQL by {qualifying.id}: {qualifying.when.describe(facts)}"
+    failing = "; ".join(f"{r.id}: {r.when.describe(facts)}" for r in rules.mql_rules)
+    if state.qualified:
+        return (
+            f"MQL held: qualified by {state.rule} at {state.since:%Y-%m-%d %H:%M} UTC, "
+            f"held for {rules.mql_hold.total_seconds() / 86400:g} days; now {failing}"
+        )
+    if not rules.mql_rules:
+        return "not MQL: no MQL rules are configured"
+    return f"not MQL: {failing}"

@@ -1,0 +1,133 @@
+"""Runs as the CLI starts them: take the lock, record the run, build the stages, run, report.
+
+This is the only module that knows how every stage is constructed from `Settings`; the
+stages themselves take their collaborators as arguments (see `sync.pipeline.Pipeline`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from core.config import Settings
+from core.errors import ConfigError, ConnectorError
+from sync.lock import run_lock
+from sync.pipeline import Pipeline, RunKind, RunOptions
+from sync.state import StateStore
+
+log = logging.getLogger("connector.run")
+
+MAPPING_FILES = ("scoring.toml", "segments.toml", "fields.toml", "forms.toml")
+
+
+def mappings_dir(settings: Settings) -> Path:
+    return settings.resolve(settings.sync.mappings_dir)
+
+
+def validate_mappings(folder: Path) -> list[str]:
+    """Every problem in every mapping file of `folder`, one message each (file:line: ...)."""
+    from connectors.hubspot.forms import FormRules
+    from scoring import validate_rules
+    from sync.fieldmap import load_field_map
+
+    if not folder.is_dir():
+        return [f"{folder}: mappings folder not found"]
+    problems = list(validate_rules(folder))
+    for load in (load_field_map, lambda d: FormRules.load(d / "forms.toml")):
+        try:
+            load(folder)
+        except ConfigError as exc:
+            problems.extend(exc.problems or [str(exc)])
+    return problems
+
+
+def state_path(settings: Settings) -> Path:
+    return settings.resolve(settings.state.path)
+
+
+def read_status(settings: Settings) -> dict[str, Any]:
+    path = state_path(settings)
+    if not path.exists():
+        return {"state_path": str(path), "cursors": {}, "counts": {}, "runs": []}
+    store = StateStore(path)
+    try:
+        return {
+            "state_path": str(path),
+            "cursors": {k: v.isoformat() for k, v in store.cursors().items()},
+            "counts": store.counts(),
+            "runs": store.runs(10),
+        }
+    finally:
+        store.close()
+
+
+@contextmanager
+def open_store(settings: Settings) -> Iterator[StateStore]:
+    store = StateStore(state_path(settings))
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def run_once(
+    settings: Settings,
+    *,
+    kind: RunKind,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    dry_run: bool = False,
+    limit: int | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> dict[str, Any]:
+    """One locked, recorded run; returns the summary as a dict."""
+    path = state_path(settings)
+    with run_lock(path.with_suffix(".lock"), wait_seconds=settings.sync.lock_wait_seconds):
+        with open_store(settings) as store:
+            run_id = store.start_run(kind)
+            outcome = "failed"
+            summary: dict[str, Any] = {}
+            try:
+                from sync.factory import build_pipeline
+
+                with build_pipeline(settings, store, clock=clock) as pipeline:
+                    result = _run(pipeline, settings, kind, since, until, dry_run, limit)
+                summary = result.as_dict()
+                outcome = "partial" if result.write_failures else "ok"
+                if dry_run:
+                    outcome = "dry-run"
+                log.info("run finished", extra={"run": run_id, "outcome": outcome, **{
+                    k: v for k, v in summary.items() if isinstance(v, int | float | str)}})
+                return summary
+            except ConnectorError as exc:
+                summary = {"error": str(exc)}
+                outcome = "stopped"
+                raise
+            finally:
+                store.finish_run(run_id, outcome, summary)
+
+
+def _run(
+    pipeline: Pipeline,
+    settings: Settings,
+    kind: RunKind,
+    since: datetime | None,
+    until: datetime | None,
+    dry_run: bool,
+    limit: int | None,
+) -> Any:
+    options = RunOptions(
+        kind=kind,
+        since=since,
+        until=until,
+        overlap=timedelta(minutes=settings.hubspot.overlap_minutes),
+        initial_lookback=timedelta(days=settings.sync.initial_lookback_days),
+        dry_run=dry_run,
+        limit=limit,
+        create_policy=settings.sync.create_leads_for,
+    )
+    return pipeline.run(options)

@@ -1,0 +1,87 @@
+import random
+
+import pytest
+
+from core.errors import FatalAPIError, RetriableAPIError
+from core.ratelimit import SlidingWindowLimiter
+from core.retry import RetryPolicy, call_with_retry
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def flaky(failures: list[Exception]):
+    calls = {"n": 0}
+
+    def fn() -> str:
+        calls["n"] += 1
+        if failures:
+            raise failures.pop(0)
+        return "ok"
+
+    return fn, calls
+
+
+def test_given_retry_after_the_policy_waits_exactly_that_long() -> None:
+    clock = FakeClock()
+    fn, calls = flaky([RetriableAPIError("429", retry_after=7.0)])
+    assert call_with_retry(fn, RetryPolicy(), sleep=clock.sleep) == "ok"
+    assert clock.sleeps == [7.0] and calls["n"] == 2
+
+
+def test_given_no_retry_after_the_policy_backs_off_exponentially() -> None:
+    clock = FakeClock()
+    fn, _ = flaky([RetriableAPIError("503") for _ in range(4)])
+    call_with_retry(
+        fn, RetryPolicy(base_delay=1.0, max_delay=60), sleep=clock.sleep, rng=random.Random(1)
+    )
+    assert len(clock.sleeps) == 4
+    for attempt, delay in enumerate(clock.sleeps, start=1):
+        step = 2 ** (attempt - 1)
+        assert step / 2 <= delay <= step
+
+
+def test_given_persistent_failure_attempts_are_bounded_and_last_error_raised() -> None:
+    clock = FakeClock()
+    fn, calls = flaky([RetriableAPIError(f"503 #{i}") for i in range(10)])
+    with pytest.raises(RetriableAPIError, match="503 #2"):
+        call_with_retry(fn, RetryPolicy(max_attempts=3), sleep=clock.sleep)
+    assert calls["n"] == 3
+
+
+def test_given_non_retriable_error_it_is_not_retried() -> None:
+    fn, calls = flaky([FatalAPIError("401")])
+    with pytest.raises(FatalAPIError):
+        call_with_retry(fn, RetryPolicy(), sleep=lambda s: None)
+    assert calls["n"] == 1
+
+
+def test_given_burst_limit_no_window_ever_holds_more_calls_than_allowed() -> None:
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(10, 10.0, clock=clock, sleep=clock.sleep)
+    starts = []
+    for _ in range(35):
+        limiter.acquire()
+        starts.append(clock.now)
+    for i, start in enumerate(starts):
+        in_window = [s for s in starts[i:] if s - start < 10.0]
+        assert len(in_window) <= 10
+    assert clock.now >= 30.0  # 35 calls at 10 per 10 s need at least three waits
+
+
+def test_given_unlimited_limiter_it_never_waits() -> None:
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(None, 10.0, clock=clock, sleep=clock.sleep)
+    for _ in range(1000):
+        limiter.acquire()
+    assert clock.sleeps == []
