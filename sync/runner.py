@@ -86,29 +86,30 @@ def run_once(
 ) -> dict[str, Any]:
     """One locked, recorded run; returns the summary as a dict."""
     path = state_path(settings)
-    with run_lock(path.with_suffix(".lock"), wait_seconds=settings.sync.lock_wait_seconds):
-        with open_store(settings) as store:
-            run_id = store.start_run(kind)
-            outcome = "failed"
-            summary: dict[str, Any] = {}
-            try:
-                from sync.factory import build_pipeline
+    lock = run_lock(path.with_suffix(".lock"), wait_seconds=settings.sync.lock_wait_seconds)
+    with lock, open_store(settings) as store:
+        run_id = store.start_run(kind)
+        outcome = "failed"
+        summary: dict[str, Any] = {}
+        try:
+            from sync.factory import build_pipeline
 
-                with build_pipeline(settings, store, clock=clock) as pipeline:
-                    result = _run(pipeline, settings, kind, since, until, dry_run, limit)
-                summary = result.as_dict()
-                outcome = "partial" if result.write_failures else "ok"
-                if dry_run:
-                    outcome = "dry-run"
-                log.info("run finished", extra={"run": run_id, "outcome": outcome, **{
-                    k: v for k, v in summary.items() if isinstance(v, int | float | str)}})
-                return summary
-            except ConnectorError as exc:
-                summary = {"error": str(exc)}
-                outcome = "stopped"
-                raise
-            finally:
-                store.finish_run(run_id, outcome, summary)
+            with build_pipeline(settings, store, clock=clock) as pipeline:
+                result = _run(pipeline, settings, kind, since, until, dry_run, limit)
+            summary = result.as_dict()
+            outcome = "dry-run" if dry_run else ("partial" if result.write_failures else "ok")
+            log.info(
+                "run finished",
+                extra={"run": run_id, "outcome": outcome}
+                | {k: v for k, v in summary.items() if isinstance(v, int | float | str)},
+            )
+            return summary
+        except ConnectorError as exc:
+            summary = {"error": str(exc)}
+            outcome = "stopped"
+            raise
+        finally:
+            store.finish_run(run_id, outcome, summary)
 
 
 def _run(

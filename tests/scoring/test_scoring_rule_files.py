@@ -234,6 +234,8 @@ when.all = [
 ]
 [rule.sub]
 k = 2
+s2 = """with \\""" inside"""
+t = 1979-05-27T07:32:00Z
 '''
     lines = key_lines(text)
 
@@ -241,5 +243,6 @@ k = 2
     assert lines[("rule", 1, "when", "all", 0, "min")] == 10
     assert lines[("rule", 1, "when", "all", 1, "any", 1, "in", 1)] == 11
     assert lines[("rule", 1, "sub", "k")] == 14
+    assert lines[("rule", 1, "sub", "t")] == 16
     assert line_of(lines, ("rule", 0, "missing_key")) == 6
     assert line_of(lines, ("nowhere",)) is None
