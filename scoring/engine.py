@@ -163,7 +163,10 @@ def _behaviour_rows(rules: Rules, aggregate: ActivityAggregate, now_ts: float,
     elapsed = now_ts - aggregate.as_of.timestamp()
     for rule_id, tally in aggregate.tallies.items():
         rule = specs[rule_id]
-        decayed, earned = revalue(rule, tally, now_ts, elapsed)
+        if elapsed > 0.0:
+            decayed, earned = revalue(rule, tally, now_ts, elapsed)
+        else:  # scored at the aggregate's as_of (every score_lead call): values as stored
+            decayed, earned = tally.decayed, tally.earned
         if rule.cap_total is not None and abs(earned) > rule.cap_total:
             earned = math.copysign(rule.cap_total, earned)
         capped = round(earned * 100)
@@ -176,7 +179,7 @@ def _behaviour_rows(rules: Rules, aggregate: ActivityAggregate, now_ts: float,
 def revalue(rule: BehaviourSpec, tally: RuleTally, now_ts: float,
             elapsed: float) -> tuple[float, float]:
     """A tally's (decayed, earned) points at now; it holds them at its aggregate's as_of,
-    `elapsed` seconds earlier."""
+    `elapsed` (>= 0) seconds earlier."""
     if elapsed <= 0.0 or rule.decay == NO_DECAY:
         return tally.decayed, tally.earned
     if rule.decay == HALF_LIFE:
