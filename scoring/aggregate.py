@@ -3,7 +3,8 @@
 Activities are deduplicated by `source_id`, those after `as_of` are left out, and the rest
 are visited in time order. Each activity costs one dict lookup by kind; for every rule or
 probe its kind feeds (precompiled "slots"), a passing activity appends its timestamp to
-that slot. Afterwards each rule turns its timestamps into a tally in one tight loop.
+that slot; a slot only used by conditions with `within_days` skips activities older than
+that. Afterwards each rule turns its timestamps into a tally in one tight loop.
 
 Ties in `occurred_at` may be visited in any order: everything a slot records about an
 activity is its timestamp, so equal timestamps are interchangeable and the result does

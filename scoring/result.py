@@ -70,6 +70,10 @@ class ExplanationEntry(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class LeadScore:
+    """Everything scoring decided about one lead at `scored_at`. Same input, same value:
+    activity order and duplicate source_ids make no difference. Amounts are two-place
+    Decimals (convert with float() or str() for JSON)."""
+
     contact_id: str
     total: Decimal  # engagement + fit, two decimal places
     engagement: Decimal
@@ -98,8 +102,9 @@ class RuleTally(NamedTuple):
     points: float  # sum of counted points, no decay, no caps
     decayed: float  # sum of points x decay at as_of
     earned: float  # sum of window-capped points x decay at as_of
-    items: tuple[tuple[float, float, float], ...] = ()  # linear decay: (timestamp, points,
-    # window-capped points) of the activities not yet decayed to zero
+    # Linear decay only: (timestamp, points, window-capped points) of each counted activity
+    # that has not yet faded to zero; empty for the other decays, whose sums re-decay as one.
+    items: tuple[tuple[float, float, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,9 @@ tomllib gives values but no positions, so this scans the text once more. It only
 text tomllib has accepted, and it is a best effort: it understands tables, arrays of tables,
 dotted and quoted keys, inline tables, arrays across lines, all four string forms and
 comments, which is what ordinary rule files contain.
+
+Unlike the line-based `core.tomlfile.key_line`, it also places elements of arrays that span
+lines (`when.all = [ {...}, {...} ]`), which the scoring rules use for compound conditions.
 """
 
 from __future__ import annotations

@@ -442,6 +442,7 @@ def _malformed(email: str, variant: int) -> str | None:
 
 
 def _case_variant(email: str, variant: int) -> str:
+    """An address as someone typed it: other case or stray whitespace (Salesforce keeps it)."""
     local, _, domain = email.partition("@")
     if variant % 3 == 0:
         local = ".".join(p.capitalize() for p in local.split("."))
@@ -450,6 +451,19 @@ def _case_variant(email: str, variant: int) -> str:
     if variant % 3 == 1:
         return email.upper()
     return f" {email} "
+
+
+def _second_address(email: str, variant: int) -> str:
+    """The address a person's second HubSpot contact was created with.
+
+    HubSpot keeps contact emails lower-cased and unique, so a duplicate person never shares an
+    address with the first contact: they signed up again with a personal or another work
+    address. (Case and whitespace variants occur in typed form values and in Salesforce.)
+    """
+    local, _, domain = email.partition("@")
+    if variant % 2 == 0 and domain.lower() != "gmail.com":
+        return f"{local}@gmail.com"
+    return f"{local}2@{domain}"
 
 
 # --- Contact journey ------------------------------------------------------------------------
@@ -555,7 +569,7 @@ def contact_plan(seed: int, i: int, now_ms: int) -> ContactPlan:
     ident = identity(seed, duplicate_of if duplicate_of is not None else i, now_ms)
     email = ident.email
     if duplicate_of is not None and email is not None:
-        email = _case_variant(email, i // DUPLICATE_PERIOD)
+        email = _second_address(email, i // DUPLICATE_PERIOD)
     elif malformed and email is not None:
         email = _malformed(email, i // MALFORMED_PERIOD)
 

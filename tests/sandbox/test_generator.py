@@ -532,12 +532,18 @@ def test_mql_candidates_are_a_few_percent_and_did_the_whole_journey(hs, truth) -
 def test_duplicates_and_malformed_emails_are_present(data: SeedData, hs, truth) -> None:
     counts = data.expected_counts()
     emails = [c["properties"]["email"] for c in hs["contacts"]]
+    # HubSpot keeps emails unique (case-insensitively): no two contacts share one.
     normalised = Counter(e.strip().lower() for e in emails if e)
-    same_modulo_case = [e for e, n in normalised.items() if n > 1]
-    assert len(same_modulo_case) == counts["duplicate_contacts"] > 0
-    for e in same_modulo_case:
-        raw = [x for x in emails if x and x.strip().lower() == e]
-        assert len(set(raw)) == 2  # they differ only in case or surrounding whitespace
+    assert max(normalised.values()) == 1
+    # A designed duplicate is the same person under a second address.
+    by_id = {c["id"]: c["properties"] for c in hs["contacts"]}
+    duplicates = [t for t in truth if t.duplicate_of is not None]
+    assert len(duplicates) == counts["duplicate_contacts"] > 0
+    for t in duplicates:
+        first, second = by_id[t.duplicate_of], by_id[t.hubspot_id]
+        assert (first["firstname"], first["lastname"]) == (second["firstname"], second["lastname"])
+        if first["email"] and second["email"]:
+            assert first["email"] != second["email"]
     valid = re.compile(r"^[a-z0-9._+-]+@[a-z0-9.-]+\.[a-z]{2,}$")
     bad = [e for e in emails if e is None or not valid.match(e.strip().lower())]
     assert len(bad) == counts["malformed_emails"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 
 from core.models import ActivityKind as K
@@ -101,3 +103,12 @@ def test_given_now_before_the_aggregate_scoring_it_is_refused() -> None:
 def test_given_naive_now_scoring_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         score(rules(RULES), HISTORY, now=NOW.replace(tzinfo=None))
+
+
+def test_given_score_and_aggregate_they_survive_pickling_for_worker_processes() -> None:
+    r = rules(RULES)
+    aggregate = aggregate_activities(r, HISTORY, NOW)
+    result = score(r, HISTORY)
+
+    assert pickle.loads(pickle.dumps(aggregate)) == aggregate
+    assert pickle.loads(pickle.dumps(result)) == result

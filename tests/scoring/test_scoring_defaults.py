@@ -75,8 +75,8 @@ def test_given_article_lead_with_everything_scores_100_grade_a1(shipped: Rules) 
     "title",
     ["Director", "Sales Director", "VP Marketing", "SVP, Operations", "Vice President",
      "Head of IT", "Chief Digital Officer", "CEO", "CTO", "CFO", "COO", "CIO", "President",
-     "部長", "営業部長", "本部長", "事業部長", "取締役", "役員", "社長", "執行役員",
-     "代表取締役社長"],
+     "部長", "営業部長", "本部長", "事業部長", "工場長", "取締役", "役員", "社長", "執行役員",
+     "常務取締役", "代表取締役社長"],
 )
 def test_given_director_or_above_title_persona_fit_is_15(shipped: Rules, title: str) -> None:
     result = score(shipped, lead=contact(jobtitle=title))
@@ -95,7 +95,7 @@ def test_given_title_below_director_no_director_points(shipped: Rules,
 @pytest.mark.parametrize(
     "industry",
     ["MANUFACTURING", "manufacturing", "Machinery", "MACHINERY", "Industrial Automation",
-     "INDUSTRIAL_AUTOMATION", " industrial automation ", "製造業"],
+     "INDUSTRIAL_AUTOMATION", " industrial automation ", "AUTOMOTIVE", "製造業"],
 )
 def test_given_target_industry_in_any_case_fit_is_10(shipped: Rules, industry: str) -> None:
     result = score(shipped, firm=company(industry=industry))
@@ -140,7 +140,8 @@ def test_given_free_mail_address_fit_loses_5(shipped: Rules) -> None:
     assert result.fit == -5
 
 
-@pytest.mark.parametrize("title", ["Student", "大学院生", "求職中", "Job seeker", "Intern"])
+@pytest.mark.parametrize("title", ["Student", "Graduate student", "大学院生", "求職中",
+                                   "転職活動中", "Job seeker", "Intern"])
 def test_given_student_or_job_seeker_title_fit_loses_20(shipped: Rules, title: str) -> None:
     result = score(shipped, lead=contact(jobtitle=title))
 
