@@ -23,10 +23,10 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from core.errors import ConfigError
+from core.tomlpos import KeyPath, key_lines, line_of
 from scoring.checks import check_scoring, check_segments
 from scoring.compile import Rules, compile_rules
 from scoring.schema import ScoringFile, SegmentsFile
-from scoring.tomlpos import KeyPath, key_lines, line_of
 
 _M = typing.TypeVar("_M", bound=BaseModel)
 

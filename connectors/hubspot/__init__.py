@@ -5,8 +5,8 @@ payload -> model functions (`normalize`), email identity (`identity`) and form r
 from connectors.hubspot.client import HubSpotClient, Outcome, classify_status
 from connectors.hubspot.extract import HubSpotSource
 from connectors.hubspot.forms import FormRule, FormRules
-from connectors.hubspot.identity import EmailCheck, normalise_email, parse_email
 from connectors.hubspot.normalize import Problem, Skipped
+from core.identity import EmailCheck, normalise_email, parse_email
 
 __all__ = [
     "EmailCheck",

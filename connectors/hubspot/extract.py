@@ -21,7 +21,6 @@ from typing import Any, TypeVar
 from connectors.hubspot import constants as c
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.forms import FormRules
-from connectors.hubspot.identity import parse_email
 from connectors.hubspot.normalize import (
     Problem,
     Skipped,
@@ -41,6 +40,7 @@ from connectors.hubspot.normalize import (
 )
 from core.config import HubSpotSettings
 from core.errors import FatalAPIError, RecordError
+from core.identity import parse_email
 from core.models import Activity, Company, Contact
 
 log = logging.getLogger("connector.hubspot.extract")

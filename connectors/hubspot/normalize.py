@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connectors.hubspot import constants as c
-from connectors.hubspot.identity import parse_email
+from core.identity import parse_email
 from core.models import Activity, ActivityKind, AttributeValue, Company, Contact
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -2,7 +2,7 @@
 
 from .auth import SalesforceSession, authenticate, jwt_assertion, make_http_session
 from .client import BulkJobResult, RecordResult, SalesforceClient
-from .identity import Match, MatchReport, match_emails, normalise_email
+from .identity import Match, MatchReport, match_emails
 from .writer import apply, bulk_upsert_leads, created_lead_ids, write_records, write_tasks
 
 __all__ = [
@@ -19,7 +19,6 @@ __all__ = [
     "jwt_assertion",
     "make_http_session",
     "match_emails",
-    "normalise_email",
     "write_records",
     "write_tasks",
 ]

@@ -23,6 +23,8 @@ from urllib.parse import quote_plus
 
 from simple_salesforce.format import quote_soql_value
 
+from core.identity import canonical_email
+
 from .client import check_name
 from .constants import QUERY_URL_BUDGET
 
@@ -56,10 +58,6 @@ class MatchReport:
     unmatched: list[str] = field(default_factory=list)
 
 
-def normalise_email(email: str) -> str:
-    return email.strip().lower()
-
-
 def match_emails(
     client: QueryClient,
     emails: Iterable[str],
@@ -79,7 +77,7 @@ def match_emails(
     wanted: list[str] = []
     seen: set[str] = set()
     for raw in emails:
-        email = normalise_email(raw)
+        email = canonical_email(raw)
         if email and email not in seen:
             seen.add(email)
             wanted.append(email)
@@ -191,9 +189,9 @@ def _picker(rule: str) -> Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
 
 
 def _index(target: dict[str, list[dict[str, Any]]], record: dict[str, Any]) -> None:
-    email = record.get("Email")
-    if isinstance(email, str) and email:
-        target.setdefault(normalise_email(email), []).append(record)
+    email = canonical_email(record.get("Email"))
+    if email is not None:
+        target.setdefault(email, []).append(record)
 
 
 def _query_in(

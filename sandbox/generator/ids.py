@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
+from sandbox.salesforce.ids import checksum
+
 SECOND = 1_000
 MINUTE = 60 * SECOND
 HOUR = 60 * MINUTE
@@ -72,7 +74,6 @@ USER_PREFIX, ACCOUNT_PREFIX, CONTACT_PREFIX, LEAD_PREFIX, OPPORTUNITY_PREFIX = (
     "006",
 )
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 _POD = "5g"
 _RECORD_OFFSET = 62**5 * 7  # ids look like 0035g00000AbCdE rather than 0035g000000000A
 
@@ -87,19 +88,7 @@ def _base62(n: int, width: int) -> str:
     return "".join(reversed(out))
 
 
-def sf_checksum(id15: str) -> str:
-    """The 3-character case-safe suffix Salesforce appends to a 15-character id."""
-    suffix = []
-    for chunk in range(3):
-        flags = 0
-        for pos, ch in enumerate(id15[chunk * 5 : chunk * 5 + 5]):
-            if "A" <= ch <= "Z":
-                flags |= 1 << pos
-        suffix.append(_SUFFIX[flags])
-    return "".join(suffix)
-
-
 def sf_id(prefix: str, number: int) -> str:
     """An 18-character Salesforce id: key prefix, pod, reserved 0, base62 number, checksum."""
     id15 = prefix + _POD + "0" + _base62(_RECORD_OFFSET + number * 37, 9)
-    return id15 + sf_checksum(id15)
+    return id15 + checksum(id15)

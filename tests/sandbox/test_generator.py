@@ -30,7 +30,8 @@ from sandbox.generator import (
     hubspot_seed,
     salesforce_seed,
 )
-from sandbox.generator.ids import sf_checksum, sf_id
+from sandbox.generator.ids import sf_id
+from sandbox.salesforce.ids import checksum as sf_checksum
 
 NOW = datetime(2026, 3, 4, 5, 6, 7, 123000, tzinfo=UTC)
 NOW_MS = 1_772_600_767_123

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from core.errors import ConfigError
+from core.tomlpos import key_lines, line_of
 from scoring import load_rules, validate_rules
-from scoring.tomlpos import key_lines, line_of
 from tests.scoring.scoring_helpers import BASE_SCORING, BASE_SEGMENTS, MAPPINGS
 
 MARK = "# <-"

@@ -9,7 +9,6 @@ import pytest
 
 from connectors.hubspot import constants as c
 from connectors.hubspot.forms import FormRules
-from connectors.hubspot.identity import normalise_email, parse_email
 from connectors.hubspot.normalize import (
     Problem,
     Skipped,
@@ -26,6 +25,7 @@ from connectors.hubspot.normalize import (
     to_ms,
 )
 from core.errors import ConfigError
+from core.identity import normalise_email, parse_email
 from core.models import Activity, ActivityKind
 
 WHEN = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)

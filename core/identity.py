@@ -1,6 +1,6 @@
 """Email normalisation and validation: the one place that decides what an email address is.
 
-Independent of the rest of the connector so it can move to `core/` unchanged.
+Both sides use it: HubSpot contacts and activity emails, and Salesforce emails when matching.
 """
 
 from __future__ import annotations
@@ -25,30 +25,40 @@ class EmailCheck:
     reason: str | None = None
 
 
-def parse_email(raw: object) -> EmailCheck:
-    """Normalise and validate one email address.
+def canonical_email(raw: object) -> str | None:
+    """The form two addresses are compared in, on both sides (HubSpot and Salesforce).
 
-    Normalising: NFKC (full-width letters typed on Japanese keyboards, `ｔａｒｏ＠ｅｘ．ｊｐ`,
-    become ASCII), strip whitespace, one pair of angle brackets and a `mailto:` prefix,
-    lower-case.
-    Valid: one `@`, a dot-atom local part of at most 64 characters, a domain of LDH labels with
-    an alphabetic (or punycode) top-level label, 254 characters in all. Addresses that still
-    hold non-ASCII characters after NFKC are refused (Salesforce and most MTAs reject them).
+    NFKC (full-width letters typed on Japanese keyboards, `ｔａｒｏ＠ｅｘ．ｊｐ`, become
+    ASCII), whitespace, one pair of angle brackets and a `mailto:` prefix stripped, lower-cased.
+    No validation: quotes, backslashes and non-ASCII stay, so such an address still matches
+    its twin. None when nothing is left.
     """
-    if raw is None:
-        return EmailCheck(None, "no email")
     if not isinstance(raw, str):
-        return EmailCheck(None, f"email is not text ({type(raw).__name__})")
+        return None
     text = unicodedata.normalize("NFKC", raw).strip()
     if text.lower().startswith("mailto:"):
         text = text[len("mailto:") :].strip()
     if text.startswith("<") and text.endswith(">"):
         text = text[1:-1].strip()
+    return text.lower() or None
+
+
+def parse_email(raw: object) -> EmailCheck:
+    """The canonical address (see `canonical_email`) if it is usable, else the reason not.
+
+    Usable: one `@`, a dot-atom local part of at most 64 characters, a domain of LDH labels
+    with an alphabetic (or punycode) top-level label, 254 characters in all, ASCII only
+    (Salesforce and most MTAs refuse the rest).
+    """
+    if raw is None:
+        return EmailCheck(None, "no email")
+    if not isinstance(raw, str):
+        return EmailCheck(None, f"email is not text ({type(raw).__name__})")
+    text = canonical_email(raw)
     if not text:
         return EmailCheck(None, "empty email")
     if len(text) > MAX_EMAIL_LENGTH:
         return EmailCheck(None, f"email longer than {MAX_EMAIL_LENGTH} characters")
-    text = text.lower()
     if not text.isascii():
         return EmailCheck(None, "email has non-ASCII characters")
     if text.count("@") != 1:

@@ -5,8 +5,8 @@ text tomllib has accepted, and it is a best effort: it understands tables, array
 dotted and quoted keys, inline tables, arrays across lines, all four string forms and
 comments, which is what ordinary rule files contain.
 
-Unlike the line-based `core.tomlfile.key_line`, it also places elements of arrays that span
-lines (`when.all = [ {...}, {...} ]`), which the scoring rules use for compound conditions.
+It also places elements of arrays that span lines (`when.all = [ {...}, {...} ]`), which the
+scoring rules use for compound conditions. `core.tomlfile` builds its messages on it.
 """
 
 from __future__ import annotations
