@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -54,7 +54,9 @@ class Source(Protocol):
 class Sink(Protocol):
     """The Salesforce side (connectors.salesforce adapter satisfies it)."""
 
-    def match(self, emails: Sequence[str]) -> dict[str, SalesforceTarget]: ...
+    def resolve(
+        self, emails: Sequence[str], linked: Mapping[str, SalesforceTarget]
+    ) -> dict[str, SalesforceTarget]: ...
     def write_records(self, writes: Sequence[RecordWrite]) -> list[WriteResult]: ...
     def write_tasks(
         self, tasks: Sequence[TaskWrite], created: dict[str, str]
@@ -277,17 +279,16 @@ class Pipeline:
 
     def _targets(self, keys: list[str]) -> dict[str, SalesforceTarget]:
         links = self.store.links(keys)
-        targets = {
+        linked = {
             key: SalesforceTarget(link.sobject, link.record_id, link.owner_id)  # type: ignore[arg-type]
             for key, link in links.items()
         }
-        unlinked = [k for k in keys if k not in links]
-        if unlinked:
-            matched = self.sink.match(unlinked)
-            self.store.save_links(
-                Link(key, t.sobject, t.record_id, t.owner_id) for key, t in matched.items()
-            )
-            targets.update(matched)
+        targets = self.sink.resolve(keys, linked)
+        self.store.save_links(
+            Link(key, t.sobject, t.record_id, t.owner_id)
+            for key, t in targets.items()
+            if key not in links or links[key].record_id != t.record_id
+        )
         return targets
 
     def _write_records(self, writes: list[RecordWrite], summary: RunSummary) -> dict[str, str]:

@@ -116,18 +116,18 @@ def test_given_injected_faults_final_salesforce_state_equals_a_clean_run(tmp_pat
 def test_given_a_task_intent_left_pending_by_a_crash_rerun_sends_it_exactly_once(
     sandbox: Sandbox, settings, monkeypatch
 ) -> None:
-    from sync import factory
+    from sync import sink
 
-    real = factory.SalesforceSink.write_tasks
+    real = sink.SalesforceSink.write_tasks
 
     def crash_after_sending(self, tasks, created):
         real(self, tasks, created)  # Salesforce has the Tasks ...
         raise SystemExit("killed before the outbox was updated")  # ... the state never hears
 
-    monkeypatch.setattr(factory.SalesforceSink, "write_tasks", crash_after_sending)
+    monkeypatch.setattr(sink.SalesforceSink, "write_tasks", crash_after_sending)
     with pytest.raises(SystemExit):
         run_once(settings, kind="backfill", since=SINCE)
-    monkeypatch.setattr(factory.SalesforceSink, "write_tasks", real)
+    monkeypatch.setattr(sink.SalesforceSink, "write_tasks", real)
     tasks_after_crash = salesforce_state(sandbox)["tasks"]
     assert tasks_after_crash  # the crash happened after the Tasks reached Salesforce
     run_once(settings, kind="backfill", since=SINCE)
