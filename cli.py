@@ -182,6 +182,23 @@ def backfill(obj: Context, since: str, until: str | None, dry_run: bool, as_json
 
 
 @main.command()
+@click.option("--dry-run", is_flag=True, help="Plan the writes and print them; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
+@click.pass_obj
+def rescore(obj: Context, dry_run: bool, as_json: bool) -> None:
+    """Score every stored lead again (rule changes, decay); write only what changed."""
+
+    def go() -> int:
+        from sync.runner import run_once
+
+        summary = run_once(obj.settings(), kind="rescore", dry_run=dry_run)
+        _print_summary(summary, as_json)
+        return EXIT_RECORDS_FAILED if summary["write_failures"] else EXIT_OK
+
+    run_guarded(go)
+
+
+@main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
 def status(obj: Context, as_json: bool) -> None:

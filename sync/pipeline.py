@@ -1,16 +1,25 @@
 """One run: extract -> normalise -> resolve identity -> score -> plan -> write -> checkpoint.
 
+Two phases, both bounded in memory whatever the portal size:
+
+1. Extract, stream by stream, page by page: each page of records is stored together with
+   "dirty" marks for the leads it touches, in one transaction; when a stream is read to the end
+   of its window its cursor moves. The marks are the durable promise that those leads will be
+   processed, so a cursor never gets ahead of work that could be lost.
+2. Process dirty leads in batches: score, plan, write, then clear their marks.
+
 Crash safety, in order of the steps:
 - HubSpot records and activities are stored as read (idempotent upserts; activities keyed by
-  a stable source id, so overlapping windows never double-count);
+  a stable source id, so overlapping windows never double-count); a crash before a stream's
+  cursor moved re-reads that window, a crash after leaves its leads marked;
 - MQL episodes and Task intents (with their payloads) are recorded in one transaction before
   anything is sent: a Task intent stays `pending` until Salesforce confirms it, and every run
   first sends what is still pending; Tasks are upserted on `Connector_Key__c`, so a resend
   after a crash can never create a second one;
 - record writes are idempotent (update by Id, create = upsert on the HubSpot id external id);
   what was written is recorded after Salesforce confirmed it;
-- cursors move last, and only to the start of this run's window end, so a crash anywhere means
-  the next run reads the same window again and reaches the same final state.
+- marks are cleared only after the batch's writes: a crash mid-batch re-processes the batch,
+  which the idempotent writes make harmless. The next run reaches the same final state.
 """
 
 from __future__ import annotations
@@ -34,6 +43,8 @@ log = logging.getLogger("connector.sync")
 
 RunKind = Literal["sync", "backfill", "rescore"]
 ACTIVITY_STREAMS = ("email_events", "form_submissions", "webinars", "page_views", "meetings")
+STREAMS = ("contacts", "companies", *ACTIVITY_STREAMS)
+BATCH_SIZE = 500  # leads scored, planned and written together
 GONE_ERRORS = frozenset({"ENTITY_IS_DELETED", "NOT_FOUND", "INVALID_CROSS_REFERENCE_KEY"})
 
 
@@ -46,6 +57,8 @@ class Source(Protocol):
     def contacts_by_ids(self, ids: Iterable[str]) -> list[Contact]: ...
     def contacts_by_emails(self, emails: Iterable[str]) -> list[Contact]: ...
     def companies(self, ids: Iterable[str]) -> dict[str, Company]: ...
+    def changed_companies(self, since: datetime, until: datetime) -> Iterator[list[Company]]: ...
+    def contact_ids_for_companies(self, company_ids: Iterable[str]) -> dict[str, list[str]]: ...
     def activity_stream(
         self, stream: str, since: datetime, until: datetime
     ) -> Iterator[Activity]: ...
@@ -82,7 +95,10 @@ class RunOptions:
     overlap: timedelta = timedelta(minutes=5)
     initial_lookback: timedelta = timedelta(days=365)
     dry_run: bool = False
-    limit: int | None = None  # at most this many leads scored and written
+    limit: int | None = None  # at most this many leads scored and written (the rest wait)
+    extract: bool = True  # False: only process leads already marked (rescore, resume)
+    backfill_chunk: timedelta = timedelta(days=30)
+    batch_size: int = BATCH_SIZE
     create_policy: Literal["mql", "hot", "all"] = "mql"
 
 
@@ -95,6 +111,7 @@ class RunSummary:
     activities_read: int = 0
     activities_new: int = 0
     leads_scored: int = 0
+    leads_waiting: int = 0  # still marked for processing after this run (--limit)
     leads_without_email: int = 0
     mqls: int = 0
     new_mql_episodes: int = 0
@@ -124,25 +141,22 @@ class Pipeline:
     field_map: FieldMap
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     call_counts: Callable[[], tuple[int, int]] = lambda: (0, 0)
+    progress: Callable[[datetime, datetime, datetime], None] | None = None  # (done, since, until)
 
     def run(self, options: RunOptions) -> RunSummary:
         started = time.monotonic()
         calls_before = self.call_counts()
         now = self.clock()
         summary = RunSummary(kind=options.kind, dry_run=options.dry_run)
-        windows = self._windows(options, now)
-        summary.window_start = min(w[0] for w in windows.values()).isoformat()
-        summary.window_end = now.isoformat() if options.until is None else options.until.isoformat()
-
-        contact_ids, emails = self._extract(windows, summary)
-        leads = self._leads(contact_ids, emails, summary)
-        if options.limit is not None:
-            leads = leads[: options.limit]
-        self._score_plan_write(leads, now, options, summary)
-
-        if not options.dry_run:
-            end = options.until or now
-            self.store.set_cursors({stream: end for stream in windows})
+        if options.extract and options.kind == "backfill" and options.since is not None:
+            self._backfill(options, now, summary)
+        elif options.extract:
+            windows = self._windows(options, now)
+            summary.window_start = min(w[0] for w in windows.values()).isoformat()
+            summary.window_end = now.isoformat()
+            self._extract(windows, summary, advance=not options.dry_run)
+        self._process_dirty(now, options, summary)
+        summary.leads_waiting = self.store.dirty_count()
         summary.problems = len(self.source.problems)
         hubspot_calls, salesforce_calls = self.call_counts()
         summary.hubspot_calls = hubspot_calls - calls_before[0]
@@ -150,11 +164,35 @@ class Pipeline:
         summary.duration_seconds = round(time.monotonic() - started, 3)
         return summary
 
+    def _backfill(self, options: RunOptions, now: datetime, summary: RunSummary) -> None:
+        """Extract history in chunks; each extracted chunk is recorded, so rerunning the same
+        command resumes after it. Leads are scored only once the whole history is read (by
+        `run`, after this): scoring a partial history could start MQL episodes that the full
+        history does not have."""
+        assert options.since is not None
+        until = min(options.until or now, now)
+        progress_key = f"backfill:{options.since.isoformat()}"
+        start = max(self.store.cursor(progress_key) or options.since, options.since)
+        summary.window_start, summary.window_end = start.isoformat(), until.isoformat()
+        while start < until:
+            end = min(start + options.backfill_chunk, until)
+            self._extract({stream: (start, end) for stream in STREAMS}, summary, advance=False)
+            self.store.set_cursors({progress_key: end})
+            if self.progress is not None:
+                self.progress(end, options.since, until)
+            start = end
+        if not options.dry_run:
+            # The incremental cursors continue from here; never moved backwards.
+            cursors = self.store.cursors()
+            self.store.set_cursors(
+                {s: until for s in STREAMS if s not in cursors or cursors[s] < until}
+            )
+
     # ------------------------------------------------------------------ extract
     def _windows(self, options: RunOptions, now: datetime) -> dict[str, tuple[datetime, datetime]]:
         until = options.until or now
         out: dict[str, tuple[datetime, datetime]] = {}
-        for stream in ("contacts", *ACTIVITY_STREAMS):
+        for stream in STREAMS:
             if options.kind == "backfill" and options.since is not None:
                 start = options.since
             else:
@@ -164,65 +202,104 @@ class Pipeline:
         return out
 
     def _extract(
-        self, windows: dict[str, tuple[datetime, datetime]], summary: RunSummary
-    ) -> tuple[set[str], set[str]]:
-        contact_ids: set[str] = set()
-        emails: set[str] = set()
-        since, until = windows["contacts"]
-        for page in self.source.changed_contacts(since, until):
-            self.store.upsert_contacts(page)
+        self,
+        windows: dict[str, tuple[datetime, datetime]],
+        summary: RunSummary,
+        *,
+        advance: bool,
+    ) -> None:
+        def done(stream: str) -> None:
+            if advance:
+                self.store.set_cursors({stream: windows[stream][1]})
+
+        for page in self.source.changed_contacts(*windows["contacts"]):
             summary.contacts_read += len(page)
-            contact_ids.update(c.hubspot_id for c in page)
+            self._store_contacts(page)
+        done("contacts")
+        for companies in self.source.changed_companies(*windows["companies"]):
+            members = self.source.contact_ids_for_companies(c.hubspot_id for c in companies)
+            self.store.store_page(
+                companies=companies,
+                dirty=[f"c:{cid}" for ids in members.values() for cid in ids],
+            )
+        done("companies")
         for stream in ACTIVITY_STREAMS:
             since, until = windows[stream]
             for batch in _batched(self.source.activity_stream(stream, since, until), 1000):
                 summary.activities_read += len(batch)
-                summary.activities_new += self.store.add_activities(batch)
-                for activity in batch:
-                    if activity.contact_id:
-                        contact_ids.add(activity.contact_id)
-                    elif activity.email:
-                        emails.add(activity.email)
-        self._fetch_unknown_contacts(contact_ids, emails)
-        return contact_ids, emails
+                summary.activities_new += self.store.store_page(
+                    activities=batch,
+                    dirty=[
+                        f"c:{a.contact_id}" if a.contact_id else f"e:{a.email}"
+                        for a in batch
+                        if a.contact_id or a.email
+                    ],
+                )
+            done(stream)
 
-    def _fetch_unknown_contacts(self, contact_ids: set[str], emails: set[str]) -> None:
-        known = self.store.contact_ids(contact_ids)
-        missing_ids = sorted(contact_ids - known.keys())
+    def _store_contacts(self, contacts: Sequence[Contact]) -> None:
+        """Contacts, their companies when not stored yet, and their leads' marks."""
+        wanted = {c.company_id for c in contacts if c.company_id}
+        missing = wanted - self.store.company_ids_known(wanted)
+        companies = self.source.companies(sorted(missing)).values() if missing else ()
+        self.store.store_page(
+            contacts=contacts,
+            companies=companies,
+            dirty=[f"c:{c.hubspot_id}" for c in contacts],
+        )
+
+    # ------------------------------------------------------------------ identity (名寄せ)
+    def _leads_for(
+        self, refs: Sequence[str], summary: RunSummary
+    ) -> list[tuple[str, list[Contact]]]:
+        """Leads behind marked refs: one per canonical email, with every HubSpot contact that
+        shares it. Contacts the store does not know yet are read from HubSpot first."""
+        ids = {r[2:] for r in refs if r.startswith("c:")}
+        emails = {r[2:] for r in refs if r.startswith("e:")}
+        known = self.store.contact_ids(ids)
+        missing_ids = sorted(ids - known.keys())
         if missing_ids:
-            self.store.upsert_contacts(self.source.contacts_by_ids(missing_ids))
+            fetched = self.source.contacts_by_ids(missing_ids)
+            self._store_contacts(fetched)
+            known.update(self.store.contact_ids(missing_ids))
         known_emails = self.store.contacts_by_email(emails)
         missing_emails = sorted(emails - known_emails.keys())
         if missing_emails:
-            self.store.upsert_contacts(self.source.contacts_by_emails(missing_emails))
-
-    # ------------------------------------------------------------------ identity (名寄せ)
-    def _leads(
-        self, contact_ids: set[str], emails: set[str], summary: RunSummary
-    ) -> list[tuple[str, list[Contact]]]:
-        """Affected leads: one per normalised email, with all HubSpot contacts sharing it."""
-        contacts = self.store.contact_ids(contact_ids)
-        keys = {c.email for c in contacts.values() if c.email} | emails
-        summary.leads_without_email = sum(1 for c in contacts.values() if not c.email)
+            self._store_contacts(self.source.contacts_by_emails(missing_emails))
+        keys = {c.email for c in known.values() if c.email} | emails
+        summary.leads_without_email += sum(1 for c in known.values() if not c.email)
         by_email = self.store.contacts_by_email(keys)
-        leads = [(key, members) for key, members in sorted(by_email.items()) if members]
-        self._fetch_companies([c for _, members in leads for c in members])
-        return leads
+        return [(key, members) for key, members in sorted(by_email.items()) if members]
 
-    def _fetch_companies(self, contacts: Sequence[Contact]) -> None:
-        wanted = {c.company_id for c in contacts if c.company_id}
-        missing = wanted - self.store.company_ids_known(wanted)
-        if missing:
-            self.store.upsert_companies(self.source.companies(sorted(missing)).values())
+    def _process_dirty(self, now: datetime, options: RunOptions, summary: RunSummary) -> None:
+        budget = options.limit
+        after = ""
+        retry_later: set[str] = set()
+        while budget is None or budget > 0:
+            size = options.batch_size if budget is None else min(options.batch_size, budget)
+            refs = self.store.dirty_refs(size, after)
+            if not refs:
+                break
+            leads = self._leads_for(refs, summary)
+            retry_later |= self._score_plan_write(leads, now, options, summary)
+            if options.dry_run:
+                after = refs[-1]  # leave the marks; look at the next batch
+            else:
+                self.store.clear_dirty(refs)
+            if budget is not None:
+                budget -= len(refs)
+        # Writes that failed for a passing reason (a row lock that outlasted the retries) are
+        # tried again by the next run; rejections stay in the dead-letter list.
+        self.store.mark_dirty(f"e:{key}" for key in sorted(retry_later))
 
-    # ------------------------------------------------------------------ score, plan, write
     def _score_plan_write(
         self,
         leads: list[tuple[str, list[Contact]]],
         now: datetime,
         options: RunOptions,
         summary: RunSummary,
-    ) -> None:
+    ) -> set[str]:
+        """Score, plan and write one batch; returns the leads whose writes should be retried."""
         keys = [key for key, _ in leads]
         previous = self.store.mql_states(keys)
         scored: list[tuple[str, Contact, Company | None, ScoredLead, str, int | None]] = []
@@ -267,15 +344,16 @@ class Pipeline:
         plan = plan_writes(
             inputs, self.field_map, create_policy=options.create_policy, now=now, tasks_done=done
         )
-        summary.records_unchanged = plan.unchanged
-        summary.skipped_no_record = len(plan.skipped)
-        summary.planned = _describe_plan(plan.records, plan.tasks)
+        summary.records_unchanged += plan.unchanged
+        summary.skipped_no_record += len(plan.skipped)
+        summary.planned = _merge_plans(summary.planned, _describe_plan(plan.records, plan.tasks))
         if options.dry_run:
-            return
+            return set()
         # Decisions first (episodes + Task intents), in one transaction, then the writes.
         self.store.record_decisions(new_states, plan.tasks)
-        created = self._write_records(plan.records, summary)
+        created, retry = self._write_records(plan.records, summary)
         self._send_pending_tasks(created, summary)
+        return retry
 
     def _targets(self, keys: list[str]) -> dict[str, SalesforceTarget]:
         links = self.store.links(keys)
@@ -291,10 +369,13 @@ class Pipeline:
         )
         return targets
 
-    def _write_records(self, writes: list[RecordWrite], summary: RunSummary) -> dict[str, str]:
+    def _write_records(
+        self, writes: list[RecordWrite], summary: RunSummary
+    ) -> tuple[dict[str, str], set[str]]:
         created: dict[str, str] = {}
+        retry: set[str] = set()
         if not writes:
-            return created
+            return created, retry
         results = self.sink.write_records(writes)
         links: list[Link] = []
         for write, result in zip(writes, results, strict=True):
@@ -309,8 +390,11 @@ class Pipeline:
                     summary.records_updated += 1
                 continue
             summary.write_failures += 1
+            if result.retriable:
+                retry.add(write.lead_key)
             if any(e.code in GONE_ERRORS for e in result.errors):
                 self.store.forget_link(write.lead_key)  # resolve again next run
+                retry.add(write.lead_key)
             for error in result.errors or (None,):
                 self.store.add_dead_letter(
                     lead_key=write.lead_key,
@@ -320,7 +404,7 @@ class Pipeline:
                     fields=error.fields if error else (),
                 )
         self.store.save_links(links)
-        return created
+        return created, retry
 
     def _send_pending_tasks(self, created: dict[str, str], summary: RunSummary) -> None:
         pending = self.store.pending_tasks()
@@ -368,6 +452,19 @@ def _batched(items: Iterable[Activity], size: int) -> Iterator[list[Activity]]:
             batch = []
     if batch:
         yield batch
+
+
+def _merge_plans(total: dict[str, Any], batch: dict[str, Any]) -> dict[str, Any]:
+    if not total:
+        return batch
+    fields = Counter(total["fields"]) + Counter(batch["fields"])
+    return {
+        "updates": total["updates"] + batch["updates"],
+        "creates": total["creates"] + batch["creates"],
+        "tasks": total["tasks"] + batch["tasks"],
+        "fields": dict(sorted(fields.items())),
+        "sample": (total["sample"] + batch["sample"])[:5],
+    }
 
 
 def _describe_plan(records: Sequence[RecordWrite], tasks: Sequence[TaskWrite]) -> dict[str, Any]:

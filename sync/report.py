@@ -8,12 +8,19 @@ from typing import Any
 def format_summary(summary: dict[str, Any]) -> str:
     s = summary
     head = f"{s['kind']}{' (dry run: nothing written)' if s.get('dry_run') else ''}"
+    window = (
+        f"window {s['window_start']} .. {s['window_end']}"
+        if s.get("window_start")
+        else "no extraction (stored leads only)"
+    )
+    waiting = f", {s['leads_waiting']} waiting for the next run" if s.get("leads_waiting") else ""
     lines = [
-        f"{head}: window {s.get('window_start')} .. {s.get('window_end')}",
+        f"{head}: {window}",
         f"  HubSpot     contacts read {s['contacts_read']}, activities read "
         f"{s['activities_read']} ({s['activities_new']} new)",
         f"  scoring     leads scored {s['leads_scored']}, MQLs {s['mqls']} "
-        f"({s['new_mql_episodes']} new), without usable email {s['leads_without_email']}",
+        f"({s['new_mql_episodes']} new), without usable email {s['leads_without_email']}"
+        f"{waiting}",
     ]
     if s.get("dry_run"):
         planned = s.get("planned", {})

@@ -121,8 +121,11 @@ def _run(
     dry_run: bool,
     limit: int | None,
 ) -> Any:
+    if kind == "rescore":
+        pipeline.store.mark_all_dirty()
     options = RunOptions(
         kind=kind,
+        extract=kind != "rescore",
         since=since,
         until=until,
         overlap=timedelta(minutes=settings.hubspot.overlap_minutes),

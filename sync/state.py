@@ -58,6 +58,13 @@ MIGRATIONS: tuple[str, ...] = (
         id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, started_at TEXT NOT NULL,
         finished_at TEXT, outcome TEXT, summary TEXT);
     """,
+    # 2: leads waiting to be scored and written. A page of HubSpot records and the marks of
+    # the leads it touches are stored in one transaction, so a stream's cursor can move as
+    # soon as the stream is read: the marks are the durable promise that the leads will be
+    # processed, by this run or, after a crash, by the next one.
+    """
+    CREATE TABLE dirty (ref TEXT PRIMARY KEY, marked_at TEXT NOT NULL);
+    """,
 )
 
 
@@ -155,58 +162,70 @@ class StateStore:
     # ------------------------------------------------------------------ HubSpot data
     def upsert_contacts(self, contacts: Iterable[Contact]) -> None:
         with self.transaction() as db:
-            db.executemany(
-                "INSERT INTO contacts VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(hubspot_id) DO UPDATE "
-                "SET email = excluded.email, properties = excluded.properties, "
-                "company_id = excluded.company_id, updated_at = excluded.updated_at, "
-                "archived = excluded.archived",
-                [
-                    (
-                        c.hubspot_id,
-                        c.email,
-                        json.dumps(dict(c.properties), ensure_ascii=False),
-                        c.company_id,
-                        _iso(c.updated_at),
-                        int(c.archived),
-                    )
-                    for c in contacts
-                ],
-            )
+            self._upsert_contacts(db, contacts)
+
+    @staticmethod
+    def _upsert_contacts(db: sqlite3.Connection, contacts: Iterable[Contact]) -> None:
+        db.executemany(
+            "INSERT INTO contacts VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(hubspot_id) DO UPDATE "
+            "SET email = excluded.email, properties = excluded.properties, "
+            "company_id = excluded.company_id, updated_at = excluded.updated_at, "
+            "archived = excluded.archived",
+            [
+                (
+                    c.hubspot_id,
+                    c.email,
+                    json.dumps(dict(c.properties), ensure_ascii=False),
+                    c.company_id,
+                    _iso(c.updated_at),
+                    int(c.archived),
+                )
+                for c in contacts
+            ],
+        )
 
     def upsert_companies(self, companies: Iterable[Company]) -> None:
         with self.transaction() as db:
-            db.executemany(
-                "INSERT INTO companies VALUES (?, ?, ?) ON CONFLICT(hubspot_id) DO UPDATE SET "
-                "properties = excluded.properties, updated_at = excluded.updated_at",
-                [
-                    (
-                        c.hubspot_id,
-                        json.dumps(dict(c.properties), ensure_ascii=False),
-                        _iso(c.updated_at),
-                    )
-                    for c in companies
-                ],
-            )
+            self._upsert_companies(db, companies)
+
+    @staticmethod
+    def _upsert_companies(db: sqlite3.Connection, companies: Iterable[Company]) -> None:
+        db.executemany(
+            "INSERT INTO companies VALUES (?, ?, ?) ON CONFLICT(hubspot_id) DO UPDATE SET "
+            "properties = excluded.properties, updated_at = excluded.updated_at",
+            [
+                (
+                    c.hubspot_id,
+                    json.dumps(dict(c.properties), ensure_ascii=False),
+                    _iso(c.updated_at),
+                )
+                for c in companies
+            ],
+        )
 
     def add_activities(self, activities: Iterable[Activity]) -> int:
         """Store activities; a re-read `source_id` is ignored. Returns how many were new."""
         with self.transaction() as db:
-            before = db.total_changes
-            db.executemany(
-                "INSERT OR IGNORE INTO activities VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        a.source_id,
-                        a.kind,
-                        _iso(a.occurred_at),
-                        a.contact_id,
-                        a.email,
-                        json.dumps(dict(a.attributes), ensure_ascii=False),
-                    )
-                    for a in activities
-                ],
-            )
-            return db.total_changes - before
+            return self._add_activities(db, activities)
+
+    @staticmethod
+    def _add_activities(db: sqlite3.Connection, activities: Iterable[Activity]) -> int:
+        before = db.total_changes
+        db.executemany(
+            "INSERT OR IGNORE INTO activities VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    a.source_id,
+                    a.kind,
+                    _iso(a.occurred_at),
+                    a.contact_id,
+                    a.email,
+                    json.dumps(dict(a.attributes), ensure_ascii=False),
+                )
+                for a in activities
+            ],
+        )
+        return db.total_changes - before
 
     def contact(self, hubspot_id: str) -> Contact | None:
         row = self._db.execute(
@@ -284,7 +303,7 @@ class StateStore:
         return [r[0] for r in rows]
 
     def counts(self) -> dict[str, int]:
-        tables = ("contacts", "companies", "activities", "links", "tasks", "dead_letters")
+        tables = ("contacts", "companies", "activities", "links", "tasks", "dead_letters", "dirty")
         out = {t: self._db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
         out["open_dead_letters"] = self._db.execute(
             "SELECT count(*) FROM dead_letters WHERE resolved = 0"
@@ -414,6 +433,54 @@ class StateStore:
                 "WHERE connector_key = ?",
                 (task_id, _now_iso(), connector_key),
             )
+
+    # ------------------------------------------------------------------ dirty leads
+    # A ref is "c:<HubSpot contact id>" or "e:<canonical email>".
+    def store_page(
+        self,
+        *,
+        contacts: Iterable[Contact] = (),
+        companies: Iterable[Company] = (),
+        activities: Iterable[Activity] = (),
+        dirty: Iterable[str] = (),
+    ) -> int:
+        """One page of extraction and the leads it touches, atomically. Returns how many
+        activities were new."""
+        with self.transaction() as db:
+            self._upsert_contacts(db, contacts)
+            self._upsert_companies(db, companies)
+            new = self._add_activities(db, activities)
+            db.executemany(
+                "INSERT OR IGNORE INTO dirty VALUES (?, ?)", [(r, _now_iso()) for r in dirty]
+            )
+            return new
+
+    def mark_dirty(self, refs: Iterable[str]) -> None:
+        self.store_page(dirty=refs)
+
+    def mark_all_dirty(self) -> int:
+        """Every stored lead with an email: for a rescore after rule changes or decay."""
+        with self.transaction() as db:
+            before = db.total_changes
+            db.execute(
+                "INSERT OR IGNORE INTO dirty SELECT DISTINCT 'e:' || email, ? FROM contacts "
+                "WHERE email IS NOT NULL AND archived = 0",
+                (_now_iso(),),
+            )
+            return db.total_changes - before
+
+    def dirty_refs(self, limit: int, after: str = "") -> list[str]:
+        rows = self._db.execute(
+            "SELECT ref FROM dirty WHERE ref > ? ORDER BY ref LIMIT ?", (after, limit)
+        )
+        return [r[0] for r in rows]
+
+    def dirty_count(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM dirty").fetchone()[0])
+
+    def clear_dirty(self, refs: Iterable[str]) -> None:
+        with self.transaction() as db:
+            db.executemany("DELETE FROM dirty WHERE ref = ?", [(r,) for r in refs])
 
     # ------------------------------------------------------------------ dead letters, runs
     def add_dead_letter(

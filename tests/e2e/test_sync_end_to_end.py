@@ -113,9 +113,15 @@ def test_given_injected_faults_final_salesforce_state_equals_a_clean_run(tmp_pat
         faulty.stop()
 
 
-def test_given_a_task_intent_left_pending_by_a_crash_rerun_sends_it_exactly_once(
-    sandbox: Sandbox, settings, monkeypatch
+def test_given_a_crash_after_tasks_were_sent_rerun_ends_as_a_clean_run_without_duplicates(
+    tmp_path: Path, monkeypatch
 ) -> None:
+    clean = started(tmp_path / "clean")
+    try:
+        run_once(settings_for(clean, tmp_path / "clean"), kind="backfill", since=SINCE)
+        expected = salesforce_state(clean)
+    finally:
+        clean.stop()
     from sync import sink
 
     real = sink.SalesforceSink.write_tasks
@@ -124,16 +130,20 @@ def test_given_a_task_intent_left_pending_by_a_crash_rerun_sends_it_exactly_once
         real(self, tasks, created)  # Salesforce has the Tasks ...
         raise SystemExit("killed before the outbox was updated")  # ... the state never hears
 
-    monkeypatch.setattr(sink.SalesforceSink, "write_tasks", crash_after_sending)
-    with pytest.raises(SystemExit):
+    crashed = started(tmp_path / "crashed")
+    try:
+        settings = settings_for(crashed, tmp_path / "crashed")
+        monkeypatch.setattr(sink.SalesforceSink, "write_tasks", crash_after_sending)
+        with pytest.raises(SystemExit):
+            run_once(settings, kind="backfill", since=SINCE)
+        monkeypatch.setattr(sink.SalesforceSink, "write_tasks", real)
+        assert salesforce_state(crashed)["tasks"]  # the crash came after Tasks reached Salesforce
         run_once(settings, kind="backfill", since=SINCE)
-    monkeypatch.setattr(sink.SalesforceSink, "write_tasks", real)
-    tasks_after_crash = salesforce_state(sandbox)["tasks"]
-    assert tasks_after_crash  # the crash happened after the Tasks reached Salesforce
-    run_once(settings, kind="backfill", since=SINCE)
-    assert salesforce_state(sandbox)["tasks"] == tasks_after_crash
-    keys = Counter(key for key, _ in salesforce_state(sandbox)["tasks"])
-    assert max(keys.values()) == 1
+        assert salesforce_state(crashed) == expected
+        keys = Counter(key for key, _ in salesforce_state(crashed)["tasks"])
+        assert max(keys.values()) == 1
+    finally:
+        crashed.stop()
 
 
 def test_given_new_activity_incremental_sync_picks_up_only_that(

@@ -1,0 +1,102 @@
+"""The run engine's promises: bounded batches, resumable work, nothing lost between stages."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import requests
+
+from sandbox.serve import Sandbox
+from sync.runner import open_store, run_once
+from tests.e2e.test_sync_end_to_end import SINCE, salesforce_state
+
+
+def test_given_limit_the_rest_waits_and_the_next_run_finishes_it(sandbox: Sandbox, settings):
+    first = run_once(settings, kind="backfill", since=SINCE, limit=30)
+    assert first["leads_waiting"] > 0
+    second = run_once(settings, kind="sync")
+    assert second["leads_waiting"] == 0
+    assert first["leads_scored"] + second["leads_scored"] >= 110
+
+
+def test_given_crash_while_processing_marked_leads_are_processed_by_the_next_run(
+    sandbox: Sandbox, settings, tmp_path: Path, monkeypatch
+) -> None:
+    from sync import sink
+
+    def crash(self, writes):
+        raise SystemExit("killed mid-run")
+
+    monkeypatch.setattr(sink.SalesforceSink, "write_records", crash)
+    with pytest.raises(SystemExit):
+        run_once(settings, kind="sync")
+    monkeypatch.undo()
+    with open_store(settings) as store:
+        cursors, waiting = store.cursors(), store.dirty_count()
+    assert "contacts" in cursors and waiting > 0  # cursors moved; the marks hold the work
+    summary = run_once(settings, kind="sync")
+    assert summary["leads_waiting"] == 0 and summary["records_updated"] > 0
+    assert salesforce_state(sandbox)["scored"]
+
+
+def test_given_interrupted_backfill_rerunning_the_same_command_resumes(
+    sandbox: Sandbox, settings, monkeypatch
+) -> None:
+    from sync.pipeline import Pipeline
+
+    real = Pipeline._extract
+    calls = {"n": 0}
+
+    def stop_in_third_chunk(self, windows, summary, *, advance):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise SystemExit("killed during the third chunk")
+        return real(self, windows, summary, advance=advance)
+
+    monkeypatch.setattr(Pipeline, "_extract", stop_in_third_chunk)
+    with pytest.raises(SystemExit):
+        run_once(settings, kind="backfill", since=SINCE)
+    monkeypatch.setattr(Pipeline, "_extract", real)
+    with open_store(settings) as store:
+        done = store.cursor(f"backfill:{SINCE.isoformat()}")
+    assert done == SINCE + timedelta(days=60)  # two 30-day chunks were finished
+    resumed = run_once(settings, kind="backfill", since=SINCE)
+    assert resumed["window_start"] == done.isoformat()
+    assert resumed["leads_waiting"] == 0 and resumed["tasks_created"] >= 1
+
+
+def test_given_a_company_grows_its_contacts_are_rescored(sandbox: Sandbox, settings) -> None:
+    run_once(settings, kind="backfill", since=SINCE)
+    auth = {"Authorization": f"Bearer {sandbox.hubspot.token}"}
+    page = requests.get(
+        f"{sandbox.hubspot_url}/crm/v3/objects/companies",
+        params={"limit": 100, "properties": "numberofemployees", "associations": "contacts"},
+        headers=auth, timeout=10,
+    ).json()
+    company = next(
+        c for c in page["results"]
+        if int(c["properties"].get("numberofemployees") or 0) < 1000
+        and c.get("associations", {}).get("contacts", {}).get("results")
+    )
+    members = {a["id"] for a in company["associations"]["contacts"]["results"]}
+    response = requests.patch(
+        f"{sandbox.hubspot_url}/crm/v3/objects/companies/{company['id']}",
+        json={"properties": {"numberofemployees": "5000"}}, headers=auth, timeout=10,
+    )
+    assert response.status_code == 200
+    later = datetime.now(UTC) + timedelta(seconds=2)
+    summary = run_once(settings, kind="sync", clock=lambda: later)
+    assert summary["leads_scored"] >= len(members) > 0
+    with open_store(settings) as store:
+        assert store.company(company["id"]).get("numberofemployees") == "5000"
+
+
+def test_given_no_change_rescore_writes_nothing(sandbox: Sandbox, settings) -> None:
+    run_once(settings, kind="backfill", since=SINCE)
+    before = salesforce_state(sandbox)
+    summary = run_once(settings, kind="rescore")
+    assert summary["leads_scored"] >= 100
+    assert summary["records_updated"] == summary["leads_created"] == 0
+    assert salesforce_state(sandbox) == before
