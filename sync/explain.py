@@ -68,8 +68,9 @@ class _Companies:
         return self.known[company_id]
 
 
-def _lead(store: StateStore, key: str, members: Sequence[Contact],
-          companies: _Companies) -> LeadHistory:
+def _lead(
+    store: StateStore, key: str, members: Sequence[Contact], companies: _Companies
+) -> LeadHistory:
     """One lead, built as the sync pipeline builds it: all contacts sharing the normalised
     email, the most recently updated one's properties, its company, everyone's activities."""
     from scoring.simulate import LeadHistory
@@ -85,7 +86,7 @@ def read_leads(store: StateStore) -> Iterator[LeadHistory]:
     companies = _Companies(store)
     emails = store.all_lead_emails()
     for start in range(0, len(emails), 500):
-        chunk = emails[start:start + 500]
+        chunk = emails[start : start + 500]
         by_email = store.contacts_by_email(chunk)
         for key in chunk:
             members = by_email.get(key)
@@ -94,8 +95,9 @@ def read_leads(store: StateStore) -> Iterator[LeadHistory]:
 
 
 # ------------------------------------------------------------------------------ explain
-def explain_lead(settings: Settings, email: str, at: datetime | None = None
-                 ) -> dict[str, Any] | None:
+def explain_lead(
+    settings: Settings, email: str, at: datetime | None = None
+) -> dict[str, Any] | None:
     """Score one lead with the current rules and explain every point; None when the state
     store holds no lead with that (normalised) email.
 
@@ -126,9 +128,11 @@ def explain_lead(settings: Settings, email: str, at: datetime | None = None
     payload["rules_dir"] = str(folder)
     payload["activities"] = aggregate.activities
     payload["mql"]["state_before"] = (
-        "stored by the last run" if previous is not None
+        "stored by the last run"
+        if previous is not None
         else "none (scored at --at: the stored MQL state belongs to the latest run)"
-        if at is not None else "none stored (never scored by a run)"
+        if at is not None
+        else "none stored (never scored by a run)"
     )
     return payload
 
@@ -141,8 +145,11 @@ def explanation(score: LeadScore, rules: Rules, lead: LeadHistory) -> dict[str, 
     return {
         "email": lead.key,
         "contact_id": lead.contact.hubspot_id,
-        "company": None if company is None else {
-            "id": company.hubspot_id, "name": company.get("name"),
+        "company": None
+        if company is None
+        else {
+            "id": company.hubspot_id,
+            "name": company.get("name"),
         },
         "scored_at": score.scored_at.isoformat(),
         "rules_version": score.rules_version,
@@ -170,8 +177,9 @@ def explanation(score: LeadScore, rules: Rules, lead: LeadHistory) -> dict[str, 
         "mql": {
             "is_mql": score.is_mql,
             "decision": score.mql_reason,
-            "disqualified_by": [{"id": d, "reason": reasons.get(d, d)}
-                                for d in score.disqualified_by],
+            "disqualified_by": [
+                {"id": d, "reason": reasons.get(d, d)} for d in score.disqualified_by
+            ],
             "episode": score.mql_episode,
             "since": None if score.mql_since is None else score.mql_since.isoformat(),
             "rule": score.mql_state.rule,
@@ -179,10 +187,16 @@ def explanation(score: LeadScore, rules: Rules, lead: LeadHistory) -> dict[str, 
     }
 
 
-_COLUMNS = (("rule", "rule", "<"), ("group", "group", "<"), ("axis", "axis", "<"),
-            ("matched", "matched", ">"), ("points", "points", ">"),
-            ("after decay", "decayed", ">"), ("after caps", "capped", ">"),
-            ("contribution", "contribution", ">"))
+_COLUMNS = (
+    ("rule", "rule", "<"),
+    ("group", "group", "<"),
+    ("axis", "axis", "<"),
+    ("matched", "matched", ">"),
+    ("points", "points", ">"),
+    ("after decay", "decayed", ">"),
+    ("after caps", "capped", ">"),
+    ("contribution", "contribution", ">"),
+)
 
 
 def format_explanation(data: dict[str, Any]) -> str:
@@ -198,22 +212,34 @@ def format_explanation(data: dict[str, Any]) -> str:
         "",
     ]
     rows = [[str(row[key]) for _, key, _ in _COLUMNS] for row in data["rules"]]
-    lines += _table([title for title, _, _ in _COLUMNS], rows, [a for _, _, a in _COLUMNS],
-                    footer=["total", "", "", "", "", "", "", data["total"]])
+    lines += _table(
+        [title for title, _, _ in _COLUMNS],
+        rows,
+        [a for _, _, a in _COLUMNS],
+        footer=["total", "", "", "", "", "", "", data["total"]],
+    )
     if not rows:
         lines.append("  (no rule matched)")
     mql = data["mql"]
     disqualifiers = "; ".join(f"{d['id']} ({d['reason']})" for d in mql["disqualified_by"])
-    episode = ("never qualified" if not mql["episode"] else
-               f"{mql['episode']}" + (f", since {_when(mql['since'])} by {mql['rule']}"
-                                      if mql["since"] else " (not qualified now)"))
+    episode = (
+        "never qualified"
+        if not mql["episode"]
+        else f"{mql['episode']}"
+        + (
+            f", since {_when(mql['since'])} by {mql['rule']}"
+            if mql["since"]
+            else " (not qualified now)"
+        )
+    )
     lines += [
         "",
         f"engagement {data['engagement']}   fit {data['fit']}   total {data['total']}   "
         f"grade {data['grade']}",
         "groups      " + ", ".join(f"{k} {v}" for k, v in data["groups"].items()),
         f"segment     {data['segment']} ("
-        + ", ".join(f"{k} {v}" for k, v in data["segments"].items()) + ")",
+        + ", ".join(f"{k} {v}" for k, v in data["segments"].items())
+        + ")",
         f"stage       {data['stage']}",
         f"MQL         {'yes' if mql['is_mql'] else 'no'}: {mql['decision']}",
         f"disqualified by {disqualifiers or 'nothing'}",
@@ -256,12 +282,12 @@ def run_simulation(
     with _existing_store(settings) as store:
         result = simulate(read_leads(store), current, candidate, bounds, outcomes)
     seconds = time.perf_counter() - started
-    return simulation_payload(result, current_dir=folder, candidate_dir=rules_dir,
-                              seconds=seconds)
+    return simulation_payload(result, current_dir=folder, candidate_dir=rules_dir, seconds=seconds)
 
 
-def simulation_payload(result: SimulationResult, *, current_dir: Path, candidate_dir: Path,
-                       seconds: float) -> dict[str, Any]:
+def simulation_payload(
+    result: SimulationResult, *, current_dir: Path, candidate_dir: Path, seconds: float
+) -> dict[str, Any]:
     outcomes = result.outcomes
     return {
         "from": result.start.isoformat(),
@@ -293,13 +319,17 @@ def simulation_payload(result: SimulationResult, *, current_dir: Path, candidate
             }
             for w in result.weeks
         ],
-        "outcomes": None if outcomes is None else {
+        "outcomes": None
+        if outcomes is None
+        else {
             "known": outcomes.known,
             "positives": outcomes.positives,
             "current": _outcome(outcomes.current),
             "candidate": _outcome(outcomes.candidate),
         },
-        "outcomes_note": NO_OUTCOMES if outcomes is None else (
+        "outcomes_note": NO_OUTCOMES
+        if outcomes is None
+        else (
             "MQL = MQL at any time in the replay; positive = converted or opportunity won; "
             "leads without a known outcome are left out"
         ),
@@ -315,16 +345,26 @@ def _change(change: Change) -> dict[str, Any]:
     return {
         "email": change.key,
         "contact_id": change.contact_id,
-        "current": {"total": str(change.current.total), "is_mql": change.current.is_mql,
-                    "decision": change.current.reason},
-        "candidate": {"total": str(change.candidate.total), "is_mql": change.candidate.is_mql,
-                      "decision": change.candidate.reason},
+        "current": {
+            "total": str(change.current.total),
+            "is_mql": change.current.is_mql,
+            "decision": change.current.reason,
+        },
+        "candidate": {
+            "total": str(change.candidate.total),
+            "is_mql": change.candidate.is_mql,
+            "decision": change.candidate.reason,
+        },
     }
 
 
 def _outcome(score: Any) -> dict[str, Any]:
-    return {"flagged": score.flagged, "hits": score.hits, "precision": score.precision,
-            "recall": score.recall}
+    return {
+        "flagged": score.flagged,
+        "hits": score.hits,
+        "precision": score.precision,
+        "recall": score.recall,
+    }
 
 
 def format_simulation(data: dict[str, Any]) -> str:
@@ -340,8 +380,10 @@ def format_simulation(data: dict[str, Any]) -> str:
             f"{side['mqls_at_end']} MQLs at the end, {side['mqls_at_start']} at the start, "
             f"{side['new_mqls']} new MQL episodes"
         )
-    for title, changes in (("would gain MQL status", data["gained"]),
-                           ("would lose MQL status", data["lost"])):
+    for title, changes in (
+        ("would gain MQL status", data["gained"]),
+        ("would lose MQL status", data["lost"]),
+    ):
         lines += ["", f"{title}: {len(changes)}"]
         for change in changes[:TEXT_LIST_LIMIT]:
             lines += [
@@ -355,9 +397,12 @@ def format_simulation(data: dict[str, Any]) -> str:
             lines.append(f"  ... and {len(changes) - TEXT_LIST_LIMIT} more (--json lists all)")
     lines += ["", "MQLs per ISO week (new MQL episodes / MQLs at the week's end):"]
     rows = [
-        [w["week"], _when(w["start"])[:10],
-         f"{w['current']['new_mqls']} / {w['current']['mqls_at_end']}",
-         f"{w['candidate']['new_mqls']} / {w['candidate']['mqls_at_end']}"]
+        [
+            w["week"],
+            _when(w["start"])[:10],
+            f"{w['current']['new_mqls']} / {w['current']['mqls_at_end']}",
+            f"{w['candidate']['new_mqls']} / {w['candidate']['mqls_at_end']}",
+        ]
         for w in data["weeks"]
     ]
     lines += _table(["week", "from", "current", "candidate"], rows, "<<>>")
@@ -366,13 +411,17 @@ def format_simulation(data: dict[str, Any]) -> str:
     if outcomes is None:
         lines.append(f"precision / recall: {data['outcomes_note']}")
     else:
-        lines.append(f"precision / recall against {outcomes['known']} known sales outcomes "
-                     f"({outcomes['positives']} converted or won):")
+        lines.append(
+            f"precision / recall against {outcomes['known']} known sales outcomes "
+            f"({outcomes['positives']} converted or won):"
+        )
         for name in ("current", "candidate"):
             score = outcomes[name]
-            lines.append(f"  {name:9}  precision {_ratio(score['precision'])} "
-                         f"({score['hits']} of {score['flagged']} MQLs), recall "
-                         f"{_ratio(score['recall'])}")
+            lines.append(
+                f"  {name:9}  precision {_ratio(score['precision'])} "
+                f"({score['hits']} of {score['flagged']} MQLs), recall "
+                f"{_ratio(score['recall'])}"
+            )
         lines.append(f"  ({data['outcomes_note']})")
     return "\n".join(lines)
 
@@ -386,15 +435,22 @@ def _ratio(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1%}"
 
 
-def _table(titles: Sequence[str], rows: Sequence[Sequence[str]], align: Sequence[str],
-           footer: Sequence[str] | None = None) -> list[str]:
+def _table(
+    titles: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    align: Sequence[str],
+    footer: Sequence[str] | None = None,
+) -> list[str]:
     body = [*rows, *([footer] if footer else [])]
-    widths = [max(len(str(cell)) for cell in column) for column in zip(titles, *body,
-                                                                       strict=True)]
+    widths = [max(len(str(cell)) for cell in column) for column in zip(titles, *body, strict=True)]
 
     def line(cells: Sequence[str]) -> str:
-        return "  " + "  ".join(f"{cell:{a}{w}}" for cell, a, w in
-                                zip(cells, align, widths, strict=True)).rstrip()
+        return (
+            "  "
+            + "  ".join(
+                f"{cell:{a}{w}}" for cell, a, w in zip(cells, align, widths, strict=True)
+            ).rstrip()
+        )
 
     out = [line(titles), line(["-" * w for w in widths])]
     out += [line(row) for row in rows]
@@ -411,8 +467,12 @@ def score() -> None:
 
 @score.command("explain")
 @click.argument("email")
-@click.option("--at", "at", metavar="DATETIME",
-              help="Score as of this time (ISO 8601; default: now, with the stored MQL state).")
+@click.option(
+    "--at",
+    "at",
+    metavar="DATETIME",
+    help="Score as of this time (ISO 8601; default: now, with the stored MQL state).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
 @click.pass_obj
 def explain(obj: Any, email: str, at: str | None, as_json: bool) -> None:
@@ -444,16 +504,24 @@ def explain(obj: Any, email: str, at: str | None, as_json: bool) -> None:
 
 
 @score.command("simulate")
-@click.option("--rules", "rules_dir", required=True,
-              type=click.Path(path_type=Path, file_okay=False),
-              help="Folder with the candidate scoring.toml and segments.toml.")
-@click.option("--since", metavar="DATE",
-              help=f"Start of the replay (default: {DEFAULT_WEEKS} ISO weeks back).")
+@click.option(
+    "--rules",
+    "rules_dir",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder with the candidate scoring.toml and segments.toml.",
+)
+@click.option(
+    "--since",
+    metavar="DATE",
+    help=f"Start of the replay (default: {DEFAULT_WEEKS} ISO weeks back).",
+)
 @click.option("--until", metavar="DATETIME", help="End of the replay (default: now).")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 @click.pass_obj
-def simulate_command(obj: Any, rules_dir: Path, since: str | None, until: str | None,
-                     as_json: bool) -> None:
+def simulate_command(
+    obj: Any, rules_dir: Path, since: str | None, until: str | None, as_json: bool
+) -> None:
     """Replay the stored history under candidate rules and compare with the current ones.
 
     Reports the leads that would gain or lose MQL status (both scores and the deciding
@@ -475,8 +543,9 @@ def simulate_command(obj: Any, rules_dir: Path, since: str | None, until: str | 
         if problems:
             if as_json:
                 _echo_json({"rules_dir": str(rules_dir), "ok": False, "problems": problems})
-            click.echo(f"error: candidate rules in {rules_dir} have {len(problems)} problem(s)",
-                       err=True)
+            click.echo(
+                f"error: candidate rules in {rules_dir} have {len(problems)} problem(s)", err=True
+            )
             for problem in problems:
                 click.echo(f"  - {problem}", err=True)
             return EXIT_USAGE

@@ -45,6 +45,7 @@ RunKind = Literal["sync", "backfill", "rescore"]
 ACTIVITY_STREAMS = ("email_events", "form_submissions", "webinars", "page_views", "meetings")
 STREAMS = ("contacts", "companies", *ACTIVITY_STREAMS)
 BATCH_SIZE = 500  # leads scored, planned and written together
+MAX_LOGGED_PROBLEMS = 200
 GONE_ERRORS = frozenset({"ENTITY_IS_DELETED", "NOT_FOUND", "INVALID_CROSS_REFERENCE_KEY"})
 
 
@@ -122,6 +123,7 @@ class RunSummary:
     skipped_no_record: int = 0
     write_failures: int = 0
     problems: int = 0
+    problem_sample: list[str] = field(default_factory=list)
     hubspot_calls: int = 0
     salesforce_calls: int = 0
     duration_seconds: float = 0.0
@@ -158,6 +160,18 @@ class Pipeline:
         self._process_dirty(now, options, summary)
         summary.leads_waiting = self.store.dirty_count()
         summary.problems = len(self.source.problems)
+        summary.problem_sample = [
+            f"{p.source} {p.record_id or '-'}: {p.reason}" for p in self.source.problems[:20]
+        ]
+        for problem in self.source.problems[:MAX_LOGGED_PROBLEMS]:
+            log.warning(
+                "record skipped",
+                extra={
+                    "source": problem.source,
+                    "record": problem.record_id,
+                    "reason": problem.reason,
+                },
+            )
         hubspot_calls, salesforce_calls = self.call_counts()
         summary.hubspot_calls = hubspot_calls - calls_before[0]
         summary.salesforce_calls = salesforce_calls - calls_before[1]

@@ -45,6 +45,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"  API calls   HubSpot {s['hubspot_calls']}, Salesforce {s['salesforce_calls']}; "
         f"problems reported {s['problems']}; {s['duration_seconds']} s"
     )
+    for problem in s.get("problem_sample", [])[:10]:
+        lines.append(f"    skipped: {problem}")
     return "\n".join(lines)
 
 

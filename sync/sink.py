@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.identity import match_emails
+from connectors.salesforce.records import fetch_by_ids, field_value
 from connectors.salesforce.writer import write_records, write_tasks
 from core.config import Settings
 from core.plan import RecordWrite, TaskWrite, WriteResult
@@ -24,17 +26,64 @@ class SalesforceSink:
         self.field_map = field_map
         self.settings = settings
         self.duplicates: dict[str, list[str]] = {}
+        self.gone: dict[str, str] = {}  # lead key -> linked record id found gone by resolve()
 
     def resolve(
         self, emails: Sequence[str], linked: Mapping[str, SalesforceTarget]
     ) -> dict[str, SalesforceTarget]:
         """The Salesforce record of every lead in `emails`: `linked` ones as known from state,
-        the others matched by email (unmatched ones are absent from the answer)."""
+        the others matched by email (unmatched ones are absent from the answer).
+
+        When the field map has `if_blank` / `unless_changed` rules, linked records are read
+        (one query per 500 ids per object) for the current values of exactly those fields and
+        their current owner. A linked record the read does not return (deleted, merged away)
+        or a Lead converted since, is matched again by email at once: the answer's target
+        then says `relinked=True` (state's written values describe the old record) and
+        `self.gone` names the old id. Without such rules linked records are trusted as they
+        are; an update to a vanished record fails and the pipeline forgets the link.
+        """
         targets = {email: linked[email] for email in emails if email in linked}
-        unlinked = [email for email in emails if email not in linked]
-        if unlinked:
-            targets.update(self.match(unlinked))
+        gone = self._refresh(targets) if targets else []
+        to_match = [email for email in emails if email not in linked] + gone
+        if to_match:
+            matched = self.match(to_match)
+            for email in gone:
+                if email in matched:
+                    targets[email] = replace(matched[email], relinked=True)
+            targets.update((e, t) for e, t in matched.items() if e not in linked)
         return targets
+
+    def _refresh(self, targets: dict[str, SalesforceTarget]) -> list[str]:
+        """Read the watched fields of linked records in place; the lead keys whose record is
+        gone are removed from `targets` and returned."""
+        gone: list[str] = []
+        for sobject in ("Lead", "Contact"):
+            watched = self.field_map.watched_fields(sobject)
+            keys = [k for k, t in targets.items() if t.sobject == sobject]
+            if not watched or not keys:
+                continue
+            extra = ["OwnerId", "IsConverted"] if sobject == "Lead" else ["OwnerId"]
+            found = fetch_by_ids(
+                self.client, sobject, [targets[k].record_id for k in keys], [*extra, *watched]
+            )
+            for key in keys:
+                target = targets[key]
+                record = found.get(target.record_id)
+                if record is None or field_value(record, "IsConverted"):
+                    self.gone[key] = target.record_id
+                    log.info(
+                        "linked Salesforce record is gone or converted; matching again",
+                        extra={"lead": key, "record": target.record_id, "object": sobject},
+                    )
+                    del targets[key]
+                    gone.append(key)
+                    continue
+                targets[key] = replace(
+                    target,
+                    owner_id=field_value(record, "OwnerId") or target.owner_id,
+                    current={name: field_value(record, name) for name in watched},
+                )
+        return gone
 
     def match(self, emails: Sequence[str]) -> dict[str, SalesforceTarget]:
         lead_fields = [m.target for m in self.field_map.for_object("Lead")]

@@ -100,3 +100,29 @@ def test_given_no_change_rescore_writes_nothing(sandbox: Sandbox, settings) -> N
     assert summary["leads_scored"] >= 100
     assert summary["records_updated"] == summary["leads_created"] == 0
     assert salesforce_state(sandbox) == before
+
+
+def test_given_daily_budget_nearly_spent_run_stops_cleanly_and_a_later_run_finishes(
+    tmp_path: Path,
+) -> None:
+    from core.errors import BudgetExhaustedError
+    from tests.e2e.conftest import settings_for, started
+
+    sandbox = started(tmp_path, tier="pro")
+    try:
+        settings = settings_for(sandbox, tmp_path)
+        requests.get(  # today's first call: the sandbox's daily window starts
+            f"{sandbox.hubspot_url}/crm/v3/properties/contacts",
+            headers={"Authorization": f"Bearer {sandbox.hubspot.token}"}, timeout=10,
+        )
+        daily = sandbox.hubspot.tier.daily
+        sandbox.hubspot.limiter.daily_used = int(daily * settings.hubspot.daily_budget_share) - 3
+        with pytest.raises(BudgetExhaustedError):
+            run_once(settings, kind="sync")
+        assert salesforce_state(sandbox)["scored"] == []  # stopped before writing anything
+        sandbox.hubspot.limiter.daily_used = 0  # a new day
+        summary = run_once(settings, kind="sync")
+        assert summary["leads_scored"] >= 100 and summary["leads_waiting"] == 0
+        assert salesforce_state(sandbox)["scored"]
+    finally:
+        sandbox.stop()
