@@ -7,6 +7,8 @@ stages themselves take their collaborators as arguments (see `sync.pipeline.Pipe
 from __future__ import annotations
 
 import logging
+import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -95,6 +97,8 @@ def run_once(
             from sync.factory import build_pipeline
 
             with build_pipeline(settings, store, clock=clock) as pipeline:
+                if sys.stderr.isatty():
+                    pipeline.progress = TerminalProgress()
                 result = _run(pipeline, settings, kind, since, until, dry_run, limit)
             summary = result.as_dict()
             outcome = "dry-run" if dry_run else ("partial" if result.write_failures else "ok")
@@ -110,6 +114,26 @@ def run_once(
             raise
         finally:
             store.finish_run(run_id, outcome, summary)
+
+
+class TerminalProgress:
+    """`backfill  42% through 2025-06-01  3.1 days of history/s  ETA 0:01:12` on stderr."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    def __call__(self, done: datetime, since: datetime, until: datetime) -> None:
+        total = (until - since).total_seconds() or 1.0
+        covered = (done - since).total_seconds()
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        rate_days = covered / 86_400 / elapsed
+        remaining = (total - covered) / (covered / elapsed) if covered else 0.0
+        sys.stderr.write(
+            f"\rbackfill {covered / total:4.0%} through {done.date()}  "
+            f"{rate_days:.1f} days of history/s  ETA {timedelta(seconds=round(remaining))}"
+            + ("\n" if done >= until else "")
+        )
+        sys.stderr.flush()
 
 
 def _run(
