@@ -420,5 +420,9 @@ def demo(contacts: int, workdir: Path, as_json: bool) -> None:
     run_guarded(go)
 
 
+from sync.explain import score as score_commands  # noqa: E402  (needs `main` defined)
+
+main.add_command(score_commands)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -24,16 +24,28 @@ if TYPE_CHECKING:
     from core.config import Settings
     from core.models import Company, Contact
     from scoring import LeadScore, Rules
-    from scoring.simulate import Change, LeadHistory, Outcomes, SimulationResult
+    from scoring.simulate import (
+        Change,
+        LeadHistory,
+        OutcomeReport,
+        Outcomes,
+        SimulationResult,
+    )
     from sync.state import StateStore
 
 DEFAULT_WEEKS = 26
 TEXT_LIST_LIMIT = 50  # gains and losses listed in text; --json lists them all
 NO_OUTCOMES = "no Salesforce outcomes stored yet"
+OUTCOMES_NOTE = (
+    "MQL = MQL at any time in the replay; positive = converted or opportunity won; leads "
+    "without a known outcome are left out"
+)
 REPLAY_METHOD = (
-    "each lead is scored at the replay start, after its last activity of each UTC day that "
-    "the rules read, and at every week end, with only the activities up to then and the MQL "
-    "state carried forward; the activity aggregate is reused while no activity arrives"
+    "each lead is scored at the replay start, after its last activity of each UTC day with "
+    "activity, and at every week end, seeing only the activities up to then, with the MQL "
+    "state carried forward; the activity aggregate is reused while no activity the rules read "
+    "arrives, and a lead found not MQL is not scored again until new activity when the rules "
+    "let no lead qualify by time alone"
 )
 
 
@@ -74,9 +86,9 @@ def _lead(
     """One lead, built as the sync pipeline builds it: all contacts sharing the normalised
     email, the most recently updated one's properties, its company, everyone's activities."""
     from scoring.simulate import LeadHistory
-    from sync.pipeline import _primary  # the pipeline's rule, not a copy of it
+    from sync.pipeline import primary_contact  # the pipeline's rule, not a copy of it
 
-    primary = _primary(members)
+    primary = primary_contact(members)
     activities = store.activities_for([c.hubspot_id for c in members], key)
     return LeadHistory(key, primary, companies.get(primary.company_id), activities)
 
@@ -127,13 +139,13 @@ def explain_lead(
     payload["contact_ids"] = sorted(c.hubspot_id for c in members)
     payload["rules_dir"] = str(folder)
     payload["activities"] = aggregate.activities
-    payload["mql"]["state_before"] = (
-        "stored by the last run"
-        if previous is not None
-        else "none (scored at --at: the stored MQL state belongs to the latest run)"
-        if at is not None
-        else "none stored (never scored by a run)"
-    )
+    if previous is not None:
+        before = "stored by the last run"
+    elif at is not None:
+        before = "not used (scored at --at: the stored MQL state belongs to the latest run)"
+    else:
+        before = "none stored (no run has scored this lead)"
+    payload["mql"]["state_before"] = before
     return payload
 
 
@@ -145,12 +157,9 @@ def explanation(score: LeadScore, rules: Rules, lead: LeadHistory) -> dict[str, 
     return {
         "email": lead.key,
         "contact_id": lead.contact.hubspot_id,
-        "company": None
-        if company is None
-        else {
-            "id": company.hubspot_id,
-            "name": company.get("name"),
-        },
+        "company": (
+            None if company is None else {"id": company.hubspot_id, "name": company.get("name")}
+        ),
         "scored_at": score.scored_at.isoformat(),
         "rules_version": score.rules_version,
         "rules": [
@@ -222,16 +231,12 @@ def format_explanation(data: dict[str, Any]) -> str:
         lines.append("  (no rule matched)")
     mql = data["mql"]
     disqualifiers = "; ".join(f"{d['id']} ({d['reason']})" for d in mql["disqualified_by"])
-    episode = (
-        "never qualified"
-        if not mql["episode"]
-        else f"{mql['episode']}"
-        + (
-            f", since {_when(mql['since'])} by {mql['rule']}"
-            if mql["since"]
-            else " (not qualified now)"
-        )
-    )
+    if not mql["episode"]:
+        episode = "none (never qualified)"
+    elif mql["since"]:
+        episode = f"{mql['episode']}, since {_when(mql['since'])} by {mql['rule']}"
+    else:
+        episode = f"{mql['episode']} (over; not qualified now)"
     lines += [
         "",
         f"engagement {data['engagement']}   fit {data['fit']}   total {data['total']}   "
@@ -241,7 +246,7 @@ def format_explanation(data: dict[str, Any]) -> str:
         + ", ".join(f"{k} {v}" for k, v in data["segments"].items())
         + ")",
         f"stage       {data['stage']}",
-        f"MQL         {'yes' if mql['is_mql'] else 'no'}: {mql['decision']}",
+        f"MQL         {mql['decision']}",
         f"disqualified by {disqualifiers or 'nothing'}",
         f"MQL episode {episode}"
         + (f"; state before: {mql['state_before']}" if "state_before" in mql else ""),
@@ -319,20 +324,8 @@ def simulation_payload(
             }
             for w in result.weeks
         ],
-        "outcomes": None
-        if outcomes is None
-        else {
-            "known": outcomes.known,
-            "positives": outcomes.positives,
-            "current": _outcome(outcomes.current),
-            "candidate": _outcome(outcomes.candidate),
-        },
-        "outcomes_note": NO_OUTCOMES
-        if outcomes is None
-        else (
-            "MQL = MQL at any time in the replay; positive = converted or opportunity won; "
-            "leads without a known outcome are left out"
-        ),
+        "outcomes": None if outcomes is None else _outcomes(outcomes),
+        "outcomes_note": NO_OUTCOMES if outcomes is None else OUTCOMES_NOTE,
         "replay": {
             "evaluations": result.evaluations,
             "seconds": round(seconds, 3),
@@ -358,12 +351,19 @@ def _change(change: Change) -> dict[str, Any]:
     }
 
 
-def _outcome(score: Any) -> dict[str, Any]:
+def _outcomes(report: OutcomeReport) -> dict[str, Any]:
     return {
-        "flagged": score.flagged,
-        "hits": score.hits,
-        "precision": score.precision,
-        "recall": score.recall,
+        "known": report.known,
+        "positives": report.positives,
+        **{
+            name: {
+                "flagged": stats.flagged,
+                "hits": stats.hits,
+                "precision": stats.precision,
+                "recall": stats.recall,
+            }
+            for name, stats in (("current", report.current), ("candidate", report.candidate))
+        },
     }
 
 
@@ -378,7 +378,7 @@ def format_simulation(data: dict[str, Any]) -> str:
         lines.append(
             f"  {name:9}  rules {side['rules_version']} from {side['rules_dir']}: "
             f"{side['mqls_at_end']} MQLs at the end, {side['mqls_at_start']} at the start, "
-            f"{side['new_mqls']} new MQL episodes"
+            f"{side['new_mqls']} new (first qualified in the replay)"
         )
     for title, changes in (
         ("would gain MQL status", data["gained"]),
@@ -388,14 +388,14 @@ def format_simulation(data: dict[str, Any]) -> str:
         for change in changes[:TEXT_LIST_LIMIT]:
             lines += [
                 f"  {change['email']} (contact {change['contact_id']}): total "
-                f"{change['current']['total']} now, {change['candidate']['total']} under the "
-                "candidate rules",
+                f"{change['current']['total']} under the current rules, "
+                f"{change['candidate']['total']} under the candidate rules",
                 f"      current:   {change['current']['decision']}",
                 f"      candidate: {change['candidate']['decision']}",
             ]
         if len(changes) > TEXT_LIST_LIMIT:
             lines.append(f"  ... and {len(changes) - TEXT_LIST_LIMIT} more (--json lists all)")
-    lines += ["", "MQLs per ISO week (new MQL episodes / MQLs at the week's end):"]
+    lines += ["", "MQLs per ISO week (new: first qualified in the week / MQL at its end):"]
     rows = [
         [
             w["week"],
@@ -416,11 +416,11 @@ def format_simulation(data: dict[str, Any]) -> str:
             f"({outcomes['positives']} converted or won):"
         )
         for name in ("current", "candidate"):
-            score = outcomes[name]
+            stats = outcomes[name]
             lines.append(
-                f"  {name:9}  precision {_ratio(score['precision'])} "
-                f"({score['hits']} of {score['flagged']} MQLs), recall "
-                f"{_ratio(score['recall'])}"
+                f"  {name:9}  precision {_ratio(stats['precision'])} "
+                f"({stats['hits']} of {stats['flagged']} MQLs), recall "
+                f"{_ratio(stats['recall'])}"
             )
         lines.append(f"  ({data['outcomes_note']})")
     return "\n".join(lines)

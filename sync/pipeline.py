@@ -319,7 +319,7 @@ class Pipeline:
         scored: list[tuple[str, Contact, Company | None, ScoredLead, str, int | None]] = []
         new_states: dict[str, MqlState] = {}
         for key, members in leads:
-            primary = _primary(members)
+            primary = primary_contact(members)
             company = self.store.company(primary.company_id)
             activities = self.store.activities_for([c.hubspot_id for c in members], key)
             score, state, breakdown = self.scorer.score(
@@ -451,7 +451,7 @@ class Pipeline:
                     )
 
 
-def _primary(members: Sequence[Contact]) -> Contact:
+def primary_contact(members: Sequence[Contact]) -> Contact:
     """The contact whose properties represent a lead: the most recently updated one."""
     epoch = datetime.min.replace(tzinfo=UTC)
     return max(members, key=lambda c: (c.updated_at or epoch, c.hubspot_id))
