@@ -291,36 +291,6 @@ def mappings() -> None:
     """Check the rule and field-mapping files admins edit."""
 
 
-@mappings.command("validate")
-@click.option(
-    "--dir",
-    "directory",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Mappings folder (default: sync.mappings_dir from the config).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON.")
-@click.pass_obj
-def mappings_validate(obj: Context, directory: Path | None, as_json: bool) -> None:
-    """Validate every file in the mappings folder; print every problem with file and line."""
-
-    def go() -> int:
-        from sync.runner import mappings_dir, validate_mappings
-
-        folder = directory or mappings_dir(obj.settings())
-        problems = validate_mappings(folder)
-        if as_json:
-            _echo_json({"directory": str(folder), "problems": problems, "ok": not problems})
-        elif problems:
-            click.echo(f"{len(problems)} problem(s) in {folder}:")
-            for problem in problems:
-                click.echo(f"  - {problem}")
-        else:
-            click.echo(f"{folder}: all mapping files are valid")
-        return EXIT_USAGE if problems else EXIT_OK
-
-    run_guarded(go)
-
-
 # ---------------------------------------------------------------------------- sandbox, demo
 
 
@@ -420,9 +390,14 @@ def demo(contacts: int, workdir: Path, as_json: bool) -> None:
     run_guarded(go)
 
 
-from sync.explain import score as score_commands  # noqa: E402  (needs `main` defined)
+# Commands that live beside the code they drive (imported after `main` exists).
+from sync.explain import score as score_commands  # noqa: E402
+from sync.online_check import validate as mappings_validate  # noqa: E402
+from sync.setup_salesforce import setup as setup_commands  # noqa: E402
 
 main.add_command(score_commands)
+main.add_command(setup_commands)
+mappings.add_command(mappings_validate)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

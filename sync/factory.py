@@ -21,6 +21,10 @@ from sync.sink import SalesforceSink
 from sync.state import StateStore
 
 
+def _union(first: list[str], more: list[str]) -> list[str]:
+    return list(dict.fromkeys([*first, *more]))
+
+
 def _secrets(settings: Settings) -> None:
     token = settings.hubspot_token()
     if token is not None:
@@ -52,9 +56,20 @@ def build_pipeline(
                 "or hubspot.access_token_file)"
             ],
         )
-    hubspot = HubSpotClient(settings.hubspot, token)
+    # Read every HubSpot property a field mapping names, not only the configured list.
+    wanted = settings.hubspot.model_copy(
+        update={
+            "contact_properties": _union(
+                settings.hubspot.contact_properties, field_map.hubspot_properties("contact")
+            ),
+            "company_properties": _union(
+                settings.hubspot.company_properties, field_map.hubspot_properties("company")
+            ),
+        }
+    )
+    hubspot = HubSpotClient(wanted, token)
     salesforce = SalesforceClient(settings)
-    source = HubSpotSource(hubspot, forms, settings.hubspot)
+    source = HubSpotSource(hubspot, forms, wanted)
     yield Pipeline(
         store=store,
         source=source,

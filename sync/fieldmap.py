@@ -181,12 +181,12 @@ class FieldMapping(BaseModel):
     def property_name(self) -> str | None:
         return self.source.split(".", 1)[1] if "." in self.source else None
 
-    def value_kind(self, source_kind_: str | None = None) -> str | None:
-        """The kind of value written: the format's, else the source's (computed sources know
-        theirs; pass a HubSpot property's kind for property sources)."""
+    def value_kind(self) -> str:
+        """The kind of value written: the format's, else the computed source's; a HubSpot
+        property without a format is written as the text HubSpot sends."""
         if self.format is not None:
             return FORMAT_KINDS[self.format]
-        return source_kind(self.source) or source_kind_
+        return source_kind(self.source) or "string"
 
 
 class LeadCreation(BaseModel):
@@ -286,7 +286,7 @@ class FieldMap(BaseModel):
 
     def hubspot_properties(self, scope: str) -> list[str]:
         """HubSpot properties the mappings read from `scope` ('contact' or 'company')."""
-        return sorted({m.property_name for m in self.field if m.scope == scope} - {None})  # type: ignore[arg-type]
+        return sorted({m.property_name for m in self.field if m.scope == scope and m.property_name})
 
 
 def load_field_map(directory: Path) -> FieldMap:
@@ -297,7 +297,7 @@ def load_field_map(directory: Path) -> FieldMap:
     except ValidationError as exc:
         text = path.read_text(encoding="utf-8")
         problems = [
-            f"{where(path, text, _loc(e))}: {dotted(_loc(e))}: "
+            f"{where(path, text, tuple(e['loc']))}: {dotted(tuple(e['loc']))}: "
             f"{e['msg'].removeprefix('Value error, ')}"
             for e in exc.errors()
         ]
@@ -314,11 +314,6 @@ def load_field_map(directory: Path) -> FieldMap:
             ],
         )
     return field_map
-
-
-def _loc(error: Any) -> tuple[str | int, ...]:
-    # pydantic puts the failing union member or validator name into loc; keep the data path.
-    return tuple(p for p in error["loc"] if isinstance(p, int) or not str(p).startswith("function"))
 
 
 def _duplicate_targets(field_map: FieldMap) -> list[tuple[str, str, int]]:

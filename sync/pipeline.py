@@ -46,7 +46,14 @@ ACTIVITY_STREAMS = ("email_events", "form_submissions", "webinars", "page_views"
 STREAMS = ("contacts", "companies", *ACTIVITY_STREAMS)
 BATCH_SIZE = 500  # leads scored, planned and written together
 MAX_LOGGED_PROBLEMS = 200
-GONE_ERRORS = frozenset({"ENTITY_IS_DELETED", "NOT_FOUND", "INVALID_CROSS_REFERENCE_KEY"})
+GONE_ERRORS = frozenset(
+    {
+        "ENTITY_IS_DELETED",
+        "NOT_FOUND",
+        "INVALID_CROSS_REFERENCE_KEY",
+        "CANNOT_UPDATE_CONVERTED_LEAD",
+    }
+)
 
 
 class Source(Protocol):
@@ -363,6 +370,15 @@ class Pipeline:
         summary.planned = _merge_plans(summary.planned, _describe_plan(plan.records, plan.tasks))
         if options.dry_run:
             return set()
+        for rejected in plan.rejected:  # a value the mappings refuse: nothing sent for the lead
+            summary.write_failures += 1
+            self.store.add_dead_letter(
+                lead_key=rejected.lead_key,
+                stage=f"plan {rejected.sobject}",
+                code=rejected.code,
+                message=rejected.message,
+                fields=(rejected.field,),
+            )
         # Decisions first (episodes + Task intents), in one transaction, then the writes.
         self.store.record_decisions(new_states, plan.tasks)
         created, retry = self._write_records(plan.records, summary)
@@ -376,6 +392,9 @@ class Pipeline:
             for key, link in links.items()
         }
         targets = self.sink.resolve(keys, linked)
+        for key, target in targets.items():
+            if target.relinked:  # the old record is gone: what we wrote there no longer counts
+                self.store.forget_link(key)
         self.store.save_links(
             Link(key, t.sobject, t.record_id, t.owner_id)
             for key, t in targets.items()

@@ -155,7 +155,7 @@ def _sf_datetime(value: datetime | None) -> str | None:
 _EPOCH_MS = re.compile(r"^-?\d{9,}$")
 
 
-def parse_moment(value: Any) -> date | datetime | None:
+def parse_moment(value: Any) -> date | datetime:
     """A date or an aware UTC datetime from what HubSpot and Salesforce send: ISO 8601 text
     (`Z`, `+00:00` or `+0000`; a bare date stays a date), epoch milliseconds (HubSpot
     sends those for date properties), or date/datetime objects. Naive times are UTC.
@@ -193,7 +193,7 @@ def format_value(fmt: str, value: Any) -> Any:
             raise ValueError(f"not a number: {value!r}")
         if isinstance(value, int | float):
             return value
-        number = float(str(value).strip().replace(",", ""))
+        number = float(str(value).strip())  # HubSpot number properties: plain decimal text
         if number != number or number in (float("inf"), float("-inf")):
             raise ValueError(f"not a number: {value!r}")
         return int(number) if number.is_integer() else number
@@ -272,7 +272,7 @@ def _comparable(value: Any) -> Any:
     if value is None or value == "":
         return None
     if isinstance(value, bool):
-        return value
+        return ("boolean", value)  # True is not 1 here
     if isinstance(value, int | float):
         return float(value)
     if isinstance(value, str) and _DATETIME_TEXT.match(value):
@@ -302,19 +302,19 @@ def changed_fields(
     for name, value in desired.items():
         written = written_values.get(f"{sobject}.{name}", _NEVER)
         rule = rules.get(name, "always")
-        known = current is not None and name in current
+        in_sf = current[name] if current is not None and name in current else _NEVER
         if rule == "if_blank":
-            if known:
-                if _blank(current[name]) and not _blank(value):  # type: ignore[index]
+            if in_sf is not _NEVER:
+                if _blank(in_sf) and not _blank(value):
                     out[name] = value
                 continue
             if written is _NEVER and target is not None:
                 continue  # not known to be blank: leave the field alone
         elif (
             rule == "unless_changed"
-            and known
+            and in_sf is not _NEVER
             and written is not _NEVER
-            and not same_value(current[name], written)  # type: ignore[index]
+            and not same_value(in_sf, written)
         ):
             continue  # someone changed it in Salesforce after we wrote it
         if written is _NEVER or not same_value(written, value):
@@ -420,7 +420,7 @@ def advance_hot(
         return HotState(before.episode, False, now), None
     rearm = timedelta(days=template.hot_rearm_days)
     if before.episode and before.changed_at is not None and now - before.changed_at < rearm:
-        return HotState(before.episode, True, before.changed_at), None
+        return HotState(before.episode, True, now), None
     return HotState(before.episode + 1, True, now), before.episode + 1
 
 
@@ -498,13 +498,12 @@ def _due_tasks(lead: LeadInput, field_map: FieldMap, now: datetime) -> list[Task
     triggers allow. A lead that becomes MQL in the run that makes it hot gets the MQL Task
     only: one call to action per moment."""
     triggers = field_map.task.triggers
-    tasks: list[TaskWrite] = []
-    mql = "mql" in triggers and lead.new_mql_episode is not None
-    if mql:
-        tasks.append(render_task(lead, lead.new_mql_episode, field_map, now, "mql"))  # type: ignore[arg-type]
-    if "hot" in triggers and lead.hot_episode is not None and not mql:
-        tasks.append(render_task(lead, lead.hot_episode, field_map, now, "hot"))
-    return tasks
+    mql_episode = lead.new_mql_episode if "mql" in triggers else None
+    if mql_episode is not None:
+        return [render_task(lead, mql_episode, field_map, now, "mql")]
+    if "hot" in triggers and lead.hot_episode is not None:
+        return [render_task(lead, lead.hot_episode, field_map, now, "hot")]
+    return []
 
 
 # ---------------------------------------------------------------------- the plan
