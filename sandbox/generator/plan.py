@@ -461,9 +461,11 @@ def _second_address(email: str, variant: int) -> str:
     address. (Case and whitespace variants occur in typed form values and in Salesforce.)
     """
     local, _, domain = email.partition("@")
+    # A plus tag with the duplicate's own number: unique by construction (nothing else in
+    # the generator makes a "+"), so two duplicates never collide, however many there are.
     if variant % 2 == 0 and domain.lower() != "gmail.com":
-        return f"{local}@gmail.com"
-    return f"{local}2@{domain}"
+        return f"{local}+{variant}@gmail.com"
+    return f"{local}+{variant}@{domain}"
 
 
 # --- Contact journey ------------------------------------------------------------------------

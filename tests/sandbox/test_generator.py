@@ -676,3 +676,15 @@ def test_now_moves_the_whole_timeline() -> None:
     b = next(iter(generate(contacts=5, seed=2, now=later).contacts))
     shift = _ms(b["createdAt"]) - _ms(a["createdAt"])
     assert shift == 30 * 86_400_000
+
+
+@pytest.mark.slow
+def test_emails_stay_unique_at_scale_as_hubspot_requires() -> None:
+    data = generate(contacts=120_000, seed=7, now=NOW)
+    seen: set[str] = set()
+    for contact in data.contacts:
+        email = contact["properties"]["email"]
+        if email:
+            key = email.strip().lower()
+            assert key not in seen, key
+            seen.add(key)
