@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-fast lint bench clean
+.PHONY: install demo test test-fast lint bench clean postgres
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ test-fast: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# A local PostgreSQL server for the state-store tests (Debian, as root), as CI starts it:
+#   export CONNECTOR_TEST_POSTGRES_URL=$$(make -s postgres)
+postgres:
+	@bash scripts/ci-postgres.sh
 
 bench: install
 	$(BIN)/python bench/run_all.py

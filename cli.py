@@ -236,7 +236,7 @@ def dlq_list(obj: Context, as_json: bool) -> None:
         from sync.dlq import format_dead_letters, list_dead_letters
         from sync.runner import open_store
 
-        with open_store(obj.settings()) as store:
+        with open_store(obj.settings(), create=False) as store:
             rows = list_dead_letters(store)
         if as_json:
             _echo_json(rows)
@@ -256,7 +256,7 @@ def _dlq_change(obj: Context, leads: tuple[str, ...], everything: bool, retry: b
         from sync.runner import open_store
 
         change = retry_dead_letters if retry else drop_dead_letters
-        with open_store(obj.settings()) as store:
+        with open_store(obj.settings(), create=False) as store:
             done = change(store, leads, everything=everything)
         verb = "marked for the next run" if retry else "dropped"
         click.echo(f"{len(done)} lead(s) {verb}" + (": " + ", ".join(done) if done else ""))

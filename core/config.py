@@ -15,7 +15,15 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from core.errors import ConfigError
@@ -116,7 +124,35 @@ class SalesforceSettings(_Section):
 
 
 class StateSettings(_Section):
+    """SQLite at `path` by default; PostgreSQL when `url` is set (then `path` is not used)."""
+
     path: Path = Path("state/connector.db")
+    url: SecretStr | None = Field(
+        default=None,
+        description="postgresql://user@host:5432/db; a password in it is never printed.",
+    )
+    password_file: Path | None = Field(
+        default=None, description="File holding the PostgreSQL password, kept out of `url`."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _url_is_postgresql(cls, url: SecretStr | None) -> SecretStr | None:
+        # The value is never echoed: it may hold a password.
+        if url is not None and url.get_secret_value().partition("://")[0].lower() not in (
+            "postgresql",
+            "postgres",
+        ):
+            raise ValueError(
+                "expected a postgresql://user@host/db URL (for SQLite leave url unset, set path)"
+            )
+        return url
+
+    @model_validator(mode="after")
+    def _password_file_needs_url(self) -> StateSettings:
+        if self.url is None and self.password_file is not None:
+            raise ValueError("password_file is only used with url (PostgreSQL)")
+        return self
 
 
 class SyncSettings(_Section):

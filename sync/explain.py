@@ -53,15 +53,9 @@ REPLAY_METHOD = (
 @contextmanager
 def _existing_store(settings: Settings) -> Iterator[StateStore]:
     """The state store, refusing to create an empty one where none exists yet."""
-    from core.errors import ConfigError
-    from sync.runner import open_store, state_path
+    from sync.runner import open_store
 
-    path = state_path(settings)
-    if not path.exists():
-        raise ConfigError(
-            f"no state file at {path}: run `connector backfill --since DATE` (or `sync`) first"
-        )
-    with open_store(settings) as store:
+    with open_store(settings, create=False) as store:
         yield store
 
 

@@ -17,7 +17,9 @@ from typing import Any
 
 from core.config import Settings
 from core.errors import ConfigError, ConnectorError
-from sync.lock import run_lock
+from sync.db import exists as state_exists
+from sync.db import state_target
+from sync.lock import state_lock
 from sync.pipeline import Pipeline, RunKind, RunOptions
 from sync.state import StateStore
 
@@ -48,28 +50,36 @@ def validate_mappings(folder: Path) -> list[str]:
 
 
 def state_path(settings: Settings) -> Path:
+    """The SQLite state file (the flock file sits beside it); not used when `state.url` is
+    set. For where the state lives whichever the database, see `sync.db.state_target`."""
     return settings.resolve(settings.state.path)
 
 
 def read_status(settings: Settings) -> dict[str, Any]:
-    path = state_path(settings)
-    if not path.exists():
-        return {"state_path": str(path), "cursors": {}, "counts": {}, "runs": []}
-    store = StateStore(path)
-    try:
-        return {
-            "state_path": str(path),
+    """Cursors, counts and the last runs; creates nothing where no state is stored yet.
+    `state_path` is the file, or the PostgreSQL URL without its password."""
+    target = state_target(settings)
+    status: dict[str, Any] = {"state_path": target.display, "backend": target.dialect}
+    if not state_exists(target):
+        return status | {"cursors": {}, "counts": {}, "runs": []}
+    with open_store(settings) as store:
+        return status | {
             "cursors": {k: v.isoformat() for k, v in store.cursors().items()},
             "counts": store.counts(),
             "runs": store.runs(10),
         }
-    finally:
-        store.close()
 
 
 @contextmanager
-def open_store(settings: Settings) -> Iterator[StateStore]:
-    store = StateStore(state_path(settings))
+def open_store(settings: Settings, *, create: bool = True) -> Iterator[StateStore]:
+    """The state store; with `create=False`, a ConfigError where no state is stored yet
+    (for commands that only read it)."""
+    target = state_target(settings)
+    if not create and not state_exists(target):
+        raise ConfigError(
+            f"no state at {target.display}: run `connector backfill --since DATE` (or `sync`) first"
+        )
+    store = StateStore(target)
     try:
         yield store
     finally:
@@ -87,8 +97,7 @@ def run_once(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> dict[str, Any]:
     """One locked, recorded run; returns the summary as a dict."""
-    path = state_path(settings)
-    lock = run_lock(path.with_suffix(".lock"), wait_seconds=settings.sync.lock_wait_seconds)
+    lock = state_lock(state_target(settings), wait_seconds=settings.sync.lock_wait_seconds)
     with lock, open_store(settings) as store:
         run_id = store.start_run(kind)
         outcome = "failed"

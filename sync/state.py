@@ -1,16 +1,17 @@
-"""The connector's state in SQLite: cursors, leads and their activities, links, written values,
-MQL episodes, the Task outbox, dead letters and the run history.
+"""The connector's state: cursors, leads and their activities, links, written values, MQL
+episodes, the Task outbox, dead letters and the run history.
 
-One writer at a time (the run lock guarantees it); WAL so `connector status` can read while a
-sync runs. The file is created owner-only (0600): it holds personal data. Schema changes are
-numbered migrations applied in order inside a transaction.
+In SQLite by default (a file, WAL so `connector status` can read while a sync runs, created
+owner-only (0600): it holds personal data), or in PostgreSQL by URL for teams that run workers
+on several machines or keep state centrally. Both go through the same SQL here; what differs
+is in `sync.db`. One run at a time (the run lock), one writing transaction at a time. Schema
+changes are numbered migrations applied in order, each in a transaction, recorded in
+`schema_version`; the same list serves both databases.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +23,15 @@ from core.errors import ConfigError
 from core.models import Activity, Company, Contact
 from core.plan import TaskWrite
 from scoring import MqlState
+from sync.db import (
+    Database,
+    Row,
+    SqliteTarget,
+    StateTarget,
+    connect,
+    database_errors,
+    unusable_message,
+)
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -89,55 +99,55 @@ class Link:
 
 
 class StateStore:
-    """A thin wrapper over one SQLite file; every method is one small transaction."""
+    """A thin wrapper over one state database; every method is one small transaction.
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    `target` is a SQLite file path (or a `sync.db.SqliteTarget`) or a `sync.db.PostgresTarget`.
+    """
+
+    def __init__(self, target: Path | StateTarget) -> None:
+        if isinstance(target, str | Path):
+            target = SqliteTarget(Path(target))
+        self.target = target
+        self.path = target.path if isinstance(target, SqliteTarget) else None
+        db: Database | None = None
         try:
-            self._db = self._open(path)
+            db = connect(target)
+            self._db = db
             self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise ConfigError(
-                f"state file {path} is not a usable SQLite database ({exc}); "
-                "move it aside to start fresh, or restore it from a backup"
-            ) from None
+        except database_errors(target) as exc:
+            if db is not None:
+                db.close()
+            raise ConfigError(unusable_message(target, exc)) from None
 
-    @staticmethod
-    def _open(path: Path) -> sqlite3.Connection:
-        if str(path) != ":memory:":
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if not path.exists():
-                fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
-                os.close(fd)
-        db = sqlite3.connect(str(path), isolation_level=None, timeout=30)
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA foreign_keys=ON")
-        return db
+    @property
+    def where(self) -> str:
+        """The file, or the URL without its password: safe to print."""
+        return self.target.display
+
+    @property
+    def dialect(self) -> str:
+        return self._db.dialect
+
+    def _schema_version(self) -> int:
+        return int(self._db.execute("SELECT max(version) FROM schema_version").fetchone()[0] or 0)
 
     def _migrate(self) -> None:
-        self._db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        row = self._db.execute("SELECT max(version) FROM schema_version").fetchone()
-        current = row[0] or 0
+        if self._db.table_exists("schema_version") and self._schema_version() >= len(MIGRATIONS):
+            return  # up to date: no write transaction (`connector status` during a sync)
+        with self.transaction() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
         for number, script in enumerate(MIGRATIONS, start=1):
-            if number <= current:
-                continue
-            with self.transaction():
-                for statement in script.split(";"):
-                    if statement.strip():
-                        self._db.execute(statement)
-                self._db.execute("INSERT INTO schema_version VALUES (?)", (number,))
+            with self.transaction() as db:
+                # Read again under the write lock: another process may have just migrated.
+                if number <= self._schema_version():
+                    continue
+                db.run_script(script)
+                db.execute("INSERT INTO schema_version VALUES (?)", (number,))
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+    def transaction(self) -> Iterator[Database]:
+        with self._db.transaction() as db:
+            yield db
 
     def close(self) -> None:
         self._db.close()
@@ -165,7 +175,7 @@ class StateStore:
             self._upsert_contacts(db, contacts)
 
     @staticmethod
-    def _upsert_contacts(db: sqlite3.Connection, contacts: Iterable[Contact]) -> None:
+    def _upsert_contacts(db: Database, contacts: Iterable[Contact]) -> None:
         db.executemany(
             "INSERT INTO contacts VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(hubspot_id) DO UPDATE "
             "SET email = excluded.email, properties = excluded.properties, "
@@ -189,7 +199,7 @@ class StateStore:
             self._upsert_companies(db, companies)
 
     @staticmethod
-    def _upsert_companies(db: sqlite3.Connection, companies: Iterable[Company]) -> None:
+    def _upsert_companies(db: Database, companies: Iterable[Company]) -> None:
         db.executemany(
             "INSERT INTO companies VALUES (?, ?, ?) ON CONFLICT(hubspot_id) DO UPDATE SET "
             "properties = excluded.properties, updated_at = excluded.updated_at",
@@ -209,10 +219,9 @@ class StateStore:
             return self._add_activities(db, activities)
 
     @staticmethod
-    def _add_activities(db: sqlite3.Connection, activities: Iterable[Activity]) -> int:
-        before = db.total_changes
-        db.executemany(
-            "INSERT OR IGNORE INTO activities VALUES (?, ?, ?, ?, ?, ?)",
+    def _add_activities(db: Database, activities: Iterable[Activity]) -> int:
+        return db.executemany(
+            "INSERT INTO activities VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             [
                 (
                     a.source_id,
@@ -225,7 +234,6 @@ class StateStore:
                 for a in activities
             ],
         )
-        return db.total_changes - before
 
     def contact(self, hubspot_id: str) -> Contact | None:
         row = self._db.execute(
@@ -375,7 +383,7 @@ class StateStore:
             self._save_mql_states(db, states)
             self._record_task_intents(db, tasks)
 
-    def _save_mql_states(self, db: sqlite3.Connection, states: Mapping[str, MqlState]) -> None:
+    def _save_mql_states(self, db: Database, states: Mapping[str, MqlState]) -> None:
         db.executemany(
             "INSERT INTO mql_state VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(lead_key) DO UPDATE "
             "SET episode = excluded.episode, qualified = excluded.qualified, "
@@ -389,9 +397,9 @@ class StateStore:
     # Task outbox: an intent is recorded (with its payload) before it is sent, and marked done
     # once Salesforce confirmed it. A crash in between leaves it pending: the next run sends it
     # again, and the upsert on Connector_Key__c makes that harmless.
-    def _record_task_intents(self, db: sqlite3.Connection, tasks: Iterable[TaskWrite]) -> None:
+    def _record_task_intents(self, db: Database, tasks: Iterable[TaskWrite]) -> None:
         db.executemany(
-            "INSERT OR IGNORE INTO tasks VALUES (?, ?, 'pending', ?, NULL, ?, ?)",
+            "INSERT INTO tasks VALUES (?, ?, 'pending', ?, NULL, ?, ?) ON CONFLICT DO NOTHING",
             [
                 (
                     t.connector_key,
@@ -451,7 +459,8 @@ class StateStore:
             self._upsert_companies(db, companies)
             new = self._add_activities(db, activities)
             db.executemany(
-                "INSERT OR IGNORE INTO dirty VALUES (?, ?)", [(r, _now_iso()) for r in dirty]
+                "INSERT INTO dirty VALUES (?, ?) ON CONFLICT DO NOTHING",
+                [(r, _now_iso()) for r in dirty],
             )
             return new
 
@@ -461,13 +470,12 @@ class StateStore:
     def mark_all_dirty(self) -> int:
         """Every stored lead with an email: for a rescore after rule changes or decay."""
         with self.transaction() as db:
-            before = db.total_changes
-            db.execute(
-                "INSERT OR IGNORE INTO dirty SELECT DISTINCT 'e:' || email, ? FROM contacts "
-                "WHERE email IS NOT NULL AND archived = 0",
+            cursor = db.execute(
+                "INSERT INTO dirty SELECT DISTINCT 'e:' || email, ? FROM contacts "
+                "WHERE email IS NOT NULL AND archived = 0 ON CONFLICT DO NOTHING",
                 (_now_iso(),),
             )
-            return db.total_changes - before
+            return max(cursor.rowcount, 0)
 
     def dirty_refs(self, limit: int, after: str = "") -> list[str]:
         rows = self._db.execute(
@@ -511,10 +519,11 @@ class StateStore:
 
     def start_run(self, kind: str) -> int:
         with self.transaction() as db:
-            cur = db.execute(
-                "INSERT INTO runs (kind, started_at) VALUES (?, ?)", (kind, _now_iso())
-            )
-            return int(cur.lastrowid or 0)
+            rows = db.execute(
+                "INSERT INTO runs (kind, started_at) VALUES (?, ?) RETURNING id",
+                (kind, _now_iso()),
+            ).fetchall()
+            return int(rows[0][0])
 
     def finish_run(self, run_id: int, outcome: str, summary: Mapping[str, Any]) -> None:
         with self.transaction() as db:
@@ -533,7 +542,7 @@ class StateStore:
         return out
 
 
-def _contact(row: sqlite3.Row) -> Contact:
+def _contact(row: Row) -> Contact:
     return Contact(
         hubspot_id=row["hubspot_id"],
         email=row["email"],

@@ -139,7 +139,7 @@ def test_given_no_state_file_explain_exits_2_and_creates_none(tmp_path: Path) ->
 
     result = connector(config, "score", "explain", "taro@example.com")
 
-    assert result.exit_code == 2 and "no state file" in result.stderr
+    assert result.exit_code == 2 and "no state at" in result.stderr
     assert not (tmp_path / "state").exists()
 
 
