@@ -36,7 +36,15 @@ from core.models import Activity, Company, Contact
 from core.plan import RecordWrite, TaskWrite, WriteResult
 from scoring import MqlState
 from sync.fieldmap import FieldMap
-from sync.plan import LeadInput, SalesforceTarget, ScoredLead, plan_writes
+from sync.plan import (
+    HotState,
+    LeadInput,
+    SalesforceTarget,
+    ScoredLead,
+    advance_hot,
+    plan_writes,
+    task_keys,
+)
 from sync.state import Link, StateStore
 
 log = logging.getLogger("connector.sync")
@@ -323,7 +331,11 @@ class Pipeline:
         """Score, plan and write one batch; returns the leads whose writes should be retried."""
         keys = [key for key, _ in leads]
         previous = self.store.mql_states(keys)
-        scored: list[tuple[str, Contact, Company | None, ScoredLead, str, int | None]] = []
+        previous_hot = self.store.hot_states(keys)
+        new_hot: dict[str, HotState] = {}
+        scored: list[
+            tuple[str, Contact, Company | None, ScoredLead, str, int | None, int | None]
+        ] = []
         new_states: dict[str, MqlState] = {}
         for key, members in leads:
             primary = primary_contact(members)
@@ -342,7 +354,12 @@ class Pipeline:
             )
             summary.new_mql_episodes += int(new_episode is not None)
             new_states[key] = state
-            scored.append((key, primary, company, score, breakdown, new_episode))
+            # Tracked whether or not the hot trigger is on, so turning it on later does not
+            # alert every lead that is already hot.
+            new_hot[key], hot_episode = advance_hot(
+                previous_hot.get(key), score, now, self.field_map.task
+            )
+            scored.append((key, primary, company, score, breakdown, new_episode, hot_episode))
 
         targets = self._targets(keys)
         written = self.store.written(keys)
@@ -356,12 +373,11 @@ class Pipeline:
                 target=targets.get(key),
                 written=written.get(key, {}),
                 new_mql_episode=episode,
+                hot_episode=hot_episode,
             )
-            for key, contact, company, score, breakdown, episode in scored
+            for key, contact, company, score, breakdown, episode, hot_episode in scored
         ]
-        done = self.store.task_status(
-            f"mql:{contact.hubspot_id}:{ep}" for _, contact, _, _, _, ep in scored if ep
-        )
+        done = self.store.task_status(task_keys(inputs, self.field_map))
         plan = plan_writes(
             inputs, self.field_map, create_policy=options.create_policy, now=now, tasks_done=done
         )
@@ -380,7 +396,7 @@ class Pipeline:
                 fields=(rejected.field,),
             )
         # Decisions first (episodes + Task intents), in one transaction, then the writes.
-        self.store.record_decisions(new_states, plan.tasks)
+        self.store.record_decisions(new_states, plan.tasks, new_hot)
         created, retry = self._write_records(plan.records, summary)
         self._send_pending_tasks(created, summary)
         return retry

@@ -32,6 +32,7 @@ from sync.db import (
     database_errors,
     unusable_message,
 )
+from sync.plan import HotState
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -74,6 +75,12 @@ MIGRATIONS: tuple[str, ...] = (
     # processed, by this run or, after a crash, by the next one.
     """
     CREATE TABLE dirty (ref TEXT PRIMARY KEY, marked_at TEXT NOT NULL);
+    """,
+    # 3: hot-lead episodes, for the optional hot-lead alert Task (`[task] triggers`).
+    """
+    CREATE TABLE hot_state (
+        lead_key TEXT PRIMARY KEY, episode INTEGER NOT NULL, hot INTEGER NOT NULL,
+        changed_at TEXT, updated_at TEXT NOT NULL);
     """,
 )
 
@@ -377,10 +384,35 @@ class StateStore:
                 )
         return out
 
-    def record_decisions(self, states: Mapping[str, MqlState], tasks: Iterable[TaskWrite]) -> None:
-        """MQL episodes and the Task intents they cause, atomically."""
+    def hot_states(self, lead_keys: Iterable[str]) -> dict[str, HotState]:
+        out: dict[str, HotState] = {}
+        for chunk in _chunks(list(lead_keys), 500):
+            marks = ",".join("?" * len(chunk))
+            for r in self._db.execute(
+                f"SELECT * FROM hot_state WHERE lead_key IN ({marks})", chunk
+            ):
+                out[r["lead_key"]] = HotState(r["episode"], bool(r["hot"]), _parse(r["changed_at"]))
+        return out
+
+    def record_decisions(
+        self,
+        states: Mapping[str, MqlState],
+        tasks: Iterable[TaskWrite],
+        hot: Mapping[str, HotState] | None = None,
+    ) -> None:
+        """MQL and hot episodes and the Task intents they cause, atomically."""
         with self.transaction() as db:
             self._save_mql_states(db, states)
+            if hot:
+                db.executemany(
+                    "INSERT INTO hot_state VALUES (?, ?, ?, ?, ?) ON CONFLICT(lead_key) DO UPDATE "
+                    "SET episode = excluded.episode, hot = excluded.hot, "
+                    "changed_at = excluded.changed_at, updated_at = excluded.updated_at",
+                    [
+                        (key, h.episode, int(h.hot), _iso(h.changed_at), _now_iso())
+                        for key, h in hot.items()
+                    ],
+                )
             self._record_task_intents(db, tasks)
 
     def _save_mql_states(self, db: Database, states: Mapping[str, MqlState]) -> None:

@@ -126,3 +126,31 @@ def test_given_daily_budget_nearly_spent_run_stops_cleanly_and_a_later_run_finis
         assert salesforce_state(sandbox)["scored"]
     finally:
         sandbox.stop()
+
+
+def test_given_hot_trigger_on_hot_leads_get_one_alert_task_each(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    import shutil
+
+    from core.config import load_settings
+
+    mappings = tmp_path / "mappings"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "mappings", mappings)
+    fields = mappings / "fields.toml"
+    text = fields.read_text()
+    assert 'triggers = ["mql"]' in text
+    fields.write_text(text.replace('triggers = ["mql"]', 'triggers = ["mql", "hot"]'))
+    config = sandbox.write_config(tmp_path / "c.toml", tmp_path / "state" / "c.db")
+    head = config.read_text().split("[sync]")[0]
+    config.write_text(head + f'[sync]\nmappings_dir = "{mappings}"\n')
+    settings = load_settings(config)
+    run_once(settings, kind="backfill", since=SINCE)
+    tasks = [t["Connector_Key__c"] for t in sandbox.salesforce.store.records("Task")
+             if t.get("Connector_Key__c")]
+    hot = [k for k in tasks if k.startswith("hot:")]
+    assert hot and len(tasks) == len(set(tasks))
+    run_once(settings, kind="rescore")
+    again = [t["Connector_Key__c"] for t in sandbox.salesforce.store.records("Task")
+             if t.get("Connector_Key__c")]
+    assert sorted(again) == sorted(tasks)  # exactly once per episode
