@@ -164,6 +164,15 @@ class SyncSettings(_Section):
     duplicate_rule: Literal["oldest", "newest", "most_recently_modified"] = "oldest"
 
 
+class MetricsSettings(_Section):
+    """Optional Prometheus metrics of every run."""
+
+    textfile: Path | None = Field(
+        default=None, description="node_exporter textfile collector file, e.g. .../connector.prom"
+    )
+    pushgateway_url: str | None = None
+
+
 class Settings(BaseSettings):
     """Everything the connector reads from its config file and environment."""
 
@@ -178,6 +187,7 @@ class Settings(BaseSettings):
     salesforce: SalesforceSettings
     state: StateSettings = Field(default_factory=StateSettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     config_path: Path | None = Field(default=None, exclude=True)
 
     @classmethod

@@ -78,4 +78,10 @@ def build_pipeline(
         field_map=field_map,
         clock=clock,
         call_counts=lambda: (hubspot.total_calls, salesforce.total_calls),
+        budget=lambda: {
+            "hubspot_daily_used": hubspot.daily_used,
+            "hubspot_daily_limit": hubspot.daily_limit,
+            "salesforce_daily_used": (salesforce.api_usage or (None, None))[0],
+            "salesforce_daily_limit": (salesforce.api_usage or (None, None))[1],
+        },
     )

@@ -139,6 +139,7 @@ class RunSummary:
     write_failures: int = 0
     problems: int = 0
     problem_sample: list[str] = field(default_factory=list)
+    api_budget: dict[str, int | None] = field(default_factory=dict)
     hubspot_calls: int = 0
     salesforce_calls: int = 0
     duration_seconds: float = 0.0
@@ -159,6 +160,7 @@ class Pipeline:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     call_counts: Callable[[], tuple[int, int]] = lambda: (0, 0)
     progress: Callable[[datetime, datetime, datetime], None] | None = None  # (done, since, until)
+    budget: Callable[[], dict[str, int | None]] = dict  # API allowance as the last answers said
 
     def run(self, options: RunOptions) -> RunSummary:
         started = time.monotonic()
@@ -191,6 +193,7 @@ class Pipeline:
         summary.hubspot_calls = hubspot_calls - calls_before[0]
         summary.salesforce_calls = salesforce_calls - calls_before[1]
         summary.duration_seconds = round(time.monotonic() - started, 3)
+        summary.api_budget = self.budget()
         return summary
 
     def _backfill(self, options: RunOptions, now: datetime, summary: RunSummary) -> None:

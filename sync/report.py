@@ -71,4 +71,27 @@ def format_status(data: dict[str, Any]) -> str:
         )
     if not data["runs"]:
         lines.append("  (no runs yet)")
+    budget = next(
+        (
+            r["summary"]["api_budget"]
+            for r in data["runs"]
+            if r.get("summary") and r["summary"].get("api_budget")
+        ),
+        None,
+    )
+    if budget:
+        hubspot = _fraction(budget.get("hubspot_daily_used"), budget.get("hubspot_daily_limit"))
+        salesforce = _fraction(
+            budget.get("salesforce_daily_used"), budget.get("salesforce_daily_limit")
+        )
+        lines.append(
+            f"API budget (as the last run's answers said): HubSpot {hubspot} calls today; "
+            f"Salesforce {salesforce} requests in the last 24 h"
+        )
     return "\n".join(lines)
+
+
+def _fraction(used: int | None, limit: int | None) -> str:
+    if used is None or not limit:
+        return "unknown"
+    return f"{used:,} of {limit:,} used ({limit - used:,} left)"

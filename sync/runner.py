@@ -20,6 +20,7 @@ from core.errors import ConfigError, ConnectorError
 from sync.db import exists as state_exists
 from sync.db import state_target
 from sync.lock import state_lock
+from sync.metrics import export as export_metrics
 from sync.pipeline import Pipeline, RunKind, RunOptions
 from sync.state import StateStore
 
@@ -123,6 +124,15 @@ def run_once(
             raise
         finally:
             store.finish_run(run_id, outcome, summary)
+            export_metrics(
+                kind=kind,
+                outcome=outcome,
+                summary=summary,
+                textfile=settings.resolve(settings.metrics.textfile)
+                if settings.metrics.textfile
+                else None,
+                pushgateway=settings.metrics.pushgateway_url,
+            )
 
 
 class TerminalProgress:

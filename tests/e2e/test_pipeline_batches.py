@@ -154,3 +154,18 @@ def test_given_hot_trigger_on_hot_leads_get_one_alert_task_each(
     again = [t["Connector_Key__c"] for t in sandbox.salesforce.store.records("Task")
              if t.get("Connector_Key__c")]
     assert sorted(again) == sorted(tasks)  # exactly once per episode
+
+
+def test_a_run_exports_metrics_and_status_shows_the_api_budget(
+    sandbox: Sandbox, settings, tmp_path: Path
+) -> None:
+    from sync.report import format_status
+    from sync.runner import read_status
+
+    settings.metrics.textfile = tmp_path / "metrics" / "connector.prom"
+    summary = run_once(settings, kind="sync")
+    text = settings.metrics.textfile.read_text()
+    assert f'connector_leads_scored{{kind="sync"}} {summary["leads_scored"]}' in text
+    assert 'connector_last_run_success{kind="sync"} 1' in text
+    status = format_status(read_status(settings))
+    assert "API budget" in status and "Salesforce" in status and "left" in status
