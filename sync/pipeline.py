@@ -113,7 +113,7 @@ class RunOptions:
     dry_run: bool = False
     limit: int | None = None  # at most this many leads scored and written (the rest wait)
     extract: bool = True  # False: only process leads already marked (rescore, resume)
-    backfill_chunk: timedelta = timedelta(days=30)
+    backfill_chunk: timedelta = timedelta(days=90)
     batch_size: int = BATCH_SIZE
     create_policy: Literal["mql", "hot", "all"] = "mql"
 
@@ -317,7 +317,11 @@ class Pipeline:
             if options.dry_run:
                 after = refs[-1]  # leave the marks; look at the next batch
             else:
-                self.store.clear_dirty(refs)
+                # Every mark of a processed lead goes, not only the batch's: a lead marked by
+                # contact id and by email is processed once.
+                done = {f"e:{key}" for key, _ in leads}
+                done |= {f"c:{c.hubspot_id}" for _, members in leads for c in members}
+                self.store.clear_dirty(sorted(done | set(refs)))
             if budget is not None:
                 budget -= len(refs)
         # Writes that failed for a passing reason (a row lock that outlasted the retries) are

@@ -61,7 +61,7 @@ def test_given_interrupted_backfill_rerunning_the_same_command_resumes(
     monkeypatch.setattr(Pipeline, "_extract", real)
     with open_store(settings) as store:
         done = store.cursor(f"backfill:{SINCE.isoformat()}")
-    assert done == SINCE + timedelta(days=60)  # two 30-day chunks were finished
+    assert done == SINCE + timedelta(days=180)  # two 90-day chunks were finished
     resumed = run_once(settings, kind="backfill", since=SINCE)
     assert resumed["window_start"] == done.isoformat()
     assert resumed["leads_waiting"] == 0 and resumed["tasks_created"] >= 1
