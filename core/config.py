@@ -158,7 +158,8 @@ class StateSettings(_Section):
 class SyncSettings(_Section):
     mappings_dir: Path = Path("mappings")
     create_leads_for: Literal["mql", "hot", "all"] = "mql"
-    batch_size: int = Field(default=200, ge=1, le=200)
+    backfill_batch_size: int = Field(default=10_000, ge=100, le=100_000)
+    bulk_threshold: int = Field(default=2_000, ge=200)
     initial_lookback_days: int = Field(default=365, ge=1)
     lock_wait_seconds: float = Field(default=0.0, ge=0)
     duplicate_rule: Literal["oldest", "newest", "most_recently_modified"] = "oldest"

@@ -21,7 +21,7 @@ from sync.db import exists as state_exists
 from sync.db import state_target
 from sync.lock import state_lock
 from sync.metrics import export as export_metrics
-from sync.pipeline import Pipeline, RunKind, RunOptions
+from sync.pipeline import BATCH_SIZE, Pipeline, RunKind, RunOptions
 from sync.state import StateStore
 
 log = logging.getLogger("connector.run")
@@ -176,5 +176,6 @@ def _run(
         dry_run=dry_run,
         limit=limit,
         create_policy=settings.sync.create_leads_for,
+        batch_size=settings.sync.backfill_batch_size if kind == "backfill" else BATCH_SIZE,
     )
     return pipeline.run(options)

@@ -107,7 +107,9 @@ class SalesforceSink:
         }
 
     def write_records(self, writes: Sequence[RecordWrite]) -> list[WriteResult]:
-        return write_records(self.client, writes)
+        return write_records(
+            self.client, writes, bulk_threshold=self.settings.sync.bulk_threshold
+        )
 
     def write_tasks(self, tasks: Sequence[TaskWrite], created: dict[str, str]) -> list[WriteResult]:
         return write_tasks(self.client, tasks, created)

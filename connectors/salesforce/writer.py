@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from core.plan import RecordWrite, TaskWrite, WriteError, WriteResult
@@ -56,9 +56,15 @@ def write_records(
             updates.setdefault(write.sobject, []).append(index)
 
     for sobject, indices in updates.items():
-        records = [{**writes[i].fields, "Id": writes[i].record_id} for i in indices]
-        for i, outcome in zip(indices, client.update(sobject, records), strict=True):
-            results[i] = _result(writes[i].lead_key, outcome)
+        group = [writes[i] for i in indices]
+        if bulk_threshold is not None and len(group) >= bulk_threshold:
+            updated = bulk_update(client, sobject, group)
+        else:
+            records = [{**w.fields, "Id": w.record_id} for w in group]
+            outcomes = client.update(sobject, records)
+            updated = [_result(w.lead_key, o) for w, o in zip(group, outcomes, strict=True)]
+        for i, result in zip(indices, updated, strict=True):
+            results[i] = result
 
     if creates:
         create_writes = [writes[i] for i in creates]
@@ -146,31 +152,79 @@ def bulk_upsert_leads(
     _validate(writes)
     if any(not w.is_create for w in writes):
         raise ValueError("bulk_upsert_leads takes Lead creates only")
+    return _bulk_job(
+        client,
+        "Lead",
+        "upsert",
+        writes,
+        LEAD_EXTERNAL_ID_FIELD,
+        key_of=lambda w: w.external_id or "",
+        poll_interval=poll_interval,
+        timeout=timeout,
+    )
+
+
+def bulk_update(
+    client: SalesforceClient,
+    sobject: str,
+    writes: Sequence[RecordWrite],
+    *,
+    poll_interval: float = BULK_POLL_SECONDS,
+    timeout: float = BULK_TIMEOUT_SECONDS,
+) -> list[WriteResult]:
+    """Update existing records through one Bulk API 2.0 job, matched back by Id."""
+    if any(w.is_create or w.sobject != sobject for w in writes):
+        raise ValueError(f"bulk_update takes updates of {sobject} only")
+    return _bulk_job(
+        client,
+        sobject,
+        "update",
+        writes,
+        "Id",
+        key_of=lambda w: w.record_id or "",
+        poll_interval=poll_interval,
+        timeout=timeout,
+    )
+
+
+def _bulk_job(
+    client: SalesforceClient,
+    sobject: str,
+    operation: str,
+    writes: Sequence[RecordWrite],
+    key_column: str,
+    *,
+    key_of: Callable[[RecordWrite], str],
+    poll_interval: float,
+    timeout: float,
+) -> list[WriteResult]:
+    """One ingest job; result rows (in no particular order) are matched back by `key_column`.
+    A key repeated in one job fails locally (CONNECTOR_DUPLICATE_EXTERNAL_ID)."""
     results: list[WriteResult | None] = [None] * len(writes)
     first: dict[str, int] = {}
     for index, write in enumerate(writes):
-        assert write.external_id is not None
-        if write.external_id in first:
+        key = key_of(write)
+        if key in first:
             results[index] = WriteResult(
                 lead_key=write.lead_key,
                 success=False,
-                errors=(WriteError(DUPLICATE_IN_JOB, "external id repeated in one job"),),
+                errors=(WriteError(DUPLICATE_IN_JOB, "key repeated in one bulk job"),),
             )
         else:
-            first[write.external_id] = index
+            first[key] = index
     if not first:
         return results  # type: ignore[return-value]
 
     job = client.bulk_ingest(
-        "Lead",
-        "upsert",
-        _to_csv([writes[i] for i in first.values()]),
-        external_id_field=LEAD_EXTERNAL_ID_FIELD,
+        sobject,
+        operation,
+        _to_csv([writes[i] for i in first.values()], key_column, key_of),
+        external_id_field=key_column if operation == "upsert" else None,
         poll_interval=poll_interval,
         timeout=timeout,
     )
-    for ext_id, outcome in _bulk_outcomes(job).items():
-        index = first.get(ext_id)
+    for key, outcome in _bulk_outcomes(job, key_column).items():
+        index = first.get(key)
         if index is not None and results[index] is None:
             results[index] = _result(writes[index].lead_key, outcome)
     for index in first.values():
@@ -209,15 +263,17 @@ def _result(lead_key: str, outcome: RecordResult) -> WriteResult:
     )
 
 
-def _to_csv(writes: Sequence[RecordWrite]) -> str:
-    columns = [LEAD_EXTERNAL_ID_FIELD]
-    extra = sorted({name for w in writes for name in w.fields} - {LEAD_EXTERNAL_ID_FIELD})
+def _to_csv(
+    writes: Sequence[RecordWrite], key_column: str, key_of: Callable[[RecordWrite], str]
+) -> str:
+    columns = [key_column]
+    extra = sorted({name for w in writes for name in w.fields} - {key_column})
     columns.extend(extra)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
     for w in writes:
-        row = [w.external_id]
+        row = [key_of(w)]
         for name in extra:
             row.append(_csv_value(w.fields[name]) if name in w.fields else "")
         writer.writerow(row)
@@ -235,23 +291,23 @@ def _csv_value(value: Any) -> str:
     return str(value)
 
 
-def _bulk_outcomes(job: BulkJobResult) -> dict[str, RecordResult]:
+def _bulk_outcomes(job: BulkJobResult, key_column: str) -> dict[str, RecordResult]:
     outcomes: dict[str, RecordResult] = {}
     for row in job.successful:
-        outcomes[row.get(LEAD_EXTERNAL_ID_FIELD, "")] = RecordResult(
+        outcomes[row.get(key_column, "")] = RecordResult(
             success=True,
             id=row.get("sf__Id") or None,
             created=(row.get("sf__Created") or "").lower() == "true",
         )
     for row in job.failed:
-        outcomes[row.get(LEAD_EXTERNAL_ID_FIELD, "")] = RecordResult(
+        outcomes[row.get(key_column, "")] = RecordResult(
             success=False,
             id=row.get("sf__Id") or None,
             errors=(_bulk_error(row.get("sf__Error") or ""),),
         )
     for row in job.unprocessed:
         outcomes.setdefault(
-            row.get(LEAD_EXTERNAL_ID_FIELD, ""),
+            row.get(key_column, ""),
             RecordResult(
                 success=False, errors=(WriteError(UNPROCESSED, "Bulk API left it unprocessed"),)
             ),

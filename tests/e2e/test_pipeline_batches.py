@@ -169,3 +169,27 @@ def test_a_run_exports_metrics_and_status_shows_the_api_budget(
     assert 'connector_last_run_success{kind="sync"} 1' in text
     status = format_status(read_status(settings))
     assert "API budget" in status and "Salesforce" in status and "left" in status
+
+
+def test_given_large_backfill_groups_writes_go_through_bulk_api_with_the_same_result(
+    tmp_path: Path,
+) -> None:
+    from tests.e2e.conftest import settings_for, started
+
+    states = []
+    for bulk in (False, True):
+        box = started(tmp_path / str(bulk))
+        try:
+            settings = settings_for(box, tmp_path / str(bulk))
+            settings.sync.bulk_threshold = 10 if bulk else 1_000_000
+            run_once(settings, kind="backfill", since=SINCE)
+            states.append(salesforce_state(box))
+            stats = requests.get(
+                box.salesforce_url + "/_sandbox/stats",
+                verify=str(box.certificate.cert_path), timeout=10,
+            ).json()
+            ingest = sum(c["count"] for c in stats["calls"] if "jobs/ingest" in c["route"])
+            assert (ingest > 0) == bulk
+        finally:
+            box.stop()
+    assert states[0] == states[1] and states[0]["scored"]
