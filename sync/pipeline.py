@@ -209,7 +209,8 @@ class Pipeline:
         while start < until:
             end = min(start + options.backfill_chunk, until)
             self._extract({stream: (start, end) for stream in STREAMS}, summary, advance=False)
-            self.store.set_cursors({progress_key: end})
+            if not options.dry_run:
+                self.store.set_cursors({progress_key: end})
             if self.progress is not None:
                 self.progress(end, options.since, until)
             start = end
@@ -222,15 +223,12 @@ class Pipeline:
 
     # ------------------------------------------------------------------ extract
     def _windows(self, options: RunOptions, now: datetime) -> dict[str, tuple[datetime, datetime]]:
-        until = options.until or now
+        """Per stream: from its cursor minus the overlap (or the initial look-back) to now."""
         out: dict[str, tuple[datetime, datetime]] = {}
         for stream in STREAMS:
-            if options.kind == "backfill" and options.since is not None:
-                start = options.since
-            else:
-                cursor = self.store.cursor(stream)
-                start = (cursor - options.overlap) if cursor else now - options.initial_lookback
-            out[stream] = (start, until)
+            cursor = self.store.cursor(stream)
+            start = (cursor - options.overlap) if cursor else now - options.initial_lookback
+            out[stream] = (start, now)
         return out
 
     def _extract(

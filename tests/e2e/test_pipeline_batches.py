@@ -193,3 +193,10 @@ def test_given_large_backfill_groups_writes_go_through_bulk_api_with_the_same_re
         finally:
             box.stop()
     assert states[0] == states[1] and states[0]["scored"]
+
+
+def test_given_dry_run_backfill_records_no_progress(sandbox: Sandbox, settings) -> None:
+    summary = run_once(settings, kind="backfill", since=SINCE, dry_run=True)
+    assert summary["planned"]["updates"] > 0
+    with open_store(settings) as store:
+        assert store.cursors() == {}
