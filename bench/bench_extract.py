@@ -46,7 +46,7 @@ import shlex
 import sys
 import time
 import urllib.request
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -98,35 +98,6 @@ class ServerSpec:
     kinds: tuple[str, ...] = ALL_KINDS
 
 
-def _split_by_kind(
-    pairs: Iterable[tuple[str, dict[str, Any]]], kinds: Iterable[str]
-) -> dict[str, Iterator[dict[str, Any]]]:
-    """One pass of `(kind, record)` pairs as one stream per kind (other kinds dropped).
-
-    Records of a kind not being read yet wait in a queue, so the seed can read the kinds in
-    any order while the generator runs once; the first kind read is never buffered.
-    """
-    source = iter(pairs)
-    queues: dict[str, deque[dict[str, Any]]] = {kind: deque() for kind in kinds}
-
-    def stream(kind: str) -> Iterator[dict[str, Any]]:
-        queue = queues[kind]
-        while True:
-            while queue:
-                yield queue.popleft()
-            for name, record in source:
-                if name == kind:
-                    yield record
-                    break
-                if name in queues:
-                    queues[name].append(record)
-            else:
-                if not queue:
-                    return
-
-    return {kind: stream(kind) for kind in queues}
-
-
 def _unique_emails(contacts: Iterable[dict[str, Any]], rewritten: list[str]) -> Iterator[Any]:
     """Contacts with every email unique, as the sandbox (and HubSpot) requires.
 
@@ -151,14 +122,14 @@ def _unique_emails(contacts: Iterable[dict[str, Any]], rewritten: list[str]) -> 
 
 def _serve(conn: Any, spec: ServerSpec) -> None:
     """The sandbox process: generate, seed, serve until told to stop."""
-    from sandbox.generator import generate
+    from sandbox.generator import generate, split_by_kind
     from sandbox.httpbase import RunningServer
     from sandbox.hubspot import HubSpotSandbox
 
     started = time.perf_counter()
     sandbox = HubSpotSandbox(token=TOKEN, tier=spec.tier)
     data = generate(contacts=spec.contacts, seed=spec.seed, now=NOW)
-    streams = _split_by_kind(data.hubspot_records(), spec.kinds)
+    streams = split_by_kind(data.hubspot_records(), spec.kinds)
     rewritten: list[str] = []
     streams["contacts"] = _unique_emails(streams["contacts"], rewritten)
     counts = sandbox.seed(streams)

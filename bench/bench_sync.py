@@ -48,7 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -80,31 +80,6 @@ OTHER_TITLE = "Production Manager"
 # --------------------------------------------------------------------------- sandbox process
 
 
-def _split_by_kind(
-    pairs: Iterable[tuple[str, dict[str, Any]]], kinds: Iterable[str]
-) -> dict[str, Iterator[dict[str, Any]]]:
-    """One pass of `(kind, record)` pairs as one stream per kind; records of a kind not being
-    read yet wait in a queue, so the generator runs once whatever order the loader reads."""
-    source = iter(pairs)
-    queues: dict[str, deque[dict[str, Any]]] = {kind: deque() for kind in kinds}
-
-    def stream(kind: str) -> Iterator[dict[str, Any]]:
-        queue = queues[kind]
-        while True:
-            while queue:
-                yield queue.popleft()
-            for name, record in source:
-                if name == kind:
-                    yield record
-                    break
-                queues[name].append(record)
-            else:
-                if not queue:
-                    return
-
-    return {kind: stream(kind) for kind in queues}
-
-
 def _unique_emails(
     pairs: Iterable[tuple[str, dict[str, Any]]], renamed: list[str]
 ) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -131,7 +106,7 @@ def serve_main(argv: list[str]) -> int:
     line, serve until stdin closes or SIGTERM."""
     import threading
 
-    from sandbox.generator import HUBSPOT_KINDS, SALESFORCE_OBJECTS, generate
+    from sandbox.generator import HUBSPOT_KINDS, SALESFORCE_OBJECTS, generate, split_by_kind
     from sandbox.serve import SandboxOptions, start_sandbox
 
     parser = argparse.ArgumentParser(prog="bench_sync.py serve")
@@ -153,7 +128,7 @@ def serve_main(argv: list[str]) -> int:
         data = generate(contacts=args.contacts, seed=RANDOM_SEED, now=now)
         renamed: list[str] = []
         hubspot = sandbox.hubspot.seed(
-            _split_by_kind(_unique_emails(data.hubspot_records(), renamed), HUBSPOT_KINDS)
+            split_by_kind(_unique_emails(data.hubspot_records(), renamed), HUBSPOT_KINDS)
         )
         lists: dict[str, list[dict[str, Any]]] = {name: [] for name in SALESFORCE_OBJECTS}
         for name, record in data.salesforce_records():

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sandbox.generator import generate
+from sandbox.generator import HUBSPOT_KINDS, generate, split_by_kind
 from sandbox.httpbase import FaultPlan, RunningServer
 from sandbox.hubspot import DEFAULT_HUBSPOT_TOKEN, HubSpotSandbox
 from sandbox.salesforce import DEFAULT_SALESFORCE_SESSION, JwtTrust, SalesforceSandbox
@@ -99,10 +99,12 @@ class Sandbox:
 
     def seed_demo(self, contacts: int, random_seed: int, now: datetime) -> dict[str, Any]:
         data = generate(contacts=contacts, seed=random_seed, now=now)
-        hubspot_counts = self.hubspot.seed(data.hubspot_payload())
-        salesforce_counts = self.salesforce.seed(
-            {name: list(records) for name, records in data.salesforce_items()}
-        )
+        # One pass of the generator each, not one per kind.
+        hubspot_counts = self.hubspot.seed(split_by_kind(data.hubspot_records(), HUBSPOT_KINDS))
+        salesforce: dict[str, list[dict[str, Any]]] = {}
+        for name, record in data.salesforce_records():
+            salesforce.setdefault(name, []).append(record)
+        salesforce_counts = self.salesforce.seed(salesforce)
         self.seeded = {"hubspot": hubspot_counts, "salesforce": salesforce_counts}
         return self.seeded
 

@@ -37,6 +37,7 @@ from .seed import (
     generate,
     hubspot_seed,
     salesforce_seed,
+    split_by_kind,
 )
 
 __all__ = [
@@ -56,4 +57,5 @@ __all__ = [
     "generate",
     "hubspot_seed",
     "salesforce_seed",
+    "split_by_kind",
 ]

@@ -14,7 +14,7 @@ to the window starting at 0, so the windows of a partition together hold each re
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -472,3 +472,32 @@ def _check_small(data: SeedData, max_contacts: int) -> None:
             f"{size} contacts is too many to hold in memory (max_contacts={max_contacts}); "
             "stream data.hubspot_records() / data.salesforce_records() instead"
         )
+
+
+def split_by_kind(
+    pairs: Iterable[tuple[str, dict[str, Any]]], kinds: Iterable[str]
+) -> dict[str, Iterator[dict[str, Any]]]:
+    """One pass of `(kind, record)` pairs as one stream per kind (other kinds dropped).
+
+    Records of a kind not being read yet wait in a queue, so the seed can read the kinds in
+    any order while the generator runs once; the first kind read is never buffered.
+    """
+    source = iter(pairs)
+    queues: dict[str, deque[dict[str, Any]]] = {kind: deque() for kind in kinds}
+
+    def stream(kind: str) -> Iterator[dict[str, Any]]:
+        queue = queues[kind]
+        while True:
+            while queue:
+                yield queue.popleft()
+            for name, record in source:
+                if name == kind:
+                    yield record
+                    break
+                if name in queues:
+                    queues[name].append(record)
+            else:
+                if not queue:
+                    return
+
+    return {kind: stream(kind) for kind in queues}
