@@ -54,10 +54,12 @@ class Context:
         self.config_path = config_path
         self.verbosity = verbosity
 
-    def settings(self) -> Any:
+    def settings(self, *, salesforce: bool = True) -> Any:
+        """The settings; `salesforce=False` for commands that make no Salesforce call (the
+        sign-in settings may then be missing)."""
         from core.config import find_config, load_settings
 
-        return load_settings(find_config(self.config_path))
+        return load_settings(find_config(self.config_path), salesforce=salesforce)
 
 
 def _fail(code: int, message: str) -> NoReturn:
@@ -213,6 +215,64 @@ def status(obj: Context, as_json: bool) -> None:
             _echo_json(data)
         else:
             click.echo(format_status(data))
+        return EXIT_OK
+
+    run_guarded(go)
+
+
+# ---------------------------------------------------------------------------- report
+
+
+@main.command()
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="HTML file to write (default report.html; not written with only --json/--csv).",
+)
+@click.option("--since", help="Start (YYYY-MM-DD; default: 26 weeks before --until).")
+@click.option("--until", help="End, the moment KPIs are counted to (default: now).")
+@click.option(
+    "--period", type=click.Choice(["week", "month"]), default="month", show_default=True
+)
+@click.option("--segment", help="Only leads of one segment: DIMENSION=VALUE, e.g. "
+              "industry=manufacturing or channel=PAID_SEARCH.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@click.option(
+    "--csv",
+    "csv_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Also write one CSV per table into this folder.",
+)
+@click.pass_obj
+def report(
+    obj: Context,
+    out: Path | None,
+    since: str | None,
+    until: str | None,
+    period: str,
+    segment: str | None,
+    as_json: bool,
+    csv_dir: Path | None,
+) -> None:
+    """Funnel KPIs per period and segment from the stored state: one offline HTML file."""
+    start = _parse_date(since, "--since")
+    end = _parse_date(until, "--until") or datetime.now(UTC)
+
+    def go() -> int:
+        from kpi.export import report_dict
+        from sync.kpi_source import build_report, write_outputs
+
+        data = build_report(  # state and mappings only: no Salesforce sign-in needed
+            obj.settings(salesforce=False), until=end, since=start, period=period,
+            segment=segment,
+        )
+        html_path = out if out is not None or as_json or csv_dir else Path("report.html")
+        written = write_outputs(data, html_path=html_path, csv_dir=csv_dir)
+        if as_json:
+            _echo_json(report_dict(data))
+        for path in written:
+            click.echo(f"wrote {path}", err=as_json)
         return EXIT_OK
 
     run_guarded(go)
@@ -393,10 +453,12 @@ def demo(contacts: int, workdir: Path, as_json: bool) -> None:
 # Commands that live beside the code they drive (imported after `main` exists).
 from sync.explain import score as score_commands  # noqa: E402
 from sync.online_check import validate as mappings_validate  # noqa: E402
+from sync.setup_hubspot import setup_hubspot  # noqa: E402
 from sync.setup_salesforce import setup as setup_commands  # noqa: E402
 
 main.add_command(score_commands)
 main.add_command(setup_commands)
+setup_commands.add_command(setup_hubspot)
 mappings.add_command(mappings_validate)
 
 if __name__ == "__main__":  # pragma: no cover

@@ -254,6 +254,12 @@ class Run:
     system_seconds: float
     summary: dict[str, Any]
     stderr: str
+    load_before: float = 0.0  # 1-minute load average when the run started ...
+    load_after: float = 0.0  # ... and when it ended (the machine is shared)
+
+    @property
+    def load(self) -> str:
+        return f"load average {self.load_before:.2f} at the start, {self.load_after:.2f} at the end"
 
 
 def run_connector(config: Path, args: list[str], cwd: Path, profile: Path | None = None) -> Run:
@@ -263,6 +269,7 @@ def run_connector(config: Path, args: list[str], cwd: Path, profile: Path | None
         else CONNECTOR
     )
     command = [*base, "--config", str(config), "-q", *args, "--json"]
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.perf_counter()
         process = subprocess.Popen(command, cwd=cwd, env=ENV, stdout=out, stderr=err)
@@ -285,6 +292,8 @@ def run_connector(config: Path, args: list[str], cwd: Path, profile: Path | None
         system_seconds=usage.ru_stime,
         summary=summary,
         stderr=stderr,
+        load_before=load_before,
+        load_after=os.getloadavg()[0],
     )
 
 
@@ -444,6 +453,7 @@ def bench_sync(args: argparse.Namespace, workdir: Path, now: datetime) -> bool:
         f"{ratio:.2f}x the bound "
         f"(target <= {SYNC_TARGET_RATIO}x): {'OK' if ratio <= SYNC_TARGET_RATIO else 'MISSED'}"
     )
+    print(f"  {run.load}")
     _print_routes("HubSpot calls by route", hubspot_calls)
     _print_routes("Salesforce calls by route", salesforce_calls)
     if profile:
@@ -505,7 +515,7 @@ def bench_backfill(args: argparse.Namespace, workdir: Path, now: datetime) -> bo
     print(
         f"  wall time {wall:.1f} s (run itself {s.get('duration_seconds', 0):.1f} s; connector "
         f"CPU {run.user_seconds:.1f} s user + {run.system_seconds:.1f} s sys; sandbox process "
-        f"CPU {server_cpu:.1f} s)"
+        f"CPU {server_cpu:.1f} s; {run.load})"
     )
     print(
         f"  peak RSS of the connector process {run.peak_rss_mb:,.0f} MB "

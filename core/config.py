@@ -12,6 +12,7 @@ where it was set (file and line, or the environment variable) and raises one `Co
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -58,6 +59,10 @@ class HubSpotSettings(_Section):
     overlap_minutes: float = Field(default=5.0, ge=0)
     timeout_seconds: float = Field(default=30.0, gt=0)
     page_view_event_type: str = "e_visited_page"
+    # Write score, grade, segment, stage and MQL status/date back onto HubSpot contacts
+    # (mappings/hubspot.toml). Off by default: it needs the properties (`connector setup
+    # hubspot`) and the crm.objects.contacts.write scope.
+    write_back: bool = False
     contact_properties: list[str] = Field(
         default_factory=lambda: [
             "email",
@@ -68,6 +73,7 @@ class HubSpotSettings(_Section):
             "phone",
             "lifecyclestage",
             "hs_lead_status",
+            "hs_analytics_source",
             "createdate",
             "lastmodifieddate",
         ]
@@ -163,6 +169,12 @@ class SyncSettings(_Section):
     initial_lookback_days: int = Field(default=365, ge=1)
     lock_wait_seconds: float = Field(default=0.0, ge=0)
     duplicate_rule: Literal["oldest", "newest", "most_recently_modified"] = "oldest"
+    # A lead Salesforce had no record for is not matched again for this many hours (0: every
+    # run), except when it is about to get a new Lead (then it is always matched first).
+    no_match_recheck_hours: float = Field(default=24.0, ge=0)
+    # Pull sales outcomes (Lead status, conversion, opportunities) every run: stages after
+    # MQL, the agreement check, precision/recall in `score simulate` (mappings/funnel.toml).
+    pull_outcomes: bool = True
 
 
 class MetricsSettings(_Section):
@@ -223,6 +235,18 @@ class Settings(BaseSettings):
         return _read_secret_file(getattr(self.salesforce, f"{name}_file", None), self.base_dir)
 
 
+class _SalesforceUnchecked(SalesforceSettings):
+    """The `[salesforce]` section for commands that make no Salesforce call: every key is
+    still checked (types, unknown keys), only the sign-in settings may be incomplete."""
+
+    def _auth_fields_present(self) -> _SalesforceUnchecked:  # replaces the parent's check
+        return self
+
+
+class _OfflineSettings(Settings):
+    salesforce: _SalesforceUnchecked = Field(default_factory=_SalesforceUnchecked)
+
+
 def find_config(explicit: Path | None) -> Path | None:
     """The config file to read: --config, else $CONNECTOR_CONFIG, else ./connector.toml."""
     if explicit is not None:
@@ -234,8 +258,11 @@ def find_config(explicit: Path | None) -> Path | None:
     return default if default.exists() else None
 
 
-def load_settings(path: Path | None) -> Settings:
-    """Read and validate settings; raise ConfigError with one line per problem."""
+def load_settings(path: Path | None, *, salesforce: bool = True) -> Settings:
+    """Read and validate settings; raise ConfigError with one line per problem.
+
+    `salesforce=False` is for commands that only read the state and the mappings (`report`):
+    the Salesforce sign-in settings may then be missing; everything else is checked."""
     data: dict[str, Any] = {}
     text: str | None = None
     if path is not None:
@@ -244,14 +271,14 @@ def load_settings(path: Path | None) -> Settings:
     if "salesforce" not in data and not _env_has_section("SALESFORCE"):
         data["salesforce"] = {}
     try:
-        settings = Settings(**data)
+        settings = Settings(**data) if salesforce else _OfflineSettings(**data)
     except ValidationError as exc:
         raise ConfigError(
             f"configuration is not valid ({exc.error_count()} problem(s))",
             [_describe(err, path, text) for err in exc.errors()],
         ) from None
     settings.config_path = path.resolve() if path is not None else None
-    _check_secret_files(settings)
+    _check_secret_files(settings, salesforce=salesforce)
     return settings
 
 
@@ -276,17 +303,21 @@ def _describe(err: Any, path: Path | None, text: str | None) -> str:
     return f"{key}: {message} [{origin}]"
 
 
-def _check_secret_files(settings: Settings) -> None:
+def _check_secret_files(settings: Settings, *, salesforce: bool = True) -> None:
     problems: list[str] = []
-    for label, getter in (
-        ("hubspot.access_token_file", settings.hubspot_token),
-        ("salesforce.password_file", lambda: settings.salesforce_secret("password")),
-        ("salesforce.session_id_file", lambda: settings.salesforce_secret("session_id")),
-        (
-            "salesforce.consumer_secret_file",
-            lambda: settings.salesforce_secret("consumer_secret"),
-        ),
-    ):
+    checks: list[tuple[str, Callable[[], SecretStr | None]]] = [
+        ("hubspot.access_token_file", settings.hubspot_token)
+    ]
+    if salesforce:
+        checks += [
+            ("salesforce.password_file", lambda: settings.salesforce_secret("password")),
+            ("salesforce.session_id_file", lambda: settings.salesforce_secret("session_id")),
+            (
+                "salesforce.consumer_secret_file",
+                lambda: settings.salesforce_secret("consumer_secret"),
+            ),
+        ]
+    for label, getter in checks:
         try:
             getter()
         except ValueError as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 MAX_EMAIL_LENGTH = 254
 MAX_LOCAL_LENGTH = 64
@@ -54,6 +55,13 @@ def parse_email(raw: object) -> EmailCheck:
         return EmailCheck(None, "no email")
     if not isinstance(raw, str):
         return EmailCheck(None, f"email is not text ({type(raw).__name__})")
+    return _parse_text(raw)
+
+
+# A backfill checks the same few addresses millions of times (one per email event); the
+# answer is a pure function of the text and EmailCheck is immutable, so it is remembered.
+@lru_cache(maxsize=1 << 16)
+def _parse_text(raw: str) -> EmailCheck:
     text = canonical_email(raw)
     if not text:
         return EmailCheck(None, "empty email")

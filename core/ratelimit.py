@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from collections import deque
@@ -33,9 +34,10 @@ class SlidingWindowLimiter:
         self._lock = threading.Lock()
         self.waited_seconds = 0.0
 
-    def acquire(self) -> None:
+    def acquire(self) -> float | None:
+        """Wait until a call may start; returns its stamp for `settle` (None: no limit)."""
         if self.limit is None:
-            return
+            return None
         while True:
             with self._lock:
                 now = self._clock()
@@ -43,7 +45,24 @@ class SlidingWindowLimiter:
                     self._starts.popleft()
                 if len(self._starts) < self.limit:
                     self._starts.append(now)
-                    return
+                    return now
                 delay = self.period - (now - self._starts[0]) + 0.001
             self.waited_seconds += delay
             self._sleep(delay)
+
+    def settle(self, stamp: float | None) -> None:
+        """Count the call `acquire` stamped as made now, when its answer is back.
+
+        The server counted it somewhere between the two, so a window measured from the
+        answers can never hold more calls than the server's, however late a request reached
+        it (network or server delays); it costs one answer's latency per window.
+        """
+        if self.limit is None or stamp is None:
+            return
+        with self._lock:
+            try:
+                self._starts.remove(stamp)
+            except ValueError:
+                return  # already out of the window
+            now = self._clock()
+            self._starts.insert(bisect.bisect_right(self._starts, now), now)

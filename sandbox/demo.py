@@ -131,6 +131,75 @@ def salesforce_facts(sandbox: Sandbox) -> dict[str, int]:
     }
 
 
+def hubspot_agreement(sandbox: Sandbox) -> dict[str, int]:
+    """Whether the HubSpot contacts hold the score and stage their Salesforce record holds
+    (the write-back), checked against both sandboxes' own records."""
+    contacts: dict[str, list[dict[str, str]]] = {}
+    for record in sandbox.hubspot.store.contacts.live.values():
+        email = (record.props.get("email") or "").lower()
+        if email:
+            contacts.setdefault(email, []).append(record.props)
+    compared = agree = 0
+    for obj in ("Lead", "Contact"):
+        for r in sandbox.salesforce.store.records(obj):
+            if r.get("Lead_Score__c") is None or not r.get("Email"):
+                continue
+            for props in contacts.get(r["Email"].lower(), []):
+                compared += 1
+                agree += int(
+                    props.get("connector_lead_score") == str(int(r["Lead_Score__c"]))
+                    and props.get("connector_lead_stage") == r.get("Lead_Stage__c")
+                )
+    scored = sum(
+        1 for ps in contacts.values() for p in ps if p.get("connector_lead_score") is not None
+    )
+    return {"compared": compared, "agree": agree, "hubspot_contacts_scored": scored}
+
+
+def sales_follow_up(sandbox: Sandbox) -> list[dict[str, Any]]:
+    """What sales does with the first three MQL Leads (by Id): win a
+    deal, open one, contact one; the outcome pull of the next sync reads it back, so the
+    report's SQL, opportunity and win KPIs have data. Returns the Leads as they were."""
+    from sandbox.salesforce.convert import convert_lead, edit
+
+    leads = sorted(
+        (
+            r
+            for r in sandbox.salesforce.store.records("Lead")
+            if r.get("MQL_Status__c") == "MQL" and not r.get("IsConverted")
+        ),
+        key=lambda r: r["Id"],
+    )[:3]
+    today = datetime.now(UTC).date().isoformat()
+    for n, lead in enumerate(leads):
+        if n == 0:
+            convert_lead(sandbox.salesforce, lead["Id"], opportunity_stage="Closed Won",
+                         amount=3_000_000.0, close_date=today)
+        elif n == 1:
+            convert_lead(sandbox.salesforce, lead["Id"], opportunity_stage="Prospecting")
+        else:
+            edit(sandbox.salesforce, "Lead", lead["Id"], Status="Working - Contacted")
+    return leads
+
+
+def write_demo_report(settings: Any, workdir: Path, say: Callable[[str], None]) -> Path:
+    """`connector report` on the demo's state: workdir/report.html and report-csv/."""
+    from sync.kpi_source import build_report, write_outputs
+
+    report = build_report(settings, until=datetime.now(UTC), period="week")
+    path = workdir / "report.html"
+    write_outputs(report, html_path=path, csv_dir=workdir / "report-csv")
+    t, agreement = report.totals, report.agreement
+    rate = "-" if t.funnel.mql_rate is None else f"{t.funnel.mql_rate:.1%}"
+    differ = "not checked" if agreement is None else f"{len(agreement.differing)} differ"
+    say(
+        f"\n5) KPI report: {t.funnel.new_leads} new leads, {t.funnel.mqls} MQLs ({rate}), "
+        f"{t.funnel.sqls} SQLs, {t.handoffs} hand-offs; connector vs Salesforce MQLs: {differ}"
+    )
+    say(f"   open {path} in a browser (offline, one file); CSV tables in {workdir / 'report-csv'}")
+    return path
+
+
 def run_demo(
     *, contacts: int, workdir: Path, echo: Callable[[str], None] | None
 ) -> dict[str, Any]:
@@ -153,7 +222,16 @@ def run_demo(
         )
         state = workdir / "state" / "connector.db"
         config = sandbox.write_config(workdir / "connector.toml", state)
+        # Scores, stages and MQL status go back onto the HubSpot contacts too.
+        text = config.read_text(encoding="utf-8")
+        config.write_text(text.replace("[hubspot]\n", "[hubspot]\nwrite_back = true\n", 1))
         settings = load_settings(config)
+        from sync.setup_hubspot import run_setup
+
+        setup = run_setup(settings, check_only=False)
+        created = sum(1 for c in setup["properties"] if c.status == "created")
+        say(f"connector setup hubspot: group {setup['group']['name']} {setup['group']['status']}, "
+            f"{created} contact properties created ({setup['hubspot_calls']} API calls)")
 
         say("\n1) backfill of the last 400 days")
         backfill = run_once(settings, kind="backfill", since=now - timedelta(days=400))
@@ -171,12 +249,26 @@ def run_demo(
         again = run_once(settings, kind="sync")
         say(format_summary(again))
         facts = salesforce_facts(sandbox)
+        agreement = hubspot_agreement(sandbox)
+
+        worked = len(sales_follow_up(sandbox))
+        say(f"\n4) sales works {worked} of the MQLs in Salesforce (one deal won, one open, one "
+            "contacted); sync reads the outcomes back")
+        # A converted Lead's link is dropped by the outcome pull, so its writes go to the
+        # converted Contact: none is refused (CANNOT_UPDATE_CONVERTED_LEAD).
+        outcomes = run_once(settings, kind="sync")
+        say(format_summary(outcomes))
 
     ok = (
         facts["tasks"] >= 1
         and facts["duplicate_task_keys"] == 0
         and sync["new_mql_episodes"] >= 1
         and again["records_updated"] + again["leads_created"] + again["tasks_created"] == 0
+        and again["leads_scored"] == 0
+        and outcomes["write_failures"] == 0
+        and agreement["compared"] > 0
+        and agreement["agree"] == agreement["compared"]
+        and again["hubspot_written"] == 0
     )
     say(
         "\nSalesforce sandbox now holds: "
@@ -184,6 +276,12 @@ def run_demo(
         f"marked MQL, {facts['leads_created_by_connector']} Leads created by the connector, "
         f"{facts['tasks']} follow-up Tasks ({facts['duplicate_task_keys']} duplicates)."
     )
+    say(
+        f"HubSpot write-back: {agreement['hubspot_contacts_scored']} contacts carry a score; "
+        f"{agreement['agree']} of {agreement['compared']} contacts with a Salesforce record hold "
+        "the same score and stage as Salesforce."
+    )
+    report_path = write_demo_report(settings, workdir, say)
     say(f"demo {'OK' if ok else 'FAILED'}; config and state kept in {workdir}")
     return {
         "ok": ok,
@@ -192,6 +290,9 @@ def run_demo(
         "backfill": backfill,
         "sync": sync,
         "second_sync": again,
+        "outcome_sync": outcomes,
         "salesforce_after_backfill": after_backfill,
         "salesforce": facts,
+        "report": str(report_path),
+        "hubspot_agreement": agreement,
     }

@@ -1,30 +1,39 @@
 """The hot path: one pass over a lead's activities, reduced to per-rule tallies.
 
-Activities are deduplicated by `source_id`, those after `as_of` are left out, and the rest
-are visited in time order. Each activity costs one dict lookup by kind; for every rule or
-probe its kind feeds (precompiled "slots"), a passing activity appends its timestamp to
-that slot; a slot only used by conditions with `within_days` skips activities older than
-that. Afterwards each rule turns its timestamps into a tally in one tight loop.
+Activities are deduplicated by `source_id` and those after `as_of` are left out. The pass
+touches each activity once, in input order, without sorting the history: one dict lookup
+by kind (`Rules.plan.routes`), then its epoch timestamp goes onto the timestamp list of its
+kind, and onto the list of each attribute-tested slot (precompiled "slots": the distinct
+questions rules and conditions ask) whose test it passes; a tested slot only used by
+conditions with `within_days` skips activities older than that. Kinds nothing reads cost
+only the `as_of` check. Then only these short float lists are sorted, and
+`Rules.plan.finish` (straight-line code generated per rule set, see
+scoring.program.build_finish) merges them into slots and turns each rule's timestamps into
+a tally.
 
-Ties in `occurred_at` may be visited in any order: everything a slot records about an
-activity is its timestamp, so equal timestamps are interchangeable and the result does
-not depend on the input order.
+Results are exactly those of visiting the activities in time order: within a slot only
+timestamps are kept, and a float sort orders them as `occurred_at` orders the activities
+(`timestamp()` is monotonic; activities with equal floats are interchangeable, as
+everything a slot records about them is that float), so the result does not depend on the
+input order. Sums still run in time order, so they are the same floats.
+tests/scoring/test_scoring_fast_path.py compares every result with the implementation this
+replaced.
 """
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from operator import attrgetter
 
 from core.models import Activity
-from scoring.compile import HALF_LIFE, LINEAR, BehaviourSpec, Rules, to_timestamp
+from scoring.compile import HALF_LIFE, LINEAR, BehaviourSpec, Rules, SlotPlan, to_timestamp
+from scoring.program import fast_constructor
 from scoring.result import ActivityAggregate, RuleTally
 
-_BY_TIME = attrgetter("occurred_at")
 _NO_TIMES: tuple[float, ...] = ()
+_tally = tuple.__new__  # RuleTally without its keyword-handling __new__
+_new_aggregate = fast_constructor(ActivityAggregate)
 
 
 def aggregate_activities(
@@ -36,42 +45,79 @@ def aggregate_activities(
     if len({a.source_id for a in activities}) != len(activities):
         activities = list(_distinct(activities).values())
 
-    ordered = sorted(activities, key=_BY_TIME)
-    if ordered and ordered[-1].occurred_at > as_of:
-        del ordered[bisect.bisect_right(ordered, as_of, key=_BY_TIME):]
-
-    by_kind = rules.by_kind
-    hits: list[list[float] | None] = [None] * rules.slots
-    for activity in ordered:
-        targets = by_kind.get(activity.kind)
-        if targets is None:
+    plan = rules.plan
+    routes = plan.routes
+    found: list[list[float] | None] = [None] * plan.lists
+    late = 0  # activities after as_of: left out, but only they need a datetime comparison
+    for activity in activities:
+        route = routes.get(activity.kind)
+        if route is None:  # no rule or condition reads this kind
+            if activity.occurred_at > as_of:
+                late += 1
             continue
         ts = activity.occurred_at.timestamp()
-        for slot, where, horizon in targets:
-            if ts + horizon < ref:
-                continue  # older than any condition using this slot will look
-            if where is None or where(activity.attributes):
-                times = hits[slot]
-                if times is None:
-                    hits[slot] = [ts]
-                else:
-                    times.append(ts)
+        if ts >= ref and activity.occurred_at > as_of:  # ts >= ref is implied, and cheap
+            late += 1
+            continue
+        index, tested = route
+        if index >= 0:
+            times = found[index]
+            if times is None:
+                found[index] = [ts]
+            else:
+                times.append(ts)
+        if tested:
+            for index, where, horizon in tested:
+                if ts + horizon >= ref and where(activity.attributes):
+                    times = found[index]
+                    if times is None:
+                        found[index] = [ts]
+                    else:
+                        times.append(ts)
 
-    tallies = {}
-    for rule in rules.behaviour.values():
-        times = hits[rule.slot]
-        if times is not None:
-            tallies[rule.id] = tally(rule, times, ref)
-    return ActivityAggregate(
-        as_of=as_of,
-        rules_version=rules.version,
-        tallies=tallies,
-        probes=tuple([
-            _NO_TIMES if (times := hits[probe.slot]) is None else tuple(times[-probe.keep:])
-            for probe in rules.probes
-        ]),
-        activities=len(ordered),
-    )
+    for times in found:
+        if times is not None and len(times) > 1:
+            times.sort()
+    tallies, probes = rules.plan.finish(found, ref)
+    return _new_aggregate(as_of, rules.version, tallies, probes, len(activities) - late)
+
+
+def slot_times(slot: SlotPlan, found: list[list[float] | None],
+                ref: float) -> list[float] | None:
+    """A slot that merges several kinds or has a horizon: its timestamps in ascending order
+    (only its latest `keep` when only those are read), without those older than its
+    horizon."""
+    keep = slot.keep
+    horizon = slot.horizon
+    if keep == 1:  # the common probe: "did any of these kinds happen (lately)"
+        latest = None
+        for index in slot.kinds:
+            more = found[index]
+            if more is not None and (latest is None or more[-1] > latest):
+                latest = more[-1]
+        if latest is None or latest + horizon < ref:
+            return None
+        return [latest]
+    times = None
+    for index in slot.kinds:
+        more = found[index]
+        if more is None:
+            continue
+        if keep and len(more) > keep:
+            more = more[-keep:]  # the latest `keep` of the union are among these
+        if times is None:
+            times = more
+        else:
+            times = times + more
+            times.sort()
+    if times is None:
+        return None
+    if horizon != math.inf and times[0] + horizon < ref:
+        start = 1
+        while start < len(times) and times[start] + horizon < ref:
+            start += 1
+        times = times[start:]
+    return times
 
 
 def _distinct(activities: Sequence[Activity]) -> dict[str, Activity]:
@@ -127,7 +173,8 @@ def window_shares(times: Sequence[float], points: float, window: float,
 
 def tally(rule: BehaviourSpec, times: list[float], ref: float) -> RuleTally:
     """A rule's tally at `ref` from the ascending timestamps (all <= ref) of its matching
-    activities. Sums run in time order, so they are the same for any input order."""
+    activities. Sums run in time order, so they are the same for any input order.
+    `Rules.plan.finish` writes the half-life case out per rule; keep the two in step."""
     matched = len(times)
     if rule.once:
         times = times[-1:]  # the latest match is the one that counts
@@ -143,13 +190,13 @@ def tally(rule: BehaviourSpec, times: list[float], ref: float) -> RuleTally:
             weight = 0.0
             for t in times:
                 weight += exp(rate * (t - ref))  # exactly 1.0 at t == ref
-            return RuleTally(matched, total, points * weight, points * weight)
+            return _tally(RuleTally, (matched, total, points * weight, points * weight, ()))
         weight = kept = 0.0
         for t, share in zip(times, earned, strict=True):
             factor = exp(rate * (t - ref))
             weight += factor
             kept += share * factor
-        return RuleTally(matched, total, points * weight, kept)
+        return _tally(RuleTally, (matched, total, points * weight, kept, ()))
     if decay == LINEAR:
         items = []
         weight = kept = 0.0

@@ -10,14 +10,15 @@ import hashlib
 import json
 import math
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from core.models import Company, Contact
 from scoring.fields import FieldGetter, as_text, field_getter
 from scoring.matchers import AttributesPredicate, compile_text_test, compile_where
-from scoring.result import money
+from scoring.result import RuleTally, money
 from scoring.schema import (
     ActivityClause,
     AllClause,
@@ -36,6 +37,9 @@ from scoring.schema import (
     ValueTest,
     Where,
 )
+
+if TYPE_CHECKING:
+    from scoring.program import Program
 
 DAY = 86400.0
 NO_DECAY, HALF_LIFE, LINEAR = 0, 1, 2
@@ -164,25 +168,10 @@ class ActivityCond(Cond):
         self.label = label
 
     def count(self, facts: Facts) -> int:
-        """Matches in the window and, with not_followed_by, strictly after the latest
-        activity of those kinds. A probe keeps its latest `at_least` (or more) timestamps,
-        ascending, which is all a count up to `at_least` needs."""
-        times = facts.probes[self.probe]
-        if not times:
-            return 0
-        lower = -math.inf if self.within is None else facts.now_ts - self.within
-        if self.followed is not None:
-            later = facts.probes[self.followed]
-            if later and later[-1] >= lower:
-                lower = math.nextafter(later[-1], math.inf)  # strictly after it
-        if times[0] >= lower:
-            return len(times)
-        found = 0
-        for t in reversed(times):
-            if t < lower:
-                break
-            found += 1
-        return found
+        probes = facts.probes
+        return probe_count(probes[self.probe],
+                           None if self.followed is None else probes[self.followed],
+                           self.within, facts.now_ts)
 
     def test(self, facts: Facts) -> bool:
         return self.count(facts) >= self.at_least
@@ -191,6 +180,26 @@ class ActivityCond(Cond):
         found = self.count(facts)
         need = "" if self.at_least == 1 else f" (need {self.at_least})"
         return f"{self.label}: {found} found{need}"
+
+
+def probe_count(times: tuple[float, ...], later: tuple[float, ...] | None,
+                within: float | None, now_ts: float) -> int:
+    """Matches in the window and, with not_followed_by (`later`), strictly after the latest
+    activity of those kinds. A probe keeps its latest `at_least` (or more) timestamps,
+    ascending, which is all a count up to `at_least` needs."""
+    if not times:
+        return 0
+    lower = -math.inf if within is None else now_ts - within
+    if later and later[-1] >= lower:
+        lower = math.nextafter(later[-1], math.inf)  # strictly after it
+    if times[0] >= lower:
+        return len(times)
+    found = 0
+    for t in reversed(times):
+        if t < lower:
+            break
+        found += 1
+    return found
 
 
 class AllCond(Cond):
@@ -322,6 +331,33 @@ Targets = tuple[tuple[int, AttributesPredicate | None, float], ...]
 
 
 @dataclass(frozen=True, slots=True)
+class SlotPlan:
+    """How the hot path fills one slot. A slot without an attribute test is the union of
+    per-kind timestamp lists (`kinds`: their indexes); one with a test gets its own list
+    (`own`: its index), filled only by activities that pass the test."""
+
+    kinds: tuple[int, ...]
+    own: int  # -1 for a slot without an attribute test
+    horizon: float
+    keep: int  # how many of the latest timestamps anything reads; 0 = all (a behaviour rule)
+
+
+@dataclass(frozen=True, slots=True)
+class AggregatePlan:
+    """The slots reorganised for one pass that touches each activity once: per kind, the
+    index of its timestamp list (-1 when no untested slot reads the kind) and the tested
+    slots it may feed as (list index, test, horizon)."""
+
+    routes: Mapping[str, tuple[int, tuple[tuple[int, AttributesPredicate, float], ...]]]
+    lists: int
+    direct: tuple[int, ...]  # per slot: the list that is its timestamps as they are
+    merged: tuple[tuple[int, SlotPlan], ...]  # the other slots: merged or cut by a horizon
+    # (filled lists, ref) -> (tallies, probes): scoring.program.build_finish
+    finish: Callable[[list[list[float] | None], float],
+                     tuple[dict[str, RuleTally], tuple[tuple[float, ...], ...]]]
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     id: str
     text: str  # description / reason from the file, or the id
@@ -359,10 +395,14 @@ class Rules:
     separator: str
     scoring: ScoringFile
     segments: SegmentsFile
+    plan: AggregatePlan  # the slots as the aggregation pass reads them
+    program: Program  # the conditions above as inline code (scoring.program)
 
 
 def compile_rules(scoring: ScoringFile, segments: SegmentsFile) -> Rules:
     """Assumes `scoring.checks` found no problems."""
+    from scoring.program import build_program  # it builds on the conditions defined here
+
     probes = _ProbeRegistry()
     slots = _Slots()
     behaviour = tuple(
@@ -421,6 +461,12 @@ def compile_rules(scoring: ScoringFile, segments: SegmentsFile) -> Rules:
         separator=segments.separator,
         scoring=scoring,
         segments=segments,
+        plan=slots.plan(compiled_probes, behaviour),
+        program=build_program(
+            [rule.when for rule in fit], [(d.id, d.when) for d in disqualifiers],
+            [rule.when for rule in mql], stages, scoring.stages.default,
+            [(d.name, d.rules, d.default) for d in dimensions],
+        ),
     )
 
 
@@ -478,6 +524,43 @@ class _Slots:
         else:
             self.horizons[slot] = max(self.horizons[slot], horizon)
         return slot
+
+    def plan(self, probes: Sequence[Probe], behaviour: Sequence[BehaviourSpec]) -> AggregatePlan:
+        from scoring.program import build_finish
+
+        counted = {spec.slot for spec in behaviour}  # slots read in full
+        kind_list: dict[str, int] = {}
+        for slot, kinds in enumerate(self.kinds):
+            if self.tests[slot] is None:
+                for kind in kinds:
+                    kind_list.setdefault(kind, len(kind_list))
+        lists = len(kind_list)
+        tested: dict[str, list[tuple[int, AttributesPredicate, float]]] = {}
+        plans = []
+        for slot, kinds in enumerate(self.kinds):
+            keep = 0 if slot in counted else max(
+                (p.keep for p in probes if p.slot == slot), default=0)
+            test = self.tests[slot]
+            if test is None:
+                plans.append(SlotPlan(tuple(kind_list[k] for k in kinds), -1,
+                                      self.horizons[slot], keep))
+                continue
+            for kind in kinds:
+                tested.setdefault(kind, []).append((lists, test, self.horizons[slot]))
+            plans.append(SlotPlan((), lists, self.horizons[slot], keep))
+            lists += 1
+        routes = {kind: (kind_list.get(kind, -1), tuple(tested.get(kind, ())))
+                  for kind in {*kind_list, *tested}}
+        empty = lists  # one more list, never filled: the placeholder for merged slots
+        direct = tuple(
+            plan.own if plan.own >= 0
+            else plan.kinds[0] if len(plan.kinds) == 1 and plan.horizon == math.inf
+            else empty
+            for plan in plans
+        )
+        merged = tuple((slot, plan) for slot, plan in enumerate(plans) if direct[slot] == empty)
+        return AggregatePlan(routes, lists + 1, direct, merged,
+                             build_finish(behaviour, probes, direct, merged))
 
     def targets(self) -> dict[str, Targets]:
         by_kind: dict[str, list[tuple[int, AttributesPredicate | None, float]]] = {}

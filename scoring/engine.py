@@ -3,6 +3,10 @@ disqualifiers, MQL, stage, segments. Pure: `now` is always passed in.
 
 Amounts are carried in whole cents (ints) from the moment a rule's points are known, so
 sums are exact and the explanation adds up to the total to the cent.
+
+Conditions are answered by `Rules.program` (scoring.program: the rule set's conditions as
+inline Python code, per-field test answers remembered per text); the `Cond` objects only
+write the human reasons (`describe`).
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ from scoring.compile import (
     HALF_LIFE,
     NO_DECAY,
     BehaviourSpec,
-    Cond,
     Decision,
     Facts,
     GroupSpec,
@@ -25,7 +28,9 @@ from scoring.compile import (
     to_timestamp,
 )
 from scoring.mql import next_mql_state
+from scoring.program import fast_constructor
 from scoring.result import (
+    MONEY,
     ActivityAggregate,
     ExplanationEntry,
     LeadScore,
@@ -47,8 +52,8 @@ def score_lead(
 ) -> LeadScore:
     """Score a lead from its whole activity history as of `now` (activities after `now`
     are ignored; duplicate source_ids count once; input order does not matter)."""
-    aggregate = aggregate_activities(rules, activities, now)
-    return score_aggregate(rules, contact, company, aggregate, now, previous)
+    aggregate = aggregate_activities(rules, activities, now)  # checks that now is aware
+    return _score(rules, contact, company, aggregate, now, now.timestamp(), 0.0, previous)
 
 
 def score_aggregate(
@@ -70,16 +75,33 @@ def score_aggregate(
     if now < aggregate.as_of:
         raise ValueError("now is before the aggregate's as_of")
     now_ts = to_timestamp(now)
-    facts = Facts(contact, company, aggregate.probes, now_ts)
-    rows, sums = _points(rules, aggregate, facts)
+    return _score(rules, contact, company, aggregate, now, now_ts,
+                  now_ts - aggregate.as_of.timestamp(), previous)
+
+
+def _score(rules: Rules, contact: Contact, company: Company | None,
+           aggregate: ActivityAggregate, now: datetime, now_ts: float, elapsed: float,
+           previous: MqlState | None) -> LeadScore:
+    """score_aggregate after its checks; `elapsed`: seconds from the aggregate's as_of."""
+    program = rules.program
+    texts = program.read(contact, company)
+    rows, sums = _points(rules, aggregate, texts, now_ts, elapsed)
     explanation = tuple([_entry(ExplanationEntry, row) for row in rows])
     total = sum(sums.values())
-    fit = sum(sums[name] for name in rules.fit_groups)
+    fit = 0
+    for name in rules.fit_groups:
+        fit += sums[name]
     engagement = total - fit
-    facts.scores.update(sums, total=total, engagement=engagement, fit=fit)
+    scores = dict(sums)
+    scores.update(total=total, engagement=engagement, fit=fit)
+    probes = aggregate.probes
 
-    disqualified_by = tuple(d.id for d in rules.disqualifiers if d.when.test(facts))
-    qualifying = None if disqualified_by else _first(rules.mql_rules, facts)
+    disqualified_by = program.disqualified(texts, probes, now_ts, scores)
+    qualifying = None
+    if not disqualified_by:
+        index = program.qualifying(texts, probes, now_ts, scores)
+        if index >= 0:
+            qualifying = rules.mql_rules[index]
     state = previous or _NEVER
     if qualifying is not None or state.qualified:  # otherwise nothing can change
         state = next_mql_state(
@@ -89,47 +111,40 @@ def score_aggregate(
             now=now,
             hold=rules.mql_hold,
         )
-    facts.is_mql = state.qualified
-
-    segments = {
-        dimension.name: _first_label(dimension.rules, facts, dimension.default)
-        for dimension in rules.dimensions
-    }
-    return LeadScore(
-        contact_id=contact.hubspot_id,
-        total=money(total),
-        engagement=money(engagement),
-        fit=money(fit),
-        grade=_grade(rules, fit, engagement),
-        groups={name: money(cents) for name, cents in sums.items()},
-        segment=rules.separator.join(segments.values()),
-        segments=segments,
-        stage=_first_label(rules.stage_rules, facts, rules.default_stage),
-        is_mql=state.qualified,
-        mql_reason=_mql_reason(rules, facts, disqualified_by, qualifying, state),
-        mql_since=state.since,
-        mql_episode=state.episode,
-        mql_state=state,
-        disqualified_by=disqualified_by,
-        explanation=explanation,
-        scored_at=now,
-        rules_version=rules.version,
+    is_mql = state.qualified
+    stage, *values = program.labels(texts, probes, now_ts, scores, is_mql)
+    if disqualified_by:
+        reason = _disqualified_reason(rules, disqualified_by)
+    else:  # the descriptions read the same facts the program did
+        facts = Facts(contact, company, probes, now_ts)
+        facts.scores = scores
+        facts.is_mql = is_mql
+        reason = _mql_reason(rules, facts, qualifying, state)
+    return _new_score(
+        contact.hubspot_id,
+        money(total),
+        money(engagement),
+        money(fit),
+        _grade(rules, fit, engagement),
+        {name: _MONEY_GET(cents) or money(cents) for name, cents in sums.items()},
+        rules.separator.join(values),
+        dict(zip(program.dimension_names, values, strict=True)),
+        stage,
+        is_mql,
+        reason,
+        state.since,
+        state.episode,
+        state,
+        disqualified_by,
+        explanation,
+        now,
+        rules.version,
     )
 
 
-def _first(decisions: tuple[Decision, ...], facts: Facts) -> Decision | None:
-    for decision in decisions:
-        if decision.when.test(facts):
-            return decision
-    return None
-
-
-def _first_label(rules: tuple[tuple[str, Cond], ...], facts: Facts, default: str) -> str:
-    """Ordered rules: the first whose condition holds names the label."""
-    for label, when in rules:
-        if when.test(facts):
-            return label
-    return default
+_new_score = fast_constructor(LeadScore)
+_MONEY_GET = MONEY.get  # money() without the call for the common amounts (never falsy:
+# Decimal zero is, so zero goes through money(), which returns the same shared value)
 
 
 # ------------------------------------------------------------------------------ rows
@@ -140,14 +155,15 @@ _entry = tuple.__new__
 _CAPPED, _CONTRIBUTION = 6, 7
 
 
-def _points(rules: Rules, aggregate: ActivityAggregate,
-            facts: Facts) -> tuple[list[Row], dict[str, int]]:
+def _points(rules: Rules, aggregate: ActivityAggregate, texts: tuple[tuple[bool, ...], ...],
+            now_ts: float, elapsed: float) -> tuple[list[Row], dict[str, int]]:
     """One row per matched rule (behaviour, then fit, in file order) and the weighted total
     per group, every group present, in file order."""
     sums = dict.fromkeys(rules.groups, 0)
-    rows = _behaviour_rows(rules, aggregate, facts.now_ts, sums) if aggregate.tallies else []
-    for fit_rule in rules.fit:
-        if fit_rule.when.test(facts):
+    rows = _behaviour_rows(rules, aggregate, now_ts, elapsed, sums) if aggregate.tallies \
+        else []
+    for fit_rule, holds in zip(rules.fit, rules.program.fit(texts), strict=True):
+        if holds:
             cents = fit_rule.points_cents
             rows.append([fit_rule.id, fit_rule.group, "fit", 1, cents, cents, cents, cents])
             sums[fit_rule.group] += cents
@@ -157,22 +173,27 @@ def _points(rules: Rules, aggregate: ActivityAggregate,
 
 
 def _behaviour_rows(rules: Rules, aggregate: ActivityAggregate, now_ts: float,
-                    sums: dict[str, int]) -> list[Row]:
+                    elapsed: float, sums: dict[str, int]) -> list[Row]:
     rows = []
     specs = rules.behaviour
-    elapsed = now_ts - aggregate.as_of.timestamp()
     for rule_id, tally in aggregate.tallies.items():
         rule = specs[rule_id]
-        if elapsed > 0.0:
+        matched, points, decayed, earned, _ = tally
+        if elapsed <= 0.0:  # scored at the aggregate's as_of (every score_lead call)
+            pass
+        elif rule.decay == HALF_LIFE:  # revalue(), inline for the common case
+            factor = math.exp(-rule.rate * elapsed)
+            decayed, earned = decayed * factor, earned * factor
+        else:
             decayed, earned = revalue(rule, tally, now_ts, elapsed)
-        else:  # scored at the aggregate's as_of (every score_lead call): values as stored
-            decayed, earned = tally.decayed, tally.earned
-        if rule.cap_total is not None and abs(earned) > rule.cap_total:
-            earned = math.copysign(rule.cap_total, earned)
+        cap = rule.cap_total
+        if cap is not None and abs(earned) > cap:
+            earned = math.copysign(cap, earned)
         capped = round(earned * 100)
-        rows.append([rule_id, rule.group, "engagement", tally.matched, round(tally.points * 100),
+        group = rule.group
+        rows.append([rule_id, group, "engagement", matched, round(points * 100),
                      round(decayed * 100), capped, capped])
-        sums[rule.group] += capped
+        sums[group] += capped
     return rows
 
 
@@ -246,18 +267,19 @@ def _grade(rules: Rules, fit_cents: int, engagement_cents: int) -> str:
     return letter + band
 
 
+def _disqualified_reason(rules: Rules, disqualified_by: tuple[str, ...]) -> str:
+    texts = {d.id: d.text for d in rules.disqualifiers}
+    return "not MQL: disqualified by " + "; ".join(
+        f"{d} ({texts[d]})" if texts[d] != d else d for d in disqualified_by
+    )
+
+
 def _mql_reason(
     rules: Rules,
     facts: Facts,
-    disqualified_by: tuple[str, ...],
     qualifying: Decision | None,
     state: MqlState,
 ) -> str:
-    if disqualified_by:
-        texts = {d.id: d.text for d in rules.disqualifiers}
-        return "not MQL: disqualified by " + "; ".join(
-            f"{d} ({texts[d]})" if texts[d] != d else d for d in disqualified_by
-        )
     if qualifying is not None:
         return f"MQL by {qualifying.id}: {qualifying.when.describe(facts)}"
     failing = "; ".join(f"{r.id}: {r.when.describe(facts)}" for r in rules.mql_rules)

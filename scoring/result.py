@@ -8,17 +8,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
 
-_MONEY: dict[int, Decimal] = {}
+MONEY: dict[int, Decimal] = {}  # shared values of money(), by cents
 
 
 def money(cents: int) -> Decimal:
     """Whole cents as a two-place Decimal. Small amounts repeat a lot, so they are shared
     (Decimals are immutable)."""
-    value = _MONEY.get(cents)
+    value = MONEY.get(cents)
     if value is None:
         value = Decimal(cents).scaleb(-2)
         if -20_000 <= cents <= 20_000:
-            _MONEY[cents] = value
+            MONEY[cents] = value
     return value
 
 

@@ -95,6 +95,8 @@ class LeadReplay:
     episode_starts: tuple[datetime, ...]  # qualifications after the start, in time order
     mql_at_week_end: tuple[bool, ...]  # one per week: MQL at bounds[i + 1]
     evaluations: int
+    # (stage, first moment a scoring found the lead in it), in time order
+    stages_reached: tuple[tuple[str, datetime], ...] = ()
 
     @property
     def ever_mql(self) -> bool:
@@ -248,6 +250,7 @@ def replay_lead(
     next_end = 0  # index into week_ends of the next week end to record
     score: LeadScore | None = None
     scored = 0
+    reached: dict[str, datetime] = {}
     for index, moment in enumerate(points):
         seen = bisect.bisect_right(times, moment)
         is_week_end = next_end < len(week_ends) and moment == week_ends[next_end]
@@ -263,6 +266,7 @@ def replay_lead(
         assert aggregate is not None
         score = score_aggregate(rules, contact, company, aggregate, moment, state)
         scored += 1
+        reached.setdefault(score.stage, moment)
         after = score.mql_state
         if index == 0:
             mql_at_start = after.qualified
@@ -273,7 +277,9 @@ def replay_lead(
             standing.append(state.qualified)
             next_end += 1
     assert score is not None  # the replay end is always scored
-    return LeadReplay(score, mql_at_start, tuple(starts), tuple(standing), scored)
+    return LeadReplay(
+        score, mql_at_start, tuple(starts), tuple(standing), scored, tuple(reached.items())
+    )
 
 
 # ------------------------------------------------------------------------------ time

@@ -35,10 +35,11 @@ if TYPE_CHECKING:
 
 DEFAULT_WEEKS = 26
 TEXT_LIST_LIMIT = 50  # gains and losses listed in text; --json lists them all
-NO_OUTCOMES = "no Salesforce outcomes stored yet"
+NO_OUTCOMES = "no Salesforce outcomes stored yet (a sync pulls them)"
 OUTCOMES_NOTE = (
-    "MQL = MQL at any time in the replay; positive = converted or opportunity won; leads "
-    "without a known outcome are left out"
+    "MQL = MQL at any time in the replay; positive / negative = the outcome stages named in "
+    "mappings/funnel.toml [backtest] (by default: an opportunity, open or won / lost or "
+    "disqualified by sales); leads without a known outcome are left out"
 )
 REPLAY_METHOD = (
     "each lead is scored at the replay start, after its last activity of each UTC day with "
@@ -113,6 +114,7 @@ def explain_lead(
     """
     from core.identity import canonical_email
     from scoring import aggregate_activities, load_rules, score_aggregate
+    from sync.outcomes import describe_outcome, load_funnel, stage_after_mql
     from sync.runner import mappings_dir
 
     key = canonical_email(email)
@@ -126,6 +128,8 @@ def explain_lead(
             return None
         lead = _lead(store, key, members, _Companies(store))
         previous = None if at is not None else store.mql_states([key]).get(key)
+        # Sales outcomes are as of the last pull: they advance the stage of a score now only.
+        outcome = None if at is not None else store.outcomes_for([key]).get(key)
     now = at or datetime.now(UTC)
     aggregate = aggregate_activities(rules, lead.activities, now)
     score = score_aggregate(rules, lead.contact, lead.company, aggregate, now, previous)
@@ -133,6 +137,9 @@ def explain_lead(
     payload["contact_ids"] = sorted(c.hubspot_id for c in members)
     payload["rules_dir"] = str(folder)
     payload["activities"] = aggregate.activities
+    payload["scored_stage"] = score.stage
+    payload["stage"] = stage_after_mql(score.stage, outcome, load_funnel(folder))
+    payload["outcome"] = describe_outcome(outcome)
     if previous is not None:
         before = "stored by the last run"
     elif at is not None:
@@ -239,13 +246,29 @@ def format_explanation(data: dict[str, Any]) -> str:
         f"segment     {data['segment']} ("
         + ", ".join(f"{k} {v}" for k, v in data["segments"].items())
         + ")",
-        f"stage       {data['stage']}",
+        f"stage       {data['stage']}" + _stage_note(data),
         f"MQL         {mql['decision']}",
         f"disqualified by {disqualifiers or 'nothing'}",
         f"MQL episode {episode}"
         + (f"; state before: {mql['state_before']}" if "state_before" in mql else ""),
     ]
     return "\n".join(lines)
+
+
+def _stage_note(data: dict[str, Any]) -> str:
+    """Why the stage is past the scored one: the Salesforce outcome that moved it."""
+    outcome = data.get("outcome")
+    if not outcome or data.get("scored_stage") in (None, data["stage"]):
+        return ""
+    parts = [f"{outcome['object']} {outcome['id']}"]
+    if outcome["status"]:
+        parts.append(f"status {outcome['status']}")
+    if outcome["converted"]:
+        parts.append(f"converted {outcome['converted_at'] or ''}".rstrip())
+    opportunity = outcome["opportunity"]
+    if opportunity:
+        parts.append(f"opportunity {opportunity['id']} {opportunity['stage']}")
+    return f" (scored {data['scored_stage']}; Salesforce: {', '.join(parts)})"
 
 
 # ------------------------------------------------------------------------------ simulate
@@ -267,10 +290,13 @@ def run_simulation(
 ) -> dict[str, Any]:
     """Replay every stored lead from `since` to `until` under the current rules and the
     (valid) candidate rules in `rules_dir`; the JSON-ready comparison. `outcomes` (lead key
-    -> converted or won) are not stored yet; when given, precision and recall are reported.
+    -> positive or known negative sales outcome) default to the outcomes stored by the
+    Salesforce pull, labelled by `mappings/funnel.toml [backtest]`; precision and recall are
+    reported once any are stored.
     """
     from scoring import load_rules
     from scoring.simulate import simulate, week_bounds
+    from sync.outcomes import load_funnel, stored_outcome_labels
     from sync.runner import mappings_dir
 
     folder = mappings_dir(settings)
@@ -279,6 +305,8 @@ def run_simulation(
     bounds = week_bounds(since, until)
     started = time.perf_counter()
     with _existing_store(settings) as store:
+        if outcomes is None:
+            outcomes = stored_outcome_labels(store, load_funnel(folder))
         result = simulate(read_leads(store), current, candidate, bounds, outcomes)
     seconds = time.perf_counter() - started
     return simulation_payload(result, current_dir=folder, candidate_dir=rules_dir, seconds=seconds)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.extract import HubSpotSource
@@ -70,6 +70,24 @@ def build_pipeline(
     hubspot = HubSpotClient(wanted, token)
     salesforce = SalesforceClient(settings)
     source = HubSpotSource(hubspot, forms, wanted)
+    write_back = None
+    if settings.hubspot.write_back:  # score, stage, ... onto HubSpot contacts too
+        from connectors.hubspot.writeback import HubSpotContactWriter
+        from sync.hubspot_writeback import HubSpotWriteBack
+
+        write_back = HubSpotWriteBack.build(store, HubSpotContactWriter(hubspot), folder, rules)
+    outcomes = None
+    if settings.sync.pull_outcomes:  # the stages after MQL (mappings/funnel.toml)
+        from connectors.salesforce.outcomes import OutcomeReader
+        from sync.outcomes import OutcomeSync, load_funnel
+
+        funnel = load_funnel(folder)
+        outcomes = OutcomeSync(
+            store,
+            OutcomeReader(salesforce, funnel.outcome_fields()),
+            funnel,
+            call_count=lambda: salesforce.total_calls,
+        )
     yield Pipeline(
         store=store,
         source=source,
@@ -78,10 +96,17 @@ def build_pipeline(
         field_map=field_map,
         clock=clock,
         call_counts=lambda: (hubspot.total_calls, salesforce.total_calls),
+        bulk_backfill_from=settings.sync.bulk_threshold,
+        no_match_recheck=timedelta(hours=settings.sync.no_match_recheck_hours)
+        if settings.sync.no_match_recheck_hours > 0
+        else None,
         budget=lambda: {
             "hubspot_daily_used": hubspot.daily_used,
             "hubspot_daily_limit": hubspot.daily_limit,
             "salesforce_daily_used": (salesforce.api_usage or (None, None))[0],
             "salesforce_daily_limit": (salesforce.api_usage or (None, None))[1],
         },
+        while_waiting=source.while_waiting,
+        write_back=write_back,
+        outcomes=outcomes,
     )

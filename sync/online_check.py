@@ -3,8 +3,11 @@
 Offline validation (`sync.runner.validate_mappings`) checks the files on their own. Online,
 every `[[field]]` of `fields.toml` is also checked against Salesforce describe (Lead,
 Contact, Task: three calls) and every `contact.<prop>` / `company.<prop>` source against the
-HubSpot properties API (two calls), and the Task route owners against Salesforce Users
-(one query). Each problem names the `fields.toml` line to fix:
+HubSpot properties API (one call per object type used), and the Task route owners against
+Salesforce Users (one query). The same contact-property listing also checks every
+`[[property]]` of `hubspot.toml` (the HubSpot write-back: exists, right type and options),
+so the contact properties are listed once. Each problem names the file (and for
+`fields.toml` the line) to fix:
 
 - the field exists, is updateable (and createable on Lead, where the connector creates);
 - the kind of value written (number, text, date, date-time, boolean; see `format`) suits
@@ -33,7 +36,7 @@ from typing import Any, Literal
 
 import click
 
-from connectors.hubspot.constants import Endpoint
+from connectors.hubspot.writeback import list_properties
 from connectors.salesforce.constants import LEAD_EXTERNAL_ID_FIELD, TASK_EXTERNAL_ID_FIELD
 from connectors.salesforce.fieldtypes import (
     HUBSPOT_ENUMERATION,
@@ -44,12 +47,14 @@ from connectors.salesforce.fieldtypes import (
     is_text,
 )
 from sync.fieldmap import FieldMap, FieldMapping
+from sync.hubspot_fields import FILE_NAME as HUBSPOT_MAPPING_FILE
+from sync.hubspot_fields import load_hubspot_mapping, property_specs
+from sync.setup_hubspot import PropertyCheck, compare
 from sync.setup_salesforce import OBJECTS, active_values, describe_index, possible_values
 
 Severity = Literal["error", "warning"]
 Locate = Callable[[tuple[str | int, ...]], str]
 HUBSPOT_SCOPES = {"contact": "contacts", "company": "companies"}
-PROPERTIES_ENDPOINT = Endpoint("properties.list")
 # Upper bounds of computed text values whose set is open but whose length is not.
 _KNOWN_MAX_LENGTH = {"hubspot_id": 20, "email": 254}
 _CREATION_FIELDS = ("Email", "FirstName", "LastName", "Company", "Title", "LeadSource", "Status")
@@ -70,12 +75,6 @@ class Problem:
 
 
 # ---------------------------------------------------------------------- HubSpot
-
-
-def hubspot_properties(client: Any, object_type: str) -> dict[str, dict[str, Any]]:
-    """`GET /crm/v3/properties/{objectType}` by property name (one call)."""
-    answer = client.request(PROPERTIES_ENDPOINT, "GET", f"/crm/v3/properties/{object_type}")
-    return {p["name"]: p for p in answer.get("results") or ()}
 
 
 def check_hubspot(
@@ -121,6 +120,23 @@ def check_hubspot(
                 f"format = {mapping.format!r} on a HubSpot {hs_type} property",
                 locate(("field", index, "format")),
             )
+    return problems
+
+
+def check_writeback(
+    checks: Sequence[PropertyCheck], where: str, *, enabled: bool
+) -> list[Problem]:
+    """The `hubspot.toml` properties that are missing or wrong in the portal: errors while
+    `hubspot.write_back` is on (its writes would be refused), warnings while it is off."""
+    severity: Severity = "error" if enabled else "warning"
+    problems = []
+    for check in checks:
+        subject = f"HubSpot contact property {check.name}"
+        if check.status == "missing":
+            problems.append(Problem(severity, where, subject,
+                                    "does not exist (create it: `connector setup hubspot`)"))
+        elif check.status == "wrong":
+            problems.append(Problem(severity, where, subject, "; ".join(check.problems)))
     return problems
 
 
@@ -371,14 +387,16 @@ def run_online_check(settings: Any, folder: Path) -> tuple[list[Problem], dict[s
     from sync.setup_salesforce import load_inputs
 
     field_map, rules, locate = load_inputs(folder)
+    writeback_specs = property_specs(load_hubspot_mapping(folder), rules)
     token = settings.hubspot_token()
     if token is None:
         raise ConfigError("hubspot.access_token: not set (needed by --online)")
     hubspot_props: dict[str, dict[str, dict[str, Any]]] = {}
     with HubSpotClient(settings.hubspot, token) as hubspot:
         for scope, object_type in HUBSPOT_SCOPES.items():
-            if field_map.hubspot_properties(scope):
-                hubspot_props[scope] = hubspot_properties(hubspot, object_type)
+            # one listing of the contact properties serves fields.toml and hubspot.toml
+            if field_map.hubspot_properties(scope) or (scope == "contact" and writeback_specs):
+                hubspot_props[scope] = list_properties(hubspot, object_type)
         hubspot_calls = hubspot.total_calls
     read = {
         "contact": [*settings.hubspot.contact_properties, "email"],
@@ -393,7 +411,13 @@ def run_online_check(settings: Any, folder: Path) -> tuple[list[Problem], dict[s
         *check_salesforce(field_map, rules, describes, locate, hubspot_props),
         *check_owners(field_map, users, locate),
     ]
-    return _sorted(problems), {"hubspot": hubspot_calls, "salesforce": salesforce.total_calls}
+    writeback = check_writeback(
+        compare(writeback_specs, hubspot_props.get("contact", {})),
+        str(folder / HUBSPOT_MAPPING_FILE),
+        enabled=settings.hubspot.write_back,
+    )
+    calls = {"hubspot": hubspot_calls, "salesforce": salesforce.total_calls}
+    return [*_sorted(problems), *writeback], calls
 
 
 def _sorted(problems: Iterable[Problem]) -> list[Problem]:
@@ -416,7 +440,8 @@ def _sorted(problems: Iterable[Problem]) -> list[Problem]:
     help="Mappings folder (default: sync.mappings_dir from the config).",
 )
 @click.option("--online", is_flag=True, help="Also check fields.toml against the Salesforce "
-              "and HubSpot schemas of the configured accounts (6 API calls).")
+              "and HubSpot schemas and hubspot.toml against the HubSpot contact properties "
+              "(at most 6 API calls: 3 describes, 1 User query, 2 property lists).")
 @click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON.")
 @click.pass_obj
 def validate(obj: Any, directory: Path | None, online: bool, as_json: bool) -> None:
@@ -473,7 +498,7 @@ __all__ = [
     "check_hubspot",
     "check_owners",
     "check_salesforce",
-    "hubspot_properties",
+    "check_writeback",
     "run_online_check",
     "validate",
 ]

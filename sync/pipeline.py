@@ -14,12 +14,17 @@ Crash safety, in order of the steps:
   cursor moved re-reads that window, a crash after leaves its leads marked;
 - MQL episodes and Task intents (with their payloads) are recorded in one transaction before
   anything is sent: a Task intent stays `pending` until Salesforce confirms it, and every run
-  first sends what is still pending; Tasks are upserted on `Connector_Key__c`, so a resend
-  after a crash can never create a second one;
+  sends all that is pending once, after its record writes; Tasks are upserted on
+  `Connector_Key__c`, so a resend after a crash can never create a second one;
 - record writes are idempotent (update by Id, create = upsert on the HubSpot id external id);
   what was written is recorded after Salesforce confirmed it;
 - marks are cleared only after the batch's writes: a crash mid-batch re-processes the batch,
-  which the idempotent writes make harmless. The next run reaches the same final state.
+  which the idempotent writes make harmless. The next run reaches the same final state;
+- a large backfill (`bulk_backfill_from` marked leads) matches every lead at once by Bulk API
+  query jobs and spools each batch's record writes in state (in the batch's place above) to
+  send them at the end as a few Bulk API jobs; a spooled row goes only once its result is
+  recorded, so a crash re-sends it (idempotent, as above), and any later run sends what is
+  left in the spool before it plans anything, so older values never land over newer ones.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from core.models import Activity, Company, Contact
 from core.plan import RecordWrite, TaskWrite, WriteResult
@@ -43,6 +48,7 @@ from sync.plan import (
     ScoredLead,
     advance_hot,
     plan_writes,
+    should_create,
     task_keys,
 )
 from sync.state import Link, StateStore
@@ -52,7 +58,11 @@ log = logging.getLogger("connector.sync")
 RunKind = Literal["sync", "backfill", "rescore"]
 ACTIVITY_STREAMS = ("email_events", "form_submissions", "webinars", "page_views", "meetings")
 STREAMS = ("contacts", "companies", *ACTIVITY_STREAMS)
+# Streams whose APIs cannot filter by time (each read pages through everything down to the
+# window's start): a backfill reads them once over its whole window, not once per chunk.
+WHOLE_WINDOW_STREAMS = ("form_submissions", "webinars")
 BATCH_SIZE = 500  # leads scored, planned and written together
+SPOOL_FLUSH_ROWS = 250_000  # spooled writes of one kind sent together (one Bulk API job)
 MAX_LOGGED_PROBLEMS = 200
 GONE_ERRORS = frozenset(
     {
@@ -90,6 +100,13 @@ class Sink(Protocol):
     def write_tasks(
         self, tasks: Sequence[TaskWrite], created: dict[str, str]
     ) -> list[WriteResult]: ...
+
+
+@runtime_checkable
+class BulkSink(Protocol):
+    """A sink that can match every lead at once (Bulk API query jobs), for large backfills."""
+
+    def match_all(self, emails: Sequence[str]) -> dict[str, SalesforceTarget]: ...
 
 
 class Scorer(Protocol):
@@ -145,6 +162,12 @@ class RunSummary:
     duration_seconds: float = 0.0
     dry_run: bool = False
     planned: dict[str, Any] = field(default_factory=dict)
+    hubspot_written: int = 0  # HubSpot contacts the write-back updated
+    hubspot_unchanged: int = 0  # HubSpot contacts whose written values were all current
+    hubspot_write_calls: int = 0
+    planned_hubspot: dict[str, Any] = field(default_factory=dict)
+    # Sales outcomes pulled from Salesforce (sync.outcomes.PullReport.as_dict); {} when off.
+    outcomes: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -161,20 +184,46 @@ class Pipeline:
     call_counts: Callable[[], tuple[int, int]] = lambda: (0, 0)
     progress: Callable[[datetime, datetime, datetime], None] | None = None  # (done, since, until)
     budget: Callable[[], dict[str, int | None]] = dict  # API allowance as the last answers said
+    # Hands the source work to do while the contact search is held back by its rate limit
+    # (HubSpotSource.while_waiting); None: extraction and processing run in series.
+    while_waiting: Callable[[Callable[[], None] | None], None] | None = None
+    # HubSpot write-back ([hubspot] write_back): sync.hubspot_writeback.HubSpotWriteBack.
+    write_back: Any = None
+    # A backfill with at least this many marked leads resolves identity by Bulk API query
+    # and spools its record writes for a few Bulk API jobs at the end (None: never).
+    bulk_backfill_from: int | None = None
+    # A lead found without a Salesforce record is not matched again for this long (None:
+    # every run); see `_targets`.
+    no_match_recheck: timedelta | None = None
+    _spooling: bool = field(default=False, init=False, repr=False)
+    # Sales outcomes (sync.outcomes.OutcomeSync): pulled once per run after extraction;
+    # advance each scored stage past MQL. None: stages are the scored ones.
+    outcomes: Any = None
 
     def run(self, options: RunOptions) -> RunSummary:
         started = time.monotonic()
         calls_before = self.call_counts()
         now = self.clock()
         summary = RunSummary(kind=options.kind, dry_run=options.dry_run)
+        retry_later: set[str] = set()
         if options.extract and options.kind == "backfill" and options.since is not None:
             self._backfill(options, now, summary)
         elif options.extract:
             windows = self._windows(options, now)
             summary.window_start = min(w[0] for w in windows.values()).isoformat()
             summary.window_end = now.isoformat()
-            self._extract(windows, summary, advance=not options.dry_run)
+            work = self._work_while_waiting(now, options, summary, retry_later)
+            self._extract(windows, summary, advance=not options.dry_run, while_waiting=work)
+        if self.outcomes is not None and options.extract:
+            since = options.since or now - options.initial_lookback
+            summary.outcomes = self.outcomes.pull(
+                now, since=since, overlap=options.overlap, advance=not options.dry_run
+            ).as_dict()
         self._process_dirty(now, options, summary)
+        if self.outcomes is not None and self.outcomes.pulled_at and not options.dry_run:
+            self.outcomes.follow_writes(self.outcomes.pulled_at)  # for the agreement check
+        if retry_later:  # as `_process_dirty` does: tried again by the next run
+            self.store.mark_dirty(f"e:{key}" for key in sorted(retry_later))
         summary.leads_waiting = self.store.dirty_count()
         summary.problems = len(self.source.problems)
         summary.problem_sample = [
@@ -206,14 +255,22 @@ class Pipeline:
         progress_key = f"backfill:{options.since.isoformat()}"
         start = max(self.store.cursor(progress_key) or options.since, options.since)
         summary.window_start, summary.window_end = start.isoformat(), until.isoformat()
+        chunked = [s for s in STREAMS if s not in WHOLE_WINDOW_STREAMS]
         while start < until:
             end = min(start + options.backfill_chunk, until)
-            self._extract({stream: (start, end) for stream in STREAMS}, summary, advance=False)
+            self._extract({stream: (start, end) for stream in chunked}, summary, advance=False)
             if not options.dry_run:
                 self.store.set_cursors({progress_key: end})
             if self.progress is not None:
                 self.progress(end, options.since, until)
             start = end
+        for stream in WHOLE_WINDOW_STREAMS:  # each with its own progress, so a rerun resumes
+            key = f"{progress_key}:{stream}"
+            done = max(self.store.cursor(key) or options.since, options.since)
+            if done < until:
+                self._extract({stream: (done, until)}, summary, advance=False)
+                if not options.dry_run:
+                    self.store.set_cursors({key: until})
         if not options.dry_run:
             # The incremental cursors continue from here; never moved backwards.
             cursors = self.store.cursors()
@@ -237,45 +294,99 @@ class Pipeline:
         summary: RunSummary,
         *,
         advance: bool,
+        while_waiting: Callable[[], None] | None = None,
     ) -> None:
+        """Read the streams named in `windows`: activities first, then companies, then
+        contacts. The contact search is the longest rate-limited read; `while_waiting` (if
+        given, and if the pipeline has a `while_waiting` hook) is the work this thread does
+        while the next search page is not there yet. Reading the activities first means a lead
+        processed that early is not marked again by its own activities later in the run."""
+
         def done(stream: str) -> None:
             if advance:
                 self.store.set_cursors({stream: windows[stream][1]})
 
-        for page in self.source.changed_contacts(*windows["contacts"]):
-            summary.contacts_read += len(page)
-            self._store_contacts(page)
-        done("contacts")
-        for companies in self.source.changed_companies(*windows["companies"]):
-            members = self.source.contact_ids_for_companies(c.hubspot_id for c in companies)
-            self.store.store_page(
-                companies=companies,
-                dirty=[f"c:{cid}" for ids in members.values() for cid in ids],
-            )
-        done("companies")
         for stream in ACTIVITY_STREAMS:
+            if stream not in windows:
+                continue
             since, until = windows[stream]
             for batch in _batched(self.source.activity_stream(stream, since, until), 1000):
                 summary.activities_read += len(batch)
+                # Only new activities mark their leads: one read again (the cursor overlap)
+                # is stored already, and its lead was scored with it.
+                known = self.store.activity_ids_known(a.source_id for a in batch)
+                fresh = [a for a in batch if a.source_id not in known]
                 summary.activities_new += self.store.store_page(
-                    activities=batch,
-                    dirty=[
+                    activities=fresh,
+                    dirty=dict.fromkeys(
                         f"c:{a.contact_id}" if a.contact_id else f"e:{a.email}"
-                        for a in batch
+                        for a in fresh
                         if a.contact_id or a.email
-                    ],
+                    ),
                 )
             done(stream)
+        if "companies" in windows:
+            for companies in self.source.changed_companies(*windows["companies"]):
+                # A company read again unchanged (the cursor overlap, a modified time alone)
+                # changes no score: its contacts are not looked up nor marked.
+                stored = self.store.companies_by_id(c.hubspot_id for c in companies)
+                changed = [
+                    c.hubspot_id
+                    for c in companies
+                    if c.hubspot_id not in stored
+                    or _properties_changed(stored[c.hubspot_id].properties, c.properties)
+                ]
+                members = self.source.contact_ids_for_companies(changed) if changed else {}
+                self.store.store_page(
+                    companies=companies,
+                    dirty=[f"c:{cid}" for ids in members.values() for cid in ids],
+                )
+            done("companies")
+        if "contacts" in windows:
+            hook = self.while_waiting if while_waiting is not None else None
+            if hook is not None:
+                hook(while_waiting)
+            try:
+                for page in self.source.changed_contacts(*windows["contacts"]):
+                    summary.contacts_read += len(page)
+                    self._store_contacts(page)
+            finally:
+                if hook is not None:
+                    hook(None)
+            done("contacts")
+
+    def _work_while_waiting(
+        self, now: datetime, options: RunOptions, summary: RunSummary, retry_later: set[str]
+    ) -> Callable[[], None] | None:
+        """For an incremental run: process one full batch of the leads already marked.
+
+        Their marks and pages are durable before this runs, and their marks are cleared only
+        after their writes, so crash safety is that of processing after extraction. A lead
+        marked again by a later page is simply processed again (writes are idempotent and
+        unchanged values are not sent). Not for backfills (scored only on the whole
+        history), dry runs (marks stay) or `--limit` (its budget counts the run's leads)."""
+        if options.kind != "sync" or options.dry_run or options.limit is not None:
+            return None
+
+        def work() -> None:
+            refs = self.store.dirty_refs(options.batch_size)
+            if len(refs) >= options.batch_size:  # a full batch: no extra Salesforce calls
+                retry_later.update(self._process_refs(refs, now, options, summary))
+
+        return work
 
     def _store_contacts(self, contacts: Sequence[Contact]) -> None:
         """Contacts, their companies when not stored yet, and their leads' marks."""
         wanted = {c.company_id for c in contacts if c.company_id}
         missing = wanted - self.store.company_ids_known(wanted)
         companies = self.source.companies(sorted(missing)).values() if missing else ()
+        # A contact whose only change is its modified time (e.g. the HubSpot write-back's
+        # own update) changes no score: not marked again.
+        stored = self.store.contact_ids([c.hubspot_id for c in contacts])
         self.store.store_page(
             contacts=contacts,
             companies=companies,
-            dirty=[f"c:{c.hubspot_id}" for c in contacts],
+            dirty=[f"c:{c.hubspot_id}" for c in contacts if _changed(stored.get(c.hubspot_id), c)],
         )
 
     # ------------------------------------------------------------------ identity (名寄せ)
@@ -302,6 +413,52 @@ class Pipeline:
         return [(key, members) for key, members in sorted(by_email.items()) if members]
 
     def _process_dirty(self, now: datetime, options: RunOptions, summary: RunSummary) -> None:
+        self._spooling = self._bulk_backfill(options)
+        if self._spooling:
+            self._snapshot_identity()
+        try:
+            self._process_batches(now, options, summary)
+        finally:
+            self._spooling = False
+        if not options.dry_run:
+            # Spooled writes (this backfill's, or an interrupted one's): a few Bulk API jobs.
+            self._flush_spool(summary)
+            # Task intents of every batch wait in the outbox: one send for the whole run.
+            self._send_pending_tasks(summary)
+            self.store.clear_snapshot()
+
+    def _bulk_backfill(self, options: RunOptions) -> bool:
+        """Whether this run is a backfill big enough for bulk identity and spooled writes."""
+        return (
+            options.kind == "backfill"
+            and not options.dry_run
+            and options.limit is None
+            and self.bulk_backfill_from is not None
+            and isinstance(self.sink, BulkSink)
+            and self.store.dirty_count() >= self.bulk_backfill_from
+        )
+
+    def _snapshot_identity(self) -> None:
+        """Match every stored lead at once (Bulk API query jobs) and keep the answer in state
+        for this run's batches: leads absent from it have no Salesforce record."""
+        self.store.clear_snapshot()
+        emails = self.store.all_lead_emails()
+        assert isinstance(self.sink, BulkSink)
+        targets = self.sink.match_all(emails)
+        self.store.set_no_match([e for e in emails if e not in targets], targets, self.clock())
+        watched = {s: self.field_map.watched_fields(s) for s in ("Lead", "Contact")}
+        self.store.save_snapshot(
+            (
+                key,
+                t.sobject,
+                t.record_id,
+                t.owner_id,
+                {n: _csv_number((t.current or {}).get(n)) for n in watched[t.sobject]},
+            )
+            for key, t in targets.items()
+        )
+
+    def _process_batches(self, now: datetime, options: RunOptions, summary: RunSummary) -> None:
         budget = options.limit
         after = ""
         retry_later: set[str] = set()
@@ -310,21 +467,29 @@ class Pipeline:
             refs = self.store.dirty_refs(size, after)
             if not refs:
                 break
-            leads = self._leads_for(refs, summary)
-            retry_later |= self._score_plan_write(leads, now, options, summary)
+            retry_later |= self._process_refs(refs, now, options, summary)
             if options.dry_run:
                 after = refs[-1]  # leave the marks; look at the next batch
-            else:
-                # Every mark of a processed lead goes, not only the batch's: a lead marked by
-                # contact id and by email is processed once.
-                done = {f"e:{key}" for key, _ in leads}
-                done |= {f"c:{c.hubspot_id}" for _, members in leads for c in members}
-                self.store.clear_dirty(sorted(done | set(refs)))
             if budget is not None:
                 budget -= len(refs)
         # Writes that failed for a passing reason (a row lock that outlasted the retries) are
         # tried again by the next run; rejections stay in the dead-letter list.
         self.store.mark_dirty(f"e:{key}" for key in sorted(retry_later))
+
+    def _process_refs(
+        self, refs: list[str], now: datetime, options: RunOptions, summary: RunSummary
+    ) -> set[str]:
+        """Score, plan and write the leads behind `refs`, then (unless dry run) clear their
+        marks; returns the leads whose writes should be retried."""
+        leads = self._leads_for(refs, summary)
+        retry = self._score_plan_write(leads, now, options, summary)
+        if not options.dry_run:
+            # Every mark of a processed lead goes, not only the batch's: a lead marked by
+            # contact id and by email is processed once.
+            done = {f"e:{key}" for key, _ in leads}
+            done |= {f"c:{c.hubspot_id}" for _, members in leads for c in members}
+            self.store.clear_dirty(sorted(done | set(refs)))
+        return retry
 
     def _score_plan_write(
         self,
@@ -334,9 +499,14 @@ class Pipeline:
         summary: RunSummary,
     ) -> set[str]:
         """Score, plan and write one batch; returns the leads whose writes should be retried."""
+        if not self._spooling and not options.dry_run and self.store.spool_count():
+            # Writes an interrupted bulk backfill left spooled go before anything this run
+            # plans: they are older, and this run's plans must see them as written.
+            self._flush_spool(summary)
         keys = [key for key, _ in leads]
         previous = self.store.mql_states(keys)
         previous_hot = self.store.hot_states(keys)
+        outcomes = self.outcomes.outcomes_for(keys) if self.outcomes is not None else {}
         new_hot: dict[str, HotState] = {}
         scored: list[
             tuple[str, Contact, Company | None, ScoredLead, str, int | None, int | None]
@@ -349,6 +519,8 @@ class Pipeline:
             score, state, breakdown = self.scorer.score(
                 primary, company, activities, now, previous.get(key)
             )
+            if self.outcomes is not None:  # SQL, opportunity, won, lost from Salesforce
+                score = self.outcomes.advance(score, outcomes.get(key))
             summary.leads_scored += 1
             summary.mqls += int(score.is_mql)
             before = previous.get(key)
@@ -366,7 +538,8 @@ class Pipeline:
             )
             scored.append((key, primary, company, score, breakdown, new_episode, hot_episode))
 
-        targets = self._targets(keys)
+        would_create = {item[0] for item in scored if should_create(item[3], options.create_policy)}
+        targets = self._targets(keys, now, would_create)
         written = self.store.written(keys)
         inputs = [
             LeadInput(
@@ -390,6 +563,8 @@ class Pipeline:
         summary.skipped_no_record += len(plan.skipped)
         summary.planned = _merge_plans(summary.planned, _describe_plan(plan.records, plan.tasks))
         if options.dry_run:
+            if self.write_back is not None:  # plan the HubSpot writes for the report
+                self.write_back.run(inputs, leads, summary, dry_run=True)
             return set()
         for rejected in plan.rejected:  # a value the mappings refuse: nothing sent for the lead
             summary.write_failures += 1
@@ -402,17 +577,37 @@ class Pipeline:
             )
         # Decisions first (episodes + Task intents), in one transaction, then the writes.
         self.store.record_decisions(new_states, plan.tasks, new_hot)
-        created, retry = self._write_records(plan.records, summary)
-        self._send_pending_tasks(created, summary)
+        retry = self._write_records(plan.records, summary)
+        if self.write_back is not None:  # HubSpot gets the values Salesforce got
+            retry |= self.write_back.run(inputs, leads, summary, dry_run=False)
         return retry
 
-    def _targets(self, keys: list[str]) -> dict[str, SalesforceTarget]:
+    def _targets(
+        self, keys: list[str], now: datetime, would_create: set[str]
+    ) -> dict[str, SalesforceTarget]:
+        """The Salesforce record of each lead: linked ones from state; the others matched by
+        email, except those found without a record within `no_match_recheck` (unless the
+        plan would create a Lead for them: then they are always matched first, so a Lead
+        sales created meanwhile is found and not duplicated)."""
         links = self.store.links(keys)
         linked = {
             key: SalesforceTarget(link.sobject, link.record_id, link.owner_id)  # type: ignore[arg-type]
             for key, link in links.items()
         }
-        targets = self.sink.resolve(keys, linked)
+        if self._spooling:
+            targets = _from_snapshot(keys, linked, self.store.snapshot(keys))
+        else:
+            recent: set[str] = set()
+            if self.no_match_recheck is not None:
+                unlinked = [k for k in keys if k not in links and k not in would_create]
+                recent = self.store.no_match_since(unlinked, now - self.no_match_recheck)
+            asked = [k for k in keys if k not in recent]
+            targets = self.sink.resolve(asked, linked)
+            self.store.set_no_match(
+                [k for k in asked if k not in targets],
+                [k for k in asked if k in targets],
+                now,
+            )
         for key, target in targets.items():
             if target.relinked:  # the old record is gone: what we wrote there no longer counts
                 self.store.forget_link(key)
@@ -423,22 +618,48 @@ class Pipeline:
         )
         return targets
 
-    def _write_records(
-        self, writes: list[RecordWrite], summary: RunSummary
-    ) -> tuple[dict[str, str], set[str]]:
-        created: dict[str, str] = {}
+    def _write_records(self, writes: list[RecordWrite], summary: RunSummary) -> set[str]:
         retry: set[str] = set()
         if not writes:
-            return created, retry
-        results = self.sink.write_records(writes)
+            return retry
+        if self._spooling:  # written by `_flush_spool` at the end of the run
+            self.store.spool_writes(writes)
+            return retry
+        return self._apply_results(writes, self.sink.write_records(writes), summary)
+
+    def _flush_spool(self, summary: RunSummary) -> None:
+        """Send the spooled writes one kind at a time (Lead updates, Contact updates, Lead
+        creates), SPOOL_FLUSH_ROWS rows per part: a part at or above the bulk threshold is one
+        Bulk API job (more only past the upload size limit), a smaller one goes through
+        Collections. Each part's results are recorded before its rows leave the spool; a crash
+        in between sends the part again, which updates by Id and upserts on the external id
+        make harmless."""
+        retry: set[str] = set()
+        for sobject, create in self.store.spool_kinds():
+            after = ""
+            while True:
+                writes = self.store.spooled(SPOOL_FLUSH_ROWS, after, sobject=sobject, create=create)
+                if not writes:
+                    break
+                retry |= self._apply_results(writes, self.sink.write_records(writes), summary)
+                self.store.unspool(w.lead_key for w in writes)
+                after = writes[-1].lead_key
+        self.store.mark_dirty(f"e:{key}" for key in sorted(retry))
+
+    def _apply_results(
+        self, writes: list[RecordWrite], results: list[WriteResult], summary: RunSummary
+    ) -> set[str]:
+        retry: set[str] = set()
         links: list[Link] = []
+        self.store.record_writes(
+            (w.lead_key, w.sobject, w.fields)
+            for w, r in zip(writes, results, strict=True)
+            if r.success
+        )
         for write, result in zip(writes, results, strict=True):
             if result.success:
-                self.store.record_written(write.lead_key, write.sobject, write.fields)
-                self.store.resolve_dead_letters(write.lead_key)
                 if write.is_create:
                     summary.leads_created += 1
-                    created[write.lead_key] = result.record_id or ""
                     links.append(Link(write.lead_key, "Lead", result.record_id or "", None))
                 else:
                     summary.records_updated += 1
@@ -458,14 +679,16 @@ class Pipeline:
                     fields=error.fields if error else (),
                 )
         self.store.save_links(links)
-        return created, retry
+        return retry
 
-    def _send_pending_tasks(self, created: dict[str, str], summary: RunSummary) -> None:
+    def _send_pending_tasks(self, summary: RunSummary) -> None:
+        """Every Task intent still pending, in one send per run. A Task without a WhoId takes
+        its lead's linked record (a Lead this run created was linked when it was created)."""
         pending = self.store.pending_tasks()
         if not pending:
             return
         known = self.store.links(t.lead_key for t in pending if t.who_id is None)
-        who = {key: link.record_id for key, link in known.items()} | created
+        who = {key: link.record_id for key, link in known.items()}
         sendable = [t for t in pending if t.who_id or who.get(t.lead_key)]
         for task in pending:
             if task not in sendable:
@@ -475,9 +698,13 @@ class Pipeline:
         if not sendable:
             return
         results = self.sink.write_tasks(sendable, who)
+        self.store.mark_tasks_done(
+            (task.connector_key, result.record_id)
+            for task, result in zip(sendable, results, strict=True)
+            if result.success
+        )
         for task, result in zip(sendable, results, strict=True):
             if result.success:
-                self.store.mark_task_done(task.connector_key, result.record_id)
                 summary.tasks_created += int(result.created)
             else:
                 summary.write_failures += 1
@@ -491,10 +718,72 @@ class Pipeline:
                     )
 
 
+def _from_snapshot(
+    keys: Sequence[str],
+    linked: Mapping[str, SalesforceTarget],
+    snapshot: Mapping[str, tuple[str, str, str | None, dict[str, Any]]],
+) -> dict[str, SalesforceTarget]:
+    """Targets from a bulk backfill's identity snapshot. A lead the snapshot matched to
+    another record than its link is relinked; a linked lead the snapshot does not hold keeps
+    its link (its record may have another email now; a vanished one fails the write and is
+    forgotten, as in any run); an unlinked lead the snapshot does not hold has no record."""
+    out: dict[str, SalesforceTarget] = {}
+    for key in keys:
+        found = snapshot.get(key)
+        link = linked.get(key)
+        if found is not None:
+            sobject, record_id, owner_id, current = found
+            out[key] = SalesforceTarget(
+                sobject,  # type: ignore[arg-type]
+                record_id,
+                owner_id,
+                current,
+                relinked=link is not None and link.record_id != record_id,
+            )
+        elif link is not None:
+            out[key] = link
+    return out
+
+
+def _csv_number(value: Any) -> Any:
+    """A Bulk API query value (CSV text) as the number it spells, else as it is, so that
+    `unless_changed` compares 12 with 12.0 and not with '12'."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
 def primary_contact(members: Sequence[Contact]) -> Contact:
     """The contact whose properties represent a lead: the most recently updated one."""
     epoch = datetime.min.replace(tzinfo=UTC)
     return max(members, key=lambda c: (c.updated_at or epoch, c.hubspot_id))
+
+
+_MODIFIED_TIMES = frozenset({"lastmodifieddate", "hs_lastmodifieddate"})
+
+
+def _changed(before: Contact | None, after: Contact) -> bool:
+    """Whether what scoring reads of a contact differs from what is stored."""
+    if before is None:
+        return True
+    if (before.email, before.company_id, before.archived) != (
+        after.email,
+        after.company_id,
+        after.archived,
+    ):
+        return True
+    return _properties_changed(before.properties, after.properties)
+
+
+def _properties_changed(
+    before: Mapping[str, str | None], after: Mapping[str, str | None]
+) -> bool:
+    """Whether two versions of a HubSpot object's properties differ beyond modified times."""
+    keys = (before.keys() | after.keys()) - _MODIFIED_TIMES
+    return any(before.get(k) != after.get(k) for k in keys)
 
 
 def _batched(items: Iterable[Activity], size: int) -> Iterator[list[Activity]]:

@@ -41,6 +41,8 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"{s['leads_created']}, Tasks created {s['tasks_created']}, unchanged "
             f"{s['records_unchanged']}, failed {s['write_failures']}"
         )
+    lines.extend(_hubspot_writeback_lines(s))
+    lines.extend(_outcome_lines(s))
     lines.append(
         f"  API calls   HubSpot {s['hubspot_calls']}, Salesforce {s['salesforce_calls']}; "
         f"problems reported {s['problems']}; {s['duration_seconds']} s"
@@ -48,6 +50,29 @@ def format_summary(summary: dict[str, Any]) -> str:
     for problem in s.get("problem_sample", [])[:10]:
         lines.append(f"    skipped: {problem}")
     return "\n".join(lines)
+
+
+def _hubspot_writeback_lines(s: dict[str, Any]) -> list[str]:
+    """The HubSpot write-back's line(s); none when it is off ([hubspot] write_back)."""
+    planned = s.get("planned_hubspot") or {}
+    if not planned:
+        return []
+    if not s.get("dry_run"):
+        return [
+            f"  HubSpot     contacts written back {s.get('hubspot_written', 0)} in "
+            f"{s.get('hubspot_write_calls', 0)} call(s), unchanged "
+            f"{s.get('hubspot_unchanged', 0)}, refused by the mappings {planned.get('rejected', 0)}"
+        ]
+    lines = [
+        f"  planned     HubSpot contacts {planned.get('contacts', 0)} "
+        f"({planned.get('calls', 0)} batch call(s)), unchanged {s.get('hubspot_unchanged', 0)}"
+    ]
+    for name, count in planned.get("properties", {}).items():
+        lines.append(f"              contact.{name}: {count}")
+    for sample in planned.get("sample", []):
+        lines.append(f"    e.g. HubSpot contact {sample['contact']} {sample['lead']}: "
+                     f"{sample['properties']}")
+    return lines
 
 
 def format_status(data: dict[str, Any]) -> str:
@@ -95,3 +120,18 @@ def _fraction(used: int | None, limit: int | None) -> str:
     if used is None or not limit:
         return "unknown"
     return f"{used:,} of {limit:,} used ({limit - used:,} left)"
+
+
+def _outcome_lines(s: dict[str, Any]) -> list[str]:
+    """The sales-outcome pull of the run (sync.outcomes), when it ran."""
+    pulled = s.get("outcomes") or {}
+    if not pulled:
+        return []
+    read = pulled.get("read") or {}
+    per_object = ", ".join(f"{name} {count}" for name, count in read.items()) or "nothing new"
+    problems = f", {pulled['problems']} unreadable" if pulled.get("problems") else ""
+    return [
+        f"  outcomes    Salesforce records read {sum(read.values())} ({per_object}), "
+        f"changed {pulled.get('changed', 0)}, leads re-planned {pulled.get('leads_marked', 0)}, "
+        f"{pulled.get('calls', 0)} calls{problems}"
+    ]

@@ -17,8 +17,8 @@ from typing import Any
 
 from core.config import Settings
 from core.errors import ConfigError, ConnectorError
+from sync.db import PostgresTarget, database_errors, state_target
 from sync.db import exists as state_exists
-from sync.db import state_target
 from sync.lock import state_lock
 from sync.metrics import export as export_metrics
 from sync.pipeline import BATCH_SIZE, Pipeline, RunKind, RunOptions
@@ -34,15 +34,27 @@ def mappings_dir(settings: Settings) -> Path:
 
 
 def validate_mappings(folder: Path) -> list[str]:
-    """Every problem in every mapping file of `folder`, one message each (file:line: ...)."""
+    """Every problem in every mapping file of `folder`, one message each (file:line: ...):
+    the scoring rules, fields.toml, forms.toml, funnel.toml (outcomes), hubspot.toml (the
+    HubSpot write-back) and costs.toml (`connector report`)."""
     from connectors.hubspot.forms import FormRules
+    from kpi.costs import load_costs
     from scoring import validate_rules
     from sync.fieldmap import load_field_map
+    from sync.hubspot_fields import load_hubspot_mapping
+    from sync.outcomes import load_funnel
 
     if not folder.is_dir():
         return [f"{folder}: mappings folder not found"]
     problems = list(validate_rules(folder))
-    for load in (load_field_map, lambda d: FormRules.load(d / "forms.toml")):
+    loaders: tuple[Callable[[Path], object], ...] = (
+        load_field_map,
+        lambda d: FormRules.load(d / "forms.toml"),
+        load_funnel,
+        load_hubspot_mapping,
+        load_costs,
+    )
+    for load in loaders:
         try:
             load(folder)
         except ConfigError as exc:
@@ -87,6 +99,17 @@ def open_store(settings: Settings, *, create: bool = True) -> Iterator[StateStor
         store.close()
 
 
+def _state_lost_message(store: StateStore, exc: BaseException) -> str:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(store.target, PostgresTarget):
+        reason = store.target.redact(reason)
+    return (
+        f"state database {store.where} failed during the run ({reason}); the run stopped. "
+        "Work is committed page by page and cursors move only after it, so rerunning once "
+        "the database is reachable resumes"
+    )
+
+
 def run_once(
     settings: Settings,
     *,
@@ -98,7 +121,9 @@ def run_once(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> dict[str, Any]:
     """One locked, recorded run; returns the summary as a dict."""
-    lock = state_lock(state_target(settings), wait_seconds=settings.sync.lock_wait_seconds)
+    target = state_target(settings)
+    lock = state_lock(target, wait_seconds=settings.sync.lock_wait_seconds)
+    lost = database_errors(target)
     with lock, open_store(settings) as store:
         run_id = store.start_run(kind)
         outcome = "failed"
@@ -122,8 +147,16 @@ def run_once(
             summary = {"error": str(exc)}
             outcome = "stopped"
             raise
+        except lost as exc:  # the state database went away mid-run (server restart, network)
+            summary = {"error": _state_lost_message(store, exc)}
+            outcome = "stopped"
+            raise ConnectorError(summary["error"]) from None
         finally:
-            store.finish_run(run_id, outcome, summary)
+            try:
+                store.finish_run(run_id, outcome, summary)
+            except lost as exc:
+                if outcome != "stopped":  # else the error above is the one to report
+                    raise ConnectorError(_state_lost_message(store, exc)) from None
             export_metrics(
                 kind=kind,
                 outcome=outcome,

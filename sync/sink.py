@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from connectors.salesforce.client import SalesforceClient
-from connectors.salesforce.identity import match_emails
+from connectors.salesforce.identity import MatchReport, bulk_identity, match_emails
 from connectors.salesforce.records import fetch_by_ids, field_value
 from connectors.salesforce.writer import write_records, write_tasks
 from core.config import Settings
@@ -86,15 +86,29 @@ class SalesforceSink:
         return gone
 
     def match(self, emails: Sequence[str]) -> dict[str, SalesforceTarget]:
-        lead_fields = [m.target for m in self.field_map.for_object("Lead")]
-        contact_fields = [m.target for m in self.field_map.for_object("Contact")]
         report = match_emails(
             self.client,
             emails,
-            lead_fields=lead_fields,
-            contact_fields=contact_fields,
+            lead_fields=[m.target for m in self.field_map.for_object("Lead")],
+            contact_fields=[m.target for m in self.field_map.for_object("Contact")],
+            duplicate_rule=self.settings.sync.duplicate_rule,
+            batched=True,
+        )
+        return self._targets_of(report)
+
+    def match_all(self, emails: Sequence[str]) -> dict[str, SalesforceTarget]:
+        """`match` for a whole backfill, through Bulk API 2.0 query jobs (a fixed dozen calls
+        or so, whatever the number of emails); see `identity.bulk_identity`."""
+        report = bulk_identity(
+            self.client,
+            emails,
+            lead_fields=[m.target for m in self.field_map.for_object("Lead")],
+            contact_fields=[m.target for m in self.field_map.for_object("Contact")],
             duplicate_rule=self.settings.sync.duplicate_rule,
         )
+        return self._targets_of(report)
+
+    def _targets_of(self, report: MatchReport) -> dict[str, SalesforceTarget]:
         for email, ids in report.duplicates.items():
             log.warning(
                 "several Salesforce records share one email; writing to the first",
@@ -107,9 +121,9 @@ class SalesforceSink:
         }
 
     def write_records(self, writes: Sequence[RecordWrite]) -> list[WriteResult]:
-        return write_records(
-            self.client, writes, bulk_threshold=self.settings.sync.bulk_threshold
-        )
+        return write_records(self.client, writes, bulk_threshold=self.settings.sync.bulk_threshold)
 
     def write_tasks(self, tasks: Sequence[TaskWrite], created: dict[str, str]) -> list[WriteResult]:
-        return write_tasks(self.client, tasks, created)
+        return write_tasks(
+            self.client, tasks, created, bulk_threshold=self.settings.sync.bulk_threshold
+        )

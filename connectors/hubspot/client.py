@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -182,7 +183,9 @@ def _is_sdk_api_exception(exc: BaseException) -> bool:
 
 
 class HubSpotClient:
-    """The HubSpot transport. One instance per run; not shared between threads."""
+    """The HubSpot transport. One instance per run. Besides the run's own thread, one other
+    thread may make calls (`HubSpotSource` reads search pages ahead in one): the limiters and
+    the counters are locked; each SDK API object is used by one thread."""
 
     def __init__(
         self,
@@ -220,6 +223,7 @@ class HubSpotClient:
         self._daily_used = 0  # as of the last response that said so
         self._since_header = 0  # calls started since then
         self._apis: dict[tuple[str, str], Any] = {}
+        self._accounting = threading.Lock()  # counters, when a search reader thread runs
         self.calls: Counter[str] = Counter()
         self.retries: Counter[str] = Counter()
 
@@ -296,9 +300,10 @@ class HubSpotClient:
         def attempt() -> dict[str, Any]:
             self._guard_budget(endpoint)
             limiter = self._search if endpoint.bucket == "search" else self._burst
-            limiter.acquire()
-            self.calls[endpoint.name] += 1
-            self._since_header += 1
+            stamp = limiter.acquire()
+            with self._accounting:
+                self.calls[endpoint.name] += 1
+                self._since_header += 1
             try:
                 raw = send()
             except (
@@ -316,7 +321,10 @@ class HubSpotClient:
                 raise FatalAPIError(
                     f"HubSpot {endpoint.name}: request failed ({type(exc).__name__})", url=url
                 ) from exc
-            self._read_budget(raw.headers)
+            finally:
+                limiter.settle(stamp)  # the window counts from the answer (see `settle`)
+            with self._accounting:
+                self._read_budget(raw.headers)
             if classify_status(raw.status, endpoint.expected) is not Outcome.OK:
                 raise self._scrub(
                     error_for_response(endpoint, url, raw.status, raw.headers, raw.body)
@@ -331,7 +339,8 @@ class HubSpotClient:
             return payload
 
         def on_retry(exc: RetriableAPIError, delay: float) -> None:
-            self.retries[endpoint.name] += 1
+            with self._accounting:
+                self.retries[endpoint.name] += 1
 
         return call_with_retry(attempt, self._retry, sleep=self._sleep, on_retry=on_retry)
 

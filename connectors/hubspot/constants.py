@@ -63,7 +63,10 @@ FORM_SUBMISSIONS_PATH = "/form-integrations/v1/submissions/forms/{guid}"
 SEARCH_PAGE = 200
 LIST_PAGE = 100
 BATCH_READ_MAX = 100
-ASSOCIATIONS_BATCH = 100  # the API takes 1,000; 100 is documented as safe everywhere
+# Associations batch read: HubSpot's changelog "Bug Fix: Batch Read Limit for HubSpot
+# Associations API" sets at most 1,000 ids per request body (v3 and v4, every tier, from
+# 2025-02-10); larger requests are refused. A 200-contact search page is then one call.
+ASSOCIATIONS_BATCH = 1000
 EMAIL_EVENTS_PAGE = 1000
 FORMS_PAGE = 50
 SUBMISSIONS_PAGE = 50
@@ -81,12 +84,20 @@ BURST_PER_10S: dict[str, int | None] = {
     "unlimited": None,
 }
 BURST_MARGIN = 10  # calls per window left for other clients of the same token
+# Search: HubSpot's usage guide gives five requests a second per token for the CRM search
+# endpoints (first one, then four, then five in the "Increasing our API limits" changelog).
+# We pace at exactly that rate; the limiters count each call from when its answer came back
+# (`SlidingWindowLimiter.settle`), so delays between sending a call and HubSpot counting it
+# cannot squeeze a sixth call into HubSpot's second. A 429 that happens anyway is retried by
+# the one retry policy.
 SEARCH_PER_SECOND: dict[str, int | None] = {
-    "free": 4,  # HubSpot documents 5 per second; 4 keeps us clear of it
-    "pro": 4,
-    "enterprise": 4,
+    "free": 5,
+    "pro": 5,
+    "enterprise": 5,
     "unlimited": None,  # the sandbox's test tier: nothing limited
 }
+# Search pages read ahead by a worker thread while the caller works (HubSpotSource.while_waiting).
+SEARCH_READ_AHEAD_PAGES = 4
 # Daily allocation assumed until the first response tells the real one (X-HubSpot-RateLimit-Daily).
 DAILY_DEFAULT: dict[str, int | None] = {
     "free": 250_000,

@@ -5,16 +5,19 @@ stays bounded by one page. Bad records never raise: they land on `HubSpotSource.
 and the run goes on. API failures that retrying cannot fix (auth, budget, broken contract)
 do raise.
 
-Calls per 1,000 changed contacts: 5 searches (200 a page) + 10 association reads (100 ids a
-call) = 15. Backfill (`all_contacts`): 10 list pages with `associations=companies`, which name
-the primary company (`type: contact_to_company`), so no association calls at all.
+Calls per 1,000 changed contacts: 5 searches (200 a page) + 5 association reads (one per
+search page; HubSpot takes up to 1,000 ids a call) = 10. Backfill (`all_contacts`): 10 list
+pages with `associations=companies`, which name the primary company
+(`type: contact_to_company`), so no association calls at all.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections import Counter
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -58,6 +61,55 @@ def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
             chunk = []
     if chunk:
         yield chunk
+
+
+def read_ahead(
+    items: Iterator[T], work: Callable[[], None], depth: int, name: str
+) -> Iterator[T]:
+    """`items`, produced by a worker thread up to `depth` ahead of the caller; whenever the
+    next item is not there yet, the caller's thread runs `work` once, then waits for it.
+
+    An exception in the worker is raised to the caller at the point the worker reached.
+    When the caller stops early (or `work` raises), the worker stops at its next item.
+    """
+    ready: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(entry: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(("item", item)):
+                    return
+            put(("end", None))
+        except BaseException as exc:  # handed to the caller's thread, raised there
+            put(("error", exc))
+
+    worker = threading.Thread(target=produce, name=f"read-ahead-{name}", daemon=True)
+    worker.start()
+    try:
+        while True:
+            try:
+                kind, value = ready.get_nowait()
+            except queue.Empty:
+                work()
+                kind, value = ready.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        worker.join(timeout=30)
 
 
 def next_after(response: Mapping[str, Any]) -> str | None:
@@ -108,6 +160,17 @@ class HubSpotSource:
         self.skipped: Counter[str] = Counter()  # well-formed records not used, by reason
         self.merged_ids: dict[str, str] = {}  # merged-away contact id -> surviving id
         self._max_problems = max_problems
+        self._while_waiting: Callable[[], None] | None = None
+
+    def while_waiting(self, work: Callable[[], None] | None) -> None:
+        """Work for the caller's thread while the next search page is not there yet.
+
+        While set, search pages are read ahead (up to `SEARCH_READ_AHEAD_PAGES`) by a worker
+        thread paced by the search limiter, and whenever the caller asks for a page that has
+        not arrived, `work` runs once before waiting for it. None: pages are read in the
+        caller's thread, one when asked for. Errors from `work` propagate to the caller.
+        """
+        self._while_waiting = work
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -144,6 +207,21 @@ class HubSpotSource:
     # ------------------------------------------------------------------ search partitioning
 
     def _search_window(
+        self,
+        object_type: str,
+        modified_property: str,
+        since: datetime,
+        until: datetime,
+        properties: Iterable[str],
+    ) -> Iterator[list[Record]]:
+        """`_search_pages`, read ahead while the caller has work (see `while_waiting`)."""
+        pages = self._search_pages(object_type, modified_property, since, until, properties)
+        work = self._while_waiting
+        if work is None:
+            return pages
+        return read_ahead(pages, work, c.SEARCH_READ_AHEAD_PAGES, f"{object_type}-search")
+
+    def _search_pages(
         self,
         object_type: str,
         modified_property: str,
@@ -215,7 +293,7 @@ class HubSpotSource:
     def _association_lists(
         self, from_type: str, to_type: str, ids: Iterable[str]
     ) -> dict[str, list[Any]]:
-        """{from id: its `to` items} via v4 batch reads of 100, following per-record paging.
+        """{from id: its `to` items} via v4 batch reads of up to 1,000, following per-record paging.
 
         Ids without associations are simply absent (HubSpot answers them in a 207's errors).
         """

@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 import requests
 from simple_salesforce import Salesforce
@@ -42,15 +42,20 @@ from core.retry import RetryPolicy, call_with_retry
 
 from .auth import SalesforceSession, authenticate, is_certificate_error, make_http_session
 from .constants import (
+    BULK_POLL_MAX_SECONDS,
     BULK_POLL_SECONDS,
+    BULK_QUERY_PAGE_RECORDS,
     BULK_TIMEOUT_SECONDS,
     COLLECTION_BATCH_SIZE,
     COLLECTIONS_PATH,
+    COMPOSITE_HEAVY_LIMIT,
+    COMPOSITE_PATH,
     INGEST_PATH,
     LIMIT_INFO_HEADER,
     LIMITS_PATH,
+    QUERY_JOBS_PATH,
 )
-from .errors import SessionExpiredError, to_error
+from .errors import Outcome, SessionExpiredError, classify, to_error
 
 T = TypeVar("T")
 log = logging.getLogger("connector.salesforce")
@@ -85,6 +90,23 @@ class BulkJobResult:
     successful: list[dict[str, str]] = field(default_factory=list)
     failed: list[dict[str, str]] = field(default_factory=list)
     unprocessed: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CollectionRequest:
+    """One sObject Collections write: `PATCH composite/sobjects` (update by Id) or
+    `PATCH composite/sobjects/{sobject}/{ext_field}` (upsert). Only idempotent writes: a
+    request resent after a lost answer must not write twice."""
+
+    sobject: str
+    records: Sequence[Mapping[str, Any]]
+    ext_field: str | None = None  # None: update by Id
+
+    @property
+    def path(self) -> str:
+        if self.ext_field is None:
+            return COLLECTIONS_PATH
+        return f"{COLLECTIONS_PATH}/{self.sobject}/{self.ext_field}"
 
 
 def check_name(name: str, what: str = "sObject or field name") -> str:
@@ -168,6 +190,175 @@ class SalesforceClient:
     def query_url_length(self, soql: str) -> int:
         """Bytes of the URL `query(soql)` will request (requests encodes `q` as urlencode does)."""
         return len(self._salesforce().base_url + "query/?" + urlencode({"q": soql}))
+
+    def query_many(self, soqls: Sequence[str]) -> list[list[dict[str, Any]]]:
+        """The records of several SOQL queries, answers in order, with up to five queries per
+        Composite call (Composite allows at most 5 query or Collections subrequests; the whole
+        call counts as one API request). A lone query goes as a plain GET, which costs the
+        same. Batches past a subrequest's first are read with queryMore."""
+        answers: list[list[dict[str, Any]]] = [[] for _ in soqls]
+        for start in range(0, len(soqls), COMPOSITE_HEAVY_LIMIT):
+            group = list(range(start, min(len(soqls), start + COMPOSITE_HEAVY_LIMIT)))
+            if len(group) == 1:
+                answers[group[0]] = list(self.query(soqls[group[0]]))
+                continue
+            body = {
+                "allOrNone": False,
+                "compositeRequest": [
+                    {
+                        "method": "GET",
+                        "url": f"/services/data/v{self.api_version}/query/?q="
+                        + quote_plus(soqls[i]),
+                        "referenceId": f"q{n}",
+                    }
+                    for n, i in enumerate(group)
+                ],
+            }
+            pages = self._composite("POST composite (query)", body)
+            for i, (_status, page) in zip(group, pages, strict=True):
+                answers[i] = list(self._rest_of_query(page))
+        return answers
+
+    def _rest_of_query(self, page: Any) -> Iterator[dict[str, Any]]:
+        timeout = self._cfg.timeout_seconds
+        while True:
+            if not isinstance(page, dict):
+                raise FatalAPIError("Salesforce query answered without a records list")
+            for record in page.get("records", []):
+                yield {k: v for k, v in record.items() if k != "attributes"}
+            next_url = page.get("nextRecordsUrl")
+            if page.get("done", True) or not next_url:
+                return
+            page = self._call(
+                "GET query_more",
+                lambda sf, url=next_url: sf.query_more(
+                    url, identifier_is_url=True, timeout=timeout
+                ),
+            )
+
+    def _composite(self, endpoint: str, body: dict[str, Any]) -> list[tuple[int, Any]]:
+        """One Composite call; (status, body) per subrequest in order. A subrequest that failed
+        for a transient, session or budget reason fails the whole call the way a plain call
+        would (and is retried by the one policy: every subrequest this client sends is a read
+        or an idempotent write). Record-level refusals are returned for the caller."""
+        timeout = self._cfg.timeout_seconds
+        count = len(body["compositeRequest"])
+
+        def send(sf: Salesforce) -> list[tuple[int, Any]]:
+            answer = sf.restful(COMPOSITE_PATH, method="POST", json=body, timeout=timeout)
+            subs = (answer or {}).get("compositeResponse") if isinstance(answer, dict) else None
+            if not isinstance(subs, list) or len(subs) != count:
+                raise FatalAPIError(f"Composite answered without {count} subresponses")
+            out: list[tuple[int, Any]] = []
+            for sub in subs:
+                status = int(sub.get("httpStatusCode") or 500)
+                payload = sub.get("body")
+                if status >= 400:
+                    code, message = _error_details(payload)
+                    if classify(status, code) is not Outcome.RECORD:
+                        raise to_error(status, code, self._scrub(message), url=COMPOSITE_PATH)
+                out.append((status, payload))
+            return out
+
+        return self._call(endpoint, send)
+
+    def write_many(self, requests: Sequence[CollectionRequest]) -> list[list[RecordResult]]:
+        """Several Collections writes with as few calls as Composite allows: the requests are
+        cut into chunks of 200 records and up to five chunks travel in one Composite call.
+        Results per request, in record order. Records that fail with a retriable per-record
+        error (UNABLE_TO_LOCK_ROW) are sent again, alone, with the policy's backoff."""
+        for request in requests:
+            check_name(request.sobject)
+            if request.ext_field is None:
+                if any(not r.get("Id") for r in request.records):
+                    raise ValueError("every record to update needs an Id")
+            else:
+                check_name(request.ext_field, "field name")
+                if any(r.get(request.ext_field) in (None, "") for r in request.records):
+                    raise ValueError(f"every record to upsert needs {request.ext_field}")
+        results: list[list[RecordResult | None]] = [[None] * len(r.records) for r in requests]
+        pending: list[tuple[int, list[int]]] = []
+        for n, request in enumerate(requests):
+            for start in range(0, len(request.records), COLLECTION_BATCH_SIZE):
+                stop = min(len(request.records), start + COLLECTION_BATCH_SIZE)
+                pending.append((n, list(range(start, stop))))
+        attempt = 1
+        while pending:
+            retry: dict[int, list[int]] = {}
+            for start in range(0, len(pending), COMPOSITE_HEAVY_LIMIT):
+                group = pending[start : start + COMPOSITE_HEAVY_LIMIT]
+                answers = self._send_chunks(requests, group)
+                for (n, indices), parsed in zip(group, answers, strict=True):
+                    for index, result in zip(indices, parsed, strict=True):
+                        results[n][index] = result
+                        if result.retriable:
+                            retry.setdefault(n, []).append(index)
+            if not retry or attempt >= self.retry_policy.max_attempts:
+                break
+            delay = self.retry_policy.backoff(attempt, None, self._rng)
+            log.info(
+                "records locked, retrying them",
+                extra={"records": sum(map(len, retry.values())), "attempt": attempt},
+            )
+            self._sleep(delay)
+            attempt += 1
+            pending = [
+                (n, indices[i : i + COLLECTION_BATCH_SIZE])
+                for n, indices in retry.items()
+                for i in range(0, len(indices), COLLECTION_BATCH_SIZE)
+            ]
+        assert all(r is not None for rs in results for r in rs)
+        return results  # type: ignore[return-value]
+
+    def _send_chunks(
+        self, requests: Sequence[CollectionRequest], group: list[tuple[int, list[int]]]
+    ) -> list[list[RecordResult]]:
+        def body(n: int, indices: list[int]) -> dict[str, Any]:
+            request = requests[n]
+            return {
+                "allOrNone": False,
+                "records": [
+                    {**request.records[i], "attributes": {"type": request.sobject}} for i in indices
+                ],
+            }
+
+        if len(group) == 1:
+            (n, indices), timeout = group[0], self._cfg.timeout_seconds
+            path, payload = requests[n].path, body(n, indices)
+            try:
+                answer = self._call(
+                    f"PATCH {path}",
+                    lambda sf: sf.restful(path, method="PATCH", json=payload, timeout=timeout),
+                )
+                return [_parse_collection(answer, len(indices))]
+            except RecordError as exc:
+                failed = RecordResult(
+                    success=False, errors=(WriteError(exc.error_code or "ERROR", exc.message),)
+                )
+                return [[failed] * len(indices)]
+        composite = {
+            "allOrNone": False,
+            "compositeRequest": [
+                {
+                    "method": "PATCH",
+                    "url": f"/services/data/v{self.api_version}/{requests[n].path}",
+                    "referenceId": f"w{k}",
+                    "body": body(n, indices),
+                }
+                for k, (n, indices) in enumerate(group)
+            ],
+        }
+        out: list[list[RecordResult]] = []
+        for (_n, indices), (status, payload) in zip(
+            group, self._composite("POST composite (collections)", composite), strict=True
+        ):
+            if status >= 400:  # refused as a whole for a record-level reason
+                code, message = _error_details(payload)
+                failed = RecordResult(success=False, errors=(WriteError(code or "ERROR", message),))
+                out.append([failed] * len(indices))
+            else:
+                out.append(_parse_collection(payload, len(indices)))
+        return out
 
     def describe(self, sobject: str) -> dict[str, Any]:
         check_name(sobject)
@@ -282,10 +473,16 @@ class SalesforceClient:
         external_id_field: str | None = None,
         poll_interval: float = BULK_POLL_SECONDS,
         timeout: float = BULK_TIMEOUT_SECONDS,
+        rows: int | None = None,
+        need_successes: bool = True,
     ) -> BulkJobResult:
         """Run one Bulk API 2.0 ingest job: create, upload the CSV, UploadComplete, poll until
-        final, then read successful/failed/unprocessed results. A job that ends Failed or
-        Aborted, or outlives `timeout`, raises FatalAPIError (the job is aborted first)."""
+        final (polls back off from `poll_interval`, doubling up to a minute, so a long job costs
+        a few polls), then read the results. Result reads that cannot hold anything are
+        skipped: failedResults when no record failed, unprocessedrecords when all `rows` were
+        processed, successfulResults when `need_successes` is False (updates, whose Ids the
+        caller knows). A job that ends Failed or Aborted, or outlives `timeout`, raises
+        FatalAPIError (the job is aborted first)."""
         check_name(sobject)
         spec: dict[str, Any] = {
             "object": sobject,
@@ -311,17 +508,8 @@ class SalesforceClient:
             self._raw(
                 "PATCH", base, "PATCH jobs/ingest/{id}", json_body={"state": "UploadComplete"}
             )
-            deadline = time.monotonic() + timeout
-            while True:
-                info = self._raw("GET", base, "GET jobs/ingest/{id}").json()
-                state = str(info.get("state"))
-                if state in _BULK_FINAL:
-                    break
-                if time.monotonic() >= deadline:
-                    raise FatalAPIError(
-                        f"bulk job {job_id} still {state} after {timeout:.0f} s; aborted"
-                    )
-                self._sleep(poll_interval)
+            info = self._poll_job(base, "GET jobs/ingest/{id}", poll_interval, timeout)
+            state = str(info.get("state"))
         except BaseException:
             if state not in _BULK_FINAL:
                 self._abort_job(base)
@@ -330,15 +518,87 @@ class SalesforceClient:
             raise FatalAPIError(
                 f"bulk job {job_id} ended {state}: {info.get('errorMessage') or 'no message'}"
             )
+        processed = int(info.get("numberRecordsProcessed") or 0)
+        failed = int(info.get("numberRecordsFailed") or 0)
         return BulkJobResult(
             job_id=job_id,
             state=state,
-            records_processed=int(info.get("numberRecordsProcessed") or 0),
-            records_failed=int(info.get("numberRecordsFailed") or 0),
-            successful=self._bulk_rows(base, "successfulResults"),
-            failed=self._bulk_rows(base, "failedResults"),
-            unprocessed=self._bulk_rows(base, "unprocessedrecords"),
+            records_processed=processed,
+            records_failed=failed,
+            successful=self._bulk_rows(base, "successfulResults") if need_successes else [],
+            failed=self._bulk_rows(base, "failedResults") if failed else [],
+            unprocessed=[]
+            if rows is not None and processed >= rows
+            else self._bulk_rows(base, "unprocessedrecords"),
         )
+
+    def _poll_job(
+        self, base: str, endpoint: str, poll_interval: float, timeout: float
+    ) -> dict[str, Any]:
+        """Poll a Bulk API 2.0 job until it is final; the wait doubles after every poll up to
+        BULK_POLL_MAX_SECONDS, so polls grow with the log of the job's duration."""
+        deadline = time.monotonic() + timeout
+        wait = poll_interval
+        while True:
+            info = self._raw("GET", base, endpoint).json()
+            state = str(info.get("state"))
+            if state in _BULK_FINAL:
+                return dict(info)
+            if time.monotonic() >= deadline:
+                raise FatalAPIError(
+                    f"bulk job {base.rsplit('/', 1)[-1]} still {state} after {timeout:.0f} s; "
+                    "aborted"
+                )
+            self._sleep(wait)
+            wait = min(BULK_POLL_MAX_SECONDS, wait * 2)
+
+    def bulk_query(
+        self,
+        soql: str,
+        *,
+        page_records: int = BULK_QUERY_PAGE_RECORDS,
+        poll_interval: float = BULK_POLL_SECONDS,
+        timeout: float = BULK_TIMEOUT_SECONDS,
+    ) -> Iterator[list[dict[str, str]]]:
+        """Run one Bulk API 2.0 query job and yield its result rows page by page (CSV rows as
+        dicts; an empty cell reads ""). Pages follow the `Sforce-Locator` header (the text
+        "null" after the last page), at most `page_records` rows each (`maxRecords`). A job
+        that ends Failed or Aborted raises FatalAPIError."""
+        spec = {
+            "operation": "query",
+            "query": soql,
+            "contentType": "CSV",
+            "columnDelimiter": "COMMA",
+            "lineEnding": "LF",
+        }
+        job = self._raw("POST", QUERY_JOBS_PATH, "POST jobs/query", json_body=spec).json()
+        base = f"{QUERY_JOBS_PATH}/{job['id']}"
+        state = str(job.get("state", "UploadComplete"))
+        try:
+            info = self._poll_job(base, "GET jobs/query/{id}", poll_interval, timeout)
+            state = str(info.get("state"))
+        except BaseException:
+            if state not in _BULK_FINAL:
+                self._abort_job(base)
+            raise
+        if state != "JobComplete":
+            raise FatalAPIError(
+                f"bulk query {job['id']} ended {state}: {info.get('errorMessage') or 'no message'}"
+            )
+        locator: str | None = None
+        while True:
+            params = {"maxRecords": str(page_records)} | ({"locator": locator} if locator else {})
+            response = self._raw(
+                "GET",
+                f"{base}/results?{urlencode(params)}",
+                "GET jobs/query/{id}/results",
+                accept="text/csv",
+            )
+            text = response.content.decode("utf-8-sig")
+            yield list(csv.DictReader(io.StringIO(text, newline="")))
+            locator = response.headers.get("Sforce-Locator")
+            if not locator or locator == "null":
+                return
 
     def _bulk_rows(self, base: str, kind: str) -> list[dict[str, str]]:
         response = self._raw(

@@ -2,9 +2,12 @@
 
 - Updates (`record_id` set): Collections PATCH by Id, grouped per sObject, 200 a call.
 - Creates (`record_id` None, always a Lead): Collections upsert on `HubSpot_Contact_Id__c`, so a
-  create retried after a lost answer finds the Lead the first attempt made. At or above
-  `bulk_threshold` creates, the creates go through one Bulk API 2.0 upsert job instead.
-- Tasks: Collections upsert on `Task.Connector_Key__c`, so a rerun updates rather than adds.
+  create retried after a lost answer finds the Lead the first attempt made.
+- The Collections chunks of one call to `write_records` travel together, up to five in one
+  Composite call (one API request). A group (updates of one sObject, or the creates) at or
+  above `bulk_threshold` goes through a Bulk API 2.0 job instead.
+- Tasks: Collections upsert on `Task.Connector_Key__c`, so a rerun updates rather than adds;
+  at or above `bulk_threshold` Tasks, one Bulk API 2.0 upsert job on the same key.
 
 All calls use allOrNone=false: a rejected record comes back as a failed WriteResult carrying
 Salesforce's code, message and fields while its batch-mates are written. Per-record
@@ -16,17 +19,19 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from core.plan import RecordWrite, TaskWrite, WriteError, WriteResult
 
-from .client import BulkJobResult, RecordResult, SalesforceClient
+from .client import BulkJobResult, CollectionRequest, RecordResult, SalesforceClient
 from .constants import (
     BULK_NULL,
     BULK_POLL_SECONDS,
     BULK_THRESHOLD,
     BULK_TIMEOUT_SECONDS,
+    BULK_UPLOAD_MAX_BYTES,
     LEAD_EXTERNAL_ID_FIELD,
     TASK_EXTERNAL_ID_FIELD,
 )
@@ -55,27 +60,30 @@ def write_records(
         else:
             updates.setdefault(write.sobject, []).append(index)
 
+    # Small groups go through Collections, packed together into Composite calls (five chunks
+    # of 200 a call); groups at or above the threshold go through Bulk API 2.0 jobs.
+    small: list[tuple[list[int], CollectionRequest]] = []
     for sobject, indices in updates.items():
         group = [writes[i] for i in indices]
         if bulk_threshold is not None and len(group) >= bulk_threshold:
-            updated = bulk_update(client, sobject, group)
+            for i, result in zip(indices, bulk_update(client, sobject, group), strict=True):
+                results[i] = result
         else:
             records = [{**w.fields, "Id": w.record_id} for w in group]
-            outcomes = client.update(sobject, records)
-            updated = [_result(w.lead_key, o) for w, o in zip(group, outcomes, strict=True)]
-        for i, result in zip(indices, updated, strict=True):
-            results[i] = result
-
+            small.append((indices, CollectionRequest(sobject, records)))
     if creates:
         create_writes = [writes[i] for i in creates]
         if bulk_threshold is not None and len(creates) >= bulk_threshold:
-            created = bulk_upsert_leads(client, create_writes)
+            for i, result in zip(creates, bulk_upsert_leads(client, create_writes), strict=True):
+                results[i] = result
         else:
             records = [_lead_record(w) for w in create_writes]
-            outcomes = client.upsert("Lead", LEAD_EXTERNAL_ID_FIELD, records)
-            created = [_result(w.lead_key, o) for w, o in zip(create_writes, outcomes, strict=True)]
-        for i, result in zip(creates, created, strict=True):
-            results[i] = result
+            small.append((creates, CollectionRequest("Lead", records, LEAD_EXTERNAL_ID_FIELD)))
+    if small:
+        answers = client.write_many([request for _, request in small])
+        for (indices, _), outcomes in zip(small, answers, strict=True):
+            for i, outcome in zip(indices, outcomes, strict=True):
+                results[i] = _result(writes[i].lead_key, outcome)
 
     assert all(r is not None for r in results)
     return results  # type: ignore[return-value]
@@ -85,6 +93,8 @@ def write_tasks(
     client: SalesforceClient,
     tasks: Sequence[TaskWrite],
     created_ids: Mapping[str, str],
+    *,
+    bulk_threshold: int | None = None,
 ) -> list[WriteResult]:
     """Upsert Tasks on Connector_Key__c. A task without `who_id` takes the Id of the Lead
     created for its `lead_key` in this run (`created_ids`); when there is none, it fails
@@ -105,7 +115,20 @@ def write_tasks(
             continue
         send.append(index)
         records.append({**task.fields, "WhoId": who_id, TASK_EXTERNAL_ID_FIELD: task.connector_key})
-    if records:
+    if records and bulk_threshold is not None and len(records) >= bulk_threshold:
+        rows = [
+            BulkRow(
+                tasks[index].lead_key,
+                record[TASK_EXTERNAL_ID_FIELD],
+                {k: v for k, v in record.items() if k != TASK_EXTERNAL_ID_FIELD},
+            )
+            for index, record in zip(send, records, strict=True)
+        ]
+        for index, result in zip(
+            send, bulk_rows(client, "Task", "upsert", rows, TASK_EXTERNAL_ID_FIELD), strict=True
+        ):
+            results[index] = result
+    elif records:
         outcomes = client.upsert("Task", TASK_EXTERNAL_ID_FIELD, records)
         for index, outcome in zip(send, outcomes, strict=True):
             results[index] = _result(tasks[index].lead_key, outcome)
@@ -187,6 +210,15 @@ def bulk_update(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class BulkRow:
+    """One record of a bulk job: the lead it belongs to, its key and its field values."""
+
+    lead_key: str
+    key: str  # the value of the job's key column (Id or the external id)
+    fields: Mapping[str, Any]
+
+
 def _bulk_job(
     client: SalesforceClient,
     sobject: str,
@@ -198,42 +230,66 @@ def _bulk_job(
     poll_interval: float,
     timeout: float,
 ) -> list[WriteResult]:
-    """One ingest job; result rows (in no particular order) are matched back by `key_column`.
-    A key repeated in one job fails locally (CONNECTOR_DUPLICATE_EXTERNAL_ID)."""
-    results: list[WriteResult | None] = [None] * len(writes)
+    rows = [BulkRow(w.lead_key, key_of(w), w.fields) for w in writes]
+    return bulk_rows(
+        client, sobject, operation, rows, key_column, poll_interval=poll_interval, timeout=timeout
+    )
+
+
+def bulk_rows(
+    client: SalesforceClient,
+    sobject: str,
+    operation: str,
+    rows: Sequence[BulkRow],
+    key_column: str,
+    *,
+    poll_interval: float = BULK_POLL_SECONDS,
+    timeout: float = BULK_TIMEOUT_SECONDS,
+    max_bytes: int = BULK_UPLOAD_MAX_BYTES,
+) -> list[WriteResult]:
+    """Ingest jobs of at most `max_bytes` of CSV each (Salesforce refuses an upload over
+    150 MB); result rows (in no particular order) are matched back by `key_column`. A key
+    repeated in one call fails locally (CONNECTOR_DUPLICATE_EXTERNAL_ID). Results one per row.
+
+    An update names its record by Id, so a row of a finished job that is neither in
+    failedResults nor unprocessed succeeded: successfulResults are read only for inserts
+    and upserts (whose new Ids the caller needs)."""
+    results: list[WriteResult | None] = [None] * len(rows)
     first: dict[str, int] = {}
-    for index, write in enumerate(writes):
-        key = key_of(write)
-        if key in first:
+    for index, row in enumerate(rows):
+        if row.key in first:
             results[index] = WriteResult(
-                lead_key=write.lead_key,
+                lead_key=row.lead_key,
                 success=False,
                 errors=(WriteError(DUPLICATE_IN_JOB, "key repeated in one bulk job"),),
             )
         else:
-            first[key] = index
-    if not first:
-        return results  # type: ignore[return-value]
-
-    job = client.bulk_ingest(
-        sobject,
-        operation,
-        _to_csv([writes[i] for i in first.values()], key_column, key_of),
-        external_id_field=key_column if operation == "upsert" else None,
-        poll_interval=poll_interval,
-        timeout=timeout,
-    )
-    for key, outcome in _bulk_outcomes(job, key_column).items():
-        index = first.get(key)
-        if index is not None and results[index] is None:
-            results[index] = _result(writes[index].lead_key, outcome)
-    for index in first.values():
-        if results[index] is None:
-            results[index] = WriteResult(
-                lead_key=writes[index].lead_key,
-                success=False,
-                errors=(WriteError(NO_BULK_RESULT, f"bulk job {job.job_id} reported no result"),),
-            )
+            first[row.key] = index
+    need_successes = operation != "update"
+    unique = [rows[i] for i in first.values()]
+    for count, data in _csv_parts(unique, key_column, max_bytes):
+        job = client.bulk_ingest(
+            sobject,
+            operation,
+            data,
+            external_id_field=key_column if operation == "upsert" else None,
+            poll_interval=poll_interval,
+            timeout=timeout,
+            rows=count,
+            need_successes=need_successes,
+        )
+        for key, outcome in _bulk_outcomes(job, key_column).items():
+            index = first.get(key)
+            if index is not None and results[index] is None:
+                results[index] = _result(rows[index].lead_key, outcome)
+    for key, index in first.items():
+        if results[index] is not None:
+            continue
+        if need_successes:
+            error = WriteError(NO_BULK_RESULT, "the bulk job reported no result for this row")
+            results[index] = WriteResult(rows[index].lead_key, False, errors=(error,))
+        else:
+            results[index] = WriteResult(rows[index].lead_key, True, record_id=key)
     return results  # type: ignore[return-value]
 
 
@@ -263,21 +319,30 @@ def _result(lead_key: str, outcome: RecordResult) -> WriteResult:
     )
 
 
-def _to_csv(
-    writes: Sequence[RecordWrite], key_column: str, key_of: Callable[[RecordWrite], str]
-) -> str:
-    columns = [key_column]
-    extra = sorted({name for w in writes for name in w.fields} - {key_column})
-    columns.extend(extra)
+def _csv_parts(
+    rows: Sequence[BulkRow], key_column: str, max_bytes: int
+) -> Iterator[tuple[int, str]]:
+    """(row count, CSV text) parts of at most `max_bytes` UTF-8 bytes, each with the header."""
+    extra = sorted({name for r in rows for name in r.fields} - {key_column})
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(columns)
-    for w in writes:
-        row = [key_of(w)]
-        for name in extra:
-            row.append(_csv_value(w.fields[name]) if name in w.fields else "")
-        writer.writerow(row)
-    return out.getvalue()
+    writer.writerow([key_column, *extra])
+    header = out.getvalue()
+    lines: list[str] = []
+    size = len(header.encode("utf-8"))
+    for r in rows:
+        out.seek(0)
+        out.truncate()
+        writer.writerow([r.key, *(_csv_value(r.fields[n]) if n in r.fields else "" for n in extra)])
+        line = out.getvalue()
+        cost = len(line.encode("utf-8"))
+        if lines and size + cost > max_bytes:
+            yield len(lines), header + "".join(lines)
+            lines, size = [], len(header.encode("utf-8"))
+        lines.append(line)
+        size += cost
+    if lines:
+        yield len(lines), header + "".join(lines)
 
 
 def _csv_value(value: Any) -> str:

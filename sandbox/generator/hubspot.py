@@ -70,6 +70,7 @@ from .plan import (
     STATUSCHANGE,
     CompanyPlan,
     ContactPlan,
+    original_source,
     timeline,
 )
 
@@ -120,6 +121,7 @@ def contact_record(p: ContactPlan) -> Record:
             "phone": ident.phone,
             "lifecyclestage": p.lifecyclestage,
             "hs_lead_status": p.lead_status,
+            "hs_analytics_source": original_source(p.index),
             "createdate": created,
             "lastmodifieddate": modified,
             "hs_lastmodifieddate": modified,

@@ -121,10 +121,20 @@ def role_mailbox_contact(c: CompanyPlan) -> Record | None:
     }
 
 
+def converted_opportunity_id(company: CompanyPlan | None, number: int) -> str | None:
+    """The opportunity a converted Lead was converted into: one of its Account's
+    opportunities (chosen by the Lead's number, no random draw), None when it has none."""
+    if company is None or not company.opportunities:
+        return None
+    chosen = company.opportunities[number % len(company.opportunities)]
+    return sf_id(OPPORTUNITY_PREFIX, chosen.number)
+
+
 def person_records(
-    ident: Identity, plans: list[SalesforceRecordPlan]
+    ident: Identity, plans: list[SalesforceRecordPlan], company: CompanyPlan | None = None
 ) -> Iterator[tuple[str, Record]]:
-    """(object name, record) for each Salesforce Contact/Lead of one HubSpot contact."""
+    """(object name, record) for each Salesforce Contact/Lead of one HubSpot contact.
+    `company` (the contact's company) gives converted Leads their ConvertedOpportunityId."""
     title = ident.jobtitle[:TITLE_MAX] if ident.jobtitle else None
     for r in plans:
         common = {
@@ -167,6 +177,9 @@ def person_records(
                     ),
                     "ConvertedDate": sf_date(r.converted_ms)
                     if r.converted_ms is not None
+                    else None,
+                    "ConvertedOpportunityId": converted_opportunity_id(company, r.number)
+                    if converted
                     else None,
                     "CreatedDate": sf_datetime(r.created_ms),
                     "LastModifiedDate": sf_datetime(r.modified_ms),

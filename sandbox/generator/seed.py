@@ -285,7 +285,11 @@ class SeedData:
                 yield from self._company_sf(company_plan(seed, i // CONTACTS_PER_COMPANY, now))
             people = salesforce_plan(seed, i, now)
             if people:
-                yield from sf.person_records(identity(seed, i, now), people)
+                ident = identity(seed, i, now)
+                firm = None if ident.company_index is None else company_plan(
+                    seed, ident.company_index, now
+                )
+                yield from sf.person_records(ident, people, firm)
 
     @staticmethod
     def _company_sf(c: CompanyPlan) -> Iterator[tuple[str, Record]]:

@@ -12,7 +12,8 @@ Orders and cursors (DECIDED where HubSpot's docs are silent; all cursors are opa
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,8 @@ from sandbox.hubspot.util import decode_cursor, encode_cursor, iso_ms, to_ms
 
 STANDARD_EVENT_TYPES = ("e_visited_page",)
 ATTENDANCE_STATES = ("REGISTERED", "ATTENDED", "NO_SHOW", "CANCELLED", "EMPTY")
+# Filtered selections kept for paging (one per query being paged); see ActivityApi._selection.
+SELECTIONS_KEPT = 16
 
 
 @dataclass
@@ -60,14 +63,19 @@ class ActivityStore:
         default_factory=dict
     )
     event_types: set[str] = field(default_factory=set)
+    # Bumped by every change, so selections computed before it are never served after it.
+    generation: int = 0
 
     def clear(self) -> None:
+        generation = self.generation + 1
         fresh = ActivityStore()
         self.__dict__.update(fresh.__dict__)
+        self.generation = generation
 
     # ------------------------------------------------------------------ seeding
 
     def add_form(self, form: dict[str, Any]) -> None:
+        self.generation += 1
         if not form.get("id"):
             raise ValueError("forms: each form needs an id")
         form_id = str(form["id"])
@@ -77,6 +85,7 @@ class ActivityStore:
         self.forms.append(form)
 
     def add_submission(self, submission: dict[str, Any]) -> None:
+        self.generation += 1
         form_id = submission.get("formId")
         if not form_id:
             raise ValueError("form_submissions: each submission needs a formId")
@@ -84,11 +93,13 @@ class ActivityStore:
         self.submissions.setdefault(str(form_id), []).append(clean)
 
     def add_email_event(self, event: dict[str, Any]) -> None:
+        self.generation += 1
         if event.get("created") is None or not event.get("id"):
             raise ValueError("email_events: each event needs id and created")
         self.email_events.append(event)
 
     def add_marketing_event(self, event: dict[str, Any]) -> None:
+        self.generation += 1
         object_id = event.get("objectId") or event.get("id")
         if not object_id:
             raise ValueError("marketing_events: each event needs an id or objectId")
@@ -100,6 +111,7 @@ class ActivityStore:
         self.marketing_event_ids[str(event["objectId"])] = event
 
     def add_participation(self, item: dict[str, Any]) -> None:
+        self.generation += 1
         assoc = item.get("associations") or {}
         event_id = (assoc.get("marketingEvent") or {}).get("marketingEventId")
         contact = assoc.get("contact") or {}
@@ -113,6 +125,7 @@ class ActivityStore:
                 self.participations_by_contact.setdefault(str(key).lower(), []).append(position)
 
     def add_page_view(self, event: dict[str, Any]) -> None:
+        self.generation += 1
         occurred = to_ms(event.get("occurredAt"))
         if occurred is None or not event.get("eventType"):
             raise ValueError("page_views: each event needs eventType and occurredAt")
@@ -128,6 +141,7 @@ class ActivityStore:
 
     def finish(self) -> None:
         """Sort what seeding appended (once per seed call)."""
+        self.generation += 1
         for items in self.submissions.values():
             items.sort(
                 key=lambda s: (-(to_ms(s.get("submittedAt")) or 0), str(s.get("conversionId", "")))
@@ -148,6 +162,7 @@ class ActivityApi:
     def __init__(self, store: ActivityStore, now_ms: Callable[[], int]) -> None:
         self.store = store
         self.now_ms = now_ms
+        self._selections: OrderedDict[Hashable, list[dict[str, Any]]] = OrderedDict()
 
     def register(self, router: Router) -> None:
         router.add("GET", "/email/public/v1/events", self.email_events)
@@ -175,6 +190,26 @@ class ActivityApi:
             return decode_cursor(req.arg(name), salt) or 0
         except ValueError as exc:
             raise validation_error(req, str(exc), code="INVALID_CURSOR") from exc
+
+    def _selection(
+        self, key: Hashable, select: Callable[[], list[dict[str, Any]]]
+    ) -> list[dict[str, Any]]:
+        """`select()`, remembered for the next pages of the same query.
+
+        Paging a filtered list by offset would otherwise filter every row again for each
+        page (quadratic in the rows over a whole read). The answer is the same: the key holds
+        every input of the filter and the store's generation, which every change bumps.
+        """
+        full_key = (self.store.generation, key)
+        selected = self._selections.get(full_key)
+        if selected is None:
+            selected = select()
+            self._selections[full_key] = selected
+            while len(self._selections) > SELECTIONS_KEPT:
+                self._selections.popitem(last=False)
+        else:
+            self._selections.move_to_end(full_key)
+        return selected
 
     @staticmethod
     def _paging(req: Request, token: str) -> dict[str, Any]:
@@ -290,20 +325,26 @@ class ActivityApi:
         if state is not None and state.upper() not in ATTENDANCE_STATES:
             raise validation_error(req, f"Unknown state {state!r}", code="INVALID_STATE")
         items = self.store.participations
-        selected = []
-        for position in positions:
-            item = items[position]
-            if state and (item.get("properties") or {}).get("attendanceState") != state.upper():
-                continue
-            if contact_filter is not None:
-                contact = (item.get("associations") or {}).get("contact") or {}
-                keys = {
-                    str(contact.get("contactId", "")).lower(),
-                    str(contact.get("email", "")).lower(),
-                }
-                if contact_filter.lower() not in keys:
+
+        def select() -> list[dict[str, Any]]:
+            selected = []
+            for position in positions:
+                item = items[position]
+                properties = item.get("properties") or {}
+                if state and properties.get("attendanceState") != state.upper():
                     continue
-            selected.append(item)
+                if contact_filter is not None:
+                    contact = (item.get("associations") or {}).get("contact") or {}
+                    keys = {
+                        str(contact.get("contactId", "")).lower(),
+                        str(contact.get("email", "")).lower(),
+                    }
+                    if contact_filter.lower() not in keys:
+                        continue
+                selected.append(item)
+            return selected
+
+        selected = self._selection(("breakdown", salt, state, contact_filter), select)
         body: dict[str, Any] = {"total": len(selected), "results": selected[start : start + limit]}
         if start + limit < len(selected):
             body["paging"] = self._paging(req, encode_cursor(start + limit, salt))
@@ -344,16 +385,23 @@ class ActivityApi:
             source = self.store.events_by_object.get((object_type or "contact", object_id), [])
         else:
             source = self.store.events
-        selected = [
-            event
-            for occurred, _seq, event in source
-            if (low is None or occurred >= low)
-            and (high is None or occurred < high)
-            and (event_type is None or event.get("eventType") == event_type)
-            and (object_type is None or event.get("objectType", "contact") == object_type)
-        ]
-        if not ascending:
-            selected.reverse()
+
+        def select() -> list[dict[str, Any]]:
+            # `source` is sorted by (occurred ms, sequence): bisect to [low, high) first.
+            first = bisect.bisect_left(source, (low,)) if low is not None else 0
+            last = bisect.bisect_left(source, (high,)) if high is not None else len(source)
+            chosen = [
+                event
+                for _occurred, _seq, event in source[first:last]
+                if (event_type is None or event.get("eventType") == event_type)
+                and (object_type is None or event.get("objectType", "contact") == object_type)
+            ]
+            if not ascending:
+                chosen.reverse()
+            return chosen
+
+        key = ("events", object_type, object_id, event_type, low, high, ascending)
+        selected = self._selection(key, select)
         salt = "events"
         start = self._cursor(req, "after", salt)
         body: dict[str, Any] = {"results": selected[start : start + limit]}

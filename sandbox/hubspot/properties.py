@@ -268,8 +268,34 @@ VALID_FIELD_TYPES = (
 )
 
 
+# Which fieldType each type takes (HubSpot's property guide: a mismatch is a 400).
+FIELD_TYPES_BY_TYPE: dict[str, frozenset[str]] = {
+    "string": frozenset({"text", "textarea", "phonenumber", "html", "file"}),
+    "number": frozenset({"number", "calculation_equation"}),
+    "date": frozenset({"date"}),
+    "datetime": frozenset({"date"}),
+    "enumeration": frozenset({"select", "radio", "checkbox", "booleancheckbox"}),
+    "bool": frozenset({"booleancheckbox"}),
+}
+_GROUP_LABELS = {
+    "contactinformation": "Contact information",
+    "companyinformation": "Company information",
+    "sales_properties": "Sales properties",
+    "analyticsinformation": "Web analytics history",
+    "emailinformation": "Email information",
+    "deal_information": "Deal information",
+    "meeting": "Meeting information",
+    "custom": "Custom properties",
+}
+
+
+def group_definition(name: str, label: str, display_order: int = -1) -> dict[str, Any]:
+    """A property group as `GET /crm/v3/properties/{objectType}/groups` lists it."""
+    return {"name": name, "label": label, "displayOrder": display_order, "archived": False}
+
+
 class PropertyRegistry:
-    """The property definitions of one object type, by name."""
+    """The property definitions (and property groups) of one object type, by name."""
 
     def __init__(self, object_type: str) -> None:
         self.object_type = object_type
@@ -277,6 +303,10 @@ class PropertyRegistry:
         for definition in STANDARD_PROPERTIES[object_type]():
             self._by_name[definition["name"]] = definition
         self.types: dict[str, str] = {n: d["type"] for n, d in self._by_name.items()}
+        self.groups: dict[str, dict[str, Any]] = {}
+        for definition in self._by_name.values():
+            name = definition["groupName"]
+            self.groups.setdefault(name, group_definition(name, _GROUP_LABELS.get(name, name)))
 
     def __contains__(self, name: object) -> bool:
         return name in self._by_name
@@ -297,6 +327,7 @@ class PropertyRegistry:
             definition = _prop(name, name, group="custom")
             definition["hubspotDefined"] = False
             self.add(definition)
+            self.groups.setdefault("custom", group_definition("custom", _GROUP_LABELS["custom"]))
 
     def type_of(self, name: str) -> str:
         return self.types.get(name, "string")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 from sandbox.httpbase import Request, Response, Router
@@ -23,7 +24,12 @@ from sandbox.hubspot.constants import (
 )
 from sandbox.hubspot.crm_store import AssociationStore, ObjectStore, Record
 from sandbox.hubspot.errors import api_error, error_body, not_found, validation_error
-from sandbox.hubspot.properties import VALID_FIELD_TYPES, VALID_TYPES
+from sandbox.hubspot.properties import (
+    FIELD_TYPES_BY_TYPE,
+    VALID_FIELD_TYPES,
+    VALID_TYPES,
+    group_definition,
+)
 from sandbox.hubspot.routes_common import (
     base_url,
     batch_body,
@@ -85,6 +91,12 @@ class CrmApi:
         )
         router.add("GET", "/crm/v3/properties/{objectType}", self.list_properties)
         router.add("POST", "/crm/v3/properties/{objectType}", self.create_property)
+        # Before /{propertyName}: "groups" and "batch" are not property names.
+        router.add("GET", "/crm/v3/properties/{objectType}/groups", self.list_groups)
+        router.add("POST", "/crm/v3/properties/{objectType}/groups", self.create_group)
+        router.add(
+            "POST", "/crm/v3/properties/{objectType}/batch/create", self.batch_create_properties
+        )
         router.add("GET", "/crm/v3/properties/{objectType}/{propertyName}", self.get_property)
 
     # ------------------------------------------------------------------ helpers
@@ -198,6 +210,9 @@ class CrmApi:
                 ptype = store.properties.type_of(name)
                 if ptype == "number" and _not_number(text):
                     problems.append(_problem(name, "INVALID_LONG", f"{text} is not a valid number"))
+                    continue
+                if ptype == "date" and (date_problem := _date_problem(text)) is not None:
+                    problems.append(_problem(name, "INVALID_DATE", date_problem))
                     continue
                 if name == "email" and not _EMAIL.match(text):
                     problems.append(
@@ -708,7 +723,78 @@ class CrmApi:
 
     def create_property(self, req: Request) -> Response:
         store = self._store(req)
+        definition = self._property_definition(req, store, json_object(req))
+        if definition["name"] in store.properties:
+            raise api_error(
+                req,
+                409,
+                "OBJECT_ALREADY_EXISTS",
+                f"Property named '{definition['name']}' already exists.",
+            )
+        store.properties.add(definition)
+        return Response.json(201, definition)
+
+    def batch_create_properties(self, req: Request) -> Response:
+        """A definition that is not valid refuses the whole batch (400, naming the input);
+        names that exist already are per-input errors (207) and the others are created.
+        (UNVERIFIED: HubSpot documents 201/207 but not which failures are per input.)"""
+        store = self._store(req)
+        inputs = inputs_of(req, json_object(req), BATCH_MAX_INPUTS)
+        definitions = []
+        for index, item in enumerate(inputs):
+            if not isinstance(item, dict):
+                raise validation_error(req, f"inputs[{index}] must be an object")
+            definitions.append(self._property_definition(req, store, item))
+        results, errors = [], []
+        for definition in definitions:
+            name = definition["name"]
+            if name in store.properties:
+                errors.append(
+                    {
+                        **error_body(
+                            req, "OBJECT_ALREADY_EXISTS", f"Property named '{name}' already exists."
+                        ),
+                        "context": {"name": [name]},
+                    }
+                )
+                continue
+            store.properties.add(definition)
+            results.append(definition)
+        return Response.json(207 if errors else 201, batch_body(results, errors, self.now_ms()))
+
+    def list_groups(self, req: Request) -> Response:
+        store = self._store(req)
+        return Response.json(200, {"results": list(store.properties.groups.values())})
+
+    def create_group(self, req: Request) -> Response:
+        store = self._store(req)
         body = json_object(req)
+        missing = [k for k in ("name", "label") if not body.get(k)]
+        if missing:
+            raise validation_error(
+                req,
+                f"Missing required fields: {', '.join(missing)}",
+                code="MISSING_REQUIRED_FIELD",
+                context={"missingFields": missing},
+            )
+        name = str(body["name"])
+        if not _PROPERTY_NAME.match(name):
+            raise validation_error(
+                req, f"Invalid property group name {name!r}", code="INVALID_NAME"
+            )
+        if name in store.properties.groups:
+            raise api_error(
+                req, 409, "OBJECT_ALREADY_EXISTS", f"Property group named '{name}' already exists."
+            )
+        group = group_definition(name, str(body["label"]), int(body.get("displayOrder", -1)))
+        store.properties.groups[name] = group
+        return Response.json(201, group)
+
+    def _property_definition(
+        self, req: Request, store: ObjectStore, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A new property's definition from a create body; 400 VALIDATION_ERROR when the
+        body is not valid (missing fields, name, type/fieldType pair, group, options)."""
         missing = [
             k for k in ("name", "label", "type", "fieldType", "groupName") if not body.get(k)
         ]
@@ -722,16 +808,34 @@ class CrmApi:
         name = str(body["name"])
         if not _PROPERTY_NAME.match(name):
             raise validation_error(req, f"Invalid property name {name!r}", code="INVALID_NAME")
-        if body["type"] not in VALID_TYPES or body["fieldType"] not in VALID_FIELD_TYPES:
+        ptype, field_type = body["type"], body["fieldType"]
+        if ptype not in VALID_TYPES or field_type not in VALID_FIELD_TYPES:
+            raise validation_error(
+                req, f"Invalid type/fieldType {ptype!r}/{field_type!r}", code="INVALID_TYPE"
+            )
+        if field_type not in FIELD_TYPES_BY_TYPE[ptype]:
             raise validation_error(
                 req,
-                f"Invalid type/fieldType {body['type']!r}/{body['fieldType']!r}",
-                code="INVALID_TYPE",
+                f"fieldType {field_type!r} is not valid for a property of type {ptype!r} "
+                f"(valid: {', '.join(sorted(FIELD_TYPES_BY_TYPE[ptype]))})",
+                code="INVALID_FIELD_TYPE",
             )
-        if name in store.properties:
-            raise api_error(
-                req, 409, "OBJECT_ALREADY_EXISTS", f"Property named '{name}' already exists."
+        group = str(body["groupName"])
+        if group not in store.properties.groups:
+            raise validation_error(
+                req,
+                f"Property group '{group}' does not exist for object type "
+                f"{OBJECT_TYPE_IDS[store.object_type]}",
+                code="INVALID_PROPERTY_GROUP",
             )
+        raw_options = body.get("options") or []
+        if not isinstance(raw_options, list) or not all(
+            isinstance(o, dict) and o.get("value") not in (None, "") for o in raw_options
+        ):
+            raise validation_error(req, "each option needs a value", code="INVALID_OPTIONS")
+        values = [str(o["value"]) for o in raw_options]
+        if len(set(values)) != len(values):
+            raise validation_error(req, "option values must be unique", code="DUPLICATE_OPTION")
         stamp = iso_ms(self.now_ms())
         options = [
             {
@@ -741,15 +845,15 @@ class CrmApi:
                 "hidden": bool(o.get("hidden", False)),
                 **({"description": o["description"]} if o.get("description") else {}),
             }
-            for i, o in enumerate(body.get("options") or [])
+            for i, o in enumerate(raw_options)
         ]
-        definition = {
+        return {
             "name": name,
             "label": str(body["label"]),
-            "type": body["type"],
-            "fieldType": body["fieldType"],
+            "type": ptype,
+            "fieldType": field_type,
             "description": str(body.get("description") or ""),
-            "groupName": str(body["groupName"]),
+            "groupName": group,
             "options": options,
             "displayOrder": int(body.get("displayOrder", -1)),
             "calculated": False,
@@ -767,8 +871,6 @@ class CrmApi:
             "updatedAt": stamp,
             "archived": False,
         }
-        store.properties.add(definition)
-        return Response.json(201, definition)
 
 
 def _problem(name: str, error: str, message: str) -> dict[str, Any]:
@@ -787,3 +889,19 @@ def _not_number(text: str) -> bool:
     except ValueError:
         return True
     return False
+
+
+_DAY = 86_400_000
+
+
+def _date_problem(text: str) -> str | None:
+    """Why `text` is not a HubSpot date value (YYYY-MM-DD, or epoch ms of midnight UTC)."""
+    if text.lstrip("-").isdigit():
+        if int(text) % _DAY:
+            return f"{text} is not a date at midnight UTC"
+        return None
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return f"{text} is not a valid date (YYYY-MM-DD or epoch milliseconds at midnight UTC)"
+    return None if len(text) == 10 else f"{text} is not a valid date"

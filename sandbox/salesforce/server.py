@@ -17,6 +17,7 @@ from typing import Any
 from sandbox.httpbase import App, FaultPlan, Request, Response
 from sandbox.salesforce import ids
 from sandbox.salesforce.bulk import BulkIngest
+from sandbox.salesforce.bulk_query import BulkQuery
 from sandbox.salesforce.dml import Dml, WriteOptions
 from sandbox.salesforce.errors import (
     URI_TOO_LONG_HTML,
@@ -84,6 +85,7 @@ class SalesforceSandbox:
         self.session: Session | None = None  # the session of the call being answered
         self.rest = RestApi(self)
         self.bulk = BulkIngest(self)
+        self.bulk_query = BulkQuery(self)
         self.tokens = TokenEndpoint(self)
         self._routes()
         self._reset_state()
@@ -138,6 +140,7 @@ class SalesforceSandbox:
     def _routes(self) -> None:
         self.rest.register(self.app.router)
         self.bulk.register(self.app.router)
+        self.bulk_query.register(self.app.router)
         self.app.router.add("POST", "/services/oauth2/token", self.tokens.handle)
         self.app.router.add("GET", "/services/data", self._versions)
         self.app.admin("POST", "seed", self._admin_seed)
@@ -228,6 +231,7 @@ class SalesforceSandbox:
         self._api_day = self._today()
         self.rest.reset()
         self.bulk.reset()
+        self.bulk_query.reset()
         self.default_user_id = ""
         self._seed_one(self.schema.objects["User"], {
             "Username": "integration@sandbox.example.com",

@@ -90,3 +90,26 @@ def test_secrets_never_appear_in_settings_repr_or_dump(tmp_path: Path) -> None:
     settings = load_settings(write(tmp_path, SESSION_CONFIG))
     assert "secret-session" not in repr(settings)
     assert "secret-session" not in settings.model_dump_json()
+
+
+def test_given_no_salesforce_section_only_commands_without_salesforce_calls_load(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, '[hubspot]\ntier = "free"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)  # sync, backfill, ...: the sign-in settings are required
+    assert any("salesforce" in p and "username" in p for p in caught.value.problems)
+
+    settings = load_settings(path, salesforce=False)  # report: state and mappings only
+
+    assert settings.hubspot.tier == "free" and settings.salesforce.username is None
+
+
+def test_given_no_salesforce_calls_every_other_salesforce_key_is_still_checked(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, '[salesforce]\nauth = "oauth"\ntimeout_secs = 3\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, salesforce=False)
+    text = "\n".join(caught.value.problems)
+    assert "salesforce.auth" in text and "salesforce.timeout_secs: unknown setting" in text

@@ -85,3 +85,17 @@ def test_given_unlimited_limiter_it_never_waits() -> None:
     for _ in range(1000):
         limiter.acquire()
     assert clock.sleeps == []
+
+
+def test_given_settled_calls_the_window_counts_from_their_answers_not_their_starts() -> None:
+    # The server counts a call when the request reaches it, somewhere before the answer.
+    # Five calls started at 0 and answered at 0.3 s: a sixth must wait until 1.3 s, as the
+    # server may have counted them as late as 0.3 s.
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(5, 1.0, clock=clock, sleep=clock.sleep)
+    stamps = [limiter.acquire() for _ in range(5)]
+    clock.now = 0.3
+    for stamp in stamps:
+        limiter.settle(stamp)
+    limiter.acquire()
+    assert 1.3 <= clock.now < 1.31

@@ -167,3 +167,31 @@ def test_secrets_never_reach_output_logs_or_state(tmp_path: Path, secret_source:
             assert secret.encode() not in state_bytes
     finally:
         sandbox.stop()
+
+
+def test_given_the_state_database_fails_mid_run_sync_exits_5_with_a_clear_message(
+    sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from sync.state import StateStore
+
+    config = sandbox.write_config(tmp_path / "connector.toml", tmp_path / "state" / "c.db")
+    calls = {"pages": 0}
+    real_store_page = StateStore.store_page
+
+    def store_page(self: StateStore, **kw: object) -> int:
+        calls["pages"] += 1
+        if calls["pages"] == 3:  # as a PostgreSQL server restart looks to the driver
+            raise sqlite3.OperationalError("server closed the connection unexpectedly")
+        return real_store_page(self, **kw)  # type: ignore[arg-type]
+
+    def finish_run(self: StateStore, *args: object) -> None:
+        raise sqlite3.OperationalError("the connection is closed")  # still gone
+
+    monkeypatch.setattr(StateStore, "store_page", store_page)
+    monkeypatch.setattr(StateStore, "finish_run", finish_run)
+    result = CliRunner().invoke(cli.main, ["--config", str(config), "-q", "sync"])
+    assert result.exit_code == 5, result.output
+    assert "state database" in result.output and "server closed the connection" in result.output
+    assert "rerunning" in result.output and "Traceback" not in result.output

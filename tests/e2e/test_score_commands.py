@@ -184,7 +184,8 @@ def test_given_a_higher_mql_threshold_simulate_reports_losses_and_no_gains(
     assert weeks[0]["week"] == "2026-W23" and weeks[-1]["end"] == AT
     assert sum(w["current"]["new_mqls"] for w in weeks) == data["current"]["new_mqls"] > 0
     assert weeks[-1]["current"]["mqls_at_end"] == data["current"]["mqls_at_end"]
-    assert data["outcomes"] is None and data["outcomes_note"] == "no Salesforce outcomes stored yet"
+    # the backfill pulled the Salesforce outcomes: precision/recall are computed from them
+    assert data["outcomes"] is not None and data["outcomes_note"].startswith("MQL = MQL at any")
 
 
 def test_given_the_current_rules_as_candidate_simulate_changes_nothing(config: Path) -> None:
@@ -194,7 +195,7 @@ def test_given_the_current_rules_as_candidate_simulate_changes_nothing(config: P
     assert "would gain MQL status: 0" in result.stdout
     assert "would lose MQL status: 0" in result.stdout
     assert "2026-W23" in result.stdout
-    assert "precision / recall: no Salesforce outcomes stored yet" in result.stdout
+    assert "precision / recall against " in result.stdout
 
 
 def test_given_broken_candidate_rules_simulate_exits_2_with_every_problem_and_its_line(

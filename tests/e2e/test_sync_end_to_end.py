@@ -159,3 +159,53 @@ def test_given_new_activity_incremental_sync_picks_up_only_that(
     assert summary["activities_new"] == 2 * len(leads)
     assert summary["leads_scored"] == len(leads)
     assert summary["new_mql_episodes"] == len(leads) == summary["tasks_created"]
+    assert settings.sync.pull_outcomes  # with the outcome pull on, as shipped
+
+    # The same sync again: the cursor overlap reads those activities (and the Leads the run
+    # created) again, but nothing changed, so no lead is scored and nothing is written.
+    again = run_once(settings, kind="sync", clock=lambda: now + timedelta(seconds=6))
+    assert again["activities_read"] > 0 and again["activities_new"] == 0
+    assert again["outcomes"]["read"]["Lead"] > 0 and again["outcomes"]["leads_marked"] == 0
+    assert again["leads_scored"] == 0
+    assert again["records_updated"] == again["leads_created"] == again["tasks_created"] == 0
+
+
+def _patch_company(sandbox: Sandbox, company_id: str, **properties: str) -> None:
+    from sandbox.hubspot import DEFAULT_HUBSPOT_TOKEN
+
+    answer = requests.patch(
+        f"{sandbox.hubspot_url}/crm/v3/objects/companies/{company_id}",
+        json={"properties": properties},
+        headers={"Authorization": f"Bearer {DEFAULT_HUBSPOT_TOKEN}"},
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+
+
+def test_given_a_company_read_again_unchanged_its_leads_are_not_scored_again(
+    sandbox: Sandbox, settings
+) -> None:
+    from sync.runner import open_store
+
+    run_once(settings, kind="backfill", since=SINCE)
+    with open_store(settings) as store:
+        members: dict[str, set[str]] = {}
+        for email, contacts in store.contacts_by_email(store.all_lead_emails()).items():
+            for contact in contacts:
+                if contact.company_id:
+                    members.setdefault(contact.company_id, set()).add(email)
+        company_id, leads = max(members.items(), key=lambda item: (len(item[1]), item[0]))
+        employees = (store.company(company_id) or pytest.fail("company not stored")).get(
+            "numberofemployees"
+        )
+    now = datetime.now(UTC)
+
+    # Only its modified time moves (an edit that sets the same value): nothing to score.
+    _patch_company(sandbox, company_id, numberofemployees=employees or "")
+    same = run_once(settings, kind="sync", clock=lambda: now + timedelta(seconds=5))
+    assert same["leads_scored"] == 0 and same["records_updated"] == 0
+
+    # A real change: each of its leads is scored again, no other.
+    _patch_company(sandbox, company_id, numberofemployees=str(int(employees or 0) + 5000))
+    changed = run_once(settings, kind="sync", clock=lambda: now + timedelta(seconds=10))
+    assert changed["leads_scored"] == len(leads) > 0

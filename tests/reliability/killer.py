@@ -19,8 +19,12 @@ def main() -> None:
     kill_at, when, *args = sys.argv[1:]
     remaining = {"calls": int(kill_at)}
     original = urllib3.connectionpool.HTTPConnectionPool.urlopen
+    # KILL_COUNT_PORT=N: count only the calls to that port (say, the Salesforce sandbox's).
+    only_port = os.environ.get("KILL_COUNT_PORT")
 
     def urlopen(self, method, url, *a, **kw):  # type: ignore[no-untyped-def]
+        if only_port is not None and str(self.port) != only_port:
+            return original(self, method, url, *a, **kw)
         remaining["calls"] -= 1
         if remaining["calls"] == 0 and when == "before":
             os.kill(os.getpid(), signal.SIGKILL)

@@ -48,6 +48,7 @@ CONTACT_PROPERTIES = {
     "phone",
     "lifecyclestage",
     "hs_lead_status",
+    "hs_analytics_source",
     "createdate",
     "lastmodifieddate",
     "hs_lastmodifieddate",
@@ -688,3 +689,19 @@ def test_emails_stay_unique_at_scale_as_hubspot_requires() -> None:
             key = email.strip().lower()
             assert key not in seen, key
             seen.add(key)
+
+
+def test_original_source_is_a_hubspot_value_spread_over_channels_and_same_for_every_seed() -> None:
+    from sandbox.generator.plan import ORIGINAL_SOURCES, original_source
+
+    names = {name for name, _ in ORIGINAL_SOURCES}
+    picked = [original_source(i) for i in range(2000)]
+    assert set(picked) == names  # every channel occurs
+    assert [original_source(i) for i in range(50)] == picked[:50]  # deterministic
+    share = picked.count("ORGANIC_SEARCH") / len(picked)
+    assert 0.22 < share < 0.34  # weight 28 %
+    one = hubspot_seed(generate(contacts=40, seed=1, now=NOW))["contacts"]
+    other = hubspot_seed(generate(contacts=40, seed=2, now=NOW))["contacts"]
+    assert [c["properties"]["hs_analytics_source"] for c in one] == [
+        c["properties"]["hs_analytics_source"] for c in other
+    ]

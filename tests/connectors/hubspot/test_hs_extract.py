@@ -98,7 +98,7 @@ class FakeClient:
 
     def associations(self, from_type: str, to_type: str, ids: list[str]) -> dict[str, Any]:
         self.calls[f"associations.{from_type}.{to_type}"] += 1
-        assert len(ids) <= 100
+        assert len(ids) <= 1000  # HubSpot's documented maximum per request body
         table = self.assoc.get((from_type, to_type), {})
         results = []
         for i in ids:
@@ -294,7 +294,7 @@ def _to(company: int, *type_ids: int) -> dict[str, Any]:
     }
 
 
-def test_primary_company_attached_with_two_association_reads_per_page(fake):
+def test_primary_company_attached_with_one_association_read_per_page(fake):
     fake.records["contacts"] = [_contact(i) for i in range(1, 201)]
     fake.assoc[("contacts", "companies")] = {
         "1": [_to(50, 279), _to(51, 1, 279)],
@@ -307,7 +307,7 @@ def test_primary_company_attached_with_two_association_reads_per_page(fake):
     assert by_id["2"].company_id == "60"
     assert by_id["150"].company_id == "70"
     assert by_id["3"].company_id is None
-    assert fake.calls["associations.contacts.companies"] == 2
+    assert fake.calls["associations.contacts.companies"] == 1  # 200 ids in one call
 
 
 def test_association_lists_follow_per_record_paging(fake):
@@ -580,3 +580,62 @@ def test_meetings_fan_out_to_associated_contacts(fake):
     ]
     assert source.skipped["meeting without contacts"] == 1
     assert fake.calls["associations.meetings.contacts"] == 1
+
+
+# --------------------------------------------------------------------------- read-ahead
+
+
+def test_read_ahead_runs_the_callers_work_while_the_next_page_is_not_there() -> None:
+    import threading
+
+    from connectors.hubspot.extract import read_ahead
+
+    released = threading.Event()
+    work_threads: list[str] = []
+
+    def pages():
+        yield [1]
+        # the second page only comes once the caller's work has run, as a search held back
+        # by the rate limit comes only later
+        assert released.wait(timeout=10), "work never ran while the page was missing"
+        yield [2]
+
+    def work() -> None:
+        work_threads.append(threading.current_thread().name)
+        released.set()
+
+    assert list(read_ahead(pages(), work, 2, "test")) == [[1], [2]]
+    assert work_threads and work_threads[0] == threading.current_thread().name
+
+
+def test_read_ahead_raises_the_readers_error_after_the_pages_before_it() -> None:
+    from connectors.hubspot.extract import read_ahead
+
+    def pages():
+        yield "first"
+        raise FatalAPIError("search refused")
+
+    got: list[str] = []
+    with pytest.raises(FatalAPIError, match="search refused"):
+        for page in read_ahead(pages(), lambda: None, 2, "test"):
+            got.append(page)
+    assert got == ["first"]
+
+
+def test_read_ahead_stops_its_reader_when_the_caller_stops_early() -> None:
+    import threading
+
+    from connectors.hubspot.extract import read_ahead
+
+    produced: list[int] = []
+
+    def pages():
+        for i in range(1000):
+            produced.append(i)
+            yield i
+
+    for page in read_ahead(pages(), lambda: None, 2, "stop-test"):
+        if page == 3:
+            break
+    assert not any(t.name == "read-ahead-stop-test" for t in threading.enumerate())
+    assert len(produced) <= 3 + 1 + 2 + 1  # what was read, one being put, the queue's two

@@ -23,6 +23,7 @@ from core.errors import FatalAPIError
 from core.plan import RecordWrite, TaskWrite, WriteError
 from tests.connectors.salesforce.sf_testkit import API, FAST, Sleeps, make_settings
 
+COMPOSITE = f"{API}/composite"
 COLLECTIONS = f"{API}/composite/sobjects"
 LEAD_UPSERT = f"{COLLECTIONS}/Lead/HubSpot_Contact_Id__c"
 TASK_UPSERT = f"{COLLECTIONS}/Task/Connector_Key__c"
@@ -45,6 +46,17 @@ def _echo_ids(request):
     return 200, {}, json.dumps(out)
 
 
+def _composite_echo(request):
+    """A Composite call of Collections subrequests, each answered like `_echo_ids`."""
+    subs = json.loads(request.body)["compositeRequest"]
+    out = []
+    for sub in subs:
+        body = json.loads(_echo_ids(type("R", (), {"body": json.dumps(sub["body"])}))[2])
+        out.append({"body": body, "httpHeaders": {}, "httpStatusCode": 200,
+                    "referenceId": sub["referenceId"]})
+    return 200, {}, json.dumps({"compositeResponse": out})
+
+
 def _update(key: str, sobject: str, rid: str, **fields: object) -> RecordWrite:
     return RecordWrite(lead_key=key, sobject=sobject, record_id=rid, fields=fields)  # type: ignore[arg-type]
 
@@ -56,14 +68,19 @@ def _create(key: str, hubspot_id: str, **fields: object) -> RecordWrite:
 
 
 @responses.activate
-def test_1000_updates_take_5_calls_and_results_come_back_in_order() -> None:
-    responses.add_callback(responses.PATCH, COLLECTIONS, callback=_echo_ids)
+def test_1000_updates_take_one_composite_call_and_results_come_back_in_order() -> None:
+    responses.add_callback(responses.POST, COMPOSITE, callback=_composite_echo)
     writes = [_update(f"{i}@x.com", "Lead", f"00Q{i:05d}", Rating="Hot") for i in range(1000)]
     client = _client()
 
     results = write_records(client, writes)
 
-    assert client.total_calls == 5
+    assert client.total_calls == 1
+    subs = json.loads(responses.calls[0].request.body)["compositeRequest"]
+    assert [len(s["body"]["records"]) for s in subs] == [200] * 5
+    assert {(s["method"], s["url"]) for s in subs} == {
+        ("PATCH", "/services/data/v59.0/composite/sobjects")
+    }
     assert [r.lead_key for r in results] == [w.lead_key for w in writes]
     assert [r.record_id for r in results] == [w.record_id for w in writes]
     assert all(r.success and not r.created for r in results)
@@ -71,8 +88,7 @@ def test_1000_updates_take_5_calls_and_results_come_back_in_order() -> None:
 
 @responses.activate
 def test_updates_are_grouped_per_sobject_and_creates_are_upserted_on_the_hubspot_id() -> None:
-    responses.add_callback(responses.PATCH, COLLECTIONS, callback=_echo_ids)
-    responses.add_callback(responses.PATCH, LEAD_UPSERT, callback=_echo_ids)
+    responses.add_callback(responses.POST, COMPOSITE, callback=_composite_echo)
     writes = [
         _update("a@x.com", "Lead", "00QA", Status="Working"),
         _create("new@x.com", "501", LastName="New", Company="N Inc", Email="new@x.com"),
@@ -85,14 +101,61 @@ def test_updates_are_grouped_per_sobject_and_creates_are_upserted_on_the_hubspot
 
     assert [r.record_id for r in results] == ["00QA", "00Q501", "003B", "00QC"]
     assert results[1].created
-    bodies = [(c.request.url, json.loads(c.request.body)) for c in responses.calls]
-    assert [(url, [r["attributes"]["type"] for r in b["records"]]) for url, b in bodies] == [
-        (COLLECTIONS, ["Lead", "Lead"]),
-        (COLLECTIONS, ["Contact"]),
-        (LEAD_UPSERT, ["Lead"]),
+    assert client.total_calls == 1  # three Collections subrequests in one Composite call
+    composite = json.loads(responses.calls[0].request.body)
+    subs = [(s["url"].split("/v59.0/")[1], s["body"]) for s in composite["compositeRequest"]]
+    assert [(url, [r["attributes"]["type"] for r in b["records"]]) for url, b in subs] == [
+        ("composite/sobjects", ["Lead", "Lead"]),
+        ("composite/sobjects", ["Contact"]),
+        ("composite/sobjects/Lead/HubSpot_Contact_Id__c", ["Lead"]),
     ]
-    assert bodies[2][1]["records"][0]["HubSpot_Contact_Id__c"] == "501"
-    assert all(b["allOrNone"] is False for _, b in bodies)
+    assert subs[2][1]["records"][0]["HubSpot_Contact_Id__c"] == "501"
+    assert all(b["allOrNone"] is False for _, b in subs)
+
+
+@responses.activate
+def test_a_subrequest_refused_as_a_whole_fails_exactly_its_records() -> None:
+    def answer(request):
+        subs = json.loads(request.body)["compositeRequest"]
+        first = json.loads(_echo_ids(type("R", (), {"body": json.dumps(subs[0]["body"])}))[2])
+        refused = [{"errorCode": "DUPLICATE_VALUE", "message": "duplicate value found"}]
+        return 200, {}, json.dumps({"compositeResponse": [
+            {"body": first, "httpHeaders": {}, "httpStatusCode": 200, "referenceId": "w0"},
+            {"body": refused, "httpHeaders": {}, "httpStatusCode": 400, "referenceId": "w1"},
+        ]})
+
+    responses.add_callback(responses.POST, COMPOSITE, callback=answer)
+    writes = [
+        _update("a@x.com", "Lead", "00QA", Status="Working"),
+        _update("b@x.com", "Contact", "003B", Title="CTO"),
+    ]
+
+    results = write_records(_client(), writes)
+
+    assert results[0].success and results[0].record_id == "00QA"
+    assert not results[1].success
+    assert results[1].errors == (WriteError("DUPLICATE_VALUE", "duplicate value found"),)
+
+
+@responses.activate
+def test_a_subrequest_that_failed_for_a_passing_reason_resends_the_composite() -> None:
+    busy = {"compositeResponse": [
+        {"body": [{"errorCode": "SERVER_UNAVAILABLE", "message": "busy"}], "httpHeaders": {},
+         "httpStatusCode": 503, "referenceId": "w0"},
+        {"body": [], "httpHeaders": {}, "httpStatusCode": 200, "referenceId": "w1"},
+    ]}
+    responses.post(COMPOSITE, json=busy)
+    responses.add_callback(responses.POST, COMPOSITE, callback=_composite_echo)
+    writes = [
+        _update("a@x.com", "Lead", "00QA", Status="Working"),
+        _update("b@x.com", "Contact", "003B", Title="CTO"),
+    ]
+    client = _client()
+
+    results = write_records(client, writes)
+
+    assert all(r.success for r in results)
+    assert client.total_calls == 2
 
 
 @responses.activate
@@ -247,7 +310,7 @@ def test_bulk_upsert_reads_results_back_record_by_record(sleeps: Sleeps) -> None
     assert [r["HubSpot_Contact_Id__c"] for r in rows] == ["1", "2", "3", "4"]
     assert rows[3]["Rating"] == "#N/A" and rows[0]["Rating"] == ""
     assert json.loads(responses.calls[2].request.body) == {"state": "UploadComplete"}
-    assert sleeps == [0.5, 0.5]
+    assert sleeps == [0.5, 1.0]  # polls back off
     # create, upload, close, 3 polls, 3 result reads
     assert client.total_calls == 9
 
@@ -314,3 +377,85 @@ def test_bulk_error_text_is_split_into_code_message_and_fields(
     text: str, expected: WriteError
 ) -> None:
     assert _bulk_error(text) == expected
+
+
+# ---------------------------------------------------------------------- Bulk API 2.0 query
+
+QUERY_JOBS = f"{API}/jobs/query"
+
+
+@responses.activate
+def test_bulk_query_follows_the_locator_until_it_reads_null(sleeps: Sleeps) -> None:
+    responses.post(QUERY_JOBS, json={"id": "750Q", "state": "UploadComplete"})
+    responses.get(f"{QUERY_JOBS}/750Q", json={"id": "750Q", "state": "InProgress"})
+    responses.get(f"{QUERY_JOBS}/750Q", json={"id": "750Q", "state": "JobComplete"})
+    responses.get(
+        f"{QUERY_JOBS}/750Q/results",
+        body='"Id","Email"\n"003A","a@x.com"\n"003B",""\n',
+        headers={"Sforce-Locator": "MjAwMA", "Sforce-NumberOfRecords": "2"},
+        match=[responses.matchers.query_param_matcher({"maxRecords": "2"})],
+    )
+    responses.get(
+        f"{QUERY_JOBS}/750Q/results",
+        body='"Id","Email"\n"003C","c@x.com"\n',
+        headers={"Sforce-Locator": "null", "Sforce-NumberOfRecords": "1"},
+        match=[responses.matchers.query_param_matcher({"maxRecords": "2", "locator": "MjAwMA"})],
+    )
+    client = _client(sleeps)
+
+    pages = list(client.bulk_query("SELECT Id, Email FROM Contact", page_records=2,
+                                   poll_interval=1.5))
+
+    assert pages == [
+        [{"Id": "003A", "Email": "a@x.com"}, {"Id": "003B", "Email": ""}],
+        [{"Id": "003C", "Email": "c@x.com"}],
+    ]
+    assert json.loads(responses.calls[0].request.body) == {
+        "operation": "query",
+        "query": "SELECT Id, Email FROM Contact",
+        "contentType": "CSV",
+        "columnDelimiter": "COMMA",
+        "lineEnding": "LF",
+    }
+    assert sleeps == [1.5]
+    assert client.total_calls == 5  # create, two polls, two pages
+
+
+@responses.activate
+def test_a_failed_bulk_query_is_fatal_and_names_the_reason() -> None:
+    responses.post(QUERY_JOBS, json={"id": "750Q", "state": "UploadComplete"})
+    responses.get(f"{QUERY_JOBS}/750Q", json={"id": "750Q", "state": "Failed",
+                                             "errorMessage": "INVALID_FIELD: No such column"})
+    with pytest.raises(FatalAPIError, match="No such column"):
+        list(_client().bulk_query("SELECT Nope FROM Contact"))
+
+
+@responses.activate
+def test_composite_queries_come_back_in_order_and_a_refused_one_stops_the_call() -> None:
+    def answer(request):
+        subs = json.loads(request.body)["compositeRequest"]
+        out = []
+        for sub in subs:
+            soql = sub["url"].split("q=", 1)[1]
+            body = {"totalSize": 1, "done": True,
+                    "records": [{"attributes": {"type": "Lead"}, "Id": soql[-1]}]}
+            out.append({"body": body, "httpHeaders": {}, "httpStatusCode": 200,
+                        "referenceId": sub["referenceId"]})
+        return 200, {}, json.dumps({"compositeResponse": out})
+
+    responses.add_callback(responses.POST, COMPOSITE, callback=answer)
+    client = _client()
+
+    answers = client.query_many([f"SELECT Id FROM Lead WHERE X = {i}" for i in range(3)])
+
+    assert answers == [[{"Id": "0"}], [{"Id": "1"}], [{"Id": "2"}]]
+    assert client.total_calls == 1
+
+    responses.replace(responses.POST, COMPOSITE, json={"compositeResponse": [
+        {"body": [{"errorCode": "MALFORMED_QUERY", "message": "unexpected token"}],
+         "httpHeaders": {}, "httpStatusCode": 400, "referenceId": "q0"},
+        {"body": {"totalSize": 0, "done": True, "records": []}, "httpHeaders": {},
+         "httpStatusCode": 200, "referenceId": "q1"},
+    ]})
+    with pytest.raises(FatalAPIError, match="unexpected token"):
+        client.query_many(["SELECT", "SELECT Id FROM Lead"])

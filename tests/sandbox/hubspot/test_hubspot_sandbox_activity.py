@@ -234,3 +234,57 @@ def test_web_events_by_contact_and_event_types(act: Sandbox) -> None:
     sdk = act.client.events.events_api.get_page(object_type="contact", object_id="3")
     assert sdk.results and sdk.results[0].event_type == "e_visited_page"
     assert "e_visited_page" in act.get("/events/v3/events/event-types").json()["eventTypes"]
+
+
+def test_web_event_pages_match_a_full_filter_and_see_events_seeded_between_pages(
+    act: Sandbox,
+) -> None:
+    # Windows on exact event times: occurredAfter inclusive, occurredBefore exclusive.
+    for low, high in [(0, 30), (3, 9), (5, 6), (5, 5), (29, 40)]:
+        expected = [
+            f"pv{i}" for i in reversed(range(30)) if low <= i < high
+        ]  # newest first
+        walked = _walk(
+            lambda after, low=low, high=high: act.get(
+                "/events/v3/events",
+                objectType="contact",
+                occurredAfter=iso_ms(BASE_MS + low * 1000),
+                occurredBefore=iso_ms(BASE_MS + high * 1000),
+                limit=2,
+                **({"after": after} if after else {}),
+            ).json()
+        )
+        assert [e["id"] for e in walked] == expected, (low, high)
+    first = act.get("/events/v3/events", objectType="contact", limit=5).json()
+    assert [e["id"] for e in first["results"]] == ["pv29", "pv28", "pv27", "pv26", "pv25"]
+    act.sb.seed(
+        {
+            "page_views": [
+                {
+                    "id": "pv-late",
+                    "eventType": "e_visited_page",
+                    "objectType": "contact",
+                    "objectId": "1",
+                    "occurredAt": iso_ms(BASE_MS + 100_000),
+                    "properties": {},
+                }
+            ]
+        }
+    )
+    again = act.get("/events/v3/events", objectType="contact", limit=5).json()
+    assert again["results"][0]["id"] == "pv-late"  # a remembered selection is not served
+
+
+def test_participation_pages_by_state_match_a_full_filter(act: Sandbox) -> None:
+    path = f"/marketing/v3/marketing-events/participations/{EVENT_ID}/breakdown"
+    for state, expected in [("ATTENDED", [f"p{i}" for i in range(1, 26, 2)]), (None, None)]:
+        walked = _walk(
+            lambda after, state=state: act.get(
+                path,
+                limit=3,
+                **({"state": state} if state else {}),
+                **({"after": after} if after else {}),
+            ).json()
+        )
+        ids = [p["id"] for p in walked]
+        assert ids == (expected or [f"p{i}" for i in range(1, 26)])

@@ -1,0 +1,171 @@
+"""HubSpot contact write-back and property setup: thin calls over `HubSpotClient`.
+
+Every call goes through `HubSpotClient.request`, so it shares the client's rate limiter,
+daily-budget guard, retry policy (429, 5xx, connection errors) and call counting.
+
+Batch update (`POST /crm/v3/objects/contacts/batch/update`, at most 100 inputs):
+- 200: every input updated; 207: some ids are unknown (`errors[]`, category OBJECT_NOT_FOUND,
+  `context.ids`), the others updated;
+- 400 VALIDATION_ERROR (an unknown property, a value that is not an option, not a number, a
+  date not at midnight UTC): HubSpot refuses the *whole* batch and does not say which input
+  was wrong. The writer then splits the batch in halves and sends each again, down to single
+  contacts, so the bad ones are named and their batch-mates written (1 bad contact in 100
+  costs about 14 extra calls; bad values are caught by the planner first, so this is rare).
+- a transient failure that outlasts the retries marks the batch's contacts retriable (the
+  next run sends them again); a refused token or scope, or the daily budget, stops the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.constants import Endpoint
+from core.errors import RecordError, RetriableAPIError
+from core.plan import WriteError
+from core.writeback import ContactUpdate, UpdateResult
+
+BATCH_UPDATE_MAX = 100
+BATCH_UPDATE = Endpoint("contacts.batch_update", expected=frozenset({200, 207}))
+PROPERTIES_LIST = Endpoint("properties.list")
+GROUPS_LIST = Endpoint("properties.groups.list")
+GROUP_CREATE = Endpoint("properties.groups.create", expected=frozenset({201}))
+PROPERTIES_BATCH_CREATE = Endpoint("properties.batch_create", expected=frozenset({201, 207}))
+
+
+class HubSpotContactWriter:
+    """Sends `ContactUpdate`s in batches of 100; one `UpdateResult` per update, in order."""
+
+    def __init__(self, client: HubSpotClient, batch_size: int = BATCH_UPDATE_MAX) -> None:
+        if not 1 <= batch_size <= BATCH_UPDATE_MAX:
+            raise ValueError(f"batch_size must be 1..{BATCH_UPDATE_MAX}")
+        self._client = client
+        self._batch_size = batch_size
+        self.calls = 0
+
+    def update(self, updates: Sequence[ContactUpdate]) -> list[UpdateResult]:
+        results: list[UpdateResult] = []
+        for start in range(0, len(updates), self._batch_size):
+            results.extend(self._send(updates[start : start + self._batch_size]))
+        return results
+
+    def _send(self, chunk: Sequence[ContactUpdate]) -> list[UpdateResult]:
+        body = {
+            "inputs": [{"id": u.contact_id, "properties": dict(u.properties)} for u in chunk]
+        }
+        self.calls += 1
+        try:
+            answer = self._client.request(
+                BATCH_UPDATE, "POST", "/crm/v3/objects/contacts/batch/update", body=body
+            )
+        except RecordError as exc:
+            if len(chunk) > 1:  # the whole batch was refused: find the culprit(s)
+                middle = len(chunk) // 2
+                return self._send(chunk[:middle]) + self._send(chunk[middle:])
+            code = exc.error_code or f"HTTP_{exc.status}"
+            return [UpdateResult(chunk[0].contact_id, False, error=WriteError(code, exc.message))]
+        except RetriableAPIError as exc:
+            error = WriteError(exc.error_code or "TRANSIENT", exc.message)
+            return [UpdateResult(u.contact_id, False, retriable=True, error=error) for u in chunk]
+        return _results(chunk, answer)
+
+
+def _results(chunk: Sequence[ContactUpdate], answer: Mapping[str, Any]) -> list[UpdateResult]:
+    updated = {str(r.get("id")) for r in answer.get("results") or () if isinstance(r, Mapping)}
+    refused: dict[str, WriteError] = {}
+    for error in answer.get("errors") or ():
+        if not isinstance(error, Mapping):
+            continue
+        context = error.get("context") or {}
+        ids = context.get("ids") or context.get("id") or ()
+        code = str(error.get("category") or "ERROR")
+        for contact_id in ids:
+            refused[str(contact_id)] = WriteError(code, str(error.get("message") or code)[:300])
+    out = []
+    for update in chunk:
+        if update.contact_id in refused:
+            out.append(UpdateResult(update.contact_id, False, error=refused[update.contact_id]))
+        elif update.contact_id in updated:
+            out.append(UpdateResult(update.contact_id, True))
+        else:  # neither confirmed nor refused: send it again next run
+            out.append(
+                UpdateResult(
+                    update.contact_id,
+                    False,
+                    retriable=True,
+                    error=WriteError("NOT_CONFIRMED", "HubSpot did not confirm the update"),
+                )
+            )
+    return out
+
+
+# ---------------------------------------------------------------------- properties setup
+
+
+def list_properties(client: HubSpotClient, object_type: str) -> dict[str, dict[str, Any]]:
+    """`GET /crm/v3/properties/{objectType}` by name (one call)."""
+    answer = client.request(PROPERTIES_LIST, "GET", f"/crm/v3/properties/{object_type}")
+    return {p["name"]: p for p in answer.get("results") or () if isinstance(p, Mapping)}
+
+
+def list_groups(client: HubSpotClient, object_type: str) -> dict[str, dict[str, Any]]:
+    """`GET /crm/v3/properties/{objectType}/groups` by name (one call)."""
+    answer = client.request(GROUPS_LIST, "GET", f"/crm/v3/properties/{object_type}/groups")
+    return {g["name"]: g for g in answer.get("results") or () if isinstance(g, Mapping)}
+
+
+def create_group(client: HubSpotClient, object_type: str, name: str, label: str) -> None:
+    """`POST /crm/v3/properties/{objectType}/groups`; a 409 (it exists) is fine."""
+    try:
+        client.request(
+            GROUP_CREATE,
+            "POST",
+            f"/crm/v3/properties/{object_type}/groups",
+            body={"name": name, "label": label, "displayOrder": -1},
+        )
+    except RecordError as exc:
+        if exc.status != 409:
+            raise
+
+
+def create_properties(
+    client: HubSpotClient, object_type: str, bodies: Sequence[Mapping[str, Any]]
+) -> tuple[list[str], dict[str, str]]:
+    """`POST /crm/v3/properties/{objectType}/batch/create` (one call for all): the names
+    created, and a message per name HubSpot refused."""
+    if not bodies:
+        return [], {}
+    names = [str(b["name"]) for b in bodies]
+    try:
+        answer = client.request(
+            PROPERTIES_BATCH_CREATE,
+            "POST",
+            f"/crm/v3/properties/{object_type}/batch/create",
+            body={"inputs": [dict(b) for b in bodies]},
+        )
+    except RecordError as exc:  # the whole batch refused
+        return [], {name: exc.message for name in names}
+    created = [str(p.get("name")) for p in answer.get("results") or () if isinstance(p, Mapping)]
+    refused: dict[str, str] = {}
+    for error in answer.get("errors") or ():
+        if not isinstance(error, Mapping):
+            continue
+        context = error.get("context") or {}
+        for name in context.get("name") or context.get("names") or ():
+            refused[str(name)] = str(error.get("message") or error.get("category"))
+    for name in names:
+        if name not in created and name not in refused:
+            refused[name] = "HubSpot did not confirm the creation"
+    return created, refused
+
+
+__all__ = [
+    "BATCH_UPDATE",
+    "BATCH_UPDATE_MAX",
+    "HubSpotContactWriter",
+    "create_group",
+    "create_properties",
+    "list_groups",
+    "list_properties",
+]

@@ -1,0 +1,226 @@
+"""Read what happened to leads after hand-off: changed Leads, Contacts, Opportunities and
+OpportunityContactRoles, incrementally by `SystemModstamp`.
+
+One SOQL query per object and run (`SELECT <few fields> FROM <Object> WHERE SystemModstamp >
+<since>`), plus one `queryMore` call per further 2,000 changed records, all through
+`SalesforceClient.query` (budget guard, call counting, retries). `SystemModstamp` is the
+field Salesforce changes on every write, by users, automation or the system, and it is
+indexed, so the filter stays cheap on large orgs.
+
+How a lead's opportunity is found (Salesforce Object Reference, checked 2026-11):
+- `Lead.ConvertedOpportunityId`: the opportunity created (or chosen) when the Lead was
+  converted; with `Lead.ConvertedContactId` the Contact it became.
+- `OpportunityContactRole` (`OpportunityId`, `ContactId`, `IsPrimary`): the documented link
+  between a Contact and an Opportunity, also for opportunities not created by a conversion.
+- `Opportunity.ContactId` is not used: it could not be confirmed in the reference available
+  here, and contact roles carry the same link on every API version.
+
+Rows become plain records (`core.outcomes`); a row that cannot be read (no Id, a date that
+is not a date) is skipped and reported in `problems`, the rest goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from core.identity import canonical_email
+from core.outcomes import ContactRole, OpportunityRecord, SalesforceRecord
+
+from .client import check_name
+from .identity import QueryClient
+from .records import field_value
+
+PAGE = 2_000  # records per query batch: what Salesforce returns per call
+OUTCOME_OBJECTS = ("Lead", "Contact", "Opportunity", "OpportunityContactRole")
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeFields:
+    """The connector's custom fields read back (names from `mappings/funnel.toml`)."""
+
+    mql_status: str = "MQL_Status__c"
+    mql_date: str = "MQL_Date__c"
+    stage: str = "Lead_Stage__c"
+    hubspot_id: str = "HubSpot_Contact_Id__c"
+
+    def names(self) -> list[str]:
+        return [check_name(n, "field name") for n in (self.mql_status, self.mql_date, self.stage)]
+
+
+@dataclass
+class Problem:
+    source: str
+    record_id: str | None
+    reason: str
+
+
+@dataclass
+class OutcomeReader:
+    """Changed outcome records of one object at a time, in pages of plain records."""
+
+    client: QueryClient
+    fields: OutcomeFields = field(default_factory=OutcomeFields)
+    problems: list[Problem] = field(default_factory=list)
+
+    def select(self, sobject: str) -> list[str]:
+        custom = self.fields.names()
+        if sobject == "Lead":
+            return [
+                "Id", "Email", "Status", "IsConverted", "ConvertedDate", "ConvertedContactId",
+                "ConvertedOpportunityId", *custom, check_name(self.fields.hubspot_id),
+                "CreatedDate", "SystemModstamp",
+            ]  # fmt: skip
+        if sobject == "Contact":
+            return ["Id", "Email", *custom, "CreatedDate", "SystemModstamp"]
+        if sobject == "Opportunity":
+            return [
+                "Id", "StageName", "IsClosed", "IsWon", "Amount", "CloseDate", "CreatedDate",
+                "AccountId", "SystemModstamp",
+            ]  # fmt: skip
+        if sobject == "OpportunityContactRole":
+            return ["Id", "OpportunityId", "ContactId", "IsPrimary", "SystemModstamp"]
+        raise ValueError(f"not an outcome object: {sobject}")
+
+    def soql(self, sobject: str, since: datetime | None) -> str:
+        where = f" WHERE SystemModstamp > {soql_datetime(since)}" if since is not None else ""
+        return f"SELECT {', '.join(self.select(sobject))} FROM {sobject}{where}"
+
+    def changed(self, sobject: str, since: datetime | None) -> Iterator[list[Any]]:
+        """Pages of parsed records of `sobject` changed after `since` (all when None)."""
+        parse = _PARSERS[sobject]
+        page: list[Any] = []
+        for row in self.client.query(self.soql(sobject, since)):
+            try:
+                page.append(parse(row, self.fields))
+            except (ValueError, TypeError, InvalidOperation) as exc:
+                self.problems.append(
+                    Problem(f"salesforce {sobject}", _text(row.get("Id")), f"unreadable: {exc}")
+                )
+                continue
+            if len(page) >= PAGE:
+                yield page
+                page = []
+        if page:
+            yield page
+
+
+def soql_datetime(moment: datetime) -> str:
+    """A SOQL date-time literal (unquoted, UTC): 2026-11-22T01:02:03Z."""
+    if moment.tzinfo is None:
+        raise ValueError("a SOQL date-time needs a timezone")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# ------------------------------------------------------------------------------ parsing
+def _text(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+def _required_id(row: dict[str, Any]) -> str:
+    value = _text(field_value(row, "Id"))
+    if value is None:
+        raise ValueError("no Id")
+    return value
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value is None:
+        return False
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+def _datetime(value: Any) -> datetime | None:
+    if value in (None, ""):
+        return None
+    moment = datetime.fromisoformat(str(value))
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _date(value: Any) -> date | None:
+    if value in (None, ""):
+        return None
+    return date.fromisoformat(str(value)[:10])
+
+
+def _amount(value: Any) -> Decimal | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"not an amount: {value!r}")
+    return Decimal(str(value))
+
+
+def parse_lead(row: dict[str, Any], fields: OutcomeFields) -> SalesforceRecord:
+    return SalesforceRecord(
+        sobject="Lead",
+        record_id=_required_id(row),
+        email=canonical_email(field_value(row, "Email") or ""),
+        status=_text(field_value(row, "Status")),
+        is_converted=_bool(field_value(row, "IsConverted")),
+        converted_at=_date(field_value(row, "ConvertedDate")),
+        converted_contact_id=_text(field_value(row, "ConvertedContactId")),
+        converted_opportunity_id=_text(field_value(row, "ConvertedOpportunityId")),
+        mql_status=_text(field_value(row, fields.mql_status)),
+        mql_date=_datetime(field_value(row, fields.mql_date)),
+        stage=_text(field_value(row, fields.stage)),
+        hubspot_id=_text(field_value(row, fields.hubspot_id)),
+        created_at=_datetime(field_value(row, "CreatedDate")),
+        modstamp=_datetime(field_value(row, "SystemModstamp")),
+    )
+
+
+def parse_contact(row: dict[str, Any], fields: OutcomeFields) -> SalesforceRecord:
+    return SalesforceRecord(
+        sobject="Contact",
+        record_id=_required_id(row),
+        email=canonical_email(field_value(row, "Email") or ""),
+        mql_status=_text(field_value(row, fields.mql_status)),
+        mql_date=_datetime(field_value(row, fields.mql_date)),
+        stage=_text(field_value(row, fields.stage)),
+        created_at=_datetime(field_value(row, "CreatedDate")),
+        modstamp=_datetime(field_value(row, "SystemModstamp")),
+    )
+
+
+def parse_opportunity(row: dict[str, Any], fields: OutcomeFields) -> OpportunityRecord:
+    return OpportunityRecord(
+        opportunity_id=_required_id(row),
+        stage=_text(field_value(row, "StageName")),
+        is_closed=_bool(field_value(row, "IsClosed")),
+        is_won=_bool(field_value(row, "IsWon")),
+        amount=_amount(field_value(row, "Amount")),
+        close_date=_date(field_value(row, "CloseDate")),
+        created_at=_datetime(field_value(row, "CreatedDate")),
+        account_id=_text(field_value(row, "AccountId")),
+        modstamp=_datetime(field_value(row, "SystemModstamp")),
+    )
+
+
+def parse_contact_role(row: dict[str, Any], fields: OutcomeFields) -> ContactRole:
+    opportunity = _text(field_value(row, "OpportunityId"))
+    contact = _text(field_value(row, "ContactId"))
+    if opportunity is None or contact is None:
+        raise ValueError("contact role without OpportunityId or ContactId")
+    return ContactRole(
+        role_id=_required_id(row),
+        opportunity_id=opportunity,
+        contact_id=contact,
+        is_primary=_bool(field_value(row, "IsPrimary")),
+        modstamp=_datetime(field_value(row, "SystemModstamp")),
+    )
+
+
+_PARSERS: dict[str, Callable[[dict[str, Any], OutcomeFields], Any]] = {
+    "Lead": parse_lead,
+    "Contact": parse_contact,
+    "Opportunity": parse_opportunity,
+    "OpportunityContactRole": parse_contact_role,
+}

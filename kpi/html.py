@@ -1,0 +1,553 @@
+"""A `KpiReport` as ONE self-contained HTML file: inline CSS, inline JavaScript that draws the
+charts as SVG from the report's own JSON (embedded in the page), tables rendered here. No
+network, no CDN: it opens offline from disk.
+
+Every value is escaped: lead emails, segment values and notes come from HubSpot and
+Salesforce and are untrusted. Tables go through `html.escape`; the embedded JSON has `<`,
+`>`, `&` and the JavaScript line separators escaped so it cannot close its script element;
+the script only ever sets `textContent` and attributes, never markup.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from html import escape
+from typing import Any
+
+from kpi.export import DEFINITIONS, report_dict
+from kpi.model import KpiReport
+
+TITLE = "Lead funnel report"
+
+
+def _e(value: Any) -> str:
+    return escape("" if value is None else str(value), quote=True)
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:.1f}%"
+
+
+def _num(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _money(value: str | None, currency: str | None) -> str:
+    if value is None:
+        return "–"
+    amount = float(value)
+    text = f"{amount:,.0f}" if amount >= 100 else f"{amount:,.2f}"
+    return f"{text} {currency or ''}".strip()
+
+
+def embed_json(data: Any) -> str:
+    """JSON that is safe inside <script type="application/json">."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    for char, code in (
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("&", "\\u0026"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
+        text = text.replace(char, code)
+    return text
+
+
+def _table(
+    headers: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    *,
+    table_id: str,
+    numeric_from: int = 1,
+) -> str:
+    head = "".join(
+        f'<th class="{"num" if i >= numeric_from else ""}">{_e(h)}</th>'
+        for i, h in enumerate(headers)
+    )
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td class="{"num" if i >= numeric_from else ""}">{_e(c)}</td>'
+            for i, c in enumerate(row)
+        )
+        + "</tr>"
+        for row in rows
+    )
+    return f'<table id="{_e(table_id)}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+_FUNNEL_HEADERS = (
+    "",
+    "new leads",
+    "MQLs",
+    "MQL rate",
+    "SQLs",
+    "SQL rate",
+    "opportunities",
+    "opp. rate",
+    "won",
+    "lost",
+    "win rate",
+    "new MQLs",
+    "hand-offs",
+    "days to MQL (median)",
+    "days MQL→opp. (median)",
+    "interest→comparison",
+    "cost",
+    "cost / lead",
+    "cost / MQL",
+)
+
+
+def _funnel_cells(row: dict[str, Any], currency: str | None) -> list[str]:
+    p = row["interest_to_comparison"]
+    return [
+        row["label"],
+        _num(row["new_leads"]),
+        _num(row["mqls"]),
+        _pct(row["mql_rate"]),
+        _num(row["sqls"]),
+        _pct(row["sql_rate"]),
+        _num(row["opportunities"]),
+        _pct(row["opportunity_rate"]),
+        _num(row["won"]),
+        _num(row["lost"]),
+        _pct(row["win_rate"]),
+        _num(row["new_mqls"]),
+        _num(row["handoffs"]),
+        _num(row["time_to_mql"]["median_days"]),
+        _num(row["mql_to_opportunity"]["median_days"]),
+        f"{_pct(p['share'])} ({p['moved']}/{p['reached_interest']}, {p['open']} open)",
+        _money(row["cost"], currency),
+        _money(row["cost_per_lead"], currency),
+        _money(row["cost_per_mql"], currency),
+    ]
+
+
+_ENGAGEMENT_HEADERS = (
+    "",
+    "emails delivered",
+    "opened",
+    "open rate",
+    "clicked",
+    "click rate",
+    "webinar registrations",
+    "attended",
+    "attendance rate",
+    "white-paper downloads",
+)
+
+
+def _engagement_cells(row: dict[str, Any]) -> list[str]:
+    e = row["engagement"]
+    return [
+        row["label"],
+        _num(e["delivered"]),
+        _num(e["opened"]),
+        _pct(e["open_rate"]),
+        _num(e["clicked"]),
+        _pct(e["click_rate"]),
+        _num(e["webinar_registrations"]),
+        _num(e["webinar_attended"]),
+        _pct(e["attendance_rate"]),
+        _num(e["whitepaper_downloads"]),
+    ]
+
+
+def _card(label: str, value: str, kpi: str) -> str:
+    return (
+        f'<div class="card" data-kpi="{_e(kpi)}"><div class="v">{_e(value)}</div>'
+        f'<div class="l">{_e(label)}</div></div>'
+    )
+
+
+def render_html(report: KpiReport) -> str:
+    data = report_dict(report)
+    cur = data["currency"]
+    w = data["window"]
+    t = data["totals"]
+    rows = [*data["periods"], t]
+    period_word = "ISO week" if w["period"] == "week" else "month"
+    parts: list[str] = []
+    add = parts.append
+    add('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">')
+    add('<meta name="viewport" content="width=device-width, initial-scale=1">')
+    add(
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+        "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">"
+    )
+    add(f"<title>{_e(TITLE)}</title><style>{_CSS}</style></head><body>")
+    add(
+        f'<header><h1>{_e(TITLE)}</h1><p class="sub">{_e(w["since"][:10])} – '
+        f"{_e(w['until'][:10])}, per {_e(period_word)}"
+        + (f"; segment <b>{_e(w['segment'])}</b>" if w["segment"] else "")
+        + f"; counted up to {_e(w['generated_at'][:19].replace('T', ' '))} UTC</p></header>"
+    )
+    if data["notes"]:
+        add(
+            '<section class="notes"><ul>'
+            + "".join(f"<li>{_e(n)}</li>" for n in data["notes"])
+            + "</ul></section>"
+        )
+    add('<section class="cards">')
+    add(_card("new leads", _num(t["new_leads"]), "new_leads"))
+    add(_card("MQL rate", _pct(t["mql_rate"]), "mql_rate"))
+    add(_card("SQL rate", _pct(t["sql_rate"]), "sql_rate"))
+    add(_card("opportunity rate", _pct(t["opportunity_rate"]), "opportunity_rate"))
+    add(_card("win rate", _pct(t["win_rate"]), "win_rate"))
+    add(_card("cost per lead", _money(t["cost_per_lead"], cur), "cost_per_lead"))
+    add(_card("cost per MQL", _money(t["cost_per_mql"], cur), "cost_per_mql"))
+    add(_card("hand-offs", _num(t["handoffs"]), "handoffs"))
+    add("</section>")
+    add(
+        '<section><h2>Funnel</h2><p class="hint">Leads created in the window, followed to its '
+        "end: each step counts the leads of the step before that got there.</p>"
+        '<div class="chart" id="funnel-chart" role="img" aria-label="funnel"></div></section>'
+    )
+    add(
+        f"<section><h2>Trends per {_e(period_word)}</h2>"
+        '<div class="chart" id="trend-chart" role="img" aria-label="new leads and MQLs"></div>'
+        '<div class="chart" id="rate-chart" role="img" aria-label="rates"></div></section>'
+    )
+    add(f"<section><h2>Funnel per {_e(period_word)}</h2>")
+    add(_table(_FUNNEL_HEADERS, (_funnel_cells(r, cur) for r in rows), table_id="periods"))
+    add("</section>")
+    add("<section><h2>Time to MQL and MQL to opportunity</h2>")
+    add(
+        _table(
+            (
+                "",
+                "MQLs",
+                "days to MQL (median)",
+                "(mean)",
+                "opportunities after MQL",
+                "days MQL→opp. (median)",
+                "(mean)",
+            ),
+            (
+                [
+                    r["label"],
+                    _num(r["time_to_mql"]["count"]),
+                    _num(r["time_to_mql"]["median_days"]),
+                    _num(r["time_to_mql"]["mean_days"]),
+                    _num(r["mql_to_opportunity"]["count"]),
+                    _num(r["mql_to_opportunity"]["median_days"]),
+                    _num(r["mql_to_opportunity"]["mean_days"]),
+                ]
+                for r in rows
+            ),
+            table_id="durations",
+        )
+    )
+    add("</section>")
+    add("<section><h2>Interest → comparison within six months</h2>")
+    add(
+        _table(
+            ("", "first reached interest", "moved to comparison", "share", "window still open"),
+            (
+                [
+                    r["label"],
+                    _num(r["interest_to_comparison"]["reached_interest"]),
+                    _num(r["interest_to_comparison"]["moved"]),
+                    _pct(r["interest_to_comparison"]["share"]),
+                    _num(r["interest_to_comparison"]["open"]),
+                ]
+                for r in rows
+            ),
+            table_id="progression",
+        )
+    )
+    add("</section>")
+    add("<section><h2>Engagement</h2>")
+    add(_table(_ENGAGEMENT_HEADERS, (_engagement_cells(r) for r in rows), table_id="engagement"))
+    add("</section>")
+    add("<section><h2>Per segment</h2>")
+    for dimension, seg_rows in data["segments"].items():
+        add(f"<h3>{_e(dimension)}</h3>")
+        add(
+            '<div class="chart seg-chart" data-dimension="'
+            f'{_e(dimension)}" role="img" aria-label="MQL rate per {_e(dimension)}"></div>'
+        )
+        add(
+            _table(
+                _FUNNEL_HEADERS,
+                (_funnel_cells(r, cur) for r in seg_rows),
+                table_id=f"segment-{dimension}",
+            )
+        )
+        add(
+            _table(
+                _ENGAGEMENT_HEADERS,
+                (_engagement_cells(r) for r in seg_rows),
+                table_id=f"segment-engagement-{dimension}",
+            )
+        )
+    add("</section>")
+    add("<section><h2>Costs</h2>")
+    if cur is None:
+        add("<p>No costs file (mappings/costs.toml): cost per lead and per MQL are not shown.</p>")
+    else:
+        add(
+            _table(
+                (
+                    "month",
+                    "channel",
+                    "campaigns",
+                    "cost",
+                    "new leads",
+                    "MQLs",
+                    "cost / lead",
+                    "cost / MQL",
+                ),
+                (
+                    [
+                        c["month"],
+                        c["channel"],
+                        ", ".join(c["campaigns"]),
+                        _money(c["cost"], cur),
+                        _num(c["new_leads"]),
+                        _num(c["mqls"]),
+                        _money(c["cost_per_lead"], cur),
+                        _money(c["cost_per_mql"], cur),
+                    ]
+                    for c in data["costs"]
+                ),
+                table_id="costs",
+                numeric_from=3,
+            )
+        )
+    add("</section>")
+    add(_agreement(data["agreement"]))
+    add("<section><h2>Definitions</h2><dl>")
+    for name, text in DEFINITIONS.items():
+        add(f"<dt>{_e(name)}</dt><dd>{_e(text)}</dd>")
+    add("</dl></section>")
+    add(
+        '<noscript><p class="notes">The charts need JavaScript; the tables above hold every '
+        "number.</p></noscript>"
+    )
+    add(f'<script type="application/json" id="kpi-data">{embed_json(data)}</script>')
+    add(f"<script>{_JS}</script></body></html>")
+    return "".join(parts)
+
+
+def _agreement(agreement: dict[str, Any] | None) -> str:
+    head = '<section id="agreement"><h2>Agreement check: connector MQLs vs Salesforce</h2>'
+    if agreement is None:
+        return (
+            head + "<p>No Salesforce records are stored yet: run a sync with the outcome "
+            "pull first.</p></section>"
+        )
+    differing = agreement["differing"]
+    summary = (
+        f'<p class="agree-summary" data-connector="{agreement["connector_mqls"]}" '
+        f'data-salesforce="{agreement["salesforce_mqls"]}" data-differing="{len(differing)}">'
+        f"The connector decided {agreement['connector_mqls']:,} MQLs, Salesforce shows "
+        f"{agreement['salesforce_mqls']:,}; {agreement['both']:,} on both sides, "
+        f"{len(differing):,} records differ. Source: {_e(agreement['source'])}.</p>"
+    )
+    table = _table(
+        (
+            "lead",
+            "Salesforce record",
+            "connector decided",
+            "Salesforce shows",
+            "connector last wrote",
+            "why",
+        ),
+        (
+            [
+                d["lead"],
+                f"{d['sobject'] or ''} {d['record_id'] or ''}".strip() or "(none read)",
+                "MQL" if d["connector_mql"] else "not MQL",
+                d["salesforce_status"] or "(empty)",
+                d["written_status"] or "(never)",
+                d["explanation"],
+            ]
+            for d in differing
+        ),
+        table_id="agreement-differing",
+        numeric_from=99,
+    )
+    return head + summary + table + "</section>"
+
+
+_CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI","Hiragino Sans","Noto Sans JP",
+sans-serif;margin:0 auto;max-width:1200px;padding:16px 24px;color:#1d2433;background:#fff}
+h1{margin:0;font-size:24px}h2{margin:28px 0 8px;font-size:18px;border-bottom:1px solid #dde;
+padding-bottom:4px}h3{font-size:15px;margin:18px 0 6px}.sub,.hint{color:#5b6478;margin:4px 0}
+.cards{display:flex;flex-wrap:wrap;gap:10px;margin-top:16px}.card{border:1px solid #dde;
+border-radius:8px;padding:10px 14px;min-width:120px}.card .v{font-size:20px;font-weight:600}
+.card .l{color:#5b6478;font-size:12px}table{border-collapse:collapse;margin:8px 0;
+font-size:12px;display:block;overflow-x:auto}th,td{border-bottom:1px solid #eef;
+padding:4px 8px;white-space:nowrap;text-align:left}th{background:#f5f6fa}.num{text-align:right}
+.chart{margin:8px 0}.chart svg{max-width:100%;height:auto}.notes{background:#fff8e6;
+border:1px solid #f0d9a0;border-radius:6px;padding:4px 12px;margin-top:12px}
+dt{font-weight:600;margin-top:6px}dd{margin:0 0 0 16px;color:#3b4356}
+.legend{font-size:12px}
+"""
+
+# Draws every chart from #kpi-data. Only createElementNS, setAttribute and textContent.
+_JS = r"""
+(function () {
+  "use strict";
+  var data = JSON.parse(document.getElementById("kpi-data").textContent);
+  var NS = "http://www.w3.org/2000/svg";
+  var COLORS = ["#3b6fd8", "#2aa57a", "#e6a23c", "#b05fd0", "#d9534f", "#6c7a89"];
+  function el(name, attrs, text) {
+    var node = document.createElementNS(NS, name);
+    for (var k in attrs) { node.setAttribute(k, String(attrs[k])); }
+    if (text !== undefined) { node.textContent = text; }
+    return node;
+  }
+  function svg(width, height) {
+    return el("svg", {viewBox: "0 0 " + width + " " + height, width: width, height: height});
+  }
+  function pct(v) { return v === null ? "–" : (v * 100).toFixed(1) + "%"; }
+  function fmt(v) { return v === null ? "–" : Number(v).toLocaleString("en-US"); }
+
+  function funnel() {
+    var t = data.totals, box = document.getElementById("funnel-chart");
+    var steps = [["new_leads", "New leads", t.new_leads, null],
+                 ["mqls", "MQL", t.mqls, t.mql_rate],
+                 ["sqls", "SQL", t.sqls, t.sql_rate],
+                 ["opportunities", "Opportunity", t.opportunities, t.opportunity_rate],
+                 ["won", "Won", t.won, t.win_rate]];
+    var W = 760, bar = 34, gap = 10, left = 120, max = Math.max(1, t.new_leads);
+    var s = svg(W, steps.length * (bar + gap) + 10);
+    steps.forEach(function (st, i) {
+      var y = 5 + i * (bar + gap);
+      var width = Math.max(st[2] > 0 ? 2 : 0, Math.round((W - left - 190) * st[2] / max));
+      s.appendChild(el("text", {x: left - 8, y: y + bar / 2 + 5, "text-anchor": "end",
+                                "font-size": 13}, st[1]));
+      s.appendChild(el("rect", {x: left, y: y, width: width, height: bar, rx: 3,
+                                fill: COLORS[i], "class": "bar funnel-bar",
+                                "data-stage": st[0], "data-value": st[2]}));
+      var label = fmt(st[2]) + (st[3] === null ? "" : "  (" + pct(st[3]) + " of previous)");
+      s.appendChild(el("text", {x: left + width + 8, y: y + bar / 2 + 5, "font-size": 13,
+                                "class": "funnel-label", "data-stage": st[0]}, label));
+    });
+    box.appendChild(s);
+  }
+
+  function bars(boxId, rows, series, title) {
+    var box = document.getElementById(boxId);
+    var W = 760, H = 240, left = 44, bottom = 40, top = 24;
+    var max = 1;
+    rows.forEach(function (r) { series.forEach(function (se) {
+      max = Math.max(max, se.get(r) || 0); }); });
+    var s = svg(W, H), slot = (W - left - 10) / Math.max(1, rows.length);
+    var bw = Math.max(2, (slot - 6) / series.length);
+    s.appendChild(el("text", {x: left, y: 14, "font-size": 12, "class": "legend"}, title));
+    s.appendChild(el("line", {x1: left, y1: H - bottom, x2: W - 5, y2: H - bottom,
+                              stroke: "#99a"}));
+    s.appendChild(el("text", {x: left - 6, y: top + 4, "text-anchor": "end",
+                              "font-size": 10}, fmt(max)));
+    rows.forEach(function (r, i) {
+      series.forEach(function (se, j) {
+        var v = se.get(r) || 0, h = Math.round((H - top - bottom) * v / max);
+        s.appendChild(el("rect", {x: left + i * slot + 3 + j * bw, y: H - bottom - h,
+                                  width: bw - 1, height: h, fill: se.color,
+                                  "class": "bar trend-bar", "data-series": se.key,
+                                  "data-period": r.label, "data-value": v}));
+      });
+      if (rows.length <= 12 || i % Math.ceil(rows.length / 12) === 0) {
+        s.appendChild(el("text", {x: left + i * slot + slot / 2, y: H - bottom + 14,
+                                  "text-anchor": "middle", "font-size": 10}, r.label));
+      }
+    });
+    series.forEach(function (se, j) {
+      s.appendChild(el("rect", {x: left + j * 150, y: H - 14, width: 10, height: 10,
+                                fill: se.color}));
+      s.appendChild(el("text", {x: left + j * 150 + 14, y: H - 5, "font-size": 11},
+                           se.name));
+    });
+    box.appendChild(s);
+  }
+
+  function lines(boxId, rows, series, title) {
+    var box = document.getElementById(boxId);
+    var W = 760, H = 220, left = 44, bottom = 40, top = 24, max = 0.0001;
+    rows.forEach(function (r) { series.forEach(function (se) {
+      var v = se.get(r); if (v !== null) { max = Math.max(max, v); } }); });
+    var s = svg(W, H), step = (W - left - 20) / Math.max(1, rows.length - 1);
+    s.appendChild(el("text", {x: left, y: 14, "font-size": 12, "class": "legend"}, title));
+    s.appendChild(el("line", {x1: left, y1: H - bottom, x2: W - 5, y2: H - bottom,
+                              stroke: "#99a"}));
+    s.appendChild(el("text", {x: left - 6, y: top + 4, "text-anchor": "end",
+                              "font-size": 10}, pct(max)));
+    series.forEach(function (se, j) {
+      var pts = [];
+      rows.forEach(function (r, i) {
+        var v = se.get(r);
+        if (v === null) { return; }
+        var x = left + i * step, y = H - bottom - (H - top - bottom) * v / max;
+        pts.push(x.toFixed(1) + "," + y.toFixed(1));
+        s.appendChild(el("circle", {cx: x, cy: y, r: 3, fill: se.color, "class": "point",
+                                    "data-series": se.key, "data-period": r.label,
+                                    "data-value": v}));
+      });
+      if (pts.length > 1) {
+        s.appendChild(el("polyline", {points: pts.join(" "), fill: "none",
+                                      stroke: se.color, "stroke-width": 2}));
+      }
+      s.appendChild(el("rect", {x: left + j * 150, y: H - 14, width: 10, height: 10,
+                                fill: se.color}));
+      s.appendChild(el("text", {x: left + j * 150 + 14, y: H - 5, "font-size": 11},
+                           se.name));
+    });
+    box.appendChild(s);
+  }
+
+  function segment(box) {
+    var rows = data.segments[box.getAttribute("data-dimension")] || [];
+    var W = 760, bar = 16, gap = 6, left = 170, max = 0.0001;
+    rows.forEach(function (r) { if (r.mql_rate !== null) { max = Math.max(max, r.mql_rate); } });
+    var s = svg(W, rows.length * (bar + gap) + 8);
+    rows.forEach(function (r, i) {
+      var y = 4 + i * (bar + gap), v = r.mql_rate === null ? 0 : r.mql_rate;
+      var width = Math.round((W - left - 200) * v / max);
+      s.appendChild(el("text", {x: left - 8, y: y + bar - 3, "text-anchor": "end",
+                                "font-size": 12}, r.label));
+      s.appendChild(el("rect", {x: left, y: y, width: width, height: bar, fill: COLORS[0],
+                                "class": "bar segment-bar", "data-segment": r.label,
+                                "data-value": v}));
+      s.appendChild(el("text", {x: left + width + 6, y: y + bar - 3, "font-size": 12},
+                           "MQL rate " + pct(r.mql_rate) + " (" + fmt(r.mqls) + " / " +
+                           fmt(r.new_leads) + ")"));
+    });
+    box.appendChild(s);
+  }
+
+  funnel();
+  bars("trend-chart", data.periods, [
+    {key: "new_leads", name: "new leads", color: COLORS[0],
+     get: function (r) { return r.new_leads; }},
+    {key: "mqls", name: "MQLs (cohort)", color: COLORS[1],
+     get: function (r) { return r.mqls; }},
+    {key: "new_mqls", name: "new MQLs", color: COLORS[2],
+     get: function (r) { return r.new_mqls; }},
+    {key: "handoffs", name: "hand-offs", color: COLORS[3],
+     get: function (r) { return r.handoffs; }}], "New leads, MQLs and hand-offs");
+  lines("rate-chart", data.periods, [
+    {key: "mql_rate", name: "MQL rate", color: COLORS[1],
+     get: function (r) { return r.mql_rate; }},
+    {key: "open_rate", name: "email open rate", color: COLORS[0],
+     get: function (r) { return r.engagement.open_rate; }},
+    {key: "click_rate", name: "email click rate", color: COLORS[2],
+     get: function (r) { return r.engagement.click_rate; }},
+    {key: "interest_to_comparison", name: "interest→comparison", color: COLORS[3],
+     get: function (r) { return r.interest_to_comparison.share; }}], "Rates");
+  Array.prototype.forEach.call(document.querySelectorAll(".seg-chart"), segment);
+  document.body.setAttribute("data-charts", "rendered");
+})();
+"""

@@ -1,0 +1,437 @@
+"""`connector report`: the I/O side. Reads the state store (leads, activities, MQL decisions,
+Tasks, stored Salesforce outcomes), the rules and `mappings/costs.toml`, builds the KPI
+inputs (`kpi.model.LeadFacts`) and hands them to the pure core (`kpi.compute`).
+
+Leads are read and turned into facts 500 at a time and consumed as a stream, so memory does
+not grow with the number of leads (beyond the per-group counters and the day counts behind
+the medians).
+
+How one lead's timeline is known: the stored history is replayed under the current rules
+with `scoring.simulate.replay_lead` (as `connector score simulate` does) from the lead's
+creation to the report's end. That gives the first MQL episode (the `mql_state` table holds
+only the current one; its start counts too when earlier), the start of each episode, the
+first time the lead reached each stage (interest, comparison, ...) and its segments at the
+report's end.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from core.models import Activity, ActivityKind
+from kpi.compute import period_label
+from kpi.model import (
+    CHANNEL_DIMENSION,
+    UNKNOWN_CHANNEL,
+    Agreement,
+    AgreementRow,
+    Engagement,
+    LeadFacts,
+    Outcome,
+    Period,
+)
+
+if TYPE_CHECKING:
+    from core.config import Settings
+    from core.outcomes import LeadOutcome
+    from kpi.model import KpiReport
+    from scoring import MqlState, Rules
+    from scoring.simulate import LeadHistory
+    from sync.outcomes import Funnel as FunnelRules
+    from sync.state import StateStore
+
+log = logging.getLogger("connector.report")
+
+BATCH = 500
+SOURCE_PROPERTY = "hs_analytics_source"
+CREATED_PROPERTY = "createdate"
+INTEREST, COMPARISON = "interest", "comparison"
+MAX_NOTES = 20
+_EMAIL_KINDS = {
+    ActivityKind.EMAIL_DELIVERED: "delivered",
+    ActivityKind.EMAIL_OPEN: "opened",
+    ActivityKind.EMAIL_CLICK: "clicked",
+}
+_WEBINAR_KINDS = frozenset(
+    {
+        ActivityKind.WEBINAR_REGISTERED,
+        ActivityKind.WEBINAR_ATTENDED,
+        ActivityKind.WEBINAR_NO_SHOW,
+        ActivityKind.WEBINAR_CANCELLED,
+    }
+)
+
+
+@dataclass
+class Problems:
+    """Leads that could not be read fully: one message each (the report goes on)."""
+
+    messages: list[str] = field(default_factory=list)
+    count: int = 0
+
+    def add(self, message: str) -> None:
+        self.count += 1
+        if len(self.messages) < MAX_NOTES:
+            self.messages.append(message)
+        log.warning("report: %s", message)
+
+    def notes(self) -> list[str]:
+        more = self.count - len(self.messages)
+        return self.messages + ([f"... and {more} more such problems"] if more > 0 else [])
+
+
+# ------------------------------------------------------------------------------ per lead
+def parse_created(value: str | None) -> datetime | None:
+    """HubSpot `createdate`: ISO 8601 (with Z) or epoch milliseconds; None when unreadable."""
+    if not value:
+        return None
+    text = value.strip()
+    try:
+        if text.isdigit():
+            return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
+        moment = datetime.fromisoformat(text)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def engagement_by_period(activities: Iterable[Activity], period: Period) -> dict[str, Engagement]:
+    """Distinct emails delivered/opened/clicked (lead x email campaign), webinar
+    registrations and attendance (lead x webinar) and white-paper downloads, per period of
+    when they happened."""
+    sets: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    downloads: dict[str, int] = defaultdict(int)
+    for a in activities:
+        label = period_label(a.occurred_at, period)
+        if a.kind in _EMAIL_KINDS:
+            email = a.attributes.get("campaign_id") or a.source_id
+            sets[label][_EMAIL_KINDS[a.kind]].add(str(email))
+        elif a.kind in _WEBINAR_KINDS:
+            webinar = str(a.attributes.get("marketing_event_id") or a.source_id)
+            sets[label]["registered"].add(webinar)
+            if a.kind == ActivityKind.WEBINAR_ATTENDED:
+                sets[label]["attended"].add(webinar)
+        elif a.kind == ActivityKind.WHITEPAPER_DOWNLOAD:
+            downloads[label] += 1
+    out = {}
+    for label in set(sets) | set(downloads):
+        s = sets.get(label, {})
+        out[label] = Engagement(
+            delivered=len(s.get("delivered", ())),
+            opened=len(s.get("opened", ())),
+            clicked=len(s.get("clicked", ())),
+            webinar_registrations=len(s.get("registered", ())),
+            webinar_attended=len(s.get("attended", ())),
+            whitepaper_downloads=downloads.get(label, 0),
+        )
+    return out
+
+
+def stage_ranks(rules: Rules) -> dict[str, int]:
+    """Funnel position of each stage: the default stage is 0, the last stage rule 1, ...,
+    the first rule (the most advanced stage) highest."""
+    ranks = {rules.default_stage: 0}
+    for position, (stage, _) in enumerate(reversed(rules.stage_rules), start=1):
+        ranks.setdefault(stage, position)
+    return ranks
+
+
+def outcome_of(lead: LeadOutcome | None, funnel: FunnelRules) -> Outcome | None:
+    """The KPI view of a stored Salesforce outcome, staged by `sync.outcomes.outcome_stage`
+    (funnel.toml); None when none is stored. A Lead sales disqualified without an
+    opportunity ("lost" there) reached no step after MQL here."""
+    from sync.outcomes import outcome_stage
+
+    stage = outcome_stage(lead, funnel)
+    if lead is None or stage is None:
+        return None
+    has_opportunity = stage in ("opportunity", "won") or (
+        stage == "lost" and lead.opportunity_id is not None
+    )
+    if not has_opportunity:
+        return Outcome(sql=stage == "sql")
+    opportunity_at = lead.opportunity_created_at
+    if opportunity_at is None and lead.converted_at is not None:
+        opportunity_at = _midnight(lead.converted_at)
+    closed = _midnight(lead.opportunity_close_date) if lead.opportunity_close_date else None
+    if closed is None and stage in ("won", "lost"):
+        closed = opportunity_at
+    return Outcome(
+        sql=True,
+        opportunity_at=opportunity_at,
+        won_at=closed if stage == "won" else None,
+        lost_at=closed if stage == "lost" else None,
+        amount=lead.opportunity_amount if stage == "won" else None,
+    )
+
+
+def _midnight(day: Any) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    rules: Rules
+    until: datetime
+    period: Period
+    ranks: Mapping[str, int]
+    funnel: FunnelRules
+    time_sensitive: bool
+
+
+def lead_facts(
+    history: LeadHistory,
+    ctx: _Context,
+    *,
+    state: MqlState | None,
+    outcome: LeadOutcome | None,
+    tasks: Sequence[tuple[str, str, datetime]],
+    problems: Problems,
+) -> LeadFacts | None:
+    """One lead's KPI inputs; None (with a problem noted) when it cannot be dated."""
+    from scoring.simulate import replay_lead
+
+    contact = history.contact
+    raw = contact.get(CREATED_PROPERTY)
+    created = parse_created(raw)
+    first_activity = min((a.occurred_at for a in history.activities), default=None)
+    if created is None:
+        if first_activity is None:
+            problems.add(
+                f"lead {history.key} (HubSpot contact {contact.hubspot_id}): createdate "
+                f"{raw!r} is not a date and it has no activity; left out"
+            )
+            return None
+        problems.add(
+            f"lead {history.key} (HubSpot contact {contact.hubspot_id}): createdate {raw!r} "
+            "is not a date; dated by its first activity"
+        )
+        created = first_activity
+    start = min(created, first_activity or created) - timedelta(seconds=1)
+    if start >= ctx.until:
+        start = ctx.until - timedelta(seconds=1)
+    replay = replay_lead(ctx.rules, history, [start, ctx.until], time_sensitive=ctx.time_sensitive)
+    episodes = list(replay.episode_starts)
+    if replay.mql_at_start:
+        episodes.insert(0, start)
+    since = state.since if state is not None else None
+    if since is not None and since <= ctx.until and (not episodes or since < episodes[0]):
+        episodes.insert(0, since)
+    interest_rank, comparison_rank = ctx.ranks.get(INTEREST), ctx.ranks.get(COMPARISON)
+    first_interest = first_comparison = None
+    for stage, moment in replay.stages_reached:
+        rank = ctx.ranks.get(stage, 0)
+        if interest_rank is not None and rank >= interest_rank and first_interest is None:
+            first_interest = moment
+        if comparison_rank is not None and rank >= comparison_rank and first_comparison is None:
+            first_comparison = moment
+    dimensions = dict(replay.final.segments)
+    dimensions[CHANNEL_DIMENSION] = (contact.get(SOURCE_PROPERTY) or "").strip() or UNKNOWN_CHANNEL
+    return LeadFacts(
+        key=history.key,
+        created=created,
+        dimensions=dimensions,
+        first_mql=episodes[0] if episodes else None,
+        mql_episodes=tuple(episodes),
+        first_interest=first_interest,
+        first_comparison=first_comparison,
+        outcome=outcome_of(outcome, ctx.funnel),
+        engagement=engagement_by_period(history.activities, ctx.period),
+        handoffs=tuple(at for key, _, at in tasks if key.startswith("mql:")),
+    )
+
+
+# ------------------------------------------------------------------------------ reading
+def read_facts(
+    store: StateStore,
+    ctx: _Context,
+    problems: Problems,
+    *,
+    outcomes: Callable[[list[str]], Mapping[str, LeadOutcome]],
+) -> Iterator[LeadFacts]:
+    """Every stored lead's facts, read in batches of `BATCH` leads."""
+    from sync.explain import read_leads  # the same lead assembly as `score simulate`
+
+    batch: list[LeadHistory] = []
+    for history in read_leads(store):
+        batch.append(history)
+        if len(batch) >= BATCH:
+            yield from _facts_of(store, batch, ctx, problems, outcomes)
+            batch = []
+    if batch:
+        yield from _facts_of(store, batch, ctx, problems, outcomes)
+
+
+def _facts_of(
+    store: StateStore,
+    batch: list[LeadHistory],
+    ctx: _Context,
+    problems: Problems,
+    outcomes: Callable[[list[str]], Mapping[str, LeadOutcome]],
+) -> Iterator[LeadFacts]:
+    keys = [h.key for h in batch]
+    states = store.mql_states(keys)
+    known = outcomes(keys)
+    tasks = store.tasks_for(keys)
+    for history in batch:
+        facts = lead_facts(
+            history,
+            ctx,
+            state=states.get(history.key),
+            outcome=known.get(history.key),
+            tasks=tasks.get(history.key, ()),
+            problems=problems,
+        )
+        if facts is not None:
+            yield facts
+
+
+def stored_outcomes(store: StateStore) -> Callable[[list[str]], Mapping[str, LeadOutcome]]:
+    """The Salesforce outcomes the outcome pull stored, per batch of lead keys."""
+    return store.outcomes_for
+
+
+def agreement_check(store: StateStore, funnel: FunnelRules) -> Agreement | None:
+    """`sync.agreement`'s check over the stored state, in the report's shape; None when no
+    outcome pull has stored a Salesforce record yet."""
+    from sync.agreement import agreement_from_store
+
+    if not store.outcome_counts().get("sf_records"):
+        return None
+    found = agreement_from_store(store, funnel)
+    return Agreement(
+        connector_mqls=found.connector_mqls,
+        salesforce_mqls=found.salesforce_mqls,
+        both=found.both,
+        differing=tuple(
+            AgreementRow(
+                key=d.lead_key,
+                sobject=d.sobject,
+                record_id=d.record_id,
+                connector_mql=d.connector_mql,
+                salesforce_status=d.salesforce_status,
+                written_status=d.written_status,
+                reason=d.reason,
+                explanation=d.explanation,
+            )
+            for d in found.differences
+        ),
+        source=f"{funnel.salesforce.mql_status_field} as the last outcome pull read it",
+    )
+
+
+# ------------------------------------------------------------------------------ command
+def default_since(until: datetime, period: Period) -> datetime:
+    """Start of the period holding `until` minus 26 weeks (week) or 6 months (month)."""
+    from kpi.compute import period_start
+
+    return period_start(until - timedelta(days=182), period)
+
+
+def parse_segment(value: str | None, dimensions: Sequence[str]) -> tuple[str, str] | None:
+    """`--segment DIM=VALUE` (e.g. industry=manufacturing, channel=PAID_SEARCH)."""
+    from core.errors import ConfigError
+
+    if not value:
+        return None
+    name, sep, wanted = value.partition("=")
+    name, wanted = name.strip(), wanted.strip()
+    if not sep or not name or not wanted:
+        raise ConfigError(
+            f"--segment {value!r}: write DIMENSION=VALUE, e.g. industry=manufacturing; "
+            f"dimensions: {', '.join(dimensions)}"
+        )
+    if name not in dimensions:
+        raise ConfigError(
+            f"--segment {value!r}: no dimension {name!r}; dimensions: {', '.join(dimensions)}"
+        )
+    return name, wanted
+
+
+def build_report(
+    settings: Settings,
+    *,
+    until: datetime,
+    since: datetime | None = None,
+    period: str = "month",
+    segment: str | None = None,
+) -> KpiReport:
+    """Every KPI from the stored state, `since` to `until` (the report's end and "now");
+    `period` is "week" or "month"."""
+    from core.errors import ConfigError
+    from kpi.compute import compute
+    from kpi.costs import load_costs
+    from kpi.model import ReportWindow
+    from scoring import load_rules
+    from scoring.simulate import time_can_qualify
+    from sync.outcomes import load_funnel
+    from sync.runner import mappings_dir, open_store
+
+    if period not in ("week", "month"):
+        raise ConfigError(f"period {period!r}: expected week or month")
+    every: Period = "week" if period == "week" else "month"
+    folder = mappings_dir(settings)
+    rules = load_rules(folder)
+    costs = load_costs(folder)
+    funnel = load_funnel(folder)
+    dimensions = [d.name for d in rules.dimensions] + [CHANNEL_DIMENSION]
+    wanted = parse_segment(segment, dimensions)
+    start = since or default_since(until, every)
+    if start >= until:
+        raise ConfigError(f"--since {start.date()} is not before --until {until.date()}")
+    window = ReportWindow(start, until, every, generated_at=until, segment_filter=wanted)
+    ctx = _Context(
+        rules=rules,
+        until=until,
+        period=every,
+        ranks=stage_ranks(rules),
+        funnel=funnel,
+        time_sensitive=time_can_qualify(rules),
+    )
+    problems = Problems()
+    with open_store(settings, create=False) as store:
+        outcomes_known = bool(store.outcome_counts().get("sf_records"))
+        report = compute(
+            read_facts(store, ctx, problems, outcomes=stored_outcomes(store)),
+            window,
+            dimensions=dimensions,
+            costs=costs,
+            agreement=agreement_check(store, funnel),
+            outcomes_known=outcomes_known,
+        )
+    if problems.count:
+        from dataclasses import replace
+
+        report = replace(report, notes=(*report.notes, *problems.notes()))
+    return report
+
+
+def write_outputs(report: KpiReport, *, html_path: Path | None, csv_dir: Path | None) -> list[Path]:
+    """Write the HTML file and/or one CSV per table; returns the files written. A file is
+    written beside its target and renamed, so a reader never sees half a report."""
+    from core.errors import ConfigError
+    from kpi.export import csv_tables
+    from kpi.html import render_html
+
+    targets: list[tuple[Path, str]] = []
+    if html_path is not None:
+        targets.append((html_path, render_html(report)))
+    if csv_dir is not None:
+        targets += [(csv_dir / name, text) for name, text in csv_tables(report).items()]
+    written = []
+    for path, text in targets:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(path.name + ".partial")
+            partial.write_text(text, encoding="utf-8")
+            partial.replace(path)
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot write the report: {exc.strerror or exc}") from None
+        written.append(path)
+    return written
