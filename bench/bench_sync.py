@@ -26,6 +26,10 @@ and the run), its peak RSS is the `ru_maxrss` that `os.wait4` returns for exactl
    100,000), then time `connector backfill --since <now - 200 days>`. Reports wall time, peak
    RSS (target < 1 GiB), calls per API and route, contacts/s and activities/s.
 
+Every measured run also prints the 1-minute load average at its start and end: the machine
+is shared, and wall times mean little without it (CPU times of the connector and the sandbox
+process are printed next to them).
+
 `--profile DIR` runs each measured connector process under `python -m cProfile -o
 DIR/<name>.prof` and prints its 12 top entries by cumulative time (the wall times are then
 inflated by the profiler; use a run without it for the figures).

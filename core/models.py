@@ -94,6 +94,8 @@ class Activity:
     `source_id` is stable across re-reads (e.g. "email:<event id>", "form:<conversionId>") so
     the store can deduplicate. `occurred_at` is timezone-aware UTC. A lead is found by
     `contact_id` (HubSpot id) when the source gives one, else by normalised `email`.
+    `occurred_ts` is `occurred_at.timestamp()`, computed once when the activity is built
+    (scoring reads it for every activity of a lead, every time the lead is scored).
     """
 
     source_id: str
@@ -102,8 +104,10 @@ class Activity:
     contact_id: str | None = None
     email: str | None = None
     attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
+    occurred_ts: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.occurred_at.tzinfo is None:
             raise ValueError(f"activity {self.source_id}: occurred_at must be timezone-aware")
         object.__setattr__(self, "attributes", _frozen(self.attributes))
+        object.__setattr__(self, "occurred_ts", self.occurred_at.timestamp())

@@ -50,14 +50,12 @@ def aggregate_activities(
     found: list[list[float] | None] = [None] * plan.lists
     late = 0  # activities after as_of: left out, but only they need a datetime comparison
     for activity in activities:
-        route = routes.get(activity.kind)
-        if route is None:  # no rule or condition reads this kind
-            if activity.occurred_at > as_of:
-                late += 1
-            continue
-        ts = activity.occurred_at.timestamp()
+        ts = activity.occurred_ts
         if ts >= ref and activity.occurred_at > as_of:  # ts >= ref is implied, and cheap
             late += 1
+            continue
+        route = routes.get(activity.kind)
+        if route is None:  # no rule or condition reads this kind
             continue
         index, tested = route
         if index >= 0:

@@ -84,8 +84,8 @@ def _score(rules: Rules, contact: Contact, company: Company | None,
            previous: MqlState | None) -> LeadScore:
     """score_aggregate after its checks; `elapsed`: seconds from the aggregate's as_of."""
     program = rules.program
-    texts = program.read(contact, company)
-    rows, sums = _points(rules, aggregate, texts, now_ts, elapsed)
+    answers = program.read(contact, company)
+    rows, sums = _points(rules, aggregate, answers, now_ts, elapsed)
     explanation = tuple([_entry(ExplanationEntry, row) for row in rows])
     total = sum(sums.values())
     fit = 0
@@ -96,10 +96,10 @@ def _score(rules: Rules, contact: Contact, company: Company | None,
     scores.update(total=total, engagement=engagement, fit=fit)
     probes = aggregate.probes
 
-    disqualified_by = program.disqualified(texts, probes, now_ts, scores)
+    disqualified_by = program.disqualified(answers, probes, now_ts, scores)
     qualifying = None
     if not disqualified_by:
-        index = program.qualifying(texts, probes, now_ts, scores)
+        index = program.qualifying(answers, probes, now_ts, scores)
         if index >= 0:
             qualifying = rules.mql_rules[index]
     state = previous or _NEVER
@@ -112,7 +112,7 @@ def _score(rules: Rules, contact: Contact, company: Company | None,
             hold=rules.mql_hold,
         )
     is_mql = state.qualified
-    stage, *values = program.labels(texts, probes, now_ts, scores, is_mql)
+    stage, *values = program.labels(answers, probes, now_ts, scores, is_mql)
     if disqualified_by:
         reason = _disqualified_reason(rules, disqualified_by)
     else:  # the descriptions read the same facts the program did
@@ -155,14 +155,14 @@ _entry = tuple.__new__
 _CAPPED, _CONTRIBUTION = 6, 7
 
 
-def _points(rules: Rules, aggregate: ActivityAggregate, texts: tuple[tuple[bool, ...], ...],
+def _points(rules: Rules, aggregate: ActivityAggregate, answers: tuple[tuple[bool, ...], ...],
             now_ts: float, elapsed: float) -> tuple[list[Row], dict[str, int]]:
     """One row per matched rule (behaviour, then fit, in file order) and the weighted total
     per group, every group present, in file order."""
     sums = dict.fromkeys(rules.groups, 0)
     rows = _behaviour_rows(rules, aggregate, now_ts, elapsed, sums) if aggregate.tallies \
         else []
-    for fit_rule, holds in zip(rules.fit, rules.program.fit(texts), strict=True):
+    for fit_rule, holds in zip(rules.fit, rules.program.fit(answers), strict=True):
         if holds:
             cents = fit_rule.points_cents
             rows.append([fit_rule.id, fit_rule.group, "fit", 1, cents, cents, cents, cents])

@@ -5,7 +5,8 @@ they stay the source of truth for the human answer (`describe`). For the fast an
 `build_program` turns every condition of the fit rules, disqualifiers, MQL rules, stages and
 segment dimensions into one inline Python expression over:
 
-    T        the lead's field texts, read and stripped once (`Program.read`)
+    T        per field, the answers of every test on it (`Program.read`: each field read
+             and stripped once per lead, its answers remembered per text)
     P        the aggregate's probe timestamps
     now_ts   `now` in epoch seconds
     S        the scores in whole cents (groups, total, engagement, fit)
@@ -13,11 +14,11 @@ segment dimensions into one inline Python expression over:
 
 and `exec`s them into five functions. Each expression does exactly what the `test` of its
 condition does (same values, same comparisons, same short-circuit order), only without the
-calls: `and`/`or`/`not` for the combinators, the compiled text predicate on `T[i]` for a
-field, cent comparisons for a score, and for an activity count "at least k" the k-th
-latest probe timestamp against the window (`probe_count` when `not_followed_by` needs it).
-Only values built here go into the source: field and rule names, labels and numbers are
-bound as names, never pasted in as text.
+calls: `and`/`or`/`not` for the combinators, the remembered answer `T[i][j]` for a field
+test, cent comparisons for a score, and for an activity count "at least k" the k-th latest
+probe timestamp against the window (`probe_count` when `not_followed_by` needs it). Apart
+from integer indexes, nothing from the rule files is pasted into the source: field and rule
+names, labels and numbers are bound as names.
 """
 
 from __future__ import annotations
@@ -48,18 +49,18 @@ from scoring.fields import as_text, field_getter
 from scoring.matchers import MEMO_SIZE
 from scoring.result import RuleTally
 
-Texts = tuple[tuple[bool, ...], ...]  # per field: the answers of the tests on it
+Answers = tuple[tuple[bool, ...], ...]  # per field: the answers of the tests on it
 Probes = tuple[tuple[float, ...], ...]
 
 
 @dataclass(frozen=True, slots=True)
 class Program:
-    read: Callable[[Contact, Company | None], Texts]
-    fit: Callable[[Texts], tuple[bool, ...]]  # per fit rule, in file order
-    disqualified: Callable[[Texts, Probes, float, dict[str, int]], tuple[str, ...]]  # ids
-    qualifying: Callable[[Texts, Probes, float, dict[str, int]], int]  # MQL rule index, or -1
+    read: Callable[[Contact, Company | None], Answers]
+    fit: Callable[[Answers], tuple[bool, ...]]  # per fit rule, in file order
+    disqualified: Callable[[Answers, Probes, float, dict[str, int]], tuple[str, ...]]  # ids
+    qualifying: Callable[[Answers, Probes, float, dict[str, int]], int]  # MQL rule index, or -1
     # (stage, value of each segment dimension in order)
-    labels: Callable[[Texts, Probes, float, dict[str, int], bool], tuple[str, ...]]
+    labels: Callable[[Answers, Probes, float, dict[str, int], bool], tuple[str, ...]]
     dimension_names: tuple[str, ...]
     source: str  # the generated code, for reading and debugging
 
@@ -234,6 +235,23 @@ def build_finish(
                      f"decayed = {points} * weight",
                      f"tallies[{rule_id}] = new(RuleTally, "
                      "(matched, total, decayed, decayed, NONE))"]
+        elif _whole_multiple(rule.window_cap, abs(rule.points)):
+            # Whole points and a cap of k times them: every share window_shares gives is
+            # the full points or 0.0 (its sums are exact), and the full points iff fewer
+            # than k activities in the window earned theirs: iff the k-th latest earner is
+            # at or before the cutoff. A share of 0.0 leaves `kept` as it was.
+            k = _whole_multiple(rule.window_cap, abs(rule.points))
+            body += [f"earned = [{bind(-math.inf, 'never')}] * {k:d}",
+                     "weight = kept = 0.0",
+                     "for t in times:",
+                     f"    factor = exp({rate} * (t - ref))",
+                     "    weight += factor",
+                     f"    if earned[-{k:d}] <= t - {bind(rule.window, 'window')}:",
+                     "        earned.append(t)",
+                     f"        kept += {bind(math.copysign(abs(rule.points), rule.points), 'share')}"
+                     " * factor",
+                     f"tallies[{rule_id}] = new(RuleTally, "
+                     f"(matched, total, {points} * weight, kept, NONE))"]
         else:
             # window_shares and the decay in one pass: per accumulator, the same operations
             # in the same order as window_shares followed by the loop in tally
@@ -266,9 +284,19 @@ def build_finish(
     lines.append("    )")
     source = "\n".join(lines) + "\n"
     exec(compile(source, "<scoring aggregation>", "exec"), names)
+    finish: Callable[[list[list[float] | None], float],
+                     tuple[dict[str, RuleTally], tuple[tuple[float, ...], ...]]]
     finish = names["finish"]
-    finish.source = source
     return finish
+
+
+def _whole_multiple(cap: float, size: float) -> int:
+    """k when `cap` is k times `size`, both whole numbers small enough that every sum of
+    shares is exact (so each share is `size` or 0.0); else 0."""
+    if 0.0 < size <= cap <= 2.0**40 and size.is_integer() and cap.is_integer() \
+            and cap % size == 0.0:
+        return int(cap // size)
+    return 0
 
 
 def _answers(tests: Sequence[Callable[[str | None], bool]]

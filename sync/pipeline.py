@@ -691,7 +691,7 @@ class Pipeline:
         who = {key: link.record_id for key, link in known.items()}
         sendable = [t for t in pending if t.who_id or who.get(t.lead_key)]
         for task in pending:
-            if task not in sendable:
+            if not (task.who_id or who.get(task.lead_key)):  # (not `in sendable`: O(n²))
                 log.warning(
                     "task waits for its lead's Salesforce record", extra={"lead": task.lead_key}
                 )

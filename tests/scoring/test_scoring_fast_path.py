@@ -84,6 +84,29 @@ points = 20
 once = true
 where = { attendance_percentage = { min = 25 } }
 
+# Window caps that are whole multiples of whole points (k = 2, 1, 3; one negative): the
+# generated code counts earners instead of summing shares.
+[[behaviour]]
+id = "visit_window"
+group = "web"
+kinds = ["page_view"]
+points = 5
+cap_window = { points = 10, days = 3 }
+
+[[behaviour]]
+id = "download_window"
+group = "web"
+kinds = ["whitepaper_download", "event_registration"]
+points = 10
+cap_window = { points = 10, days = 10 }
+
+[[behaviour]]
+id = "attended_window"
+group = "web"
+kinds = ["webinar_attended"]
+points = -3
+cap_window = { points = 9, days = 5 }
+
 [[behaviour]]
 id = "no_show"
 group = "web"
@@ -331,6 +354,32 @@ def test_given_synthetic_benchmark_leads_both_implementations_agree_on_every_lea
                        {"jobtitle": rng.choice(["Director", "部長", None, "Student"])})
         for rule_set in RULE_SETS.values():
             both(rule_set, history, lead, firm, rng.uniform(-2, 10), rng.uniform(0, 90), None)
+
+
+@pytest.mark.parametrize("rule_set", list(RULE_SETS), ids=list(RULE_SETS))
+def test_given_activities_exactly_on_window_edges_the_counted_window_caps_agree(
+    rule_set: str,
+) -> None:
+    # Runs of activities exactly one window apart, and several at one instant, for every
+    # kind: whether the k-th latest earner sits on the cutoff decides each share.
+    offsets = [0, 0, 1, 3, 3, 5, 6, 6, 8, 10, 10, 13, 15, 20, 20, 25, 30, 40]
+    history = [
+        Activity(f"{kind}:{n}", kind, NOW - timedelta(days=days), contact_id="c1",
+                 attributes={"url": "https://x.example/pricing", "bounce_type": "hard"})
+        for kind in sorted(K.ALL) for n, days in enumerate(offsets)
+    ]
+    lead = Contact("c1", "ann@acme.example", {"jobtitle": "VP Marketing"})
+    both(RULE_SETS[rule_set], history, lead, None, 0.0, 2.0, None)
+    both(RULE_SETS[rule_set], history[::-1], lead, None, 0.5, 0.0, None)
+
+
+def test_activity_carries_its_epoch_seconds_outside_equality_and_repr() -> None:
+    early = Activity("a", K.PAGE_VIEW, NOW + timedelta(microseconds=7), contact_id="c1")
+    same = Activity("a", K.PAGE_VIEW, NOW + timedelta(microseconds=7), contact_id="c1")
+
+    assert early.occurred_ts == early.occurred_at.timestamp()
+    assert early == same and hash(early.occurred_ts) == hash(same.occurred_ts)
+    assert "occurred_ts" not in repr(early)
 
 
 def test_compiled_program_binds_rule_values_as_names_never_as_source_text() -> None:
