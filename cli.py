@@ -391,6 +391,13 @@ def sandbox() -> None:
 @click.option(
     "--random-seed", type=int, default=42, show_default=True, help="Seed of the synthetic data."
 )
+@click.option(
+    "--now",
+    "seed_now",
+    default=None,
+    help="The moment the synthetic data is generated up to (ISO 8601; default: now). With "
+    "--random-seed, two sandboxes given the same --now hold the same data.",
+)
 def sandbox_serve(
     hubspot_port: int,
     salesforce_port: int,
@@ -402,8 +409,10 @@ def sandbox_serve(
     salesforce_session: str | None,
     write_config: Path | None,
     random_seed: int,
+    seed_now: str | None,
 ) -> None:
     """Serve both sandboxes until SIGINT or SIGTERM."""
+    now = _parse_date(seed_now, "--now")
 
     def go() -> int:
         from sandbox.serve import SandboxOptions, serve_forever
@@ -420,6 +429,7 @@ def sandbox_serve(
                 salesforce_session=salesforce_session,
                 write_config=write_config,
                 random_seed=random_seed,
+                now=now,
             ),
             announce=click.echo,
         )

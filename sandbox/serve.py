@@ -39,6 +39,7 @@ class SandboxOptions:
     salesforce_session: str | None = None
     write_config: Path | None = None
     random_seed: int = 42
+    now: datetime | None = None  # the moment the demo data is generated up to (None: now)
     search_lag_seconds: float = 0.0
     workdir: Path | None = None
 
@@ -168,7 +169,9 @@ def serve_forever(options: SandboxOptions, announce: Callable[[str], None]) -> i
     try:
         seeded = ""
         if options.seed == "demo" and options.contacts:
-            counts = sandbox.seed_demo(options.contacts, options.random_seed, datetime.now(UTC))
+            counts = sandbox.seed_demo(
+                options.contacts, options.random_seed, options.now or datetime.now(UTC)
+            )
             seeded = f", seeded {counts['hubspot'].get('contacts', 0)} contacts"
         config = ""
         if options.write_config is not None:

@@ -4,15 +4,44 @@ wrapper patches urllib3, through which both hubspot-api-client and requests (sim
 send every call; nothing in the product knows about it.
 
     python -c "import tests.reliability.killer as k; k.main()" KILL_AT before|after ARGS...
+    python -c "import tests.reliability.killer as k; k.run()" ARGS...   (not killed)
+
+Both read RELIABILITY_NOW (ISO 8601): when set, every run's clock (`sync.runner.run_once`)
+reads that moment, so runs that are compared score at the same `now` (see `pin_clock`).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
+from datetime import datetime
 
 import urllib3.connectionpool
+
+
+def pin_clock() -> None:
+    """With RELIABILITY_NOW set, the run's clock stops at that moment. Scores decay with the
+    time since each activity, so two runs that score the same lead a minute apart can write
+    scores that differ by one after rounding: the kill test compares runs made minutes apart
+    and must hold time still to compare what the guarantee is about (nothing lost, nothing
+    twice), not how much time passed between them."""
+    moment = os.environ.get("RELIABILITY_NOW")
+    if not moment:
+        return
+    import sync.runner
+
+    fixed = datetime.fromisoformat(moment)
+    sync.runner.run_once = functools.partial(sync.runner.run_once, clock=lambda: fixed)  # type: ignore[assignment]
+
+
+def run() -> None:
+    pin_clock()
+    sys.argv = ["connector", *sys.argv[1:]]
+    import cli
+
+    cli.main()
 
 
 def main() -> None:
@@ -34,6 +63,7 @@ def main() -> None:
         return response
 
     urllib3.connectionpool.HTTPConnectionPool.urlopen = urlopen  # type: ignore[method-assign]
+    pin_clock()
     sys.argv = ["connector", *args]
     import cli
 

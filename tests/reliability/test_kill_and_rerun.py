@@ -4,10 +4,18 @@ The Salesforce sandbox must end exactly as after a run that was never interrupte
 scored records, the same Leads, one Task per MQL episode, nothing lost, nothing twice. The
 sandboxes run in their own process (`connector sandbox serve`), as they would in production,
 so killing the connector never touches them.
+
+Both sandboxes hold the same data generated up to the same moment (`--now SEEDED`), and every
+run of the connector scores at the same `now` (RELIABILITY_NOW, see `killer.pin_clock`). Scores
+decay with time: the killed runs take a minute or more longer than the uninterrupted one, and
+a lead whose score sits at a rounding edge (10.51 then 10.50 a minute later, seen with the
+seed below) would write 11 in one sandbox and 10 in the other though nothing was lost. With
+time held still, the comparison below stays exact: any difference is a lost or extra write.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -15,6 +23,7 @@ import socket
 import subprocess
 import sys
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +32,11 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 CONNECTOR = [sys.executable, "-c", "import cli; cli.main()"]
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+# The moment every connector run of these tests takes for `now`; the sandboxes' data is
+# generated up to a minute before it, as if the sync ran a minute after the last activity.
+NOW = datetime.now(UTC).replace(microsecond=0)
+SEEDED = NOW - timedelta(minutes=1)
+ENV = {**os.environ, "PYTHONPATH": str(ROOT), "RELIABILITY_NOW": NOW.isoformat()}
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +53,8 @@ class ServedSandbox:
         self.ports = (free_port(), free_port())
         args = [*CONNECTOR, "sandbox", "serve", "--hubspot-port", str(self.ports[0]),
                 "--salesforce-port", str(self.ports[1]), "--contacts", str(contacts),
-                "--random-seed", "7", "--write-config", str(self.config)]
+                "--random-seed", "7", "--now", SEEDED.isoformat(),
+                "--write-config", str(self.config)]
         if faults:
             args += ["--faults", faults]
         self.process = subprocess.Popen(
@@ -76,11 +90,12 @@ def final_state(sandbox: ServedSandbox) -> dict[str, Any]:
 
 
 def run_sync(config: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CONNECTOR, "--config", str(config), "-q", "sync"], cwd=cwd,
+    return subprocess.run([*RUN, "--config", str(config), "-q", "sync", "--json"], cwd=cwd,
                           env=ENV, capture_output=True, text=True, timeout=600)
 
 
 KILLER = [sys.executable, "-c", "import tests.reliability.killer as k; k.main()"]
+RUN = [sys.executable, "-c", "import tests.reliability.killer as k; k.run()"]  # clock pinned
 
 
 def kill_until_done(config: Path, cwd: Path, rng: random.Random, most: int = 60) -> list[int]:
@@ -118,6 +133,8 @@ def test_given_kill_9_at_random_points_the_final_state_equals_an_uninterrupted_r
     try:
         result = run_sync(clean.config, tmp_path / "clean")
         assert result.returncode == 0, result.stderr
+        # The clock is pinned (see the module docstring): else the comparison depends on time.
+        assert json.loads(result.stdout)["window_end"] == NOW.isoformat()
         expected = final_state(clean)
     finally:
         clean.stop()

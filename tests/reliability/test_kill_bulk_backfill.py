@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from tests.reliability.test_kill_and_rerun import (
-    CONNECTOR,
     ENV,
     KILLER,
+    RUN,
     ServedSandbox,
     final_state,
 )
@@ -30,7 +30,7 @@ SINCE = (datetime.now(UTC) - timedelta(days=400)).date().isoformat()
 
 def backfill(config: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*CONNECTOR, "--config", str(config), "-q", "backfill", "--since", SINCE],
+        [*RUN, "--config", str(config), "-q", "backfill", "--since", SINCE],  # clock pinned
         cwd=cwd, env=BULK_ENV, capture_output=True, text=True, timeout=600,
     )
 
