@@ -205,14 +205,17 @@ class Pipeline:
         calls_before = self.call_counts()
         now = self.clock()
         summary = RunSummary(kind=options.kind, dry_run=options.dry_run)
-        retry_later: set[str] = set()
+        if not options.dry_run:
+            # Leads an earlier run left for this one (see `StateStore.clear_dirty`), also
+            # those of a run killed before its end.
+            self.store.release_deferred()
         if options.extract and options.kind == "backfill" and options.since is not None:
             self._backfill(options, now, summary)
         elif options.extract:
             windows = self._windows(options, now)
             summary.window_start = min(w[0] for w in windows.values()).isoformat()
             summary.window_end = now.isoformat()
-            work = self._work_while_waiting(now, options, summary, retry_later)
+            work = self._work_while_waiting(now, options, summary)
             self._extract(windows, summary, advance=not options.dry_run, while_waiting=work)
         if self.outcomes is not None and options.extract:
             since = options.since or now - options.initial_lookback
@@ -222,8 +225,6 @@ class Pipeline:
         self._process_dirty(now, options, summary)
         if self.outcomes is not None and self.outcomes.pulled_at and not options.dry_run:
             self.outcomes.follow_writes(self.outcomes.pulled_at)  # for the agreement check
-        if retry_later:  # as `_process_dirty` does: tried again by the next run
-            self.store.mark_dirty(f"e:{key}" for key in sorted(retry_later))
         summary.leads_waiting = self.store.dirty_count()
         summary.problems = len(self.source.problems)
         summary.problem_sample = [
@@ -356,7 +357,7 @@ class Pipeline:
             done("contacts")
 
     def _work_while_waiting(
-        self, now: datetime, options: RunOptions, summary: RunSummary, retry_later: set[str]
+        self, now: datetime, options: RunOptions, summary: RunSummary
     ) -> Callable[[], None] | None:
         """For an incremental run: process one full batch of the leads already marked.
 
@@ -371,7 +372,7 @@ class Pipeline:
         def work() -> None:
             refs = self.store.dirty_refs(options.batch_size)
             if len(refs) >= options.batch_size:  # a full batch: no extra Salesforce calls
-                retry_later.update(self._process_refs(refs, now, options, summary))
+                self._process_refs(refs, now, options, summary)
 
         return work
 
@@ -461,26 +462,24 @@ class Pipeline:
     def _process_batches(self, now: datetime, options: RunOptions, summary: RunSummary) -> None:
         budget = options.limit
         after = ""
-        retry_later: set[str] = set()
         while budget is None or budget > 0:
             size = options.batch_size if budget is None else min(options.batch_size, budget)
             refs = self.store.dirty_refs(size, after)
             if not refs:
                 break
-            retry_later |= self._process_refs(refs, now, options, summary)
+            self._process_refs(refs, now, options, summary)
             if options.dry_run:
                 after = refs[-1]  # leave the marks; look at the next batch
             if budget is not None:
                 budget -= len(refs)
-        # Writes that failed for a passing reason (a row lock that outlasted the retries) are
-        # tried again by the next run; rejections stay in the dead-letter list.
-        self.store.mark_dirty(f"e:{key}" for key in sorted(retry_later))
 
     def _process_refs(
         self, refs: list[str], now: datetime, options: RunOptions, summary: RunSummary
-    ) -> set[str]:
+    ) -> None:
         """Score, plan and write the leads behind `refs`, then (unless dry run) clear their
-        marks; returns the leads whose writes should be retried."""
+        marks. Leads whose writes failed for a passing reason (a row lock that outlasted the
+        retries, a record gone) are left, in the same transaction, for the next run;
+        rejections stay in the dead-letter list."""
         leads = self._leads_for(refs, summary)
         retry = self._score_plan_write(leads, now, options, summary)
         if not options.dry_run:
@@ -488,8 +487,7 @@ class Pipeline:
             # contact id and by email is processed once.
             done = {f"e:{key}" for key, _ in leads}
             done |= {f"c:{c.hubspot_id}" for _, members in leads for c in members}
-            self.store.clear_dirty(sorted(done | set(refs)))
-        return retry
+            self.store.clear_dirty(sorted(done | set(refs)), defer=sorted(retry))
 
     def _score_plan_write(
         self,
@@ -634,17 +632,15 @@ class Pipeline:
         Collections. Each part's results are recorded before its rows leave the spool; a crash
         in between sends the part again, which updates by Id and upserts on the external id
         make harmless."""
-        retry: set[str] = set()
         for sobject, create in self.store.spool_kinds():
             after = ""
             while True:
                 writes = self.store.spooled(SPOOL_FLUSH_ROWS, after, sobject=sobject, create=create)
                 if not writes:
                     break
-                retry |= self._apply_results(writes, self.sink.write_records(writes), summary)
-                self.store.unspool(w.lead_key for w in writes)
+                retry = self._apply_results(writes, self.sink.write_records(writes), summary)
+                self.store.unspool([w.lead_key for w in writes], defer=sorted(retry))
                 after = writes[-1].lead_key
-        self.store.mark_dirty(f"e:{key}" for key in sorted(retry))
 
     def _apply_results(
         self, writes: list[RecordWrite], results: list[WriteResult], summary: RunSummary

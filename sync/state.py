@@ -137,6 +137,11 @@ def _wall_clock() -> datetime:
     return datetime.now(UTC)
 
 
+# First character of a mark deferred to the next run (`StateStore.clear_dirty`); "c:" and
+# "e:" are the marks of contact ids and emails.
+DEFERRED = "~"
+
+
 def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -653,9 +658,11 @@ class StateStore:
     def spool_count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM write_spool").fetchone()[0])
 
-    def unspool(self, lead_keys: Iterable[str]) -> None:
+    def unspool(self, lead_keys: Iterable[str], *, defer: Iterable[str] = ()) -> None:
+        """Drop sent writes from the spool; `defer` as in `clear_dirty`."""
         with self.transaction() as db:
             db.executemany("DELETE FROM write_spool WHERE lead_key = ?", [(k,) for k in lead_keys])
+            self._defer(db, defer)
 
     def save_snapshot(
         self, rows: Iterable[tuple[str, str, str, str | None, Mapping[str, Any]]]
@@ -754,17 +761,43 @@ class StateStore:
             return max(cursor.rowcount, 0)
 
     def dirty_refs(self, limit: int, after: str = "") -> list[str]:
+        """Marks to process, in order, after `after`; not those deferred to the next run."""
         rows = self._db.execute(
-            "SELECT ref FROM dirty WHERE ref > ? ORDER BY ref LIMIT ?", (after, limit)
+            "SELECT ref FROM dirty WHERE ref > ? AND substr(ref, 1, 1) <> ? ORDER BY ref LIMIT ?",
+            (after, DEFERRED, limit),
         )
         return [r[0] for r in rows]
 
     def dirty_count(self) -> int:
+        """Leads waiting, deferred ones included."""
         return int(self._db.execute("SELECT count(*) FROM dirty").fetchone()[0])
 
-    def clear_dirty(self, refs: Iterable[str]) -> None:
+    def clear_dirty(self, refs: Iterable[str], *, defer: Iterable[str] = ()) -> None:
+        """Clear processed marks and, in the same transaction, mark the leads `defer` (lead
+        keys) for the next run: durable, so a crash right after cannot forget them, and
+        skipped by `dirty_refs` until `release_deferred`, so this run does not retry them in a
+        loop."""
         with self.transaction() as db:
             db.executemany("DELETE FROM dirty WHERE ref = ?", [(r,) for r in refs])
+            self._defer(db, defer)
+
+    def release_deferred(self) -> int:
+        """Turn the marks deferred by an earlier run into ordinary ones (at a run's start)."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO dirty SELECT substr(ref, 2), marked_at FROM dirty "
+                "WHERE substr(ref, 1, 1) = ? ON CONFLICT DO NOTHING",
+                (DEFERRED,),
+            )
+            cursor = db.execute("DELETE FROM dirty WHERE substr(ref, 1, 1) = ?", (DEFERRED,))
+            return max(cursor.rowcount, 0)
+
+    @staticmethod
+    def _defer(db: Database, lead_keys: Iterable[str]) -> None:
+        db.executemany(
+            "INSERT INTO dirty VALUES (?, ?) ON CONFLICT DO NOTHING",
+            [(f"{DEFERRED}e:{key}", _now_iso()) for key in lead_keys],
+        )
 
     # ------------------------------------------------------------------ dead letters, runs
     def add_dead_letter(

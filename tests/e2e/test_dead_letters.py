@@ -61,3 +61,44 @@ def test_dlq_retry_without_leads_or_all_is_a_usage_error(settings, tmp_path) -> 
         cli.main, ["--config", str(tmp_path / "connector.toml"), "dlq", "retry"]
     )
     assert result.exit_code == 2 and "--all" in result.output
+
+
+class _Killed(BaseException):
+    """Stands in for kill -9: nothing after it in the run happens."""
+
+
+def test_given_a_run_dies_after_a_passing_failure_the_next_run_still_retries_that_lead(
+    sandbox: Sandbox, settings, monkeypatch
+) -> None:
+    from sync.pipeline import Pipeline
+    from sync.runner import open_store
+
+    run_once(settings, kind="backfill", since=SINCE)
+    real = Pipeline._score_plan_write
+    failed: list[str] = []
+
+    def one_lock_error(self, leads, now, options, summary):  # a row lock outlasting retries
+        retry = real(self, leads, now, options, summary)
+        if leads and not failed:
+            failed.append(leads[0][0])
+        return retry | set(failed[:1]) if leads and leads[0][0] == failed[0] else retry
+
+    def killed(self, summary):
+        raise _Killed
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Pipeline, "_score_plan_write", one_lock_error)
+        patch.setattr(Pipeline, "_send_pending_tasks", killed)  # dies before the run's end
+        try:
+            run_once(settings, kind="rescore")
+        except _Killed:
+            pass
+        else:
+            raise AssertionError("the stand-in kill did not happen")
+    with open_store(settings) as store:
+        assert store.dirty_refs(100) == []  # left for the next run, not retried in a loop
+        assert store.dirty_count() == 1
+    summary = run_once(settings, kind="sync")  # nothing changed in HubSpot meanwhile
+    assert summary["leads_scored"] == 1  # exactly the lead whose write failed
+    with open_store(settings) as store:
+        assert store.dirty_count() == 0

@@ -216,6 +216,21 @@ def test_decisions_are_recorded_atomically_and_tasks_stay_pending_until_done(
     assert store.task_status(["mql:1:1", "mql:9:9"]) == {"mql:1:1": "done"}
 
 
+def test_deferred_marks_are_durable_skipped_by_this_run_and_released_for_the_next(
+    store: StateStore,
+) -> None:
+    store.mark_dirty(["e:a@x.io", "e:b@x.io", "c:7"])
+    # a@x.io was processed but its write failed for a passing reason: deferred, atomically
+    store.clear_dirty(["e:a@x.io", "c:7"], defer=["a@x.io"])
+    assert store.dirty_refs(10) == ["e:b@x.io"]  # this run does not retry it in a loop
+    assert store.dirty_count() == 2  # but it is waiting
+    store.clear_dirty(["e:b@x.io"], defer=["b@x.io"])
+    store.mark_dirty(["e:b@x.io"])  # marked again meanwhile by a new page: one mark after
+    assert store.release_deferred() == 2
+    assert store.dirty_refs(10) == ["e:a@x.io", "e:b@x.io"]
+    assert store.release_deferred() == 0
+
+
 def test_dirty_marks_page_in_byte_order_and_mark_all_counts_only_new_ones(
     store: StateStore,
 ) -> None:
