@@ -12,7 +12,7 @@ changes are numbered migrations applied in order, each in a transaction, recorde
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -136,6 +136,9 @@ MIGRATIONS: tuple[str, ...] = (
 def _wall_clock() -> datetime:
     return datetime.now(UTC)
 
+
+# Values bound in one `IN (...)` (SQLite allows 32,766 parameters, PostgreSQL 65,535).
+IN_CHUNK = 500
 
 # First character of a mark deferred to the next run (`StateStore.clear_dirty`); "c:" and
 # "e:" are the marks of contact ids and emails.
@@ -316,50 +319,31 @@ class StateStore:
         ).fetchone()
         return _contact(row) if row else None
 
+    def _rows_in(self, sql: str, values: Iterable[str], *extra: Any) -> Iterator[Row]:
+        return _rows_in(self._db, sql, values, extra)
+
+    def _column_in(self, sql: str, values: Iterable[str], *extra: Any, repeat: int = 1) -> set[str]:
+        """The first column of `_rows_in`, as a set."""
+        return {r[0] for r in _rows_in(self._db, sql, values, extra, repeat)}
+
     def contacts_by_email(self, emails: Iterable[str]) -> dict[str, list[Contact]]:
         out: dict[str, list[Contact]] = {}
-        for chunk in _chunks(list(emails), 500):
-            marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                f"SELECT * FROM contacts WHERE email IN ({marks}) ORDER BY hubspot_id", chunk
-            )
-            for row in rows:
-                out.setdefault(row["email"], []).append(_contact(row))
+        for row in self._rows_in(
+            "SELECT * FROM contacts WHERE email IN ({marks}) ORDER BY hubspot_id", emails
+        ):
+            out.setdefault(row["email"], []).append(_contact(row))
         return out
 
     def contact_ids(self, ids: Iterable[str]) -> dict[str, Contact]:
-        out: dict[str, Contact] = {}
-        for chunk in _chunks(list(ids), 500):
-            marks = ",".join("?" * len(chunk))
-            for row in self._db.execute(
-                f"SELECT * FROM contacts WHERE hubspot_id IN ({marks})", chunk
-            ):
-                out[row["hubspot_id"]] = _contact(row)
-        return out
+        rows = self._rows_in("SELECT * FROM contacts WHERE hubspot_id IN ({marks})", ids)
+        return {row["hubspot_id"]: _contact(row) for row in rows}
 
     def company_ids_known(self, ids: Iterable[str]) -> set[str]:
-        known: set[str] = set()
-        for chunk in _chunks(list(ids), 500):
-            marks = ",".join("?" * len(chunk))
-            known.update(
-                r[0]
-                for r in self._db.execute(
-                    f"SELECT hubspot_id FROM companies WHERE hubspot_id IN ({marks})", chunk
-                )
-            )
-        return known
+        sql = "SELECT hubspot_id FROM companies WHERE hubspot_id IN ({marks})"
+        return self._column_in(sql, ids)
 
     def activity_ids_known(self, ids: Iterable[str]) -> set[str]:
-        known: set[str] = set()
-        for chunk in _chunks(sorted(set(ids)), 500):
-            marks = ",".join("?" * len(chunk))
-            known.update(
-                r[0]
-                for r in self._db.execute(
-                    f"SELECT source_id FROM activities WHERE source_id IN ({marks})", chunk
-                )
-            )
-        return known
+        return self._column_in("SELECT source_id FROM activities WHERE source_id IN ({marks})", ids)
 
     def company(self, hubspot_id: str | None) -> Company | None:
         if hubspot_id is None:
@@ -407,14 +391,11 @@ class StateStore:
 
     # ------------------------------------------------------------------ Salesforce side
     def links(self, lead_keys: Iterable[str]) -> dict[str, Link]:
-        out: dict[str, Link] = {}
-        for chunk in _chunks(list(lead_keys), 500):
-            marks = ",".join("?" * len(chunk))
-            for r in self._db.execute(f"SELECT * FROM links WHERE lead_key IN ({marks})", chunk):
-                out[r["lead_key"]] = Link(
-                    r["lead_key"], r["sobject"], r["record_id"], r["owner_id"]
-                )
-        return out
+        rows = self._rows_in("SELECT * FROM links WHERE lead_key IN ({marks})", lead_keys)
+        return {
+            r["lead_key"]: Link(r["lead_key"], r["sobject"], r["record_id"], r["owner_id"])
+            for r in rows
+        }
 
     def save_links(self, links: Iterable[Link]) -> None:
         with self.transaction() as db:
@@ -438,12 +419,10 @@ class StateStore:
     def written(self, lead_keys: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Last written values per lead: {lead_key: {"<sobject>.<field>": value}}."""
         out: dict[str, dict[str, Any]] = {}
-        for chunk in _chunks(list(lead_keys), 500):
-            marks = ",".join("?" * len(chunk))
-            for r in self._db.execute(f"SELECT * FROM written WHERE lead_key IN ({marks})", chunk):
-                out.setdefault(r["lead_key"], {})[f"{r['sobject']}.{r['field']}"] = json.loads(
-                    r["value"]
-                )
+        for r in self._rows_in("SELECT * FROM written WHERE lead_key IN ({marks})", lead_keys):
+            out.setdefault(r["lead_key"], {})[f"{r['sobject']}.{r['field']}"] = json.loads(
+                r["value"]
+            )
         return out
 
     def record_written(self, lead_key: str, sobject: str, values: Mapping[str, Any]) -> None:
@@ -479,26 +458,20 @@ class StateStore:
             )
 
     def mql_states(self, lead_keys: Iterable[str]) -> dict[str, MqlState]:
-        out: dict[str, MqlState] = {}
-        for chunk in _chunks(list(lead_keys), 500):
-            marks = ",".join("?" * len(chunk))
-            for r in self._db.execute(
-                f"SELECT * FROM mql_state WHERE lead_key IN ({marks})", chunk
-            ):
-                out[r["lead_key"]] = MqlState(
-                    r["episode"], bool(r["qualified"]), _parse(r["since"]), r["rule"]
-                )
-        return out
+        rows = self._rows_in("SELECT * FROM mql_state WHERE lead_key IN ({marks})", lead_keys)
+        return {
+            r["lead_key"]: MqlState(
+                r["episode"], bool(r["qualified"]), _parse(r["since"]), r["rule"]
+            )
+            for r in rows
+        }
 
     def hot_states(self, lead_keys: Iterable[str]) -> dict[str, HotState]:
-        out: dict[str, HotState] = {}
-        for chunk in _chunks(list(lead_keys), 500):
-            marks = ",".join("?" * len(chunk))
-            for r in self._db.execute(
-                f"SELECT * FROM hot_state WHERE lead_key IN ({marks})", chunk
-            ):
-                out[r["lead_key"]] = HotState(r["episode"], bool(r["hot"]), _parse(r["changed_at"]))
-        return out
+        rows = self._rows_in("SELECT * FROM hot_state WHERE lead_key IN ({marks})", lead_keys)
+        return {
+            r["lead_key"]: HotState(r["episode"], bool(r["hot"]), _parse(r["changed_at"]))
+            for r in rows
+        }
 
     def record_decisions(
         self,
@@ -563,14 +536,8 @@ class StateStore:
         return out
 
     def task_status(self, keys: Iterable[str]) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for chunk in _chunks(list(keys), 500):
-            marks = ",".join("?" * len(chunk))
-            for r in self._db.execute(
-                f"SELECT connector_key, status FROM tasks WHERE connector_key IN ({marks})", chunk
-            ):
-                out[r[0]] = r[1]
-        return out
+        sql = "SELECT connector_key, status FROM tasks WHERE connector_key IN ({marks})"
+        return {r[0]: r[1] for r in self._rows_in(sql, keys)}
 
     def mark_tasks_done(self, done: Iterable[tuple[str, str | None]]) -> None:
         """`mark_task_done` for many (connector_key, task_id) in one transaction."""
@@ -592,14 +559,12 @@ class StateStore:
     def tasks_for(self, lead_keys: Iterable[str]) -> dict[str, list[tuple[str, str, datetime]]]:
         """Follow-up Tasks per lead: (connector_key, status, created_at), oldest first."""
         out: dict[str, list[tuple[str, str, datetime]]] = {}
-        for chunk in _chunks(list(lead_keys), 500):
-            marks = ",".join("?" * len(chunk))
-            for r in self._db.execute(
-                "SELECT lead_key, connector_key, status, created_at FROM tasks "
-                f"WHERE lead_key IN ({marks}) ORDER BY created_at, connector_key",
-                chunk,
-            ):
-                out.setdefault(r[0], []).append((r[1], r[2], datetime.fromisoformat(r[3])))
+        for r in self._rows_in(
+            "SELECT lead_key, connector_key, status, created_at FROM tasks "
+            "WHERE lead_key IN ({marks}) ORDER BY created_at, connector_key",
+            lead_keys,
+        ):
+            out.setdefault(r[0], []).append((r[1], r[2], datetime.fromisoformat(r[3])))
         return out
 
     # ------------------------------------------------------------------ backfill spool
@@ -682,34 +647,16 @@ class StateStore:
     def snapshot(
         self, lead_keys: Iterable[str]
     ) -> dict[str, tuple[str, str, str | None, dict[str, Any]]]:
-        out: dict[str, tuple[str, str, str | None, dict[str, Any]]] = {}
-        for chunk in _chunks(list(lead_keys), 500):
-            marks = ",".join("?" * len(chunk))
-            for r in self._db.execute(
-                f"SELECT * FROM sf_snapshot WHERE lead_key IN ({marks})", chunk
-            ):
-                out[r["lead_key"]] = (
-                    r["sobject"],
-                    r["record_id"],
-                    r["owner_id"],
-                    json.loads(r["current"]),
-                )
-        return out
+        rows = self._rows_in("SELECT * FROM sf_snapshot WHERE lead_key IN ({marks})", lead_keys)
+        return {
+            r["lead_key"]: (r["sobject"], r["record_id"], r["owner_id"], json.loads(r["current"]))
+            for r in rows
+        }
 
     def no_match_since(self, lead_keys: Iterable[str], since: datetime) -> set[str]:
         """The leads found without a Salesforce record at or after `since`."""
-        out: set[str] = set()
-        for chunk in _chunks(list(lead_keys), 500):
-            marks = ",".join("?" * len(chunk))
-            out.update(
-                r[0]
-                for r in self._db.execute(
-                    f"SELECT lead_key FROM sf_no_match WHERE lead_key IN ({marks}) "
-                    "AND checked_at >= ?",
-                    [*chunk, _iso(since)],
-                )
-            )
-        return out
+        sql = "SELECT lead_key FROM sf_no_match WHERE lead_key IN ({marks}) AND checked_at >= ?"
+        return self._column_in(sql, lead_keys, _iso(since))
 
     def set_no_match(self, unmatched: Iterable[str], matched: Iterable[str], at: datetime) -> None:
         """Remember `unmatched` as checked at `at`; forget `matched`."""
@@ -994,90 +941,40 @@ class StateStore:
 
     def known_lead_keys(self, emails: Iterable[str]) -> set[str]:
         """Which of `emails` are stored leads (a contact that is not archived has it)."""
-        found: set[str] = set()
-        for chunk in _chunks(sorted({e for e in emails if e}), 500):
-            marks = ",".join("?" * len(chunk))
-            found.update(
-                r[0]
-                for r in self._db.execute(
-                    "SELECT DISTINCT email FROM contacts WHERE archived = 0 "
-                    f"AND email IN ({marks})",
-                    chunk,
-                )
-            )
-        return found
+        sql = "SELECT DISTINCT email FROM contacts WHERE archived = 0 AND email IN ({marks})"
+        return self._column_in(sql, (e for e in emails if e))
 
     def linked_record_ids(self, record_ids: Iterable[str]) -> set[str]:
         """Which of `record_ids` a lead is linked to (the records the connector writes)."""
-        found: set[str] = set()
-        for chunk in _chunks(sorted(set(record_ids)), 500):
-            marks = ",".join("?" * len(chunk))
-            found.update(
-                r[0]
-                for r in self._db.execute(
-                    f"SELECT record_id FROM links WHERE record_id IN ({marks})", chunk
-                )
-            )
-        return found
+        sql = "SELECT record_id FROM links WHERE record_id IN ({marks})"
+        return self._column_in(sql, record_ids)
 
     def lead_keys_linked_to(self, record_ids: Iterable[str]) -> set[str]:
         """The leads whose link points at one of `record_ids`."""
-        found: set[str] = set()
-        for chunk in _chunks(sorted(set(record_ids)), 500):
-            marks = ",".join("?" * len(chunk))
-            found.update(
-                r[0]
-                for r in self._db.execute(
-                    f"SELECT lead_key FROM links WHERE record_id IN ({marks})", chunk
-                )
-            )
-        return found
+        sql = "SELECT lead_key FROM links WHERE record_id IN ({marks})"
+        return self._column_in(sql, record_ids)
 
     def record_ids_for_opportunities(self, opportunity_ids: Iterable[str]) -> set[str]:
         """Leads converted into, and Contacts with a role on, these opportunities."""
-        found: set[str] = set()
-        for chunk in _chunks(sorted(set(opportunity_ids)), 500):
-            marks = ",".join("?" * len(chunk))
-            found.update(
-                r[0]
-                for r in self._db.execute(
-                    f"SELECT record_id FROM sf_records WHERE converted_opportunity_id IN ({marks})",
-                    chunk,
-                )
-            )
-            found.update(
-                r[0]
-                for r in self._db.execute(
-                    f"SELECT contact_id FROM sf_contact_roles WHERE opportunity_id IN ({marks})",
-                    chunk,
-                )
-            )
-        return found
+        ids = set(opportunity_ids)
+        converted = "SELECT record_id FROM sf_records WHERE converted_opportunity_id IN ({marks})"
+        roles = "SELECT contact_id FROM sf_contact_roles WHERE opportunity_id IN ({marks})"
+        return self._column_in(converted, ids) | self._column_in(roles, ids)
 
     def lead_keys_for_records(self, record_ids: Iterable[str]) -> set[str]:
         """The leads these Salesforce records belong to: linked to the record (or to the
         Contact a Lead was converted into), or sharing its email."""
-        keys: set[str] = set()
-        emails: set[str] = set()
-        for chunk in _chunks(sorted(set(record_ids)), 500):
-            marks = ",".join("?" * len(chunk))
-            keys.update(
-                r[0]
-                for r in self._db.execute(
-                    f"SELECT lead_key FROM links WHERE record_id IN ({marks}) OR record_id IN "
-                    f"(SELECT converted_contact_id FROM sf_records WHERE record_id IN ({marks}))",
-                    chunk + chunk,
-                )
-            )
-            emails.update(
-                r[0]
-                for r in self._db.execute(
-                    f"SELECT email FROM sf_records WHERE email IS NOT NULL AND record_id IN "
-                    f"({marks})",
-                    chunk,
-                )
-            )
-        return keys | self.known_lead_keys(emails)
+        ids = set(record_ids)
+        linked = self._column_in(
+            "SELECT lead_key FROM links WHERE record_id IN ({marks}) OR record_id IN "
+            "(SELECT converted_contact_id FROM sf_records WHERE record_id IN ({marks}))",
+            ids,
+            repeat=2,
+        )
+        emails = self._column_in(
+            "SELECT email FROM sf_records WHERE email IS NOT NULL AND record_id IN ({marks})", ids
+        )
+        return linked | self.known_lead_keys(emails)
 
     def outcomes_for(self, lead_keys: Iterable[str]) -> dict[str, LeadOutcome]:
         """Each lead's outcome from the stored Salesforce records; leads without a stored
@@ -1085,7 +982,7 @@ class StateStore:
         else the one with the lead's email (a Contact before a Lead, an open Lead before a
         converted one)."""
         out: dict[str, LeadOutcome] = {}
-        for chunk in _chunks(sorted(set(lead_keys)), 500):
+        for chunk in _chunks(sorted(set(lead_keys)), IN_CHUNK):
             out.update(self._outcomes_chunk(chunk))
         return out
 
@@ -1260,7 +1157,7 @@ def _company(row: Any) -> Company:
 
 def _fetch(db: Database, table: str, column: str, values: list[str], build: Any) -> list[Any]:
     out: list[Any] = []
-    for chunk in _chunks([v for v in values if v], 500):
+    for chunk in _chunks([v for v in values if v], IN_CHUNK):
         marks = ",".join("?" * len(chunk))
         rows = db.execute(f"SELECT * FROM {table} WHERE {column} IN ({marks})", chunk)
         out.extend(build(r) for r in rows)
@@ -1330,6 +1227,16 @@ def _contact(row: Row) -> Contact:
         updated_at=_parse(row["updated_at"]),
         archived=bool(row["archived"]),
     )
+
+
+def _rows_in(
+    db: Database, sql: str, values: Iterable[str], extra: Sequence[Any] = (), repeat: int = 1
+) -> Iterator[Row]:
+    """The rows of `sql`, whose `IN ({marks})` (`repeat` times) takes `values` IN_CHUNK at a
+    time, followed by the parameters `extra`."""
+    for chunk in _chunks(sorted(set(values)), IN_CHUNK):
+        marks = ",".join("?" * len(chunk))
+        yield from db.execute(sql.format(marks=marks), [*chunk * repeat, *extra])
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
