@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from core.errors import ConfigError
 from core.tomlpos import key_lines, line_of
@@ -26,6 +28,25 @@ def load_toml(path: Path) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def load_model(path: Path, model: type[ModelT]) -> ModelT:
+    """Parse `path` and validate it as `model`; every mistake is one `file:line: key: what is
+    expected` problem of a single ConfigError."""
+    data = load_toml(path)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        text = path.read_text(encoding="utf-8")
+        problems = [
+            f"{where(path, text, tuple(e['loc']))}: {dotted(tuple(e['loc'])) or '(file)'}: "
+            f"{e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        ]
+        raise ConfigError(f"{path}: {len(problems)} problem(s)", problems) from None
 
 
 def key_line(text: str, loc: tuple[str | int, ...]) -> int | None:

@@ -19,10 +19,10 @@ import re
 from decimal import Decimal
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.errors import ConfigError
-from core.tomlfile import dotted, load_toml, where
+from core.tomlfile import load_model, where
 from kpi.model import CostEntry, Costs
 
 COSTS_FILE = "costs.toml"
@@ -92,17 +92,8 @@ def load_costs(directory: Path) -> Costs | None:
     path = directory / COSTS_FILE
     if not path.exists():
         return None
-    data = load_toml(path)
+    parsed = load_model(path, _CostsFile)
     text = path.read_text(encoding="utf-8")
-    try:
-        parsed = _CostsFile.model_validate(data)
-    except ValidationError as exc:
-        problems = [
-            f"{where(path, text, tuple(e['loc']))}: {dotted(tuple(e['loc']))}: "
-            f"{e['msg'].removeprefix('Value error, ')}"
-            for e in exc.errors()
-        ]
-        raise ConfigError(f"{path}: {len(problems)} problem(s)", problems) from None
     seen: dict[tuple[str, str, str | None], int] = {}
     problems = []
     entries = []

@@ -18,13 +18,12 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
 from core.errors import ConfigError
-from core.tomlfile import dotted, load_toml, where
+from core.tomlfile import load_model, where
 
 # Computed values and the kind of value each one is (see `sync.plan.computed_values`).
 COMPUTED_KINDS: dict[str, str] = {
@@ -291,17 +290,7 @@ class FieldMap(BaseModel):
 
 def load_field_map(directory: Path) -> FieldMap:
     path = directory / "fields.toml"
-    data = load_toml(path)
-    try:
-        field_map = FieldMap.model_validate(data)
-    except ValidationError as exc:
-        text = path.read_text(encoding="utf-8")
-        problems = [
-            f"{where(path, text, tuple(e['loc']))}: {dotted(tuple(e['loc']))}: "
-            f"{e['msg'].removeprefix('Value error, ')}"
-            for e in exc.errors()
-        ]
-        raise ConfigError(f"{path}: {len(problems)} problem(s)", problems) from None
+    field_map = load_model(path, FieldMap)
     duplicates = _duplicate_targets(field_map)
     if duplicates:
         text = path.read_text(encoding="utf-8")

@@ -27,10 +27,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core.errors import ConfigError
-from core.tomlfile import dotted, load_toml, where
+from core.tomlfile import load_model, where
 from sync.plan import MQL_STATUS_VALUES, STAGE_PICKLIST, LeadInput, computed_values
 
 FILE_NAME = "hubspot.toml"
@@ -145,17 +145,8 @@ def load_hubspot_mapping(directory: Path) -> HubSpotMapping:
     path = directory / FILE_NAME
     if not path.exists():
         return HubSpotMapping()
-    data = load_toml(path)
+    mapping = load_model(path, HubSpotMapping)
     text = path.read_text(encoding="utf-8")
-    try:
-        mapping = HubSpotMapping.model_validate(data)
-    except ValidationError as exc:
-        problems = [
-            f"{where(path, text, tuple(e['loc']))}: {dotted(tuple(e['loc']))}: "
-            f"{e['msg'].removeprefix('Value error, ')}"
-            for e in exc.errors()
-        ]
-        raise ConfigError(f"{path}: {len(problems)} problem(s)", problems) from None
     problems = []
     seen: set[str] = set()
     for index, prop in enumerate(mapping.property):

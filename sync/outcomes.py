@@ -25,12 +25,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from connectors.salesforce.outcomes import OUTCOME_OBJECTS, OutcomeFields, OutcomeReader
-from core.errors import ConfigError, FatalAPIError, RecordError
+from core.errors import FatalAPIError, RecordError
 from core.outcomes import LeadOutcome, SalesforceRecord
-from core.tomlfile import dotted, load_toml, where
+from core.tomlfile import load_model
 from sync.state import StateStore
 
 log = logging.getLogger("connector.outcomes")
@@ -131,17 +131,7 @@ def load_funnel(directory: Path) -> Funnel:
     path = directory / FUNNEL_FILE
     if not path.exists():
         return Funnel()
-    data = load_toml(path)
-    try:
-        return Funnel.model_validate(data)
-    except ValidationError as exc:
-        text = path.read_text(encoding="utf-8")
-        problems = [
-            f"{where(path, text, tuple(e['loc']))}: {dotted(tuple(e['loc'])) or '(file)'}: "
-            f"{e['msg'].removeprefix('Value error, ')}"
-            for e in exc.errors()
-        ]
-        raise ConfigError(f"{path}: {len(problems)} problem(s)", problems) from None
+    return load_model(path, Funnel)
 
 
 # ------------------------------------------------------------------------------ pure rules
