@@ -13,6 +13,9 @@ per-text memos (answers of the field tests per job title, domain, industry, size
 number tests) see repeats, as they would with real titles and domains, but more often than
 with 1,000,000 distinct contacts: `--pool` sets how many distinct leads a worker cycles
 through. The pool keeps memory small (20M live Activity objects would need about 10 GB).
+Building an Activity computes its epoch seconds (`Activity.occurred_ts`): in the pool, not
+timed, as in production it is part of reading activities from the store (docs/benchmarks.md
+gives both).
 
 Prints activities/s and contacts/s, wall clock and CPU time (process time of each worker),
 for the full path (`score_lead`) and for the daily re-score from a stored aggregate

@@ -87,7 +87,7 @@ class Contact:
         return self.properties.get(name)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Activity:
     """One thing a lead did, from any HubSpot source, in one shape.
 
@@ -106,8 +106,26 @@ class Activity:
     attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
     occurred_ts: float = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        if self.occurred_at.tzinfo is None:
-            raise ValueError(f"activity {self.source_id}: occurred_at must be timezone-aware")
-        object.__setattr__(self, "attributes", _frozen(self.attributes))
-        object.__setattr__(self, "occurred_ts", self.occurred_at.timestamp())
+    def __init__(self, source_id: str, kind: str, occurred_at: datetime,
+                 contact_id: str | None = None, email: str | None = None,
+                 attributes: Mapping[str, AttributeValue] | None = None) -> None:
+        # What the generated __init__ and a __post_init__ would do, each slot set once
+        # through its descriptor (stores build an Activity per activity they read).
+        if occurred_at.tzinfo is None:
+            raise ValueError(f"activity {source_id}: occurred_at must be timezone-aware")
+        _set_source_id(self, source_id)
+        _set_kind(self, kind)
+        _set_occurred_at(self, occurred_at)
+        _set_contact_id(self, contact_id)
+        _set_email(self, email)
+        _set_attributes(self, _frozen(attributes))
+        _set_occurred_ts(self, occurred_at.timestamp())
+
+
+_set_source_id = Activity.source_id.__set__
+_set_kind = Activity.kind.__set__
+_set_occurred_at = Activity.occurred_at.__set__
+_set_contact_id = Activity.contact_id.__set__
+_set_email = Activity.email.__set__
+_set_attributes = Activity.attributes.__set__
+_set_occurred_ts = Activity.occurred_ts.__set__

@@ -2,11 +2,12 @@
 
 Activities are deduplicated by `source_id` and those after `as_of` are left out. The pass
 touches each activity once, in input order, without sorting the history: one dict lookup
-by kind (`Rules.plan.routes`), then its epoch timestamp goes onto the timestamp list of its
-kind, and onto the list of each attribute-tested slot (precompiled "slots": the distinct
-questions rules and conditions ask) whose test it passes; a tested slot only used by
-conditions with `within_days` skips activities older than that. Kinds nothing reads cost
-only the `as_of` check. Then only these short float lists are sorted, and
+by kind (`Rules.plan.routes`), then its epoch timestamp (`Activity.occurred_ts`, computed
+once when the activity was built) goes onto the timestamp list of its kind, and onto the
+list of each attribute-tested slot (precompiled "slots": the distinct questions rules and
+conditions ask) whose test it passes; a tested slot only used by conditions with
+`within_days` skips activities older than that. Kinds nothing reads cost only the `as_of`
+check. Then only these short float lists are sorted, and
 `Rules.plan.finish` (straight-line code generated per rule set, see
 scoring.program.build_finish) merges them into slots and turns each rule's timestamps into
 a tally.
@@ -25,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from operator import attrgetter
 
 from core.models import Activity
 from scoring.compile import HALF_LIFE, LINEAR, BehaviourSpec, Rules, SlotPlan, to_timestamp
@@ -34,15 +36,21 @@ from scoring.result import ActivityAggregate, RuleTally
 _NO_TIMES: tuple[float, ...] = ()
 _tally = tuple.__new__  # RuleTally without its keyword-handling __new__
 _new_aggregate = fast_constructor(ActivityAggregate)
+_source_id = attrgetter("source_id")
 
 
 def aggregate_activities(
     rules: Rules, activities: Iterable[Activity], as_of: datetime
 ) -> ActivityAggregate:
-    ref = to_timestamp(as_of)
+    return aggregate_at(rules, activities, as_of, to_timestamp(as_of))
+
+
+def aggregate_at(rules: Rules, activities: Iterable[Activity], as_of: datetime,
+                 ref: float) -> ActivityAggregate:
+    """aggregate_activities for a caller that has `ref` = `to_timestamp(as_of)` already."""
     if not isinstance(activities, list | tuple):
         activities = list(activities)
-    if len({a.source_id for a in activities}) != len(activities):
+    if len(set(map(_source_id, activities))) != len(activities):
         activities = list(_distinct(activities).values())
 
     plan = rules.plan
@@ -76,12 +84,12 @@ def aggregate_activities(
     for times in found:
         if times is not None and len(times) > 1:
             times.sort()
-    tallies, probes = rules.plan.finish(found, ref)
+    tallies, probes = plan.finish(found, ref)
     return _new_aggregate(as_of, rules.version, tallies, probes, len(activities) - late)
 
 
 def slot_times(slot: SlotPlan, found: list[list[float] | None],
-                ref: float) -> list[float] | None:
+               ref: float) -> list[float] | None:
     """A slot that merges several kinds or has a horizon: its timestamps in ascending order
     (only its latest `keep` when only those are read), without those older than its
     horizon."""

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from core.models import Activity, Company, Contact
-from scoring.aggregate import aggregate_activities, decay_factor
+from scoring.aggregate import aggregate_at, decay_factor
 from scoring.compile import (
     HALF_LIFE,
     NO_DECAY,
@@ -52,8 +52,9 @@ def score_lead(
 ) -> LeadScore:
     """Score a lead from its whole activity history as of `now` (activities after `now`
     are ignored; duplicate source_ids count once; input order does not matter)."""
-    aggregate = aggregate_activities(rules, activities, now)  # checks that now is aware
-    return _score(rules, contact, company, aggregate, now, now.timestamp(), 0.0, previous)
+    now_ts = to_timestamp(now)  # checks that now is aware
+    aggregate = aggregate_at(rules, activities, now, now_ts)
+    return _score(rules, contact, company, aggregate, now, now_ts, 0.0, previous)
 
 
 def score_aggregate(
@@ -282,7 +283,7 @@ def _mql_reason(
 ) -> str:
     if qualifying is not None:
         return f"MQL by {qualifying.id}: {qualifying.when.describe(facts)}"
-    failing = "; ".join(f"{r.id}: {r.when.describe(facts)}" for r in rules.mql_rules)
+    failing = "; ".join([f"{r.id}: {r.when.describe(facts)}" for r in rules.mql_rules])
     if state.qualified:
         return (
             f"MQL held: qualified by {state.rule} at {state.since:%Y-%m-%d %H:%M} UTC, "

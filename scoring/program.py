@@ -196,8 +196,11 @@ def build_finish(
     """The end of aggregation as straight-line code: every slot's timestamps, then each
     behaviour rule's tally, then the probes. Half-life rules (the common decay) get
     `aggregate.tally` and `window_shares` written out with the rule's numbers bound as
-    names: the same operations in the same order, without the calls and attribute reads.
-    Other decays call `aggregate.tally`."""
+    names: the same operations in the same order, without the calls and attribute reads;
+    a window cap of k times whole points counts the activities that earned points instead
+    of summing shares (the same floats, see below). Probes that read only the latest
+    timestamp of several kinds get `slot_times` written out. Other decays call
+    `aggregate.tally`."""
     from scoring.aggregate import slot_times, tally
 
     names: dict[str, Any] = {"slot_times": slot_times, "tally": tally, "exp": math.exp,
@@ -214,7 +217,17 @@ def build_finish(
         if slot not in merged_slots:
             lines.append(f"    h{slot} = found[{index}]")
     for slot, spec in merged:
-        lines.append(f"    h{slot} = slot_times({bind(spec, 'slot')}, found, ref)")
+        if spec.keep != 1:
+            lines.append(f"    h{slot} = slot_times({bind(spec, 'slot')}, found, ref)")
+            continue
+        # slot_times written out for the common probe: the latest of its kinds' timestamps
+        lines.append(f"    latest = {bind(-math.inf, 'never')}")
+        for index in spec.kinds:
+            lines += [f"    more = found[{index}]",
+                      "    if more is not None and more[-1] > latest:",
+                      "        latest = more[-1]"]
+        lines.append(f"    h{slot} = [latest] if latest + {bind(spec.horizon, 'horizon')} >= ref"
+                     " else None")
     lines.append("    tallies = {}")
     for rule in behaviour:
         rule_id = bind(rule.id, "rule")
@@ -241,17 +254,27 @@ def build_finish(
             # than k activities in the window earned theirs: iff the k-th latest earner is
             # at or before the cutoff. A share of 0.0 leaves `kept` as it was.
             k = _whole_multiple(rule.window_cap, abs(rule.points))
-            body += [f"earned = [{bind(-math.inf, 'never')}] * {k:d}",
-                     "weight = kept = 0.0",
-                     "for t in times:",
-                     f"    factor = exp({rate} * (t - ref))",
-                     "    weight += factor",
-                     f"    if earned[-{k:d}] <= t - {bind(rule.window, 'window')}:",
-                     "        earned.append(t)",
-                     f"        kept += {bind(math.copysign(abs(rule.points), rule.points), 'share')}"
-                     " * factor",
-                     f"tallies[{rule_id}] = new(RuleTally, "
-                     f"(matched, total, {points} * weight, kept, NONE))"]
+            never, window = bind(-math.inf, "never"), bind(rule.window, "window")
+            if k == 1:  # the latest earner is the one to compare
+                body += [f"last = {never}",
+                         "weight = kept = 0.0",
+                         "for t in times:",
+                         f"    factor = exp({rate} * (t - ref))",
+                         "    weight += factor",
+                         f"    if last <= t - {window}:",
+                         "        last = t",
+                         f"        kept += {points} * factor"]  # -share is the points
+            else:
+                body += [f"earned = [{never}] * {k:d}",
+                         "weight = kept = 0.0",
+                         "for t in times:",
+                         f"    factor = exp({rate} * (t - ref))",
+                         "    weight += factor",
+                         f"    if earned[-{k:d}] <= t - {window}:",
+                         "        earned.append(t)",
+                         f"        kept += {points} * factor"]
+            body.append(f"tallies[{rule_id}] = new(RuleTally, "
+                        f"(matched, total, {points} * weight, kept, NONE))")
         else:
             # window_shares and the decay in one pass: per accumulator, the same operations
             # in the same order as window_shares followed by the loop in tally

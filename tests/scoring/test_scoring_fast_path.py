@@ -4,7 +4,8 @@ leads and rule sets that use every kind of rule, condition, decay and cap."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import FrozenInstanceError, replace
+from datetime import timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
@@ -375,11 +376,29 @@ def test_given_activities_exactly_on_window_edges_the_counted_window_caps_agree(
 
 def test_activity_carries_its_epoch_seconds_outside_equality_and_repr() -> None:
     early = Activity("a", K.PAGE_VIEW, NOW + timedelta(microseconds=7), contact_id="c1")
-    same = Activity("a", K.PAGE_VIEW, NOW + timedelta(microseconds=7), contact_id="c1")
+    same = Activity(source_id="a", kind=K.PAGE_VIEW, occurred_at=NOW + timedelta(microseconds=7),
+                    contact_id="c1", email=None, attributes={})
+    other_zone = Activity("a", K.PAGE_VIEW, early.occurred_at.astimezone(
+        timezone(timedelta(hours=9))), contact_id="c1")
 
-    assert early.occurred_ts == early.occurred_at.timestamp()
-    assert early == same and hash(early.occurred_ts) == hash(same.occurred_ts)
-    assert "occurred_ts" not in repr(early)
+    assert early.occurred_ts == early.occurred_at.timestamp() == other_zone.occurred_ts
+    assert early == same and early.attributes == {} and "occurred_ts" not in repr(early)
+    moved = replace(early, occurred_at=NOW)
+    assert moved.occurred_ts == NOW.timestamp() and moved.contact_id == "c1"
+
+
+def test_activity_still_refuses_naive_times_and_freezes_its_attributes() -> None:
+    attributes = {"url": "/pricing"}
+    activity = Activity("a", K.PAGE_VIEW, NOW, attributes=attributes)
+    attributes["url"] = "/changed"
+
+    assert activity.attributes == {"url": "/pricing"}
+    with pytest.raises(TypeError):
+        activity.attributes["url"] = "/x"  # type: ignore[index]
+    with pytest.raises(FrozenInstanceError):
+        activity.kind = K.EMAIL_OPEN  # type: ignore[misc]
+    with pytest.raises(ValueError, match="timezone-aware"):
+        Activity("b", K.PAGE_VIEW, NOW.replace(tzinfo=None))
 
 
 def test_compiled_program_binds_rule_values_as_names_never_as_source_text() -> None:
