@@ -30,9 +30,9 @@ from scoring.compile import (
 from scoring.mql import next_mql_state
 from scoring.program import fast_constructor
 from scoring.result import (
+    EXPLANATION_SLOT,
     MONEY,
     ActivityAggregate,
-    ExplanationEntry,
     LeadScore,
     MqlState,
     RuleTally,
@@ -87,7 +87,6 @@ def _score(rules: Rules, contact: Contact, company: Company | None,
     program = rules.program
     answers = program.read(contact, company)
     rows, sums = _points(rules, aggregate, answers, now_ts, elapsed)
-    explanation = tuple([_entry(ExplanationEntry, row) for row in rows])
     total = sum(sums.values())
     fit = 0
     for name in rules.fit_groups:
@@ -137,22 +136,22 @@ def _score(rules: Rules, contact: Contact, company: Company | None,
         state.episode,
         state,
         disqualified_by,
-        explanation,
+        rows,  # LeadScore makes the ExplanationEntry tuple from them when it is first read
         now,
         rules.version,
     )
 
 
-_new_score = fast_constructor(LeadScore)
+_new_score = fast_constructor(LeadScore, {"explanation": EXPLANATION_SLOT})
 _MONEY_GET = MONEY.get  # money() without the call for the common amounts (never falsy:
 # Decimal zero is, so zero goes through money(), which returns the same shared value)
 
 
 # ------------------------------------------------------------------------------ rows
 # A row is [rule_id, group, axis, matched, points, decayed, capped, contribution], amounts
-# in cents: the fields of an ExplanationEntry, still mutable while group caps are applied.
+# in cents: the fields of an ExplanationEntry, still mutable while group caps are applied;
+# LeadScore turns them into its explanation when that is read.
 Row = list
-_entry = tuple.__new__
 _CAPPED, _CONTRIBUTION = 6, 7
 
 

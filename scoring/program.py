@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -334,15 +334,16 @@ def _answers(tests: Sequence[Callable[[str | None], bool]]
     return answer
 
 
-def fast_constructor(cls: type) -> Callable[..., Any]:
+def fast_constructor(cls: type, slots: Mapping[str, Any] | None = None) -> Callable[..., Any]:
     """`cls(*values)` for a frozen dataclass with slots, without its generated __init__
     (which sets every field through object.__setattr__): each slot is set directly. Only for
-    dataclasses without __post_init__ or defaults that compute; the values are the same."""
+    dataclasses without __post_init__ or defaults that compute; the values are the same.
+    `slots`: a field's own slot descriptor where the class has put a property over it."""
     names = [f.name for f in dataclasses.fields(cls)]
     namespace: dict[str, Any] = {"new": object.__new__, "cls": cls}
     body = []
     for n, name in enumerate(names):
-        namespace[f"set{n}"] = getattr(cls, name).__set__
+        namespace[f"set{n}"] = (slots or {}).get(name, getattr(cls, name)).__set__
         body.append(f"    set{n}(obj, {name})")
     source = (f"def make({', '.join(names)}):\n    obj = new(cls)\n" + "\n".join(body)
               + "\n    return obj\n")

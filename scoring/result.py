@@ -89,9 +89,32 @@ class LeadScore:
     mql_episode: int
     mql_state: MqlState  # store this and pass it back as `previous` next time
     disqualified_by: tuple[str, ...]
+    # One entry per matched rule; built on first read (see _explanation below)
     explanation: tuple[ExplanationEntry, ...]
     scored_at: datetime
     rules_version: str
+
+
+# The engine hands LeadScore its explanation as rows: lists of an ExplanationEntry's fields,
+# which it builds anyway to apply the group caps. The entries are made from them the first
+# time `explanation` is read (a score nobody explains never pays for them) and replace them
+# in the slot. Every read, including ==, repr, replace(), asdict() and pickling, goes
+# through the property, so it always sees the entries: the same tuple either way.
+EXPLANATION_SLOT = LeadScore.explanation  # the slot's own descriptor
+_entry = tuple.__new__
+
+
+def _explanation(score: LeadScore) -> tuple[ExplanationEntry, ...]:
+    value = EXPLANATION_SLOT.__get__(score, LeadScore)
+    if type(value) is list:
+        value = tuple([_entry(ExplanationEntry, row) for row in value])
+        EXPLANATION_SLOT.__set__(score, value)
+    return value  # type: ignore[no-any-return]
+
+
+LeadScore.explanation = property(  # type: ignore[method-assign,assignment]
+    _explanation, EXPLANATION_SLOT.__set__,
+    doc="One entry per matched rule (behaviour, then fit, in file order).")
 
 
 class RuleTally(NamedTuple):

@@ -13,7 +13,15 @@ from hypothesis import strategies as st
 
 from core.models import Activity, Company, Contact
 from core.models import ActivityKind as K
-from scoring import MqlState, Rules, aggregate_activities, load_rules, score_aggregate, score_lead
+from scoring import (
+    LeadScore,
+    MqlState,
+    Rules,
+    aggregate_activities,
+    load_rules,
+    score_aggregate,
+    score_lead,
+)
 from tests.scoring import reference_scoring as reference
 from tests.scoring.scoring_helpers import DAY, MAPPINGS, NOW, rules
 
@@ -315,10 +323,37 @@ def both(rule_set: Rules, history: list[Activity], lead: Contact, firm: Company 
 
     fast_aggregate = aggregate_activities(rule_set, history, now)
     assert fast_aggregate == reference.aggregate_activities(rule_set, history, now)
-    assert score_lead(rule_set, lead, firm, history, now, previous) == \
-        reference.score_lead(rule_set, lead, firm, history, now, previous)
+    expected = reference.score_lead(rule_set, lead, firm, history, now, previous)
+    assert score_lead(rule_set, lead, firm, history, now, previous) == expected
+    # the explanation is built when first read: read alone, it is the same tuple
+    assert score_lead(rule_set, lead, firm, history, now, previous).explanation == \
+        expected.explanation
     assert score_aggregate(rule_set, lead, firm, fast_aggregate, later, previous) == \
         reference.score_aggregate(rule_set, lead, firm, fast_aggregate, later, previous)
+
+
+def test_given_an_unread_explanation_copies_and_pickles_carry_the_built_entries() -> None:
+    import pickle
+
+    from scoring import ExplanationEntry
+
+    history = [Activity(f"a{i}", K.PAGE_VIEW, NOW - i * DAY, contact_id="c1",
+                        attributes={"url": "/pricing"}) for i in range(6)]
+    lead = Contact("c1", "a@acme.example", {"jobtitle": "Director"})
+    expected = reference.score_lead(SHIPPED, lead, None, history, NOW)
+    assert expected.explanation and type(expected.explanation) is tuple
+
+    def fresh() -> LeadScore:
+        return score_lead(SHIPPED, lead, None, history, NOW)
+
+    for copied in (pickle.loads(pickle.dumps(fresh())), replace(fresh()), fresh()):
+        assert copied == expected
+        assert type(copied.explanation) is tuple and copied.explanation == expected.explanation
+        assert all(type(e) is ExplanationEntry for e in copied.explanation)
+        assert copied.explanation is copied.explanation  # built once
+    assert repr(fresh()) == repr(expected)
+    with pytest.raises(FrozenInstanceError):
+        fresh().explanation = ()  # type: ignore[misc]
 
 
 @pytest.mark.parametrize("rule_set", list(RULE_SETS), ids=list(RULE_SETS))
