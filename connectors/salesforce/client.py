@@ -173,19 +173,9 @@ class SalesforceClient:
         keep `query_url_length(soql)` under 16,384 bytes.
         """
         timeout = self._cfg.timeout_seconds
-        page = self._call("GET query", lambda sf: sf.query(soql, timeout=timeout))
-        while True:
-            for record in page.get("records", []):
-                yield {k: v for k, v in record.items() if k != "attributes"}
-            next_url = page.get("nextRecordsUrl")
-            if page.get("done", True) or not next_url:
-                return
-            page = self._call(
-                "GET query_more",
-                lambda sf, url=next_url: sf.query_more(
-                    url, identifier_is_url=True, timeout=timeout
-                ),
-            )
+        yield from self._rest_of_query(
+            self._call("GET query", lambda sf: sf.query(soql, timeout=timeout))
+        )
 
     def query_url_length(self, soql: str) -> int:
         """Bytes of the URL `query(soql)` will request (requests encodes `q` as urlencode does)."""
@@ -220,6 +210,7 @@ class SalesforceClient:
         return answers
 
     def _rest_of_query(self, page: Any) -> Iterator[dict[str, Any]]:
+        """The records of a query's first page and of every page after it (queryMore)."""
         timeout = self._cfg.timeout_seconds
         while True:
             if not isinstance(page, dict):
