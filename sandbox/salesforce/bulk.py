@@ -18,6 +18,7 @@ from sandbox.httpbase import Request, Response, Router
 from sandbox.salesforce import ids
 from sandbox.salesforce.dml import MultipleMatches
 from sandbox.salesforce.errors import RecordFailed, dml_error, fail
+from sandbox.salesforce.jobs import DELIMITERS, JobRegistry, csv_format
 from sandbox.salesforce.schema import Field, SObject
 from sandbox.salesforce.values import ValueMismatch, coerce_text, from_epoch
 
@@ -26,9 +27,6 @@ if TYPE_CHECKING:
 
 BASE = "/services/data/v{version}/jobs/ingest"
 OPERATIONS = ("insert", "update", "upsert", "delete", "hardDelete")
-DELIMITERS = {"COMMA": ",", "TAB": "\t", "PIPE": "|", "SEMICOLON": ";", "CARET": "^",
-              "BACKQUOTE": "`"}
-LINE_ENDINGS = ("LF", "CRLF")
 MAX_UPLOAD_BYTES = 150 * 1024 * 1024
 
 
@@ -93,18 +91,16 @@ class Job:
 class BulkIngest:
     def __init__(self, sandbox: SalesforceSandbox) -> None:
         self.sb = sandbox
-        self.jobs: dict[str, Job] = {}
-        self._seq = 0
+        self.registry: JobRegistry[Job] = JobRegistry()
         self.batches_today = 0
 
     def reset(self) -> None:
-        self.jobs.clear()
-        self._seq = 0
+        self.registry.reset()
         self.batches_today = 0
 
     def register(self, router: Router) -> None:
         router.add("POST", BASE, self.create)
-        router.add("GET", BASE, self.list_jobs)
+        router.add("GET", BASE, self.registry.listing)
         router.add("GET", f"{BASE}/{{job_id}}", self.get)
         router.add("PATCH", f"{BASE}/{{job_id}}", self.set_state)
         router.add("DELETE", f"{BASE}/{{job_id}}", self.delete)
@@ -126,12 +122,7 @@ class BulkIngest:
         operation = body.get("operation")
         if operation not in OPERATIONS:
             raise fail(400, "INVALIDJOB", f"InvalidJob : Invalid operation: {operation}")
-        if (body.get("contentType") or "CSV") != "CSV":
-            raise fail(400, "INVALIDJOB", "InvalidJob : Only CSV content is supported")
-        line_ending = body.get("lineEnding") or "LF"
-        delimiter = body.get("columnDelimiter") or "COMMA"
-        if line_ending not in LINE_ENDINGS or delimiter not in DELIMITERS:
-            raise fail(400, "INVALIDJOB", "InvalidJob : Invalid lineEnding or columnDelimiter")
+        line_ending, delimiter = csv_format(body)
         ext_name = body.get("externalIdFieldName")
         ext_field: Field | None = None
         if operation == "upsert":
@@ -142,12 +133,12 @@ class BulkIngest:
             if ext_field is None or not (ext_field.external_id or ext_field.name == "Id"):
                 raise fail(400, "INVALIDJOB", f"InvalidJob : Field name provided, {ext_name} "
                            f"is not an External ID or indexed field for {sobject.name}")
-        self._seq += 1
+        job_id = self.registry.next_id()
         now = from_epoch(self.sb.clock())
         session = self.sb.session
         job = Job(
-            id=ids.make_id("750", self._seq),
-            seq=self._seq,
+            id=job_id,
+            seq=self.registry.seq,
             sobject=sobject,
             operation=operation,
             external_id_field=ext_field.name if ext_field else None,
@@ -158,21 +149,10 @@ class BulkIngest:
             created_date=now,
             modstamp=now,
         )
-        self.jobs[job.id] = job
-        return Response.json(200, job.info(full=False))
-
-    def list_jobs(self, _req: Request) -> Response:
-        return Response.json(200, {
-            "done": True,
-            "records": [j.info(full=False) for j in self.jobs.values()],
-            "nextRecordsUrl": None,
-        })
+        return self.registry.created(job)
 
     def _job(self, req: Request) -> Job:
-        job = self.jobs.get(ids.normalize(req.params["job_id"]) or "")
-        if job is None:
-            raise fail(404, "NOT_FOUND", "The requested resource does not exist")
-        return job
+        return self.registry.find(req)
 
     def get(self, req: Request) -> Response:
         job = self._job(req)
@@ -200,11 +180,7 @@ class BulkIngest:
         return Response.json(200, job.info(full=False))
 
     def delete(self, req: Request) -> Response:
-        job = self._job(req)
-        if job.state in ("Open", "InProgress"):
-            raise fail(400, "INVALIDJOBSTATE", f"Job in state {job.state} cannot be deleted")
-        del self.jobs[job.id]
-        return Response.empty(204)
+        return self.registry.delete(self._job(req), busy=("Open", "InProgress"))
 
     def upload(self, req: Request) -> Response:
         job = self._job(req)

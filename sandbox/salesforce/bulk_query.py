@@ -25,17 +25,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sandbox.httpbase import Request, Response, Router
-from sandbox.salesforce import ids, soql
+from sandbox.salesforce import soql
 from sandbox.salesforce.errors import fail
+from sandbox.salesforce.jobs import DELIMITERS, LINE_ENDINGS, JobRegistry, csv_format
 from sandbox.salesforce.values import from_epoch
 
 if TYPE_CHECKING:
     from sandbox.salesforce.server import SalesforceSandbox
 
 BASE = "/services/data/v{version}/jobs/query"
-DELIMITERS = {"COMMA": ",", "TAB": "\t", "PIPE": "|", "SEMICOLON": ";", "CARET": "^",
-              "BACKQUOTE": "`"}
-LINE_ENDINGS = {"LF": "\n", "CRLF": "\r\n"}
 DEFAULT_PAGE_RECORDS = 50_000  # what the sandbox answers per page when maxRecords is absent
 MIN_API_VERSION = 47.0  # query jobs exist from API 47.0
 
@@ -87,16 +85,14 @@ class QueryJob:
 class BulkQuery:
     def __init__(self, sandbox: SalesforceSandbox) -> None:
         self.sb = sandbox
-        self.jobs: dict[str, QueryJob] = {}
-        self._seq = 0
+        self.registry: JobRegistry[QueryJob] = JobRegistry(first_number=500_000)
 
     def reset(self) -> None:
-        self.jobs.clear()
-        self._seq = 0
+        self.registry.reset()
 
     def register(self, router: Router) -> None:
         router.add("POST", BASE, self.create)
-        router.add("GET", BASE, self.list_jobs)
+        router.add("GET", BASE, self.registry.listing)
         router.add("GET", f"{BASE}/{{job_id}}", self.get)
         router.add("PATCH", f"{BASE}/{{job_id}}", self.set_state)
         router.add("DELETE", f"{BASE}/{{job_id}}", self.delete)
@@ -113,12 +109,7 @@ class BulkQuery:
         operation = body.get("operation")
         if operation not in ("query", "queryAll"):
             raise fail(400, "INVALIDJOB", f"InvalidJob : Invalid operation: {operation}")
-        if (body.get("contentType") or "CSV") != "CSV":
-            raise fail(400, "INVALIDJOB", "InvalidJob : Only CSV content is supported")
-        delimiter = body.get("columnDelimiter") or "COMMA"
-        line_ending = body.get("lineEnding") or "LF"
-        if delimiter not in DELIMITERS or line_ending not in LINE_ENDINGS:
-            raise fail(400, "INVALIDJOB", "InvalidJob : Invalid lineEnding or columnDelimiter")
+        line_ending, delimiter = csv_format(body)
         text = body.get("query")
         if not isinstance(text, str) or not text.strip():
             raise fail(400, "API_ERROR", "A query string has to be specified")
@@ -126,11 +117,10 @@ class BulkQuery:
         if parsed.count or parsed.offset:
             raise fail(400, "API_ERROR", "Bulk API 2.0 query does not support aggregate "
                        "functions such as COUNT() or OFFSET")
-        self._seq += 1
         now = from_epoch(self.sb.clock())
         session = self.sb.session
         job = QueryJob(
-            id=ids.make_id("750", 500_000 + self._seq),
+            id=self.registry.next_id(),
             operation=operation,
             query=text,
             parsed=parsed,
@@ -141,21 +131,10 @@ class BulkQuery:
             created_date=now,
             modstamp=now,
         )
-        self.jobs[job.id] = job
-        return Response.json(200, job.info(full=False))
-
-    def list_jobs(self, _req: Request) -> Response:
-        return Response.json(200, {
-            "done": True,
-            "records": [j.info(full=False) for j in self.jobs.values()],
-            "nextRecordsUrl": None,
-        })
+        return self.registry.created(job)
 
     def _job(self, req: Request) -> QueryJob:
-        job = self.jobs.get(ids.normalize(req.params["job_id"]) or "")
-        if job is None:
-            raise fail(404, "NOT_FOUND", "The requested resource does not exist")
-        return job
+        return self.registry.find(req)
 
     def get(self, req: Request) -> Response:
         job = self._job(req)
@@ -175,11 +154,7 @@ class BulkQuery:
         return Response.json(200, job.info(full=False))
 
     def delete(self, req: Request) -> Response:
-        job = self._job(req)
-        if job.state in ("UploadComplete", "InProgress"):
-            raise fail(400, "INVALIDJOBSTATE", f"Job in state {job.state} cannot be deleted")
-        del self.jobs[job.id]
-        return Response.empty(204)
+        return self.registry.delete(self._job(req), busy=("UploadComplete", "InProgress"))
 
     def results(self, req: Request) -> Response:
         job = self._job(req)
