@@ -65,6 +65,7 @@ from connectors.hubspot.client import HubSpotClient  # noqa: E402
 from connectors.hubspot.extract import HubSpotSource  # noqa: E402
 from connectors.hubspot.forms import FormRules  # noqa: E402
 from core.config import HubSpotSettings  # noqa: E402
+from sandbox.generator import HUBSPOT_KINDS  # noqa: E402
 
 NOW = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)  # the data set's `now` (deterministic)
 WIDE = (NOW - timedelta(days=3 * 365), NOW + timedelta(days=1))  # holds every contact
@@ -73,18 +74,7 @@ TARGET_RATIO = 1.5
 HUBSPOT_BURST, HUBSPOT_SEARCH = 190, 5  # Pro: per rolling 10 s / per second (api-facts.md)
 SEARCH_ROUTE_SUFFIX = "/search"
 CRM_KINDS = ("contacts", "companies", "associations")
-ALL_KINDS = (
-    "contacts",
-    "companies",
-    "associations",
-    "forms",
-    "form_submissions",
-    "email_events",
-    "marketing_events",
-    "participations",
-    "page_views",
-    "meetings",
-)
+ALL_KINDS = HUBSPOT_KINDS
 
 
 # --------------------------------------------------------------------------- sandbox process

@@ -28,23 +28,10 @@ from sync.hubspot_writeback import HubSpotWriteBack, plan_hubspot_writes, writte
 from sync.online_check import check_writeback
 from sync.plan import LeadInput, computed_values
 from sync.setup_hubspot import check_property
+from tests.sync.fakes import FakeScore
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
-
-
-@dataclass
-class FakeScore:
-    total: float = 12.4
-    fit: float = 10.0
-    engagement: float = 2.4
-    grade: str = "B4"
-    segment: str = "manufacturing/enterprise"
-    stage: str = "interest"
-    is_mql: bool = False
-    mql_reason: str | None = None
-    mql_since: datetime | None = None
-    disqualified_by: list[str] = field(default_factory=list)
 
 
 MQL = FakeScore(total=65.4, stage="mql", is_mql=True, mql_reason="webinar", mql_since=NOW)

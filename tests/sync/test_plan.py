@@ -1,4 +1,3 @@
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -13,23 +12,10 @@ from sync.plan import (
     add_business_days,
     plan_writes,
 )
+from tests.sync.fakes import FakeScore
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)  # a Friday
-
-
-@dataclass
-class FakeScore:
-    total: float = 12.4
-    fit: float = 10.0
-    engagement: float = 2.4
-    grade: str = "B4"
-    segment: str = "manufacturing/enterprise"
-    stage: str = "interest"
-    is_mql: bool = False
-    mql_reason: str | None = None
-    mql_since: datetime | None = None
-    disqualified_by: list[str] = field(default_factory=list)
 
 
 MQL = FakeScore(
