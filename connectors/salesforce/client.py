@@ -487,8 +487,8 @@ class SalesforceClient:
         job = self._raw("POST", INGEST_PATH, "POST jobs/ingest", json_body=spec).json()
         job_id = str(job["id"])
         base = f"{INGEST_PATH}/{job_id}"
-        state = str(job.get("state", "Open"))
-        try:
+
+        def upload_and_close() -> None:
             self._raw(
                 "PUT",
                 f"{base}/batches",
@@ -499,21 +499,21 @@ class SalesforceClient:
             self._raw(
                 "PATCH", base, "PATCH jobs/ingest/{id}", json_body={"state": "UploadComplete"}
             )
-            info = self._poll_job(base, "GET jobs/ingest/{id}", poll_interval, timeout)
-            state = str(info.get("state"))
-        except BaseException:
-            if state not in _BULK_FINAL:
-                self._abort_job(base)
-            raise
-        if state != "JobComplete":
-            raise FatalAPIError(
-                f"bulk job {job_id} ended {state}: {info.get('errorMessage') or 'no message'}"
-            )
+
+        info = self._complete_job(
+            base,
+            str(job.get("state", "Open")),
+            f"bulk job {job_id}",
+            "GET jobs/ingest/{id}",
+            poll_interval,
+            timeout,
+            first=upload_and_close,
+        )
         processed = int(info.get("numberRecordsProcessed") or 0)
         failed = int(info.get("numberRecordsFailed") or 0)
         return BulkJobResult(
             job_id=job_id,
-            state=state,
+            state="JobComplete",
             records_processed=processed,
             records_failed=failed,
             successful=self._bulk_rows(base, "successfulResults") if need_successes else [],
@@ -522,6 +522,33 @@ class SalesforceClient:
             if rows is not None and processed >= rows
             else self._bulk_rows(base, "unprocessedrecords"),
         )
+
+    def _complete_job(
+        self,
+        base: str,
+        state: str,
+        label: str,
+        poll_route: str,
+        poll_interval: float,
+        timeout: float,
+        *,
+        first: Callable[[], None] = lambda: None,
+    ) -> dict[str, Any]:
+        """Do `first` (an ingest job's upload and close), then poll the job to a final state
+        and return its info. A job left unfinished by any failure on the way is aborted; one
+        that ends other than JobComplete raises FatalAPIError."""
+        try:
+            first()
+            info = self._poll_job(base, poll_route, poll_interval, timeout)
+            state = str(info.get("state"))
+        except BaseException:
+            if state not in _BULK_FINAL:
+                self._abort_job(base)
+            raise
+        if state != "JobComplete":
+            message = info.get("errorMessage") or "no message"
+            raise FatalAPIError(f"{label} ended {state}: {message}")
+        return info
 
     def _poll_job(
         self, base: str, endpoint: str, poll_interval: float, timeout: float
@@ -564,18 +591,14 @@ class SalesforceClient:
         }
         job = self._raw("POST", QUERY_JOBS_PATH, "POST jobs/query", json_body=spec).json()
         base = f"{QUERY_JOBS_PATH}/{job['id']}"
-        state = str(job.get("state", "UploadComplete"))
-        try:
-            info = self._poll_job(base, "GET jobs/query/{id}", poll_interval, timeout)
-            state = str(info.get("state"))
-        except BaseException:
-            if state not in _BULK_FINAL:
-                self._abort_job(base)
-            raise
-        if state != "JobComplete":
-            raise FatalAPIError(
-                f"bulk query {job['id']} ended {state}: {info.get('errorMessage') or 'no message'}"
-            )
+        self._complete_job(
+            base,
+            str(job.get("state", "UploadComplete")),
+            f"bulk query {job['id']}",
+            "GET jobs/query/{id}",
+            poll_interval,
+            timeout,
+        )
         locator: str | None = None
         while True:
             params = {"maxRecords": str(page_records)} | ({"locator": locator} if locator else {})

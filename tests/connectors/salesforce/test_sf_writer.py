@@ -459,3 +459,30 @@ def test_composite_queries_come_back_in_order_and_a_refused_one_stops_the_call()
     ]})
     with pytest.raises(FatalAPIError, match="unexpected token"):
         client.query_many(["SELECT", "SELECT Id FROM Lead"])
+
+
+QUERY_JOBS = f"{API}/jobs/query"
+
+
+@responses.activate
+def test_a_bulk_query_job_that_fails_is_fatal_and_names_the_job() -> None:
+    responses.post(QUERY_JOBS, json={"id": "750Q", "state": "UploadComplete"})
+    responses.get(
+        f"{QUERY_JOBS}/750Q", json={"id": "750Q", "state": "Failed", "errorMessage": "bad SOQL"}
+    )
+    with pytest.raises(FatalAPIError, match="bulk query 750Q ended Failed: bad SOQL"):
+        list(_client().bulk_query("SELECT Id FROM Lead"))
+    assert not [c for c in responses.calls if c.request.method == "PATCH"]  # already final
+
+
+@responses.activate
+def test_a_bulk_query_job_that_outlives_the_timeout_is_aborted() -> None:
+    responses.post(QUERY_JOBS, json={"id": "750Q", "state": "UploadComplete"})
+    responses.get(f"{QUERY_JOBS}/750Q", json={"id": "750Q", "state": "InProgress"})
+    responses.patch(f"{QUERY_JOBS}/750Q", json={"id": "750Q", "state": "Aborted"})
+
+    with pytest.raises(FatalAPIError, match="aborted"):
+        list(_client().bulk_query("SELECT Id FROM Lead", timeout=0))
+
+    patches = [c for c in responses.calls if c.request.method == "PATCH"]
+    assert [json.loads(p.request.body) for p in patches] == [{"state": "Aborted"}]
