@@ -66,6 +66,8 @@ if str(ROOT) not in sys.path:
 
 import requests  # noqa: E402
 
+from sandbox.generator.plan import NEWSLETTER_DAYS  # noqa: E402
+
 PYTHON = sys.executable
 CONNECTOR = [PYTHON, "-c", "import cli; cli.main()"]
 CONNECTOR_SCRIPT = Path(PYTHON).with_name("connector")  # the console script, for cProfile
@@ -118,6 +120,7 @@ def serve_main(argv: list[str]) -> int:
     parser.add_argument("--tier", required=True)
     parser.add_argument("--now", required=True)
     parser.add_argument("--workdir", type=Path, required=True)
+    parser.add_argument("--newsletter-days", type=int, default=NEWSLETTER_DAYS)
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
@@ -129,7 +132,12 @@ def serve_main(argv: list[str]) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     try:
-        data = generate(contacts=args.contacts, seed=RANDOM_SEED, now=now)
+        data = generate(
+            contacts=args.contacts,
+            seed=RANDOM_SEED,
+            now=now,
+            newsletter_days=args.newsletter_days,
+        )
         renamed: list[str] = []
         hubspot = sandbox.hubspot.seed(
             split_by_kind(_unique_emails(data.hubspot_records(), renamed), HUBSPOT_KINDS)
@@ -209,7 +217,13 @@ class Served:
 
 
 @contextmanager
-def served(contacts: int, tier: str, now: datetime, workdir: Path) -> Iterator[Served]:
+def served(
+    contacts: int,
+    tier: str,
+    now: datetime,
+    workdir: Path,
+    newsletter_days: int = NEWSLETTER_DAYS,
+) -> Iterator[Served]:
     workdir.mkdir(parents=True, exist_ok=True)
     args = [
         PYTHON,
@@ -223,6 +237,8 @@ def served(contacts: int, tier: str, now: datetime, workdir: Path) -> Iterator[S
         now.isoformat(),
         "--workdir",
         str(workdir),
+        "--newsletter-days",
+        str(newsletter_days),
     ]
     process = subprocess.Popen(
         args, cwd=workdir, env=ENV, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
@@ -473,7 +489,7 @@ def bench_backfill(args: argparse.Namespace, workdir: Path, now: datetime) -> bo
     print(f"\n== 2. backfill: {contacts:,} contacts, HubSpot tier unlimited ==")
     since = (now - timedelta(days=HISTORY_DAYS)).date().isoformat()
     seed_started = time.perf_counter()
-    with served(contacts, "unlimited", now, workdir) as box:
+    with served(contacts, "unlimited", now, workdir, args.newsletter_days) as box:
         counts = box.counts["hubspot"]
         activities = sum(
             counts.get(k, 0)
@@ -555,6 +571,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-backfill", action="store_true")
     parser.add_argument("--profile", type=Path, default=None, metavar="DIR")
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument(
+        "--newsletter-days",
+        type=int,
+        default=NEWSLETTER_DAYS,
+        help="days between the generator's newsletters: 14 gives about 13 activities per "
+        "contact, 5 about 21 (20,000,000 at 1,000,000 contacts)",
+    )
     args = parser.parse_args(argv)
     if args.backfill_contacts is None:
         args.backfill_contacts = 100_000 if args.quick else 1_000_000

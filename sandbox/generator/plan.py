@@ -149,8 +149,11 @@ class Timeline:
     newsletters: tuple[int, ...]
 
 
+NEWSLETTER_DAYS = 14  # one newsletter every two weeks unless a data set asks for more
+
+
 @lru_cache(maxsize=16)
-def timeline(now_ms: int) -> Timeline:
+def timeline(now_ms: int, newsletter_days: int = NEWSLETTER_DAYS) -> Timeline:
     day0 = now_ms - now_ms % DAY
     starts = tuple(day0 + off * DAY + 5 * HOUR for off, _ in V.WEBINARS)  # 14:00 JST
     return Timeline(
@@ -158,7 +161,9 @@ def timeline(now_ms: int) -> Timeline:
         webinar_starts=starts,
         webinar_ends=tuple(s + HOUR for s in starts),
         invites=tuple(s - 14 * DAY - 4 * HOUR for s in starts),  # 10:00 JST, two weeks before
-        newsletters=tuple(day0 + off * DAY + 90 * MINUTE for off in range(-175, 0, 14)),
+        newsletters=tuple(
+            day0 + off * DAY + 90 * MINUTE for off in range(-175, 0, newsletter_days)
+        ),
     )
 
 
@@ -591,8 +596,10 @@ _OPEN_P = {MQL: 0.75, WARM: 0.5, COLD: 0.18, UNSUBSCRIBED: 0.3, HARD_BOUNCED: 0.
 _CLICK_P = {MQL: 0.55, WARM: 0.3, COLD: 0.08, UNSUBSCRIBED: 0.05, HARD_BOUNCED: 0.0}
 
 
-def contact_plan(seed: int, i: int, now_ms: int) -> ContactPlan:
-    tl = timeline(now_ms)
+def contact_plan(
+    seed: int, i: int, now_ms: int, newsletter_days: int = NEWSLETTER_DAYS
+) -> ContactPlan:
+    tl = timeline(now_ms, newsletter_days)
     rng = Random(f"{seed}:contact:{i}")
     malformed = i % MALFORMED_PERIOD == MALFORMED_AT
     duplicate_of = i - 1 if i % DUPLICATE_PERIOD == DUPLICATE_AT else None

@@ -30,6 +30,7 @@ from .plan import (
     DUPLICATE_PERIOD,
     MALFORMED_AT,
     MALFORMED_PERIOD,
+    NEWSLETTER_DAYS,
     CompanyPlan,
     ContactPlan,
     company_plan,
@@ -95,6 +96,8 @@ class SeedData:
     contact_count: int
     start: int = 0
     stop: int = -1  # -1: contact_count
+    # Days between newsletters: 14 by default; 7 gives about 20 activities per contact.
+    newsletter_days: int = NEWSLETTER_DAYS
     _now_ms: int = field(default=0, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -104,6 +107,8 @@ class SeedData:
         stop = self.contact_count if self.stop == -1 else self.stop
         if not 0 <= self.start <= stop <= self.contact_count:
             raise ValueError(f"window [{self.start}, {stop}) is outside 0..{self.contact_count}")
+        if self.newsletter_days < 1:
+            raise ValueError("newsletter_days must be >= 1")
         object.__setattr__(self, "stop", stop)
 
     # --- windows and plans --------------------------------------------------------------
@@ -122,7 +127,10 @@ class SeedData:
 
     def plans(self) -> Iterator[ContactPlan]:
         for i in range(self.start, self.stop):
-            yield contact_plan(self.seed, i, self._now_ms)
+            yield self._plan(i)
+
+    def _plan(self, i: int) -> ContactPlan:
+        return contact_plan(self.seed, i, self._now_ms, self.newsletter_days)
 
     def company_indexes(self) -> range:
         k = CONTACTS_PER_COMPANY
@@ -286,8 +294,10 @@ class SeedData:
             people = salesforce_plan(seed, i, now)
             if people:
                 ident = identity(seed, i, now)
-                firm = None if ident.company_index is None else company_plan(
-                    seed, ident.company_index, now
+                firm = (
+                    None
+                    if ident.company_index is None
+                    else company_plan(seed, ident.company_index, now)
                 )
                 yield from sf.person_records(ident, people, firm)
 
@@ -347,9 +357,7 @@ class SeedData:
                 points=p.points,
                 mql_candidate=p.mql_candidate,
                 duplicate_of=(
-                    None
-                    if p.duplicate_of is None
-                    else contact_plan(self.seed, p.duplicate_of, self._now_ms).hubspot_id
+                    None if p.duplicate_of is None else self._plan(p.duplicate_of).hubspot_id
                 ),
                 malformed_email=p.malformed,
                 salesforce=people,
@@ -442,13 +450,15 @@ def _count_in(start: int, stop: int, period: int, at: int) -> int:
     return below(stop) - below(start)
 
 
-def generate(*, contacts: int, seed: int, now: datetime) -> SeedData:
+def generate(
+    *, contacts: int, seed: int, now: datetime, newsletter_days: int = NEWSLETTER_DAYS
+) -> SeedData:
     """The synthetic data set of `contacts` contacts; same arguments, same bytes.
 
     `now` must be timezone-aware; every timestamp lies in the ~180 days before it (meetings
     and one webinar may be scheduled after it), some within its last hour.
     """
-    return SeedData(seed=seed, now=now, contact_count=contacts)
+    return SeedData(seed=seed, now=now, contact_count=contacts, newsletter_days=newsletter_days)
 
 
 def hubspot_seed(data: SeedData, *, max_contacts: int = 20_000) -> dict[str, list[Record]]:

@@ -15,7 +15,7 @@ import bisect
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sandbox.httpbase import Request, Response, Router
 from sandbox.hubspot.constants import (
@@ -33,6 +33,7 @@ from sandbox.hubspot.constants import (
     SUBMISSIONS_MAX_LIMIT,
 )
 from sandbox.hubspot.errors import not_found, validation_error
+from sandbox.hubspot.packed import Packer, Row, field_of, unpack
 from sandbox.hubspot.routes_common import base_url, bool_arg, int_arg
 from sandbox.hubspot.util import decode_cursor, encode_cursor, iso_ms, to_ms
 
@@ -40,6 +41,7 @@ STANDARD_EVENT_TYPES = ("e_visited_page",)
 ATTENDANCE_STATES = ("REGISTERED", "ATTENDED", "NO_SHOW", "CANCELLED", "EMPTY")
 # Filtered selections kept for paging (one per query being paged); see ActivityApi._selection.
 SELECTIONS_KEPT = 16
+T = TypeVar("T")
 
 
 @dataclass
@@ -48,8 +50,11 @@ class ActivityStore:
     form_ids: set[str] = field(default_factory=set)
     # form guid -> submissions, newest first after `finish()`
     submissions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # Email events and page views are kept packed (sandbox/hubspot/packed.py): there can be
+    # tens of millions of them.
+    packer: Packer = field(default_factory=Packer)
     # email events newest first; `email_neg_created` aligned (ascending) for bisecting
-    email_events: list[dict[str, Any]] = field(default_factory=list)
+    email_events: list[Row] = field(default_factory=list)
     email_neg_created: list[int] = field(default_factory=list)
     email_by_recipient: dict[str, list[int]] = field(default_factory=dict)
     marketing_events: list[dict[str, Any]] = field(default_factory=list)
@@ -58,8 +63,8 @@ class ActivityStore:
     participations_by_event: dict[str, list[int]] = field(default_factory=dict)
     participations_by_contact: dict[str, list[int]] = field(default_factory=dict)
     # web analytics events: (occurred ms, sequence, event) ascending; per (type, id) likewise
-    events: list[tuple[int, int, dict[str, Any]]] = field(default_factory=list)
-    events_by_object: dict[tuple[str, str], list[tuple[int, int, dict[str, Any]]]] = field(
+    events: list[tuple[int, int, Row]] = field(default_factory=list)
+    events_by_object: dict[tuple[str, str], list[tuple[int, int, Row]]] = field(
         default_factory=dict
     )
     event_types: set[str] = field(default_factory=set)
@@ -96,7 +101,7 @@ class ActivityStore:
         self.generation += 1
         if event.get("created") is None or not event.get("id"):
             raise ValueError("email_events: each event needs id and created")
-        self.email_events.append(event)
+        self.email_events.append(self.packer.pack(event))
 
     def add_marketing_event(self, event: dict[str, Any]) -> None:
         self.generation += 1
@@ -133,7 +138,7 @@ class ActivityStore:
         event["occurredAt"] = iso_ms(occurred)
         if event.get("objectId") is not None:
             event["objectId"] = str(event["objectId"])
-        entry = (occurred, len(self.events), event)
+        entry = (occurred, len(self.events), self.packer.pack(event))
         self.events.append(entry)
         key = (str(event.get("objectType") or "contact"), str(event.get("objectId")))
         self.events_by_object.setdefault(key, []).append(entry)
@@ -146,11 +151,11 @@ class ActivityStore:
             items.sort(
                 key=lambda s: (-(to_ms(s.get("submittedAt")) or 0), str(s.get("conversionId", "")))
             )
-        self.email_events.sort(key=lambda e: (-int(e["created"]), str(e["id"])))
-        self.email_neg_created = [-int(e["created"]) for e in self.email_events]
+        self.email_events.sort(key=lambda e: (-int(field_of(e, "created")), str(field_of(e, "id"))))
+        self.email_neg_created = [-int(field_of(e, "created")) for e in self.email_events]
         self.email_by_recipient = {}
         for position, event in enumerate(self.email_events):
-            recipient = str(event.get("recipient") or "").lower()
+            recipient = str(field_of(event, "recipient") or "").lower()
             if recipient:
                 self.email_by_recipient.setdefault(recipient, []).append(position)
         self.events.sort(key=lambda e: (e[0], e[1]))
@@ -162,7 +167,7 @@ class ActivityApi:
     def __init__(self, store: ActivityStore, now_ms: Callable[[], int]) -> None:
         self.store = store
         self.now_ms = now_ms
-        self._selections: OrderedDict[Hashable, list[dict[str, Any]]] = OrderedDict()
+        self._selections: OrderedDict[Hashable, list[Any]] = OrderedDict()
 
     def register(self, router: Router) -> None:
         router.add("GET", "/email/public/v1/events", self.email_events)
@@ -191,9 +196,7 @@ class ActivityApi:
         except ValueError as exc:
             raise validation_error(req, str(exc), code="INVALID_CURSOR") from exc
 
-    def _selection(
-        self, key: Hashable, select: Callable[[], list[dict[str, Any]]]
-    ) -> list[dict[str, Any]]:
+    def _selection(self, key: Hashable, select: Callable[[], list[T]]) -> list[T]:
         """`select()`, remembered for the next pages of the same query.
 
         Paging a filtered list by offset would otherwise filter every row again for each
@@ -240,17 +243,19 @@ class ActivityApi:
             positions = range(first, last)
         out: list[dict[str, Any]] = []
         cursor = start
+        neg_created = store.email_neg_created
         while cursor < len(positions) and len(out) < limit:
-            event = events[positions[cursor]]
+            position = positions[cursor]
+            event = events[position]
             cursor += 1
-            created = int(event["created"])
+            created = -neg_created[position]
             if (low is not None and created < low) or (high is not None and created > high):
                 continue
-            if event_type and event.get("type") != event_type:
+            if event_type and field_of(event, "type") != event_type:
                 continue
-            if campaign and str(event.get("emailCampaignId")) != campaign:
+            if campaign and str(field_of(event, "emailCampaignId")) != campaign:
                 continue
-            out.append(event)
+            out.append(unpack(event))
         body = {
             "events": out,
             "hasMore": cursor < len(positions),
@@ -386,15 +391,15 @@ class ActivityApi:
         else:
             source = self.store.events
 
-        def select() -> list[dict[str, Any]]:
+        def select() -> list[Row]:
             # `source` is sorted by (occurred ms, sequence): bisect to [low, high) first.
             first = bisect.bisect_left(source, (low,)) if low is not None else 0
             last = bisect.bisect_left(source, (high,)) if high is not None else len(source)
             chosen = [
                 event
                 for _occurred, _seq, event in source[first:last]
-                if (event_type is None or event.get("eventType") == event_type)
-                and (object_type is None or event.get("objectType", "contact") == object_type)
+                if (event_type is None or field_of(event, "eventType") == event_type)
+                and (object_type is None or field_of(event, "objectType", "contact") == object_type)
             ]
             if not ascending:
                 chosen.reverse()
@@ -404,7 +409,7 @@ class ActivityApi:
         selected = self._selection(key, select)
         salt = "events"
         start = self._cursor(req, "after", salt)
-        body: dict[str, Any] = {"results": selected[start : start + limit]}
+        body: dict[str, Any] = {"results": [unpack(row) for row in selected[start : start + limit]]}
         if start + limit < len(selected):
             body["paging"] = self._paging(req, encode_cursor(start + limit, salt))
         return Response.json(200, body)
