@@ -129,3 +129,12 @@ _set_contact_id = Activity.contact_id.__set__
 _set_email = Activity.email.__set__
 _set_attributes = Activity.attributes.__set__
 _set_occurred_ts = Activity.occurred_ts.__set__
+
+
+class DistinctActivities(tuple[Activity, ...]):
+    """Activities whose `source_id`s are known to be distinct: read from the state store,
+    where `source_id` is the primary key. Scoring counts a repeated `source_id` once, which
+    costs it a set of every id of the lead (about a twentieth of scoring it); for these it
+    skips that check."""
+
+    __slots__ = ()

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from operator import attrgetter
 
-from core.models import Activity
+from core.models import Activity, DistinctActivities
 from scoring.compile import HALF_LIFE, LINEAR, BehaviourSpec, Rules, SlotPlan, to_timestamp
 from scoring.program import fast_constructor
 from scoring.result import ActivityAggregate, RuleTally
@@ -37,6 +37,7 @@ _NO_TIMES: tuple[float, ...] = ()
 _tally = tuple.__new__  # RuleTally without its keyword-handling __new__
 _new_aggregate = fast_constructor(ActivityAggregate)
 _source_id = attrgetter("source_id")
+_SEQUENCES = (list, tuple)  # (`list | tuple` would build a union object on every call)
 
 
 def aggregate_activities(
@@ -48,10 +49,11 @@ def aggregate_activities(
 def aggregate_at(rules: Rules, activities: Iterable[Activity], as_of: datetime,
                  ref: float) -> ActivityAggregate:
     """aggregate_activities for a caller that has `ref` = `to_timestamp(as_of)` already."""
-    if not isinstance(activities, list | tuple):
-        activities = list(activities)
-    if len(set(map(_source_id, activities))) != len(activities):
-        activities = list(_distinct(activities).values())
+    if type(activities) is not DistinctActivities:
+        if not isinstance(activities, _SEQUENCES):
+            activities = list(activities)
+        if len(set(map(_source_id, activities))) != len(activities):
+            activities = list(_distinct(activities).values())
 
     plan = rules.plan
     routes = plan.routes

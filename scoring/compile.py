@@ -386,6 +386,9 @@ class Rules:
     engagement_grades: tuple[tuple[str, float], ...]  # (band, threshold in cents)
     fit_groups: tuple[str, ...]
     group_work: bool  # some group has a cap or a weight other than 1
+    # (name, min cents or None, max cents or None) of the capped groups when every weight
+    # is 1; None when some weight is not (then every lead's rows carry the weighting)
+    group_limits: tuple[tuple[str, int | None, int | None], ...] | None
     mql_rules: tuple[Decision, ...]
     mql_hold: timedelta
     disqualifiers: tuple[Decision, ...]
@@ -452,6 +455,9 @@ def compile_rules(scoring: ScoringFile, segments: SegmentsFile) -> Rules:
         fit_groups=tuple(name for name, g in groups.items() if g.axis == "fit"),
         group_work=any(g.weight != 1.0 or g.max_cents is not None or g.min_cents is not None
                        for g in groups.values()),
+        group_limits=None if any(g.weight != 1.0 for g in groups.values()) else tuple(
+            (g.name, g.min_cents, g.max_cents) for g in groups.values()
+            if g.max_cents is not None or g.min_cents is not None),
         mql_rules=mql,
         mql_hold=timedelta(days=scoring.mql.hold_days),
         disqualifiers=disqualifiers,

@@ -32,7 +32,9 @@ from scoring.program import fast_constructor
 from scoring.result import (
     EXPLANATION_SLOT,
     MONEY,
+    REASON_SLOT,
     ActivityAggregate,
+    Later,
     LeadScore,
     MqlState,
     RuleTally,
@@ -40,6 +42,7 @@ from scoring.result import (
 )
 
 _NEVER = MqlState()
+_later = tuple.__new__  # Later(...) without the named tuple's Python-level __new__
 
 
 def score_lead(
@@ -86,7 +89,13 @@ def _score(rules: Rules, contact: Contact, company: Company | None,
     """score_aggregate after its checks; `elapsed`: seconds from the aggregate's as_of."""
     program = rules.program
     answers = program.read(contact, company)
-    rows, sums = _points(rules, aggregate, answers, now_ts, elapsed)
+    holds = program.fit(answers)
+    sums = _group_sums(rules, aggregate, holds, now_ts, elapsed)
+    explanation: list[Row] | Later
+    if sums is None:  # a group cap binds or a weight applies: the rows carry the shares
+        explanation, sums = _points(rules, aggregate, holds, now_ts, elapsed)
+    else:  # the rows are only read to explain: LeadScore builds them if that happens
+        explanation = _later(Later, (_rows, (rules, aggregate, holds, now_ts, elapsed)))
     total = sum(sums.values())
     fit = 0
     for name in rules.fit_groups:
@@ -113,18 +122,13 @@ def _score(rules: Rules, contact: Contact, company: Company | None,
         )
     is_mql = state.qualified
     stage, *values = program.labels(answers, probes, now_ts, scores, is_mql)
-    if disqualified_by:
-        reason = _disqualified_reason(rules, disqualified_by)
-    else:  # the descriptions read the same facts the program did
-        facts = Facts(contact, company, probes, now_ts)
-        facts.scores = scores
-        facts.is_mql = is_mql
-        reason = _mql_reason(rules, facts, qualifying, state)
+    reason = _later(Later, (_reason_text, (rules, contact, company, probes, now_ts, scores,
+                                           is_mql, qualifying, state, disqualified_by)))
     return _new_score(
         contact.hubspot_id,
-        money(total),
-        money(engagement),
-        money(fit),
+        _MONEY_GET(total) or money(total),
+        _MONEY_GET(engagement) or money(engagement),
+        _MONEY_GET(fit) or money(fit),
         _grade(rules, fit, engagement),
         {name: _MONEY_GET(cents) or money(cents) for name, cents in sums.items()},
         rules.separator.join(values),
@@ -136,13 +140,14 @@ def _score(rules: Rules, contact: Contact, company: Company | None,
         state.episode,
         state,
         disqualified_by,
-        rows,  # LeadScore makes the ExplanationEntry tuple from them when it is first read
+        explanation,  # LeadScore makes the ExplanationEntry tuple when it is first read
         now,
         rules.version,
     )
 
 
-_new_score = fast_constructor(LeadScore, {"explanation": EXPLANATION_SLOT})
+_new_score = fast_constructor(
+    LeadScore, {"explanation": EXPLANATION_SLOT, "mql_reason": REASON_SLOT})
 _MONEY_GET = MONEY.get  # money() without the call for the common amounts (never falsy:
 # Decimal zero is, so zero goes through money(), which returns the same shared value)
 
@@ -155,14 +160,52 @@ Row = list
 _CAPPED, _CONTRIBUTION = 6, 7
 
 
-def _points(rules: Rules, aggregate: ActivityAggregate, answers: tuple[tuple[bool, ...], ...],
+def _group_sums(rules: Rules, aggregate: ActivityAggregate, fit_holds: tuple[bool, ...],
+                now_ts: float, elapsed: float) -> dict[str, int] | None:
+    """The group sums `_points` would give, without its rows, when no group cap binds and
+    every weight is 1; None otherwise. Each rule's capped cents are the same floats rounded
+    the same way as in `_behaviour_rows`."""
+    limits = rules.group_limits
+    if limits is None:
+        return None
+    sums = dict.fromkeys(rules.groups, 0)
+    specs = rules.behaviour
+    for rule_id, tally in aggregate.tallies.items():
+        rule = specs[rule_id]
+        earned = tally[3]
+        if elapsed <= 0.0:
+            pass
+        elif rule.decay == HALF_LIFE:
+            earned = earned * math.exp(-rule.rate * elapsed)
+        else:
+            earned = revalue(rule, tally, now_ts, elapsed)[1]
+        cap = rule.cap_total
+        if cap is not None and abs(earned) > cap:
+            earned = math.copysign(cap, earned)
+        sums[rule.group] += round(earned * 100)
+    for fit_rule, holds in zip(rules.fit, fit_holds, strict=True):
+        if holds:
+            sums[fit_rule.group] += fit_rule.points_cents
+    for name, low, high in limits:
+        total = sums[name]
+        if (high is not None and total > high) or (low is not None and total < low):
+            return None
+    return sums
+
+
+def _rows(rules: Rules, aggregate: ActivityAggregate, fit_holds: tuple[bool, ...],
+          now_ts: float, elapsed: float) -> list[Row]:
+    return _points(rules, aggregate, fit_holds, now_ts, elapsed)[0]
+
+
+def _points(rules: Rules, aggregate: ActivityAggregate, fit_holds: tuple[bool, ...],
             now_ts: float, elapsed: float) -> tuple[list[Row], dict[str, int]]:
     """One row per matched rule (behaviour, then fit, in file order) and the weighted total
     per group, every group present, in file order."""
     sums = dict.fromkeys(rules.groups, 0)
     rows = _behaviour_rows(rules, aggregate, now_ts, elapsed, sums) if aggregate.tallies \
         else []
-    for fit_rule, holds in zip(rules.fit, rules.program.fit(answers), strict=True):
+    for fit_rule, holds in zip(rules.fit, fit_holds, strict=True):
         if holds:
             cents = fit_rule.points_cents
             rows.append([fit_rule.id, fit_rule.group, "fit", 1, cents, cents, cents, cents])
@@ -265,6 +308,19 @@ def _grade(rules: Rules, fit_cents: int, engagement_cents: int) -> str:
             band = candidate
             break
     return letter + band
+
+
+def _reason_text(rules: Rules, contact: Contact, company: Company | None,
+                 probes: tuple[tuple[float, ...], ...], now_ts: float, scores: dict[str, int],
+                 is_mql: bool, qualifying: Decision | None, state: MqlState,
+                 disqualified_by: tuple[str, ...]) -> str:
+    """The MQL reason; LeadScore calls it when the reason is first read."""
+    if disqualified_by:
+        return _disqualified_reason(rules, disqualified_by)
+    facts = Facts(contact, company, probes, now_ts)  # the facts the program read
+    facts.scores = scores
+    facts.is_mql = is_mql
+    return _mql_reason(rules, facts, qualifying, state)
 
 
 def _disqualified_reason(rules: Rules, disqualified_by: tuple[str, ...]) -> str:

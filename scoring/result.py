@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -84,7 +84,7 @@ class LeadScore:
     segments: Mapping[str, str]  # dimension -> value, in segments.toml order
     stage: str
     is_mql: bool
-    mql_reason: str
+    mql_reason: str  # the clause that decided; written on first read (see _reason below)
     mql_since: datetime | None
     mql_episode: int
     mql_state: MqlState  # store this and pass it back as `previous` next time
@@ -95,17 +95,28 @@ class LeadScore:
     rules_version: str
 
 
-# The engine hands LeadScore its explanation as rows: lists of an ExplanationEntry's fields,
-# which it builds anyway to apply the group caps. The entries are made from them the first
-# time `explanation` is read (a score nobody explains never pays for them) and replace them
-# in the slot. Every read, including ==, repr, replace(), asdict() and pickling, goes
-# through the property, so it always sees the entries: the same tuple either way.
+class Later(NamedTuple):
+    """A field's value not worked out yet: `write(*args)` gives it. The arguments are the
+    score's own immutable inputs, so the value is the same whenever it is written."""
+
+    write: Callable[..., object]
+    args: tuple[object, ...]
+
+
+# Two fields are worked out the first time they are read, then kept in their slot; a score
+# nobody explains never pays for them. Every read, including ==, repr, replace(), asdict()
+# and pickling, goes through the property, so it always sees the finished value.
+#
+# The explanation: the engine hands over rows (lists of an ExplanationEntry's fields) when
+# it built them anyway to share out a group cap, or a `Later` that builds them.
 EXPLANATION_SLOT = LeadScore.explanation  # the slot's own descriptor
 _entry = tuple.__new__
 
 
 def _explanation(score: LeadScore) -> tuple[ExplanationEntry, ...]:
     value = EXPLANATION_SLOT.__get__(score, LeadScore)
+    if type(value) is Later:
+        value = value.write(*value.args)
     if type(value) is list:
         value = tuple([_entry(ExplanationEntry, row) for row in value])
         EXPLANATION_SLOT.__set__(score, value)
@@ -115,6 +126,23 @@ def _explanation(score: LeadScore) -> tuple[ExplanationEntry, ...]:
 LeadScore.explanation = property(  # type: ignore[method-assign,assignment]
     _explanation, EXPLANATION_SLOT.__set__,
     doc="One entry per matched rule (behaviour, then fit, in file order).")
+
+# The MQL reason: the engine hands over a `Later` that describes the clauses from the facts
+# the decision read. Describing every clause of every MQL rule costs about a tenth of
+# scoring a lead, and most readers only want the reason of the leads that are MQL.
+REASON_SLOT = LeadScore.mql_reason
+
+
+def _reason(score: LeadScore) -> str:
+    value = REASON_SLOT.__get__(score, LeadScore)
+    if type(value) is Later:
+        value = value.write(*value.args)
+        REASON_SLOT.__set__(score, value)
+    return value  # type: ignore[no-any-return]
+
+
+LeadScore.mql_reason = property(  # type: ignore[method-assign,assignment]
+    _reason, REASON_SLOT.__set__, doc="The clause that decided the MQL status.")
 
 
 class RuleTally(NamedTuple):

@@ -117,7 +117,7 @@ class Scorer(Protocol):
         activities: Sequence[Activity],
         now: datetime,
         previous: MqlState | None,
-    ) -> tuple[ScoredLead, MqlState, str]: ...
+    ) -> tuple[ScoredLead, MqlState, Callable[[], str]]: ...
 
 
 @dataclass

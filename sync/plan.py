@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -81,7 +81,8 @@ class LeadInput:
     contact: Contact
     company: Company | None
     score: ScoredLead
-    breakdown: str  # the explanation, as text for the Task description
+    # The explanation as text for a Task description: formatted only for a lead that gets one
+    breakdown: Callable[[], str]
     target: SalesforceTarget | None
     written: Mapping[str, Any]  # "<sobject>.<field>" -> value last written
     new_mql_episode: int | None = None  # set when this run starts MQL episode N
@@ -451,7 +452,7 @@ def _task_values(lead: LeadInput, trigger: str, episode: int, due: date) -> dict
         "first_name": lead.contact.get("firstname") or "",
         "last_name": lead.contact.get("lastname") or "",
         "company": company_name or "",
-        "breakdown": lead.breakdown,
+        "breakdown": lead.breakdown(),
         "mql_date": since.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if since else "",
         "trigger": trigger,
         "episode": episode,

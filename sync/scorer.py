@@ -1,9 +1,11 @@
-"""The scoring stage as the pipeline calls it: the pure core plus a text breakdown."""
+"""The scoring stage as the pipeline calls it: the pure core plus a text breakdown, formatted
+only when read (a Task description needs it; most leads get no Task)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import partial
 
 from core.models import Activity, Company, Contact
 from scoring import LeadScore, MqlState, Rules, score_lead
@@ -37,6 +39,6 @@ class RulesScorer:
         activities: Sequence[Activity],
         now: datetime,
         previous: MqlState | None,
-    ) -> tuple[LeadScore, MqlState, str]:
+    ) -> tuple[LeadScore, MqlState, Callable[[], str]]:
         result = score_lead(self.rules, contact, company, activities, now, previous=previous)
-        return result, result.mql_state, format_breakdown(result)
+        return result, result.mql_state, partial(format_breakdown, result)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError
-from core.models import Activity, Company, Contact
+from core.models import Activity, Company, Contact, DistinctActivities
 from core.outcomes import (
     ContactRole,
     LeadOutcome,
@@ -355,14 +355,15 @@ class StateStore:
         found = _fetch(self._db, "companies", "hubspot_id", list(ids), _company)
         return {c.hubspot_id: c for c in found}
 
-    def activities_for(self, contact_ids: Iterable[str], email: str | None) -> list[Activity]:
+    def activities_for(self, contact_ids: Iterable[str], email: str | None) -> DistinctActivities:
+        """The lead's activities; distinct by source_id, the table's primary key."""
         ids = list(contact_ids)
         marks = ",".join("?" * len(ids)) or "NULL"
         rows = self._db.execute(
             f"SELECT * FROM activities WHERE contact_id IN ({marks}) OR email = ?",
             [*ids, email],
         )
-        return [
+        return DistinctActivities(
             Activity(
                 source_id=r["source_id"],
                 kind=r["kind"],
@@ -372,7 +373,7 @@ class StateStore:
                 attributes=json.loads(r["attributes"]),
             )
             for r in rows
-        ]
+        )
 
     def all_lead_emails(self) -> list[str]:
         rows = self._db.execute(

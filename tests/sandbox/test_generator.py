@@ -232,6 +232,18 @@ def test_naive_now_is_refused() -> None:
         generate(contacts=1, seed=1, now=datetime(2026, 1, 1))
 
 
+def test_more_frequent_newsletters_add_email_events_and_change_nothing_else() -> None:
+    """`newsletter_days` is the density knob for the 20,000,000-activity backfill benchmark."""
+    usual = generate(contacts=400, seed=2, now=NOW).expected_counts()
+    dense = generate(contacts=400, seed=2, now=NOW, newsletter_days=5).expected_counts()
+    assert dense["email_events"] > 1.4 * usual["email_events"]
+    assert dense["activities"] >= 20 * 400 > usual["activities"]
+    for same in ("contacts", "companies", "form_submissions", "participations", "meetings"):
+        assert dense[same] == usual[same]
+    with pytest.raises(ValueError, match="newsletter_days"):
+        generate(contacts=1, seed=1, now=NOW, newsletter_days=0)
+
+
 def test_large_sets_refuse_to_materialise() -> None:
     with pytest.raises(ValueError, match="stream"):
         hubspot_seed(generate(contacts=50_000, seed=1, now=NOW))

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.models import Activity, Company, Contact
+from core.models import Activity, Company, Contact, DistinctActivities
 from core.models import ActivityKind as K
 from scoring import (
     LeadScore,
@@ -328,6 +328,12 @@ def both(rule_set: Rules, history: list[Activity], lead: Contact, firm: Company 
     # the explanation is built when first read: read alone, it is the same tuple
     assert score_lead(rule_set, lead, firm, history, now, previous).explanation == \
         expected.explanation
+    # so is the MQL reason
+    assert score_lead(rule_set, lead, firm, history, now, previous).mql_reason == \
+        expected.mql_reason
+    if len({a.source_id for a in history}) == len(history):  # as the state store hands them
+        assert score_lead(rule_set, lead, firm, DistinctActivities(history), now,
+                          previous) == expected
     assert score_aggregate(rule_set, lead, firm, fast_aggregate, later, previous) == \
         reference.score_aggregate(rule_set, lead, firm, fast_aggregate, later, previous)
 

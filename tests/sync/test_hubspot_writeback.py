@@ -43,7 +43,7 @@ def lead(score: FakeScore | None = None, written: dict[str, Any] | None = None) 
         contact=Contact("501", "taro@example.co.jp", {}),
         company=None,
         score=score or FakeScore(),
-        breakdown="",
+        breakdown=lambda: "",
         target=None,
         written=written or {},
     )

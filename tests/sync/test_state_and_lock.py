@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import ConfigError, LockHeldError
-from core.models import Activity, Contact
+from core.models import Activity, Contact, DistinctActivities
 from core.plan import TaskWrite
 from scoring import MqlState
 from sync.lock import run_lock
@@ -53,6 +53,17 @@ def test_activities_are_found_by_contact_id_or_email(tmp_path: Path) -> None:
     )
     got = store.activities_for(["101"], "x@example.com")
     assert sorted(a.source_id for a in got) == ["form:1", "pv:1"]
+
+
+def test_activities_read_back_are_marked_distinct_for_scoring(tmp_path: Path) -> None:
+    """One activity found both by contact id and by email comes back once, and the result
+    says so by its type, which lets scoring skip its duplicate check."""
+    store = StateStore(tmp_path / "state.db")
+    store.add_activities([Activity("pv:1", "page_view", T0, contact_id="101",
+                                   email="x@example.com")])
+    got = store.activities_for(["101"], "x@example.com")
+    assert type(got) is DistinctActivities
+    assert [a.source_id for a in got] == ["pv:1"]
 
 
 def test_contacts_sharing_an_email_are_grouped(tmp_path: Path) -> None:

@@ -173,7 +173,7 @@ def test_activities_are_found_by_contact_id_or_email(store: StateStore) -> None:
     got = store.activities_for(["101"], "x@example.com")
     assert sorted(a.source_id for a in got) == ["form:1", "pv:1"]
     assert [a.source_id for a in store.activities_for(["999"], None)] == ["pv:2"]
-    assert store.activities_for([], None) == []
+    assert store.activities_for([], None) == ()
 
 
 def test_contacts_and_companies_upsert_and_group_by_email(store: StateStore) -> None:
