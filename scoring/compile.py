@@ -471,7 +471,7 @@ def compile_rules(scoring: ScoringFile, segments: SegmentsFile) -> Rules:
         program=build_program(
             [rule.when for rule in fit], [(d.id, d.when) for d in disqualifiers],
             [rule.when for rule in mql], stages, scoring.stages.default,
-            [(d.name, d.rules, d.default) for d in dimensions],
+            [(d.name, d.rules, d.default) for d in dimensions], segments.separator,
         ),
     )
 

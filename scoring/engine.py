@@ -102,7 +102,12 @@ def _score(rules: Rules, contact: Contact, company: Company | None,
         fit += sums[name]
     engagement = total - fit
     scores = dict(sums)
-    scores.update(total=total, engagement=engagement, fit=fit)
+    groups = {}
+    for name, cents in sums.items():
+        groups[name] = _MONEY_GET(cents) or money(cents)
+    scores["total"] = total
+    scores["engagement"] = engagement
+    scores["fit"] = fit
     probes = aggregate.probes
 
     disqualified_by = program.disqualified(answers, probes, now_ts, scores)
@@ -121,7 +126,7 @@ def _score(rules: Rules, contact: Contact, company: Company | None,
             hold=rules.mql_hold,
         )
     is_mql = state.qualified
-    stage, *values = program.labels(answers, probes, now_ts, scores, is_mql)
+    stage, segment, segments = program.labels(answers, probes, now_ts, scores, is_mql)
     reason = _later(Later, (_reason_text, (rules, contact, company, probes, now_ts, scores,
                                            is_mql, qualifying, state, disqualified_by)))
     return _new_score(
@@ -130,9 +135,9 @@ def _score(rules: Rules, contact: Contact, company: Company | None,
         _MONEY_GET(engagement) or money(engagement),
         _MONEY_GET(fit) or money(fit),
         _grade(rules, fit, engagement),
-        {name: _MONEY_GET(cents) or money(cents) for name, cents in sums.items()},
-        rules.separator.join(values),
-        dict(zip(program.dimension_names, values, strict=True)),
+        groups,
+        segment,
+        segments,
         stage,
         is_mql,
         reason,

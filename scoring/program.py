@@ -59,9 +59,9 @@ class Program:
     fit: Callable[[Answers], tuple[bool, ...]]  # per fit rule, in file order
     disqualified: Callable[[Answers, Probes, float, dict[str, int]], tuple[str, ...]]  # ids
     qualifying: Callable[[Answers, Probes, float, dict[str, int]], int]  # MQL rule index, or -1
-    # (stage, value of each segment dimension in order)
-    labels: Callable[[Answers, Probes, float, dict[str, int], bool], tuple[str, ...]]
-    dimension_names: tuple[str, ...]
+    # (stage, segment: the dimension values joined, segments: dimension -> value in order)
+    labels: Callable[[Answers, Probes, float, dict[str, int], bool],
+                     tuple[str, str, dict[str, str]]]
     source: str  # the generated code, for reading and debugging
 
 
@@ -132,6 +132,7 @@ def build_program(
     stages: Sequence[tuple[str, Cond]],
     default_stage: str,
     dimensions: Sequence[tuple[str, Sequence[tuple[str, Cond]], str]],  # name, rules, default
+    separator: str,
 ) -> Program:
     src = _Source()
     lines = ["def fit(T):"]
@@ -154,7 +155,11 @@ def build_program(
     lines += src.first(stages, default_stage, "stage", "    ")
     for n, (_, rules, default) in enumerate(dimensions):
         lines += src.first(rules, default, f"d{n}", "    ")
-    lines.append(f"    return (stage, {''.join(f'd{n}, ' for n in range(len(dimensions)))})")
+    values = "".join(f"d{n}, " for n in range(len(dimensions)))
+    segments = ", ".join(f"{src.bind(name, 'dimension')}: d{n}"
+                         for n, (name, _, _) in enumerate(dimensions))
+    lines.append(f"    return stage, {src.bind(separator, 'separator')}.join(({values})), "
+                 f"{{{segments}}}")
 
     # Fields last, once every test is known: per field, the answers of all tests on it,
     # remembered per text (titles, domains and sizes repeat across leads; a text's answers
@@ -165,13 +170,18 @@ def build_program(
     for index, (ref, tests) in enumerate(src.fields.items()):
         owner, _, name = ref.partition(".")
         key = src.bind(name, "key")
-        if owner == "contact" and name in ("email", "email_domain"):
+        if owner == "contact" and name == "email_domain":  # fields._email_domain, inline
+            lines += ["    v = contact.email or props.get('email')",
+                      "    v = (v.rpartition('@')[2].strip().lower() or None) "
+                      "if v and '@' in v else None"]
+        elif owner == "contact" and name == "email":
             lines.append(f"    v = {src.bind(field_getter(ref), 'get')}(contact, company)")
         elif owner == "contact":
             lines.append(f"    v = props.get({key})")
         else:
             lines.append(f"    v = None if cprops is None else cprops.get({key})")
-        lines.append("    v = (v.strip() or None) if type(v) is str else as_text(v)")
+        lines.append("    v = (v.strip() or None) if type(v) is str else "
+                     "None if v is None else as_text(v)")
         memo = src.bind({}, "memo")
         lines.append(f"    m{index} = {memo}.get(v)")
         lines.append(f"    if m{index} is None:")
@@ -182,8 +192,7 @@ def build_program(
     namespace = dict(src.names)
     exec(compile(source, "<scoring rules>", "exec"), namespace)
     return Program(namespace["read"], namespace["fit"], namespace["disqualified"],
-                   namespace["qualifying"], namespace["labels"],
-                   tuple(name for name, _, _ in dimensions), source)
+                   namespace["qualifying"], namespace["labels"], source)
 
 
 def build_finish(
