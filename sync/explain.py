@@ -129,7 +129,7 @@ def explain_lead(
         lead = _lead(store, key, members, _Companies(store))
         previous = None if at is not None else store.mql_states([key]).get(key)
         # Sales outcomes are as of the last pull: they advance the stage of a score now only.
-        outcome = None if at is not None else store.outcomes_for([key]).get(key)
+        outcome = None if at is not None else store.outcomes.outcomes_for([key]).get(key)
     now = at or datetime.now(UTC)
     aggregate = aggregate_activities(rules, lead.activities, now)
     score = score_aggregate(rules, lead.contact, lead.company, aggregate, now, previous)

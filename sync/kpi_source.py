@@ -294,7 +294,7 @@ def _facts_of(
 
 def stored_outcomes(store: StateStore) -> Callable[[list[str]], Mapping[str, LeadOutcome]]:
     """The Salesforce outcomes the outcome pull stored, per batch of lead keys."""
-    return store.outcomes_for
+    return store.outcomes.outcomes_for
 
 
 def agreement_check(store: StateStore, funnel: FunnelRules) -> Agreement | None:
@@ -302,7 +302,7 @@ def agreement_check(store: StateStore, funnel: FunnelRules) -> Agreement | None:
     outcome pull has stored a Salesforce record yet."""
     from sync.agreement import agreement_from_store
 
-    if not store.outcome_counts().get("sf_records"):
+    if not store.outcomes.outcome_counts().get("sf_records"):
         return None
     found = agreement_from_store(store, funnel)
     return Agreement(
@@ -396,7 +396,7 @@ def build_report(
     )
     problems = Problems()
     with open_store(settings, create=False) as store:
-        outcomes_known = bool(store.outcome_counts().get("sf_records"))
+        outcomes_known = bool(store.outcomes.outcome_counts().get("sf_records"))
         report = compute(
             read_facts(store, ctx, problems, outcomes=stored_outcomes(store)),
             window,

@@ -196,9 +196,9 @@ def outcome_labels(outcomes: Mapping[str, LeadOutcome], funnel: Funnel) -> dict[
 def stored_outcome_labels(store: StateStore, funnel: Funnel) -> dict[str, bool] | None:
     """Outcome labels of every stored lead for `score simulate`; None when no outcome has
     been pulled yet (precision/recall are then not reported, rather than reported as 0)."""
-    if not store.outcome_counts()["sf_records"]:
+    if not store.outcomes.outcome_counts()["sf_records"]:
         return None
-    return outcome_labels(store.outcomes_for(store.all_lead_emails()), funnel)
+    return outcome_labels(store.outcomes.outcomes_for(store.all_lead_emails()), funnel)
 
 
 def describe_outcome(outcome: LeadOutcome | None) -> dict[str, Any] | None:
@@ -322,8 +322,8 @@ class OutcomeSync:
         if sobject in ("Lead", "Contact"):
             ids = [r.record_id for r in page]
             ids += [r.converted_contact_id for r in page if r.converted_contact_id]
-            linked = store.linked_record_ids(ids)
-            known = store.known_lead_keys(r.email for r in page if r.email)
+            linked = store.outcomes.linked_record_ids(ids)
+            known = store.outcomes.known_lead_keys(r.email for r in page if r.email)
             keep = [
                 r
                 for r in page
@@ -331,30 +331,30 @@ class OutcomeSync:
                 or (r.email is not None and r.email in known)
                 or (r.converted_contact_id is not None and r.converted_contact_id in linked)
             ]
-            changed = store.changed_salesforce_records(keep)
+            changed = store.outcomes.changed_salesforce_records(keep)
             # A record seen for the first time re-plans its lead only when it says something
             # about the funnel: the Leads the connector itself creates would otherwise
             # re-plan their leads on the next run.
-            new = changed - store.pulled_record_ids(changed)
+            new = changed - store.outcomes.pulled_record_ids(changed)
             changed -= {r.record_id for r in keep if r.record_id in new and not self._telling(r)}
             # Marks first, then the records: a crash in between re-reads the page (the
             # cursor has not moved) and finds the same change again.
             self._mark(keep, changed, report)
             if self._relink:
                 self._forget_converted(keep, changed)
-            store.save_salesforce_records(keep)
+            store.outcomes.save_salesforce_records(keep)
             report.stored += len(keep)
             report.changed += len(changed)
         elif sobject == "Opportunity":
-            changed = store.changed_opportunities(page)
-            self._mark_records(store.record_ids_for_opportunities(changed), report)
-            store.save_opportunities(page)
+            changed = store.outcomes.changed_opportunities(page)
+            self._mark_records(store.outcomes.record_ids_for_opportunities(changed), report)
+            store.outcomes.save_opportunities(page)
             report.stored += len(page)
             report.changed += len(changed)
         else:
-            contacts = store.changed_role_contacts(page)
+            contacts = store.outcomes.changed_role_contacts(page)
             self._mark_records(contacts, report)
-            store.save_contact_roles(page)
+            store.outcomes.save_contact_roles(page)
             report.stored += len(page)
             report.changed += len(contacts)
 
@@ -362,7 +362,7 @@ class OutcomeSync:
         """A linked Lead that was converted refuses writes (CANNOT_UPDATE_CONVERTED_LEAD):
         forget the link, so planning matches the lead again (its Contact) in this run."""
         converted = [r.record_id for r in records if r.is_converted and r.record_id in changed]
-        for key in sorted(self.store.lead_keys_linked_to(converted)):
+        for key in sorted(self.store.outcomes.lead_keys_linked_to(converted)):
             log.info("linked Lead was converted; matching again", extra={"lead": key})
             self.store.forget_link(key)
 
@@ -373,13 +373,14 @@ class OutcomeSync:
 
     def _mark(self, records: list[Any], changed: set[str], report: PullReport) -> None:
         keys = {r.email for r in records if r.record_id in changed and r.email}
-        keys = self.store.known_lead_keys(keys) | self.store.lead_keys_for_records(changed)
+        outcomes = self.store.outcomes
+        keys = outcomes.known_lead_keys(keys) | outcomes.lead_keys_for_records(changed)
         self._mark_keys(keys, report)
 
     def _mark_records(self, record_ids: Iterable[str], report: PullReport) -> None:
         ids = set(record_ids)
         if ids:
-            self._mark_keys(self.store.lead_keys_for_records(ids), report)
+            self._mark_keys(self.store.outcomes.lead_keys_for_records(ids), report)
 
     def _mark_keys(self, keys: set[str], report: PullReport) -> None:
         if keys:
@@ -391,7 +392,7 @@ class OutcomeSync:
         `since` (the wall-clock time the pull started; Salesforce confirmed those writes), so
         the agreement check is current without another query. Returns records touched."""
         sf = self.funnel.salesforce
-        return self.store.outcomes_follow_writes(
+        return self.store.outcomes.outcomes_follow_writes(
             since,
             {
                 sf.mql_status_field: "mql_status",
@@ -402,7 +403,7 @@ class OutcomeSync:
 
     # ------------------------------------------------------------------ while planning
     def outcomes_for(self, lead_keys: Iterable[str]) -> dict[str, LeadOutcome]:
-        return self.store.outcomes_for(lead_keys)
+        return self.store.outcomes.outcomes_for(lead_keys)
 
     def advance(self, score: Any, outcome: LeadOutcome | None) -> Any:
         """`score` with its stage advanced by `outcome` (the same object when unchanged)."""

@@ -426,7 +426,7 @@ class Pipeline:
             self._flush_spool(summary)
             # Task intents of every batch wait in the outbox: one send for the whole run.
             self._send_pending_tasks(summary)
-            self.store.clear_snapshot()
+            self.store.spool.clear_snapshot()
 
     def _bulk_backfill(self, options: RunOptions) -> bool:
         """Whether this run is a backfill big enough for bulk identity and spooled writes."""
@@ -442,13 +442,14 @@ class Pipeline:
     def _snapshot_identity(self) -> None:
         """Match every stored lead at once (Bulk API query jobs) and keep the answer in state
         for this run's batches: leads absent from it have no Salesforce record."""
-        self.store.clear_snapshot()
+        self.store.spool.clear_snapshot()
         emails = self.store.all_lead_emails()
         assert isinstance(self.sink, BulkSink)
         targets = self.sink.match_all(emails)
-        self.store.set_no_match([e for e in emails if e not in targets], targets, self.clock())
+        unmatched = [e for e in emails if e not in targets]
+        self.store.spool.set_no_match(unmatched, targets, self.clock())
         watched = {s: self.field_map.watched_fields(s) for s in ("Lead", "Contact")}
-        self.store.save_snapshot(
+        self.store.spool.save_snapshot(
             (
                 key,
                 t.sobject,
@@ -497,7 +498,7 @@ class Pipeline:
         summary: RunSummary,
     ) -> set[str]:
         """Score, plan and write one batch; returns the leads whose writes should be retried."""
-        if not self._spooling and not options.dry_run and self.store.spool_count():
+        if not self._spooling and not options.dry_run and self.store.spool.spool_count():
             # Writes an interrupted bulk backfill left spooled go before anything this run
             # plans: they are older, and this run's plans must see them as written.
             self._flush_spool(summary)
@@ -593,15 +594,15 @@ class Pipeline:
             for key, link in links.items()
         }
         if self._spooling:
-            targets = _from_snapshot(keys, linked, self.store.snapshot(keys))
+            targets = _from_snapshot(keys, linked, self.store.spool.snapshot(keys))
         else:
             recent: set[str] = set()
             if self.no_match_recheck is not None:
                 unlinked = [k for k in keys if k not in links and k not in would_create]
-                recent = self.store.no_match_since(unlinked, now - self.no_match_recheck)
+                recent = self.store.spool.no_match_since(unlinked, now - self.no_match_recheck)
             asked = [k for k in keys if k not in recent]
             targets = self.sink.resolve(asked, linked)
-            self.store.set_no_match(
+            self.store.spool.set_no_match(
                 [k for k in asked if k not in targets],
                 [k for k in asked if k in targets],
                 now,
@@ -621,7 +622,7 @@ class Pipeline:
         if not writes:
             return retry
         if self._spooling:  # written by `_flush_spool` at the end of the run
-            self.store.spool_writes(writes)
+            self.store.spool.spool_writes(writes)
             return retry
         return self._apply_results(writes, self.sink.write_records(writes), summary)
 
@@ -632,14 +633,16 @@ class Pipeline:
         Collections. Each part's results are recorded before its rows leave the spool; a crash
         in between sends the part again, which updates by Id and upserts on the external id
         make harmless."""
-        for sobject, create in self.store.spool_kinds():
+        for sobject, create in self.store.spool.spool_kinds():
             after = ""
             while True:
-                writes = self.store.spooled(SPOOL_FLUSH_ROWS, after, sobject=sobject, create=create)
+                writes = self.store.spool.spooled(
+                    SPOOL_FLUSH_ROWS, after, sobject=sobject, create=create
+                )
                 if not writes:
                     break
                 retry = self._apply_results(writes, self.sink.write_records(writes), summary)
-                self.store.unspool([w.lead_key for w in writes], defer=sorted(retry))
+                self.store.spool.unspool([w.lead_key for w in writes], defer=sorted(retry))
                 after = writes[-1].lead_key
 
     def _apply_results(

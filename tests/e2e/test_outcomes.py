@@ -82,7 +82,7 @@ def test_stored_outcomes_match_the_sandbox_records(world: tuple[Sandbox, Setting
     links = linked_leads(settings)
     assert len(links) > 20
     with open_store(settings) as store:
-        outcomes = store.outcomes_for(links)
+        outcomes = store.outcomes.outcomes_for(links)
     for key, (sobject, record_id) in links.items():
         got, record = outcomes[key], by_id[record_id]
         assert (got.sobject, got.record_id) == (sobject, record_id)

@@ -103,8 +103,8 @@ def test_given_large_backfill_identity_by_two_query_jobs_and_writes_by_spooled_i
     write_path = sum(n for route, n in calls.items() if "jobs/" in route or "composite" in route)
     assert write_path <= 2 * 3 + jobs * 6 + collections
     with open_store(settings_for(tested, tmp_path / "tested")) as store:
-        assert store.spool_count() == 0
-        assert store.snapshot(store.all_lead_emails()) == {}
+        assert store.spool.spool_count() == 0
+        assert store.spool.snapshot(store.all_lead_emails()) == {}
 
 
 def test_given_answers_lost_while_the_spool_is_flushed_a_rerun_leaves_no_duplicate(
@@ -126,7 +126,7 @@ def test_given_answers_lost_while_the_spool_is_flushed_a_rerun_leaves_no_duplica
     with pytest.raises(RetriableAPIError):
         backfill(tested, tmp_path / "tested", BULK_FROM)
     with open_store(settings_for(tested, tmp_path / "tested")) as store:
-        assert store.spool_count() > 0  # the writes wait in the spool
+        assert store.spool.spool_count() > 0  # the writes wait in the spool
 
     backfill(tested, tmp_path / "tested", BULK_FROM)  # the operator reruns the command
 
@@ -201,7 +201,7 @@ def test_given_writes_left_spooled_a_later_run_for_the_same_leads_is_not_overwri
         with pytest.raises(RetriableAPIError):
             run_once(settings, kind="backfill", since=SINCE)
     with open_store(settings) as store:
-        spooled = store.spool_count()
+        spooled = store.spool.spool_count()
     assert spooled > 0
 
     summary = run_once(settings, kind="rescore", clock=lambda: later)
@@ -209,4 +209,4 @@ def test_given_writes_left_spooled_a_later_run_for_the_same_leads_is_not_overwri
     assert org_state(tested) == org_state(reference)
     assert summary["write_failures"] == 0
     with open_store(settings) as store:
-        assert store.spool_count() == 0
+        assert store.spool.spool_count() == 0

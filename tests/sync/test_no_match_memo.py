@@ -80,7 +80,7 @@ def test_given_the_interval_passed_a_lead_created_by_sales_meanwhile_is_found(
 
     assert sink.asked[1] == ["none@x.com", "mql@x.com"]
     assert later["none@x.com"].record_id == "00Q000000000009AAA"
-    assert pipeline.store.no_match_since(KEYS, NOW) == {"mql@x.com"}
+    assert pipeline.store.spool.no_match_since(KEYS, NOW) == {"mql@x.com"}
 
 
 def test_a_lead_about_to_get_a_new_lead_is_always_matched_first(tmp_path: Path) -> None:

@@ -282,7 +282,7 @@ def known_contact(store: StateStore, hubspot_id: str, email: str) -> None:
 def test_a_converted_lead_gives_its_contact_conversion_and_opportunity(store: StateStore) -> None:
     known_contact(store, "1", "a@x.jp")
     store.save_links([Link("a@x.jp", "Contact", "003C", None)])
-    store.save_salesforce_records(
+    store.outcomes.save_salesforce_records(
         [
             SalesforceRecord("Contact", "003C", "a@x.jp", mql_status="MQL"),
             lead_record(
@@ -292,11 +292,11 @@ def test_a_converted_lead_gives_its_contact_conversion_and_opportunity(store: St
             ),
         ]
     )  # fmt: skip
-    store.save_opportunities(
+    store.outcomes.save_opportunities(
         [OpportunityRecord("006O", "Closed Won", True, True, Decimal("9.50"), date(2026, 11, 9),
                            stamp(60))]
     )  # fmt: skip
-    found = store.outcomes_for(["a@x.jp", "nobody@x.jp"])
+    found = store.outcomes.outcomes_for(["a@x.jp", "nobody@x.jp"])
     assert list(found) == ["a@x.jp"]
     got = found["a@x.jp"]
     assert (got.sobject, got.record_id, got.mql_status) == ("Contact", "003C", "MQL")
@@ -309,15 +309,15 @@ def test_a_converted_lead_gives_its_contact_conversion_and_opportunity(store: St
 
 def test_an_opportunity_reaches_a_contact_through_its_contact_role(store: StateStore) -> None:
     known_contact(store, "1", "b@x.jp")
-    store.save_salesforce_records([SalesforceRecord("Contact", "003B", "b@x.jp")])
-    store.save_contact_roles([ContactRole("00KR", "006P", "003B", True)])
-    store.save_opportunities(
+    store.outcomes.save_salesforce_records([SalesforceRecord("Contact", "003B", "b@x.jp")])
+    store.outcomes.save_contact_roles([ContactRole("00KR", "006P", "003B", True)])
+    store.outcomes.save_opportunities(
         [
             OpportunityRecord("006P", "Negotiation/Review", False, False, None, None, stamp(5)),
             OpportunityRecord("006Q", "Closed Lost", True, False, None, None, stamp(1)),
         ]
     )
-    got = store.outcomes_for(["b@x.jp"])["b@x.jp"]
+    got = store.outcomes.outcomes_for(["b@x.jp"])["b@x.jp"]
     assert (got.opportunity_id, got.opportunities) == ("006P", 1)
     assert outcome_stage(got, FUNNEL) == "opportunity"
 
@@ -325,14 +325,14 @@ def test_an_opportunity_reaches_a_contact_through_its_contact_role(store: StateS
 def test_without_a_link_the_contact_stands_for_the_person_and_all_statuses_count(
     store: StateStore,
 ) -> None:
-    store.save_salesforce_records(
+    store.outcomes.save_salesforce_records(
         [
             lead_record("00Q1", "c@x.jp", status="Working - Contacted"),
             SalesforceRecord("Contact", "003Z", "c@x.jp", mql_status="Not MQL"),
             lead_record("00Q2", "c@x.jp", status="Closed - Not Converted"),
         ]
     )
-    got = store.outcomes_for(["c@x.jp"])["c@x.jp"]
+    got = store.outcomes.outcomes_for(["c@x.jp"])["c@x.jp"]
     assert (got.sobject, got.record_id) == ("Contact", "003Z")
     assert got.lead_statuses == ("Closed - Not Converted", "Working - Contacted")
     assert outcome_stage(got, FUNNEL) == "sql"
@@ -342,15 +342,15 @@ def test_given_duplicate_leads_linking_one_does_not_move_the_stage(store: StateS
     # Sales works one duplicate Lead, the connector writes the other: the stage is the
     # person's (SQL) before the link exists and after, so the written stage does not flip.
     known_contact(store, "1", "abe-y@x.jp")
-    store.save_salesforce_records(
+    store.outcomes.save_salesforce_records(
         [
             lead_record("00QW", "abe-y@x.jp", status="Working - Contacted"),
             lead_record("00QO", "abe-y@x.jp"),  # Open - Not Contacted
         ]
     )
-    before = store.outcomes_for(["abe-y@x.jp"])["abe-y@x.jp"]
+    before = store.outcomes.outcomes_for(["abe-y@x.jp"])["abe-y@x.jp"]
     store.save_links([Link("abe-y@x.jp", "Lead", "00QO", None)])
-    after = store.outcomes_for(["abe-y@x.jp"])["abe-y@x.jp"]
+    after = store.outcomes.outcomes_for(["abe-y@x.jp"])["abe-y@x.jp"]
 
     assert after.record_id == "00QO"
     assert stage_after_mql("Interest", before, FUNNEL) == "sql"
@@ -359,25 +359,25 @@ def test_given_duplicate_leads_linking_one_does_not_move_the_stage(store: StateS
 
 def test_change_detection_ignores_the_connectors_own_fields(store: StateStore) -> None:
     first = lead_record("00Q1", "d@x.jp", mql_status="Not MQL", modstamp=stamp(9))
-    assert store.changed_salesforce_records([first]) == {"00Q1"}
-    store.save_salesforce_records([first])
+    assert store.outcomes.changed_salesforce_records([first]) == {"00Q1"}
+    store.outcomes.save_salesforce_records([first])
     echoed = replace(first, mql_status="MQL", stage="MQL", modstamp=stamp(1))
-    assert store.changed_salesforce_records([echoed]) == set()
+    assert store.outcomes.changed_salesforce_records([echoed]) == set()
     accepted = replace(first, status="Working - Contacted")
-    assert store.changed_salesforce_records([accepted]) == {"00Q1"}
+    assert store.outcomes.changed_salesforce_records([accepted]) == {"00Q1"}
     opp = OpportunityRecord("006A", "Prospecting", False, False, Decimal("1"), None, None)
-    assert store.changed_opportunities([opp]) == {"006A"}
-    store.save_opportunities([opp])
-    assert store.changed_opportunities([opp]) == set()
-    assert store.changed_opportunities([replace(opp, stage="Closed Won", is_closed=True,
-                                                is_won=True)]) == {"006A"}  # fmt: skip
+    assert store.outcomes.changed_opportunities([opp]) == {"006A"}
+    store.outcomes.save_opportunities([opp])
+    assert store.outcomes.changed_opportunities([opp]) == set()
+    assert store.outcomes.changed_opportunities([replace(opp, stage="Closed Won", is_closed=True,
+                                                         is_won=True)]) == {"006A"}  # fmt: skip
 
 
 def test_records_map_back_to_their_leads_by_link_conversion_and_email(store: StateStore) -> None:
     known_contact(store, "1", "e@x.jp")
     known_contact(store, "2", "f@x.jp")
     store.save_links([Link("e@x.jp", "Contact", "003E", None)])
-    store.save_salesforce_records(
+    store.outcomes.save_salesforce_records(
         [
             lead_record("00QE", "old-e@x.jp", is_converted=True, converted_contact_id="003E",
                         converted_opportunity_id="006E"),
@@ -385,8 +385,8 @@ def test_records_map_back_to_their_leads_by_link_conversion_and_email(store: Sta
             lead_record("00QG", "stranger@x.jp"),
         ]
     )  # fmt: skip
-    assert store.lead_keys_for_records(["00QE", "00QF", "00QG"]) == {"e@x.jp", "f@x.jp"}
-    assert store.record_ids_for_opportunities(["006E"]) == {"00QE"}
+    assert store.outcomes.lead_keys_for_records(["00QE", "00QF", "00QG"]) == {"e@x.jp", "f@x.jp"}
+    assert store.outcomes.record_ids_for_opportunities(["006E"]) == {"00QE"}
 
 
 def test_what_the_connector_wrote_after_the_pull_shows_in_the_stored_records(
@@ -395,8 +395,8 @@ def test_what_the_connector_wrote_after_the_pull_shows_in_the_stored_records(
     known_contact(store, "1", "a@x.jp")
     known_contact(store, "2", "new@x.jp")
     store.save_links([Link("a@x.jp", "Lead", "00QA", None), Link("new@x.jp", "Lead", "00QN", None)])
-    store.save_salesforce_records([lead_record("00QA", "a@x.jp", mql_status="Not MQL",
-                                               modstamp=stamp(30))])  # fmt: skip
+    store.outcomes.save_salesforce_records([lead_record("00QA", "a@x.jp", mql_status="Not MQL",
+                                                        modstamp=stamp(30))])  # fmt: skip
     started = datetime.now(UTC) - timedelta(seconds=1)
     fields = {"MQL_Status__c": "MQL", "Lead_Stage__c": "MQL",
               "MQL_Date__c": "2026-11-22T00:59:00.000+0000", "Lead_Score__c": 70}  # fmt: skip
@@ -404,17 +404,18 @@ def test_what_the_connector_wrote_after_the_pull_shows_in_the_stored_records(
     store.record_written("new@x.jp", "Lead", fields)  # a Lead the run created
 
     columns = {"MQL_Status__c": "mql_status", "Lead_Stage__c": "stage", "MQL_Date__c": "mql_date"}
-    assert store.outcomes_follow_writes(started, columns) == 2
+    assert store.outcomes.outcomes_follow_writes(started, columns) == 2
 
-    found = store.outcomes_for(["a@x.jp", "new@x.jp"])
+    found = store.outcomes.outcomes_for(["a@x.jp", "new@x.jp"])
     assert (found["a@x.jp"].mql_status, found["a@x.jp"].stage) == ("MQL", "MQL")
     assert found["a@x.jp"].mql_date == datetime(2026, 11, 22, 0, 59, tzinfo=UTC)
     assert found["a@x.jp"].status == "Open - Not Contacted"  # what the pull read stays
     assert (found["new@x.jp"].record_id, found["new@x.jp"].mql_status) == ("00QN", "MQL")
     # the placeholder is not a pulled record: the pull still treats the Lead as new
-    assert store.pulled_record_ids(["00QA", "00QN"]) == {"00QA"}
+    assert store.outcomes.pulled_record_ids(["00QA", "00QN"]) == {"00QA"}
     later = datetime.now(UTC) + timedelta(minutes=1)
-    assert store.outcomes_follow_writes(later, columns) == 0  # older writes are not applied
+    # older writes are not applied
+    assert store.outcomes.outcomes_follow_writes(later, columns) == 0
 
 
 def test_given_a_pull_in_the_same_second_as_the_last_runs_writes_they_are_not_put_back(
@@ -430,15 +431,17 @@ def test_given_a_pull_in_the_same_second_as_the_last_runs_writes_they_are_not_pu
         store.save_links([Link("a@x.jp", "Lead", "00QA", None)])
         columns = {"MQL_Status__c": "mql_status"}
         store.record_written("a@x.jp", "Lead", {"MQL_Status__c": "MQL"})  # the previous run
-        store.save_salesforce_records([lead_record("00QA", "a@x.jp", mql_status="Not MQL")])
+        store.outcomes.save_salesforce_records(
+            [lead_record("00QA", "a@x.jp", mql_status="Not MQL")]
+        )
         pulled_at = NOW.replace(microsecond=700_000)
 
-        assert store.outcomes_follow_writes(pulled_at, columns) == 0
-        assert store.outcomes_for(["a@x.jp"])["a@x.jp"].mql_status == "Not MQL"
+        assert store.outcomes.outcomes_follow_writes(pulled_at, columns) == 0
+        assert store.outcomes.outcomes_for(["a@x.jp"])["a@x.jp"].mql_status == "Not MQL"
 
         store.record_writes([("a@x.jp", "Lead", {"MQL_Status__c": "MQL"})])  # this run, .900
-        assert store.outcomes_follow_writes(pulled_at, columns) == 1
-        assert store.outcomes_for(["a@x.jp"])["a@x.jp"].mql_status == "MQL"
+        assert store.outcomes.outcomes_follow_writes(pulled_at, columns) == 1
+        assert store.outcomes.outcomes_for(["a@x.jp"])["a@x.jp"].mql_status == "MQL"
     finally:
         store.close()
 
@@ -467,7 +470,7 @@ def test_pull_stores_known_leads_only_marks_changes_and_moves_cursors(store: Sta
     report = step.pull(NOW, since=NOW - timedelta(days=365), overlap=timedelta(minutes=5))
 
     assert report.read == {"Lead": 2, "Opportunity": 1}
-    assert store.outcome_counts()["sf_records"] == 1  # the stranger is not kept
+    assert store.outcomes.outcome_counts()["sf_records"] == 1  # the stranger is not kept
     assert store.dirty_refs(10) == ["e:a@x.jp"]
     assert report.leads_marked == 1
     cursors = store.cursors()
@@ -533,7 +536,7 @@ def test_a_linked_lead_seen_converted_is_unlinked_so_it_is_matched_again(
 
 def test_a_changed_opportunity_marks_the_lead_converted_into_it(store: StateStore) -> None:
     known_contact(store, "1", "a@x.jp")
-    store.save_salesforce_records(
+    store.outcomes.save_salesforce_records(
         [lead_record("00QA", "a@x.jp", is_converted=True, converted_opportunity_id="006A")]
     )
     step = OutcomeSync(store, OutcomeReader(FakeQueries({"Opportunity": rows()["Opportunity"]})),
