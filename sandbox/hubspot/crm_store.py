@@ -81,6 +81,10 @@ class ObjectStore:
         # Bumped by every change to the indexes; caches keyed on it (search totals) expire.
         self.version = 0
         self.total_cache: dict[tuple[int, ...], int] = {}
+        # (mod_lo, mod_hi) -> sorted ids modified in that window: keyset paging asks for the
+        # total of "id > last AND modified in window" once per page, with a new `last` each
+        # time; counting from this list is a bisection instead of a scan per page.
+        self.window_ids: dict[tuple[int, int], list[int]] = {}
 
     # ------------------------------------------------------------------ reading
 
@@ -231,6 +235,7 @@ class ObjectStore:
     def _changed(self) -> None:
         self.version += 1
         self.total_cache.clear()
+        self.window_ids.clear()
 
     def insert(self, record: Record) -> None:
         self._changed()

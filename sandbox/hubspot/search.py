@@ -61,6 +61,7 @@ _POS_INF = 1 << 62
 # range is this much narrower.
 _MATERIALISE_RATIO = 50
 _MATERIALISE_MAX = 200_000
+_SCAN_MAX = 20_000  # ids in range counted by a scan; beyond, from the sorted window ids
 
 
 class SearchError(ValueError):
@@ -436,10 +437,17 @@ def _execute_ranges(store: ObjectStore, group: _Group, request: SearchRequest) -
         if cached is not None:
             total = cached
         else:
-            if n_i <= n_m:
+            if n_i <= min(n_m, _SCAN_MAX):
                 total = _count_within(id_mod[a_i:b_i], mod_lo, mod_hi)
             else:
-                total = _count_within(mod_ids[a_m:b_m], id_lo, id_hi)
+                in_window = store.window_ids.get((mod_lo, mod_hi))
+                if in_window is None:
+                    if len(store.window_ids) >= 8:
+                        store.window_ids.clear()
+                    in_window = store.window_ids[mod_lo, mod_hi] = sorted(mod_ids[a_m:b_m])
+                total = bisect.bisect_right(in_window, id_hi) - bisect.bisect_left(
+                    in_window, id_lo
+                )
             if len(store.total_cache) >= 64:
                 store.total_cache.clear()
             store.total_cache[key] = total
