@@ -113,13 +113,7 @@ class Activity:
         # through its descriptor (stores build an Activity per activity they read).
         if occurred_at.tzinfo is None:
             raise ValueError(f"activity {source_id}: occurred_at must be timezone-aware")
-        _set_source_id(self, source_id)
-        _set_kind(self, kind)
-        _set_occurred_at(self, occurred_at)
-        _set_contact_id(self, contact_id)
-        _set_email(self, email)
-        _set_attributes(self, _frozen(attributes))
-        _set_occurred_ts(self, occurred_at.timestamp())
+        _fill(self, source_id, kind, occurred_at, contact_id, email, _frozen(attributes))
 
 
 _set_source_id = Activity.source_id.__set__
@@ -129,6 +123,30 @@ _set_contact_id = Activity.contact_id.__set__
 _set_email = Activity.email.__set__
 _set_attributes = Activity.attributes.__set__
 _set_occurred_ts = Activity.occurred_ts.__set__
+_new_activity = object.__new__
+
+
+def _fill(activity: Activity, source_id: str, kind: str, occurred_at: datetime,
+          contact_id: str | None, email: str | None,
+          attributes: Mapping[str, AttributeValue]) -> Activity:
+    _set_source_id(activity, source_id)
+    _set_kind(activity, kind)
+    _set_occurred_at(activity, occurred_at)
+    _set_contact_id(activity, contact_id)
+    _set_email(activity, email)
+    _set_attributes(activity, attributes)
+    _set_occurred_ts(activity, occurred_at.timestamp())
+    return activity
+
+
+def stored_activity(source_id: str, kind: str, occurred_at: datetime, contact_id: str | None,
+                    email: str | None, attributes: Mapping[str, AttributeValue]) -> Activity:
+    """An Activity from a state-store row, without the checks and the copy `Activity(...)`
+    makes: `occurred_at` is aware (the store writes it with its offset) and `attributes` is
+    already a read-only mapping nothing else can change (the store shares one per distinct
+    attributes text)."""
+    return _fill(_new_activity(Activity), source_id, kind, occurred_at, contact_id, email,
+                 attributes)
 
 
 class DistinctActivities(tuple[Activity, ...]):

@@ -21,10 +21,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from core.errors import ConfigError
-from core.models import Activity, Company, Contact, DistinctActivities
+from core.models import Activity, Company, Contact, DistinctActivities, stored_activity
 from core.plan import TaskWrite
 from scoring import MqlState
 from sync.db import (
@@ -139,6 +140,8 @@ def _wall_clock() -> datetime:
 # First character of a mark deferred to the next run (`StateStore.clear_dirty`); "c:" and
 # "e:" are the marks of contact ids and emails.
 DEFERRED = "~"
+# Distinct stored attribute texts kept parsed (StateStore._attributes); then it starts again.
+ATTRIBUTE_TEXTS_KEPT = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +170,7 @@ class StateStore:
             target = SqliteTarget(Path(target))
         self.target = target
         self._clock = clock or _wall_clock
+        self._attribute_texts: dict[str, Mapping[str, Any]] = {}
         self.path = target.path if isinstance(target, SqliteTarget) else None
         db: Database | None = None
         try:
@@ -338,20 +342,26 @@ class StateStore:
         ids = list(contact_ids)
         marks = ",".join("?" * len(ids)) or "NULL"
         rows = self._db.execute(
-            f"SELECT * FROM activities WHERE contact_id IN ({marks}) OR email = ?",
+            "SELECT source_id, kind, occurred_at, contact_id, email, attributes FROM activities "
+            f"WHERE contact_id IN ({marks}) OR email = ?",
             [*ids, email],
         )
+        parse, attributes = datetime.fromisoformat, self._attributes
         return DistinctActivities(
-            Activity(
-                source_id=r["source_id"],
-                kind=r["kind"],
-                occurred_at=datetime.fromisoformat(r["occurred_at"]),
-                contact_id=r["contact_id"],
-                email=r["email"],
-                attributes=json.loads(r["attributes"]),
-            )
-            for r in rows
+            stored_activity(source_id, kind, parse(when), contact_id, address, attributes(text))
+            for source_id, kind, when, contact_id, address, text in rows
         )
+
+    def _attributes(self, text: str) -> Mapping[str, Any]:
+        """Stored attributes as a read-only mapping, one per distinct text: the same few
+        texts (a campaign id, a page URL, `{}`) come back for most activities."""
+        memo = self._attribute_texts
+        found = memo.get(text)
+        if found is None:
+            if len(memo) >= ATTRIBUTE_TEXTS_KEPT:
+                memo.clear()
+            found = memo[text] = MappingProxyType(json.loads(text))
+        return found
 
     def all_lead_emails(self) -> list[str]:
         rows = self._db.execute(

@@ -55,6 +55,25 @@ def test_activities_are_found_by_contact_id_or_email(tmp_path: Path) -> None:
     assert sorted(a.source_id for a in got) == ["form:1", "pv:1"]
 
 
+def test_activities_read_back_equal_the_stored_ones_and_share_read_only_attributes(
+    tmp_path: Path,
+) -> None:
+    store = StateStore(tmp_path / "state.db")
+    stored = [
+        Activity(f"email:{n}", "email_open", T0, contact_id="101",
+                 attributes={"email_campaign_id": 7})
+        for n in range(3)
+    ] + [Activity("pv:1", "page_view", T0, contact_id="101", attributes={"url": "/pricing"})]
+    store.add_activities(stored)
+    got = sorted(store.activities_for(["101"], None), key=lambda a: a.source_id)
+    assert got == sorted(stored, key=lambda a: a.source_id)
+    assert [a.occurred_ts for a in got] == [T0.timestamp()] * 4
+    opens = [a for a in got if a.kind == "email_open"]
+    assert opens[0].attributes is opens[1].attributes is opens[2].attributes  # parsed once
+    with pytest.raises(TypeError):
+        opens[0].attributes["email_campaign_id"] = 8  # type: ignore[index]
+
+
 def test_activities_read_back_are_marked_distinct_for_scoring(tmp_path: Path) -> None:
     """One activity found both by contact id and by email comes back once, and the result
     says so by its type, which lets scoring skip its duplicate check."""
