@@ -50,7 +50,8 @@ from core.models import Activity, Company, Contact
 from sandbox.serve import PROJECT_MAPPINGS, Sandbox, SandboxOptions, start_sandbox
 from scoring import MqlState
 from sync.fieldmap import load_field_map
-from sync.pipeline import BATCH_SIZE, Pipeline, RunOptions
+from sync.pipeline import Pipeline
+from sync.ports import BATCH_SIZE, RunOptions
 from sync.sink import SalesforceSink
 from sync.state import StateStore
 

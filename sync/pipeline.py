@@ -1,5 +1,9 @@
 """One run: extract -> normalise -> resolve identity -> score -> plan -> write -> checkpoint.
 
+`Pipeline` runs the stages and does identity, scoring and planning itself; it composes the
+extraction (`sync.extraction.Extraction`) and the Salesforce write side
+(`sync.salesforce_writes.SalesforceWrites`). Its ports and run types are in `sync.ports`.
+
 Two phases, both bounded in memory whatever the portal size:
 
 1. Extract, stream by stream, page by page: each page of records is stored together with
@@ -32,14 +36,15 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any
 
-from core.models import Activity, Company, Contact
-from core.plan import RecordWrite, TaskWrite, WriteResult
+from core.models import Company, Contact
+from core.plan import RecordWrite, TaskWrite
 from scoring import MqlState
+from sync.extraction import Extraction
 from sync.fieldmap import FieldMap
 from sync.plan import (
     HotState,
@@ -51,126 +56,13 @@ from sync.plan import (
     should_create,
     task_keys,
 )
+from sync.ports import BulkSink, RunOptions, RunSummary, Scorer, Sink, Source
+from sync.salesforce_writes import SalesforceWrites
 from sync.state import Link, StateStore
 
 log = logging.getLogger("connector.sync")
 
-RunKind = Literal["sync", "backfill", "rescore"]
-ACTIVITY_STREAMS = ("email_events", "form_submissions", "webinars", "page_views", "meetings")
-STREAMS = ("contacts", "companies", *ACTIVITY_STREAMS)
-# Streams whose APIs cannot filter by time (each read pages through everything down to the
-# window's start): a backfill reads them once over its whole window, not once per chunk.
-WHOLE_WINDOW_STREAMS = ("form_submissions", "webinars")
-BATCH_SIZE = 500  # leads scored, planned and written together
-SPOOL_FLUSH_ROWS = 250_000  # spooled writes of one kind sent together (one Bulk API job)
 MAX_LOGGED_PROBLEMS = 200
-GONE_ERRORS = frozenset(
-    {
-        "ENTITY_IS_DELETED",
-        "NOT_FOUND",
-        "INVALID_CROSS_REFERENCE_KEY",
-        "CANNOT_UPDATE_CONVERTED_LEAD",
-    }
-)
-
-
-class Source(Protocol):
-    """The HubSpot side (connectors.hubspot.HubSpotSource satisfies it)."""
-
-    problems: list[Any]
-
-    def changed_contacts(self, since: datetime, until: datetime) -> Iterator[list[Contact]]: ...
-    def contacts_by_ids(self, ids: Iterable[str]) -> list[Contact]: ...
-    def contacts_by_emails(self, emails: Iterable[str]) -> list[Contact]: ...
-    def companies(self, ids: Iterable[str]) -> dict[str, Company]: ...
-    def changed_companies(self, since: datetime, until: datetime) -> Iterator[list[Company]]: ...
-    def contact_ids_for_companies(self, company_ids: Iterable[str]) -> dict[str, list[str]]: ...
-    def activity_stream(
-        self, stream: str, since: datetime, until: datetime
-    ) -> Iterator[Activity]: ...
-
-
-class Sink(Protocol):
-    """The Salesforce side (connectors.salesforce adapter satisfies it)."""
-
-    def resolve(
-        self, emails: Sequence[str], linked: Mapping[str, SalesforceTarget]
-    ) -> dict[str, SalesforceTarget]: ...
-    def write_records(self, writes: Sequence[RecordWrite]) -> list[WriteResult]: ...
-    def write_tasks(
-        self, tasks: Sequence[TaskWrite], created: dict[str, str]
-    ) -> list[WriteResult]: ...
-
-
-@runtime_checkable
-class BulkSink(Protocol):
-    """A sink that can match every lead at once (Bulk API query jobs), for large backfills."""
-
-    def match_all(self, emails: Sequence[str]) -> dict[str, SalesforceTarget]: ...
-
-
-class Scorer(Protocol):
-    def score(
-        self,
-        contact: Contact,
-        company: Company | None,
-        activities: Sequence[Activity],
-        now: datetime,
-        previous: MqlState | None,
-    ) -> tuple[ScoredLead, MqlState, Callable[[], str]]: ...
-
-
-@dataclass
-class RunOptions:
-    kind: RunKind = "sync"
-    since: datetime | None = None  # backfill start; None for sync (cursors)
-    until: datetime | None = None
-    overlap: timedelta = timedelta(minutes=5)
-    initial_lookback: timedelta = timedelta(days=365)
-    dry_run: bool = False
-    limit: int | None = None  # at most this many leads scored and written (the rest wait)
-    extract: bool = True  # False: only process leads already marked (rescore, resume)
-    backfill_chunk: timedelta = timedelta(days=90)
-    batch_size: int = BATCH_SIZE
-    create_policy: Literal["mql", "hot", "all"] = "mql"
-
-
-@dataclass
-class RunSummary:
-    kind: str
-    window_start: str | None = None
-    window_end: str | None = None
-    contacts_read: int = 0
-    activities_read: int = 0
-    activities_new: int = 0
-    leads_scored: int = 0
-    leads_waiting: int = 0  # still marked for processing after this run (--limit)
-    leads_without_email: int = 0
-    mqls: int = 0
-    new_mql_episodes: int = 0
-    records_updated: int = 0
-    leads_created: int = 0
-    tasks_created: int = 0
-    records_unchanged: int = 0
-    skipped_no_record: int = 0
-    write_failures: int = 0
-    problems: int = 0
-    problem_sample: list[str] = field(default_factory=list)
-    api_budget: dict[str, int | None] = field(default_factory=dict)
-    hubspot_calls: int = 0
-    salesforce_calls: int = 0
-    duration_seconds: float = 0.0
-    dry_run: bool = False
-    planned: dict[str, Any] = field(default_factory=dict)
-    hubspot_written: int = 0  # HubSpot contacts the write-back updated
-    hubspot_unchanged: int = 0  # HubSpot contacts whose written values were all current
-    hubspot_write_calls: int = 0
-    planned_hubspot: dict[str, Any] = field(default_factory=dict)
-    # Sales outcomes pulled from Salesforce (sync.outcomes.PullReport.as_dict); {} when off.
-    outcomes: dict[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass
@@ -199,6 +91,12 @@ class Pipeline:
     # Sales outcomes (sync.outcomes.OutcomeSync): pulled once per run after extraction;
     # advance each scored stage past MQL. None: stages are the scored ones.
     outcomes: Any = None
+    extraction: Extraction = field(init=False, repr=False)
+    salesforce_writes: SalesforceWrites = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.extraction = Extraction(self.store, self.source, self.while_waiting)
+        self.salesforce_writes = SalesforceWrites(self.store, self.sink)
 
     def run(self, options: RunOptions) -> RunSummary:
         started = time.monotonic()
@@ -210,13 +108,10 @@ class Pipeline:
             # those of a run killed before its end.
             self.store.release_deferred()
         if options.extract and options.kind == "backfill" and options.since is not None:
-            self._backfill(options, now, summary)
+            self.extraction.backfill(options, now, summary, progress=self.progress)
         elif options.extract:
-            windows = self._windows(options, now)
-            summary.window_start = min(w[0] for w in windows.values()).isoformat()
-            summary.window_end = now.isoformat()
             work = self._work_while_waiting(now, options, summary)
-            self._extract(windows, summary, advance=not options.dry_run, while_waiting=work)
+            self.extraction.incremental(options, now, summary, while_waiting=work)
         if self.outcomes is not None and options.extract:
             since = options.since or now - options.initial_lookback
             summary.outcomes = self.outcomes.pull(
@@ -246,116 +141,6 @@ class Pipeline:
         summary.api_budget = self.budget()
         return summary
 
-    def _backfill(self, options: RunOptions, now: datetime, summary: RunSummary) -> None:
-        """Extract history in chunks; each extracted chunk is recorded, so rerunning the same
-        command resumes after it. Leads are scored only once the whole history is read (by
-        `run`, after this): scoring a partial history could start MQL episodes that the full
-        history does not have."""
-        assert options.since is not None
-        until = min(options.until or now, now)
-        progress_key = f"backfill:{options.since.isoformat()}"
-        start = max(self.store.cursor(progress_key) or options.since, options.since)
-        summary.window_start, summary.window_end = start.isoformat(), until.isoformat()
-        chunked = [s for s in STREAMS if s not in WHOLE_WINDOW_STREAMS]
-        while start < until:
-            end = min(start + options.backfill_chunk, until)
-            self._extract({stream: (start, end) for stream in chunked}, summary, advance=False)
-            if not options.dry_run:
-                self.store.set_cursors({progress_key: end})
-            if self.progress is not None:
-                self.progress(end, options.since, until)
-            start = end
-        for stream in WHOLE_WINDOW_STREAMS:  # each with its own progress, so a rerun resumes
-            key = f"{progress_key}:{stream}"
-            done = max(self.store.cursor(key) or options.since, options.since)
-            if done < until:
-                self._extract({stream: (done, until)}, summary, advance=False)
-                if not options.dry_run:
-                    self.store.set_cursors({key: until})
-        if not options.dry_run:
-            # The incremental cursors continue from here; never moved backwards.
-            cursors = self.store.cursors()
-            self.store.set_cursors(
-                {s: until for s in STREAMS if s not in cursors or cursors[s] < until}
-            )
-
-    # ------------------------------------------------------------------ extract
-    def _windows(self, options: RunOptions, now: datetime) -> dict[str, tuple[datetime, datetime]]:
-        """Per stream: from its cursor minus the overlap (or the initial look-back) to now."""
-        out: dict[str, tuple[datetime, datetime]] = {}
-        for stream in STREAMS:
-            cursor = self.store.cursor(stream)
-            start = (cursor - options.overlap) if cursor else now - options.initial_lookback
-            out[stream] = (start, now)
-        return out
-
-    def _extract(
-        self,
-        windows: dict[str, tuple[datetime, datetime]],
-        summary: RunSummary,
-        *,
-        advance: bool,
-        while_waiting: Callable[[], None] | None = None,
-    ) -> None:
-        """Read the streams named in `windows`: activities first, then companies, then
-        contacts. The contact search is the longest rate-limited read; `while_waiting` (if
-        given, and if the pipeline has a `while_waiting` hook) is the work this thread does
-        while the next search page is not there yet. Reading the activities first means a lead
-        processed that early is not marked again by its own activities later in the run."""
-
-        def done(stream: str) -> None:
-            if advance:
-                self.store.set_cursors({stream: windows[stream][1]})
-
-        for stream in ACTIVITY_STREAMS:
-            if stream not in windows:
-                continue
-            since, until = windows[stream]
-            for batch in _batched(self.source.activity_stream(stream, since, until), 1000):
-                summary.activities_read += len(batch)
-                # Only new activities mark their leads: one read again (the cursor overlap)
-                # is stored already, and its lead was scored with it.
-                known = self.store.activity_ids_known(a.source_id for a in batch)
-                fresh = [a for a in batch if a.source_id not in known]
-                summary.activities_new += self.store.store_page(
-                    activities=fresh,
-                    dirty=dict.fromkeys(
-                        f"c:{a.contact_id}" if a.contact_id else f"e:{a.email}"
-                        for a in fresh
-                        if a.contact_id or a.email
-                    ),
-                )
-            done(stream)
-        if "companies" in windows:
-            for companies in self.source.changed_companies(*windows["companies"]):
-                # A company read again unchanged (the cursor overlap, a modified time alone)
-                # changes no score: its contacts are not looked up nor marked.
-                stored = self.store.companies_by_id(c.hubspot_id for c in companies)
-                changed = [
-                    c.hubspot_id
-                    for c in companies
-                    if c.hubspot_id not in stored
-                    or _properties_changed(stored[c.hubspot_id].properties, c.properties)
-                ]
-                members = self.source.contact_ids_for_companies(changed) if changed else {}
-                self.store.store_page(
-                    companies=companies,
-                    dirty=[f"c:{cid}" for ids in members.values() for cid in ids],
-                )
-            done("companies")
-        if "contacts" in windows:
-            hook = self.while_waiting if while_waiting is not None else None
-            if hook is not None:
-                hook(while_waiting)
-            try:
-                for page in self.source.changed_contacts(*windows["contacts"]):
-                    summary.contacts_read += len(page)
-                    self._store_contacts(page)
-            finally:
-                if hook is not None:
-                    hook(None)
-            done("contacts")
-
     def _work_while_waiting(
         self, now: datetime, options: RunOptions, summary: RunSummary
     ) -> Callable[[], None] | None:
@@ -376,20 +161,6 @@ class Pipeline:
 
         return work
 
-    def _store_contacts(self, contacts: Sequence[Contact]) -> None:
-        """Contacts, their companies when not stored yet, and their leads' marks."""
-        wanted = {c.company_id for c in contacts if c.company_id}
-        missing = wanted - self.store.company_ids_known(wanted)
-        companies = self.source.companies(sorted(missing)).values() if missing else ()
-        # A contact whose only change is its modified time (e.g. the HubSpot write-back's
-        # own update) changes no score: not marked again.
-        stored = self.store.contact_ids([c.hubspot_id for c in contacts])
-        self.store.store_page(
-            contacts=contacts,
-            companies=companies,
-            dirty=[f"c:{c.hubspot_id}" for c in contacts if _changed(stored.get(c.hubspot_id), c)],
-        )
-
     # ------------------------------------------------------------------ identity (名寄せ)
     def _leads_for(
         self, refs: Sequence[str], summary: RunSummary
@@ -402,12 +173,12 @@ class Pipeline:
         missing_ids = sorted(ids - known.keys())
         if missing_ids:
             fetched = self.source.contacts_by_ids(missing_ids)
-            self._store_contacts(fetched)
+            self.extraction.store_contacts(fetched)
             known.update(self.store.contact_ids(missing_ids))
         known_emails = self.store.contacts_by_email(emails)
         missing_emails = sorted(emails - known_emails.keys())
         if missing_emails:
-            self._store_contacts(self.source.contacts_by_emails(missing_emails))
+            self.extraction.store_contacts(self.source.contacts_by_emails(missing_emails))
         keys = {c.email for c in known.values() if c.email} | emails
         summary.leads_without_email += sum(1 for c in known.values() if not c.email)
         by_email = self.store.contacts_by_email(keys)
@@ -423,9 +194,9 @@ class Pipeline:
             self._spooling = False
         if not options.dry_run:
             # Spooled writes (this backfill's, or an interrupted one's): a few Bulk API jobs.
-            self._flush_spool(summary)
+            self.salesforce_writes.flush_spool(summary)
             # Task intents of every batch wait in the outbox: one send for the whole run.
-            self._send_pending_tasks(summary)
+            self.salesforce_writes.send_pending_tasks(summary)
             self.store.spool.clear_snapshot()
 
     def _bulk_backfill(self, options: RunOptions) -> bool:
@@ -501,7 +272,7 @@ class Pipeline:
         if not self._spooling and not options.dry_run and self.store.spool.spool_count():
             # Writes an interrupted bulk backfill left spooled go before anything this run
             # plans: they are older, and this run's plans must see them as written.
-            self._flush_spool(summary)
+            self.salesforce_writes.flush_spool(summary)
         keys = [key for key, _ in leads]
         previous = self.store.mql_states(keys)
         previous_hot = self.store.hot_states(keys)
@@ -576,7 +347,7 @@ class Pipeline:
             )
         # Decisions first (episodes + Task intents), in one transaction, then the writes.
         self.store.record_decisions(new_states, plan.tasks, new_hot)
-        retry = self._write_records(plan.records, summary)
+        retry = self.salesforce_writes.write_records(plan.records, summary, spool=self._spooling)
         if self.write_back is not None:  # HubSpot gets the values Salesforce got
             retry |= self.write_back.run(inputs, leads, summary, dry_run=False)
         return retry
@@ -616,105 +387,6 @@ class Pipeline:
             if key not in links or links[key].record_id != t.record_id
         )
         return targets
-
-    def _write_records(self, writes: list[RecordWrite], summary: RunSummary) -> set[str]:
-        retry: set[str] = set()
-        if not writes:
-            return retry
-        if self._spooling:  # written by `_flush_spool` at the end of the run
-            self.store.spool.spool_writes(writes)
-            return retry
-        return self._apply_results(writes, self.sink.write_records(writes), summary)
-
-    def _flush_spool(self, summary: RunSummary) -> None:
-        """Send the spooled writes one kind at a time (Lead updates, Contact updates, Lead
-        creates), SPOOL_FLUSH_ROWS rows per part: a part at or above the bulk threshold is one
-        Bulk API job (more only past the upload size limit), a smaller one goes through
-        Collections. Each part's results are recorded before its rows leave the spool; a crash
-        in between sends the part again, which updates by Id and upserts on the external id
-        make harmless."""
-        for sobject, create in self.store.spool.spool_kinds():
-            after = ""
-            while True:
-                writes = self.store.spool.spooled(
-                    SPOOL_FLUSH_ROWS, after, sobject=sobject, create=create
-                )
-                if not writes:
-                    break
-                retry = self._apply_results(writes, self.sink.write_records(writes), summary)
-                self.store.spool.unspool([w.lead_key for w in writes], defer=sorted(retry))
-                after = writes[-1].lead_key
-
-    def _apply_results(
-        self, writes: list[RecordWrite], results: list[WriteResult], summary: RunSummary
-    ) -> set[str]:
-        retry: set[str] = set()
-        links: list[Link] = []
-        self.store.record_writes(
-            (w.lead_key, w.sobject, w.fields)
-            for w, r in zip(writes, results, strict=True)
-            if r.success
-        )
-        for write, result in zip(writes, results, strict=True):
-            if result.success:
-                if write.is_create:
-                    summary.leads_created += 1
-                    links.append(Link(write.lead_key, "Lead", result.record_id or "", None))
-                else:
-                    summary.records_updated += 1
-                continue
-            summary.write_failures += 1
-            if result.retriable:
-                retry.add(write.lead_key)
-            if any(e.code in GONE_ERRORS for e in result.errors):
-                self.store.forget_link(write.lead_key)  # resolve again next run
-                retry.add(write.lead_key)
-            for error in result.errors or (None,):
-                self.store.add_dead_letter(
-                    lead_key=write.lead_key,
-                    stage=f"write {write.sobject}",
-                    code=error.code if error else None,
-                    message=error.message if error else "write failed without an error",
-                    fields=error.fields if error else (),
-                )
-        self.store.save_links(links)
-        return retry
-
-    def _send_pending_tasks(self, summary: RunSummary) -> None:
-        """Every Task intent still pending, in one send per run. A Task without a WhoId takes
-        its lead's linked record (a Lead this run created was linked when it was created)."""
-        pending = self.store.pending_tasks()
-        if not pending:
-            return
-        known = self.store.links(t.lead_key for t in pending if t.who_id is None)
-        who = {key: link.record_id for key, link in known.items()}
-        sendable = [t for t in pending if t.who_id or who.get(t.lead_key)]
-        for task in pending:
-            if not (task.who_id or who.get(task.lead_key)):  # (not `in sendable`: O(n²))
-                log.warning(
-                    "task waits for its lead's Salesforce record", extra={"lead": task.lead_key}
-                )
-        if not sendable:
-            return
-        results = self.sink.write_tasks(sendable, who)
-        self.store.mark_tasks_done(
-            (task.connector_key, result.record_id)
-            for task, result in zip(sendable, results, strict=True)
-            if result.success
-        )
-        for task, result in zip(sendable, results, strict=True):
-            if result.success:
-                summary.tasks_created += int(result.created)
-            else:
-                summary.write_failures += 1
-                for error in result.errors:
-                    self.store.add_dead_letter(
-                        lead_key=task.lead_key,
-                        stage="write Task",
-                        code=error.code,
-                        message=error.message,
-                        fields=error.fields,
-                    )
 
 
 def _from_snapshot(
@@ -761,41 +433,6 @@ def primary_contact(members: Sequence[Contact]) -> Contact:
     return max(members, key=lambda c: (c.updated_at or epoch, c.hubspot_id))
 
 
-_MODIFIED_TIMES = frozenset({"lastmodifieddate", "hs_lastmodifieddate"})
-
-
-def _changed(before: Contact | None, after: Contact) -> bool:
-    """Whether what scoring reads of a contact differs from what is stored."""
-    if before is None:
-        return True
-    if (before.email, before.company_id, before.archived) != (
-        after.email,
-        after.company_id,
-        after.archived,
-    ):
-        return True
-    return _properties_changed(before.properties, after.properties)
-
-
-def _properties_changed(
-    before: Mapping[str, str | None], after: Mapping[str, str | None]
-) -> bool:
-    """Whether two versions of a HubSpot object's properties differ beyond modified times."""
-    keys = (before.keys() | after.keys()) - _MODIFIED_TIMES
-    return any(before.get(k) != after.get(k) for k in keys)
-
-
-def _batched(items: Iterable[Activity], size: int) -> Iterator[list[Activity]]:
-    batch: list[Activity] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def _merge_plans(total: dict[str, Any], batch: dict[str, Any]) -> dict[str, Any]:
     if not total:
         return batch
@@ -826,4 +463,4 @@ def _describe_plan(records: Sequence[RecordWrite], tasks: Sequence[TaskWrite]) -
     }
 
 
-__all__ = ["Pipeline", "RunOptions", "RunSummary"]
+__all__ = ["Pipeline", "primary_contact"]

@@ -21,7 +21,8 @@ from sync.db import PostgresTarget, database_errors, state_target
 from sync.db import exists as state_exists
 from sync.lock import state_lock
 from sync.metrics import export as export_metrics
-from sync.pipeline import BATCH_SIZE, Pipeline, RunKind, RunOptions
+from sync.pipeline import Pipeline
+from sync.ports import BATCH_SIZE, RunKind, RunOptions
 from sync.state import StateStore
 
 log = logging.getLogger("connector.run")

@@ -1,7 +1,7 @@
 """A large backfill's Salesforce-side bookkeeping in the state database (the tables of
-migration 5 in `sync.state`, used by `sync.pipeline`): the write spool (planned record writes,
-flushed at the end as Bulk API jobs), the Salesforce identity snapshot read by Bulk API query
-jobs, and the memo of leads Salesforce had no record for.
+migration 5 in `sync.state`, used by `sync.pipeline` and `sync.salesforce_writes`): the write
+spool (planned record writes, flushed at the end as Bulk API jobs), the Salesforce identity
+snapshot read by Bulk API query jobs, and the memo of leads Salesforce had no record for.
 
 `StateStore.spool`: on the state store's `Database`, so the same connection and the same
 write transactions.

@@ -112,7 +112,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX sf_contact_roles_opportunity ON sf_contact_roles(opportunity_id);
     CREATE INDEX links_record ON links(record_id);
     """,
-    # 5: Salesforce-side bookkeeping of the write path (`sync.pipeline`):
+    # 5: Salesforce-side bookkeeping of the write path (`sync.pipeline`, `sync.salesforce_writes`):
     # - write_spool: a large backfill's planned record writes (one per lead, the latest plan
     #   wins), flushed at its end as a few Bulk API 2.0 jobs; a row goes once its result is
     #   recorded;

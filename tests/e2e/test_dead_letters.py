@@ -72,6 +72,7 @@ def test_given_a_run_dies_after_a_passing_failure_the_next_run_still_retries_tha
 ) -> None:
     from sync.pipeline import Pipeline
     from sync.runner import open_store
+    from sync.salesforce_writes import SalesforceWrites
 
     run_once(settings, kind="backfill", since=SINCE)
     real = Pipeline._score_plan_write
@@ -88,7 +89,7 @@ def test_given_a_run_dies_after_a_passing_failure_the_next_run_still_retries_tha
 
     with monkeypatch.context() as patch:
         patch.setattr(Pipeline, "_score_plan_write", one_lock_error)
-        patch.setattr(Pipeline, "_send_pending_tasks", killed)  # dies before the run's end
+        patch.setattr(SalesforceWrites, "send_pending_tasks", killed)  # dies before the end
         try:
             run_once(settings, kind="rescore")
         except _Killed:

@@ -44,9 +44,9 @@ def test_given_crash_while_processing_marked_leads_are_processed_by_the_next_run
 def test_given_interrupted_backfill_rerunning_the_same_command_resumes(
     sandbox: Sandbox, settings, monkeypatch
 ) -> None:
-    from sync.pipeline import Pipeline
+    from sync.extraction import Extraction
 
-    real = Pipeline._extract
+    real = Extraction._extract
     calls = {"n": 0}
 
     def stop_in_third_chunk(self, windows, summary, *, advance):
@@ -55,10 +55,10 @@ def test_given_interrupted_backfill_rerunning_the_same_command_resumes(
             raise SystemExit("killed during the third chunk")
         return real(self, windows, summary, advance=advance)
 
-    monkeypatch.setattr(Pipeline, "_extract", stop_in_third_chunk)
+    monkeypatch.setattr(Extraction, "_extract", stop_in_third_chunk)
     with pytest.raises(SystemExit):
         run_once(settings, kind="backfill", since=SINCE)
-    monkeypatch.setattr(Pipeline, "_extract", real)
+    monkeypatch.setattr(Extraction, "_extract", real)
     with open_store(settings) as store:
         done = store.cursor(f"backfill:{SINCE.isoformat()}")
     assert done == SINCE + timedelta(days=180)  # two 90-day chunks were finished

@@ -12,6 +12,7 @@ import requests
 from connectors.hubspot import constants as hs
 from sandbox.hubspot import DEFAULT_HUBSPOT_TOKEN
 from sync import runner
+from sync.extraction import Extraction
 from sync.pipeline import Pipeline
 from sync.runner import open_store, run_once
 from tests.e2e.conftest import settings_for, started
@@ -40,7 +41,7 @@ def _sync_after_changes(tmp_path: Path, overlapped: bool,
         _change_titles(sandbox.hubspot_url, ids)
         during: list[int] = []  # batches processed while the contact search was under way
         in_search = {"on": False}
-        real_process, real_extract = Pipeline._process_refs, Pipeline._extract
+        real_process, real_extract = Pipeline._process_refs, Extraction._extract
 
         def process(self, refs, now, options, summary):
             if in_search["on"]:
@@ -57,7 +58,7 @@ def _sync_after_changes(tmp_path: Path, overlapped: bool,
 
         with monkeypatch.context() as patch:
             patch.setattr(Pipeline, "_process_refs", process)
-            patch.setattr(Pipeline, "_extract", extract)
+            patch.setattr(Extraction, "_extract", extract)
             summary = run_once(settings, kind="sync")
         with open_store(settings) as store:
             waiting = store.dirty_count()

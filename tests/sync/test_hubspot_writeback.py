@@ -327,7 +327,7 @@ def test_step_in_a_dry_run_plans_and_sends_nothing(
 
 
 def test_a_contact_whose_only_change_is_its_modified_time_is_not_marked_again() -> None:
-    from sync.pipeline import _changed
+    from sync.extraction import _changed
 
     before = Contact("501", "taro@example.co.jp",
                      {"jobtitle": "部長", "lastmodifieddate": "2026-11-20T09:00:00.000Z"}, "9")

@@ -1,7 +1,7 @@
 """Incremental windows lose nothing and double nothing, end to end through the real SDK.
 
 HubSpotSource -> HubSpotClient -> hubspot-api-client -> the in-process sandbox, whose clock
-the tests move by hand. Each run reads `[previous until - overlap, now]`, as `sync.pipeline`
+the tests move by hand. Each run reads `[previous until - overlap, now]`, as `sync.extraction`
 does, with the overlap from the default `HubSpotSettings`.
 
 Already covered in `test_hs_sandbox.py`, not repeated here: more than 10,000 changed contacts

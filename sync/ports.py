@@ -1,0 +1,120 @@
+"""What a run is given and what it gives back: the ports the pipeline talks through (`Source`
+for HubSpot, `Sink` and `BulkSink` for Salesforce, `Scorer`), a run's options and its summary.
+
+Adapters implement the ports (`connectors.hubspot.HubSpotSource`, `sync.sink.SalesforceSink`,
+`sync.scorer.RulesScorer`); `sync.runner` builds the options and reports the summary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from core.models import Activity, Company, Contact
+from core.plan import RecordWrite, TaskWrite, WriteResult
+from scoring import MqlState
+from sync.plan import SalesforceTarget, ScoredLead
+
+RunKind = Literal["sync", "backfill", "rescore"]
+BATCH_SIZE = 500  # leads scored, planned and written together
+
+
+class Source(Protocol):
+    """The HubSpot side (connectors.hubspot.HubSpotSource satisfies it)."""
+
+    problems: list[Any]
+
+    def changed_contacts(self, since: datetime, until: datetime) -> Iterator[list[Contact]]: ...
+    def contacts_by_ids(self, ids: Iterable[str]) -> list[Contact]: ...
+    def contacts_by_emails(self, emails: Iterable[str]) -> list[Contact]: ...
+    def companies(self, ids: Iterable[str]) -> dict[str, Company]: ...
+    def changed_companies(self, since: datetime, until: datetime) -> Iterator[list[Company]]: ...
+    def contact_ids_for_companies(self, company_ids: Iterable[str]) -> dict[str, list[str]]: ...
+    def activity_stream(
+        self, stream: str, since: datetime, until: datetime
+    ) -> Iterator[Activity]: ...
+
+
+class Sink(Protocol):
+    """The Salesforce side (connectors.salesforce adapter satisfies it)."""
+
+    def resolve(
+        self, emails: Sequence[str], linked: Mapping[str, SalesforceTarget]
+    ) -> dict[str, SalesforceTarget]: ...
+    def write_records(self, writes: Sequence[RecordWrite]) -> list[WriteResult]: ...
+    def write_tasks(
+        self, tasks: Sequence[TaskWrite], created: dict[str, str]
+    ) -> list[WriteResult]: ...
+
+
+@runtime_checkable
+class BulkSink(Protocol):
+    """A sink that can match every lead at once (Bulk API query jobs), for large backfills."""
+
+    def match_all(self, emails: Sequence[str]) -> dict[str, SalesforceTarget]: ...
+
+
+class Scorer(Protocol):
+    def score(
+        self,
+        contact: Contact,
+        company: Company | None,
+        activities: Sequence[Activity],
+        now: datetime,
+        previous: MqlState | None,
+    ) -> tuple[ScoredLead, MqlState, Callable[[], str]]: ...
+
+
+@dataclass
+class RunOptions:
+    kind: RunKind = "sync"
+    since: datetime | None = None  # backfill start; None for sync (cursors)
+    until: datetime | None = None
+    overlap: timedelta = timedelta(minutes=5)
+    initial_lookback: timedelta = timedelta(days=365)
+    dry_run: bool = False
+    limit: int | None = None  # at most this many leads scored and written (the rest wait)
+    extract: bool = True  # False: only process leads already marked (rescore, resume)
+    backfill_chunk: timedelta = timedelta(days=90)
+    batch_size: int = BATCH_SIZE
+    create_policy: Literal["mql", "hot", "all"] = "mql"
+
+
+@dataclass
+class RunSummary:
+    kind: str
+    window_start: str | None = None
+    window_end: str | None = None
+    contacts_read: int = 0
+    activities_read: int = 0
+    activities_new: int = 0
+    leads_scored: int = 0
+    leads_waiting: int = 0  # still marked for processing after this run (--limit)
+    leads_without_email: int = 0
+    mqls: int = 0
+    new_mql_episodes: int = 0
+    records_updated: int = 0
+    leads_created: int = 0
+    tasks_created: int = 0
+    records_unchanged: int = 0
+    skipped_no_record: int = 0
+    write_failures: int = 0
+    problems: int = 0
+    problem_sample: list[str] = field(default_factory=list)
+    api_budget: dict[str, int | None] = field(default_factory=dict)
+    hubspot_calls: int = 0
+    salesforce_calls: int = 0
+    duration_seconds: float = 0.0
+    dry_run: bool = False
+    planned: dict[str, Any] = field(default_factory=dict)
+    hubspot_written: int = 0  # HubSpot contacts the write-back updated
+    hubspot_unchanged: int = 0  # HubSpot contacts whose written values were all current
+    hubspot_write_calls: int = 0
+    planned_hubspot: dict[str, Any] = field(default_factory=dict)
+    # Sales outcomes pulled from Salesforce (sync.outcomes.PullReport.as_dict); {} when off.
+    outcomes: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
