@@ -34,7 +34,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -145,7 +145,7 @@ class StubScorer:
         activities: Sequence[Activity],
         now: datetime,
         previous: MqlState | None,
-    ) -> tuple[StubScore, MqlState, str]:
+    ) -> tuple[StubScore, MqlState, Callable[[], str]]:
         i = int(contact.hubspot_id)
         mql = is_mql(i)
         total = 20 + i % 30 + self.bump + (40 if mql else 0)
@@ -164,7 +164,7 @@ class StubScorer:
             1 if mql and not (previous and previous.qualified) else 0
         )
         state = MqlState(episode, mql, now if mql else None, "bench" if mql else None)
-        return score, state, f"score {total}"
+        return score, state, lambda: f"score {total}"
 
 
 class NoSource:
