@@ -101,10 +101,10 @@ class SpoolStore:
                 "INSERT INTO sf_snapshot VALUES (?, ?, ?, ?, ?) ON CONFLICT(lead_key) DO UPDATE "
                 "SET sobject = excluded.sobject, record_id = excluded.record_id, "
                 "owner_id = excluded.owner_id, current = excluded.current",
-                [
+                (
                     (k, o, i, w, json.dumps(dict(c), ensure_ascii=False, default=str))
                     for k, o, i, w, c in rows
-                ],
+                ),
             )
 
     def snapshot(
@@ -123,13 +123,14 @@ class SpoolStore:
 
     def set_no_match(self, unmatched: Iterable[str], matched: Iterable[str], at: datetime) -> None:
         """Remember `unmatched` as checked at `at`; forget `matched`."""
-        with self._db.transaction() as db:
+        checked_at = iso(at)
+        with self._db.transaction() as db:  # rows streamed: a backfill passes a million keys
             db.executemany(
                 "INSERT INTO sf_no_match VALUES (?, ?) ON CONFLICT(lead_key) DO UPDATE SET "
                 "checked_at = excluded.checked_at",
-                [(k, iso(at)) for k in unmatched],
+                ((k, checked_at) for k in unmatched),
             )
-            db.executemany("DELETE FROM sf_no_match WHERE lead_key = ?", [(k,) for k in matched])
+            db.executemany("DELETE FROM sf_no_match WHERE lead_key = ?", ((k,) for k in matched))
 
     def clear_snapshot(self) -> None:
         with self._db.transaction() as db:

@@ -37,6 +37,7 @@ DuplicateRule = Literal["oldest", "newest", "most_recently_modified"]
 _RULES: frozenset[str] = frozenset({"oldest", "newest", "most_recently_modified"})
 _CONTACT_BASE = ("Id", "Email", "OwnerId", "CreatedDate", "LastModifiedDate")
 _LEAD_BASE = (*_CONTACT_BASE, "IsConverted", "ConvertedContactId")
+_OWN_CELLS = frozenset({"Id", "Email"})  # texts of one record only: not worth sharing
 
 
 class QueryClient(Protocol):
@@ -294,16 +295,25 @@ def bulk_identity(
     as CSV text: an empty cell reads as None, `IsConverted` as a boolean."""
     if duplicate_rule not in _RULES:
         raise ValueError(f"duplicate_rule must be one of {sorted(_RULES)}")
-    wanted = list(dict.fromkeys(e for e in (canonical_email(r) for r in emails) if e))
-    keep = set(wanted)
+    # A million leads' emails are held here at once: an address that is canonical already (as
+    # the state store keeps them) is kept as the caller's own string, not a copy.
+    keep: set[str] = set()
+    wanted: list[str] = []
+    for raw in emails:
+        canonical = canonical_email(raw)
+        if canonical and canonical not in keep:
+            canonical = raw if canonical == raw else canonical
+            keep.add(canonical)
+            wanted.append(canonical)
     contact_select = _select_list(_CONTACT_BASE, contact_fields)
     lead_select = _select_list(_LEAD_BASE, lead_fields)
     leads_by_email: dict[str, list[dict[str, Any]]] = {}
+    cells: dict[str, str] = {}  # repeated cell texts (owners, dates, picklists) kept once
     soql = f"SELECT {', '.join(lead_select)} FROM Lead WHERE Email != null"
     for page in client.bulk_query(soql):
         for row in page:
             if canonical_email(row.get("Email")) in keep:
-                _index(leads_by_email, _from_csv(row))
+                _index(leads_by_email, _from_csv(row, cells))
     converted = {
         lead["ConvertedContactId"]
         for leads in leads_by_email.values()
@@ -316,7 +326,7 @@ def bulk_identity(
         for row in page:
             in_set = canonical_email(row.get("Email")) in keep
             if in_set or row.get("Id") in converted:
-                record = _from_csv(row)
+                record = _from_csv(row, cells)
                 known_contacts[record["Id"]] = record
                 if in_set:
                     _index(contacts_by_email, record)
@@ -331,8 +341,13 @@ def bulk_identity(
     )
 
 
-def _from_csv(row: Mapping[str, str]) -> dict[str, Any]:
-    out: dict[str, Any] = {k: (v if v != "" else None) for k, v in row.items()}
+def _from_csv(row: Mapping[str, str], cells: dict[str, str]) -> dict[str, Any]:
+    """A CSV row as a record: an empty cell reads as None; a text other than the Id and the
+    Email is kept once in `cells` (owners, dates and picklist values repeat across rows)."""
+    out: dict[str, Any] = {
+        k: (None if v == "" else v if k in _OWN_CELLS else cells.setdefault(v, v))
+        for k, v in row.items()
+    }
     if "IsConverted" in out:
         out["IsConverted"] = (row.get("IsConverted") or "").lower() == "true"
     return out

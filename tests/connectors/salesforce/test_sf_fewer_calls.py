@@ -179,6 +179,16 @@ def test_bulk_identity_chooses_as_match_emails_does_in_a_fixed_number_of_calls(
     assert bulk_client.total_calls == 6
 
 
+def test_bulk_identity_takes_each_address_once_in_canonical_form(org: Org) -> None:
+    _seed(org, "Lead", [{"LastName": "Ann", "Company": "X", "Email": "ann@x.com"}])
+    client = org.client()
+
+    report = bulk_identity(client, [" ANN@x.com ", "ann@x.com", "mailto:bo@x.com", None, ""])
+
+    assert list(report.matches) == ["ann@x.com"]
+    assert report.unmatched == ["bo@x.com"]
+
+
 def test_tasks_at_the_threshold_go_through_one_bulk_upsert_job_exactly_once(org: Org) -> None:
     lead_ids = _seed(org, "Lead", [{"LastName": f"L{i}", "Company": "X"} for i in range(3)])
     tasks = [
