@@ -5,12 +5,12 @@
 A backfill big enough for bulk identity (`Pipeline._snapshot_identity`) matches every stored
 lead at once: two Bulk API 2.0 query jobs read every Salesforce Lead and Contact
 (`connectors.salesforce.identity.bulk_identity`), the matches become targets, the unmatched
-leads go to the no-match memo and the matched ones to the snapshot table. This script runs
-those steps in-process on synthetic data shaped like the sandbox's (22.2% of the leads have a
-Salesforce Lead, 7.5% a Contact, as `sandbox.generator` makes them) with a fake Bulk API
-client (no HTTP: the step's own memory, not the transport's), and prints the Python heap at
-and after each step (`tracemalloc`, above the list of emails the store hands over, which is
-built first and counted apart).
+leads go to the no-match memo and the matched ones to the snapshot table
+(`sync.pipeline.save_identity`). This script runs those steps in-process on synthetic data
+shaped like the sandbox's (22.2% of the leads have a Salesforce Lead, 7.5% a Contact, as
+`sandbox.generator` makes them) with a fake Bulk API client (no HTTP: the step's own memory,
+not the transport's), and prints the Python heap at and after each step (`tracemalloc`, above
+the list of emails the store hands over, which is built first and counted apart).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from connectors.salesforce.identity import bulk_identity  # noqa: E402
-from sync.pipeline import _csv_number  # noqa: E402
+from sync.pipeline import save_identity  # noqa: E402
 from sync.plan import SalesforceTarget  # noqa: E402
 from sync.state import StateStore  # noqa: E402
 
@@ -99,14 +99,8 @@ def main() -> None:
     }
     del report
     step("targets")
-    store.spool.set_no_match([e for e in emails if e not in targets], targets, datetime.now(UTC))
-    step("no-match memo")
-    store.spool.save_snapshot(
-        (k, t.sobject, t.record_id, t.owner_id,
-         {name: _csv_number((t.current or {}).get(name)) for name in FIELDS})
-        for k, t in targets.items()
-    )
-    step("snapshot")
+    save_identity(store, emails, targets, {"Lead": FIELDS, "Contact": FIELDS}, datetime.now(UTC))
+    step("memo + snapshot")
     print(f"matched {len(targets):,}; peak heap {(overall - base) / 2**20:,.0f} MB above the "
           f"emails list; {time.perf_counter() - started:.1f} s")
 

@@ -222,6 +222,8 @@ def _points(rules: Rules, aggregate: ActivityAggregate, fit_holds: tuple[bool, .
 
 def _behaviour_rows(rules: Rules, aggregate: ActivityAggregate, now_ts: float,
                     elapsed: float, sums: dict[str, int]) -> list[Row]:
+    # `_group_sums` repeats the earned-points steps below without the rows (the hot path has
+    # no call per rule to spare): change them together; the fast-path tests compare both.
     rows = []
     specs = rules.behaviour
     for rule_id, tally in aggregate.tallies.items():

@@ -216,20 +216,8 @@ class Pipeline:
         self.store.spool.clear_snapshot()
         emails = self.store.all_lead_emails()
         assert isinstance(self.sink, BulkSink)
-        targets = self.sink.match_all(emails)
-        unmatched = [e for e in emails if e not in targets]
-        self.store.spool.set_no_match(unmatched, targets, self.clock())
         watched = {s: self.field_map.watched_fields(s) for s in ("Lead", "Contact")}
-        self.store.spool.save_snapshot(
-            (
-                key,
-                t.sobject,
-                t.record_id,
-                t.owner_id,
-                {n: _csv_number((t.current or {}).get(n)) for n in watched[t.sobject]},
-            )
-            for key, t in targets.items()
-        )
+        save_identity(self.store, emails, self.sink.match_all(emails), watched, self.clock())
 
     def _process_batches(self, now: datetime, options: RunOptions, summary: RunSummary) -> None:
         budget = options.limit
@@ -387,6 +375,29 @@ class Pipeline:
             if key not in links or links[key].record_id != t.record_id
         )
         return targets
+
+
+def save_identity(
+    store: StateStore,
+    emails: Sequence[str],
+    targets: Mapping[str, SalesforceTarget],
+    watched: Mapping[str, Sequence[str]],
+    at: datetime,
+) -> None:
+    """What a whole-backfill match found, into state for the run's batches: the leads with
+    no Salesforce record into the no-match memo, the others into the snapshot with the
+    current values of their `watched` fields (per object). Rows are streamed."""
+    store.spool.set_no_match((e for e in emails if e not in targets), targets, at)
+    store.spool.save_snapshot(
+        (
+            key,
+            t.sobject,
+            t.record_id,
+            t.owner_id,
+            {n: _csv_number((t.current or {}).get(n)) for n in watched[t.sobject]},
+        )
+        for key, t in targets.items()
+    )
 
 
 def _from_snapshot(
