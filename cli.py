@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ from typing import Any, NoReturn
 
 import click
 
+from core.clock import NOW_VARIABLE, Clock, clock_from, parse_moment, system_clock
 from core.errors import (
     ConfigError,
     ConnectorError,
@@ -50,9 +52,12 @@ def _version() -> str:
 
 
 class Context:
-    def __init__(self, config_path: Path | None, verbosity: int) -> None:
+    def __init__(
+        self, config_path: Path | None, verbosity: int, clock: Clock = system_clock
+    ) -> None:
         self.config_path = config_path
         self.verbosity = verbosity
+        self.clock = clock  # the one "now" every command hands down (core.clock)
 
     def settings(self, *, salesforce: bool = True) -> Any:
         """The settings; `salesforce=False` for commands that make no Salesforce call (the
@@ -129,7 +134,22 @@ def main(ctx: click.Context, config_path: Path | None, verbose: int, quiet: bool
 
     verbosity = -1 if quiet else verbose
     setup_logging(verbosity)
-    ctx.obj = Context(config_path, verbosity)
+    ctx.obj = Context(config_path, verbosity, _command_clock())
+
+
+def _command_clock() -> Clock:
+    """The system clock, or one starting at $CONNECTOR_NOW (replays and tests; core.clock)."""
+    pinned = os.environ.get(NOW_VARIABLE)
+    if not pinned:
+        return system_clock
+    try:
+        return clock_from(parse_moment(pinned))
+    except ValueError:
+        _fail(
+            EXIT_USAGE,
+            f"environment variable {NOW_VARIABLE}={pinned[:40]!r} is not an ISO 8601 time "
+            "(e.g. 2026-11-20T09:00:00Z); unset it to use the system clock",
+        )
 
 
 # ---------------------------------------------------------------------------- sync, backfill
@@ -155,7 +175,9 @@ def sync(obj: Context, dry_run: bool, limit: int | None, as_json: bool) -> None:
     def go() -> int:
         from sync.runner import run_once
 
-        summary = run_once(obj.settings(), kind="sync", dry_run=dry_run, limit=limit)
+        summary = run_once(
+            obj.settings(), kind="sync", dry_run=dry_run, limit=limit, clock=obj.clock
+        )
         _print_summary(summary, as_json)
         return EXIT_RECORDS_FAILED if summary["write_failures"] else EXIT_OK
 
@@ -176,7 +198,10 @@ def backfill(obj: Context, since: str, until: str | None, dry_run: bool, as_json
     def go() -> int:
         from sync.runner import run_once
 
-        summary = run_once(obj.settings(), kind="backfill", since=start, until=end, dry_run=dry_run)
+        summary = run_once(
+            obj.settings(), kind="backfill", since=start, until=end, dry_run=dry_run,
+            clock=obj.clock,
+        )
         _print_summary(summary, as_json)
         return EXIT_RECORDS_FAILED if summary["write_failures"] else EXIT_OK
 
@@ -193,7 +218,7 @@ def rescore(obj: Context, dry_run: bool, as_json: bool) -> None:
     def go() -> int:
         from sync.runner import run_once
 
-        summary = run_once(obj.settings(), kind="rescore", dry_run=dry_run)
+        summary = run_once(obj.settings(), kind="rescore", dry_run=dry_run, clock=obj.clock)
         _print_summary(summary, as_json)
         return EXIT_RECORDS_FAILED if summary["write_failures"] else EXIT_OK
 
@@ -257,7 +282,7 @@ def report(
 ) -> None:
     """Funnel KPIs per period and segment from the stored state: one offline HTML file."""
     start = _parse_date(since, "--since")
-    end = _parse_date(until, "--until") or datetime.now(UTC)
+    end = _parse_date(until, "--until") or obj.clock()
 
     def go() -> int:
         from kpi.export import report_dict
@@ -398,7 +423,9 @@ def sandbox() -> None:
     help="The moment the synthetic data is generated up to (ISO 8601; default: now). With "
     "--random-seed, two sandboxes given the same --now hold the same data.",
 )
+@click.pass_obj
 def sandbox_serve(
+    obj: Context,
     hubspot_port: int,
     salesforce_port: int,
     seed_kind: str,
@@ -430,6 +457,7 @@ def sandbox_serve(
                 write_config=write_config,
                 random_seed=random_seed,
                 now=now,
+                clock=obj.clock,
             ),
             announce=click.echo,
         )
@@ -446,13 +474,19 @@ def sandbox_serve(
     show_default=True,
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def demo(contacts: int, workdir: Path, as_json: bool) -> None:
+@click.pass_obj
+def demo(obj: Context, contacts: int, workdir: Path, as_json: bool) -> None:
     """Start the sandbox, seed demo data, backfill, then sync incrementally; print a summary."""
 
     def go() -> int:
         from sandbox.demo import run_demo
 
-        result = run_demo(contacts=contacts, workdir=workdir, echo=None if as_json else click.echo)
+        result = run_demo(
+            contacts=contacts,
+            workdir=workdir,
+            echo=None if as_json else click.echo,
+            clock=obj.clock,
+        )
         if as_json:
             _echo_json(result)
         return EXIT_OK if result["ok"] else EXIT_INTERNAL

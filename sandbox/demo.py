@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from core.clock import Clock, system_clock
 from core.config import load_settings
 from sandbox.generator import generate
 from sandbox.generator.hubspot import form_guids
@@ -170,7 +171,7 @@ def sales_follow_up(sandbox: Sandbox) -> list[dict[str, Any]]:
         ),
         key=lambda r: r["Id"],
     )[:3]
-    today = datetime.now(UTC).date().isoformat()
+    today = sandbox.clock().date().isoformat()
     for n, lead in enumerate(leads):
         if n == 0:
             convert_lead(sandbox.salesforce, lead["Id"], opportunity_stage="Closed Won",
@@ -182,11 +183,13 @@ def sales_follow_up(sandbox: Sandbox) -> list[dict[str, Any]]:
     return leads
 
 
-def write_demo_report(settings: Any, workdir: Path, say: Callable[[str], None]) -> Path:
+def write_demo_report(
+    settings: Any, workdir: Path, say: Callable[[str], None], now: datetime
+) -> Path:
     """`connector report` on the demo's state: workdir/report.html and report-csv/."""
     from sync.kpi_source import build_report, write_outputs
 
-    report = build_report(settings, until=datetime.now(UTC), period="week")
+    report = build_report(settings, until=now, period="week")
     path = workdir / "report.html"
     write_outputs(report, html_path=path, csv_dir=workdir / "report-csv")
     t, agreement = report.totals, report.agreement
@@ -201,14 +204,20 @@ def write_demo_report(settings: Any, workdir: Path, say: Callable[[str], None]) 
 
 
 def run_demo(
-    *, contacts: int, workdir: Path, echo: Callable[[str], None] | None
+    *,
+    contacts: int,
+    workdir: Path,
+    echo: Callable[[str], None] | None,
+    clock: Clock = system_clock,
 ) -> dict[str, Any]:
+    """Both sandboxes and every connector run share `clock` (core.clock): the demo tells the
+    same story on any date."""
     say = echo or (lambda _line: None)
     workdir = workdir.resolve()
     if workdir.exists():
         shutil.rmtree(workdir)  # a demo always starts from nothing
-    now = datetime.now(UTC)
-    options = SandboxOptions(workdir=workdir / "sandbox", tier="pro")
+    now = clock()
+    options = SandboxOptions(workdir=workdir / "sandbox", tier="pro", clock=clock)
     with start_sandbox(options) as sandbox:
         seeded = sandbox.seed_demo(contacts, DEMO_SEED, now)
         activity_kinds = ("form_submissions", "email_events", "participations", "page_views",
@@ -234,19 +243,21 @@ def run_demo(
             f"{created} contact properties created ({setup['hubspot_calls']} API calls)")
 
         say("\n1) backfill of the last 400 days")
-        backfill = run_once(settings, kind="backfill", since=now - timedelta(days=400))
+        backfill = run_once(
+            settings, kind="backfill", since=now - timedelta(days=400), clock=clock
+        )
         say(format_summary(backfill))
         after_backfill = salesforce_facts(sandbox)
 
         leads = pick_ready_leads(contacts, now, NEW_MQLS)
-        injected = inject_new_activity(sandbox, leads, datetime.now(UTC))
+        injected = inject_new_activity(sandbox, leads, clock())
         say(f"\n2) {injected} warm leads attend a webinar and request a consultation; incremental "
             "sync")
-        sync = run_once(settings, kind="sync")
+        sync = run_once(settings, kind="sync", clock=clock)
         say(format_summary(sync))
 
         say("\n3) the same sync again: nothing changed, so nothing is written")
-        again = run_once(settings, kind="sync")
+        again = run_once(settings, kind="sync", clock=clock)
         say(format_summary(again))
         facts = salesforce_facts(sandbox)
         agreement = hubspot_agreement(sandbox)
@@ -256,7 +267,7 @@ def run_demo(
             "contacted); sync reads the outcomes back")
         # A converted Lead's link is dropped by the outcome pull, so its writes go to the
         # converted Contact: none is refused (CANNOT_UPDATE_CONVERTED_LEAD).
-        outcomes = run_once(settings, kind="sync")
+        outcomes = run_once(settings, kind="sync", clock=clock)
         say(format_summary(outcomes))
 
     ok = (
@@ -281,7 +292,7 @@ def run_demo(
         f"{agreement['agree']} of {agreement['compared']} contacts with a Salesforce record hold "
         "the same score and stage as Salesforce."
     )
-    report_path = write_demo_report(settings, workdir, say)
+    report_path = write_demo_report(settings, workdir, say, clock())
     say(f"demo {'OK' if ok else 'FAILED'}; config and state kept in {workdir}")
     return {
         "ok": ok,

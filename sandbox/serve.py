@@ -12,10 +12,11 @@ import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from core.clock import Clock, epoch_seconds, system_clock
 from sandbox.generator import HUBSPOT_KINDS, generate, split_by_kind
 from sandbox.httpbase import FaultPlan, RunningServer
 from sandbox.hubspot import DEFAULT_HUBSPOT_TOKEN, HubSpotSandbox
@@ -42,6 +43,7 @@ class SandboxOptions:
     now: datetime | None = None  # the moment the demo data is generated up to (None: now)
     search_lag_seconds: float = 0.0
     workdir: Path | None = None
+    clock: Clock = system_clock  # both servers' "now" (record stamps, limits, JWT expiry)
 
 
 @dataclass
@@ -53,6 +55,7 @@ class Sandbox:
     certificate: CertificatePair
     signing_key: SigningKey
     workdir: Path
+    clock: Clock = system_clock  # the servers' "now"; connectors run against them share it
     seeded: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -130,11 +133,13 @@ def start_sandbox(options: SandboxOptions) -> Sandbox:
         tier=options.tier,
         faults=faults,
         search_lag_seconds=options.search_lag_seconds,
+        clock=epoch_seconds(options.clock),
     )
     salesforce = SalesforceSandbox(
         session_id=options.salesforce_session or DEFAULT_SALESFORCE_SESSION,
         faults=faults,
         jwt=JwtTrust(SANDBOX_CONSUMER_KEY, signing_key.certificate_pem, (SANDBOX_USERNAME,)),
+        clock=epoch_seconds(options.clock),
     )
     hubspot_server = RunningServer(hubspot.app, port=options.hubspot_port).start()
     try:
@@ -149,7 +154,14 @@ def start_sandbox(options: SandboxOptions) -> Sandbox:
         raise
     salesforce.instance_url = salesforce_server.url
     return Sandbox(
-        hubspot, salesforce, hubspot_server, salesforce_server, certificate, signing_key, workdir
+        hubspot,
+        salesforce,
+        hubspot_server,
+        salesforce_server,
+        certificate,
+        signing_key,
+        workdir,
+        options.clock,
     )
 
 
@@ -170,7 +182,7 @@ def serve_forever(options: SandboxOptions, announce: Callable[[str], None]) -> i
         seeded = ""
         if options.seed == "demo" and options.contacts:
             counts = sandbox.seed_demo(
-                options.contacts, options.random_seed, options.now or datetime.now(UTC)
+                options.contacts, options.random_seed, options.now or options.clock()
             )
             seeded = f", seeded {counts['hubspot'].get('contacts', 0)} contacts"
         config = ""

@@ -36,6 +36,7 @@ def make_loopback_certificate(directory: Path) -> CertificatePair:
     directory.mkdir(parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "connector sandbox")])
+    # The machine's clock, not an injected one: TLS libraries check validity against it.
     now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from core.clock import Clock, system_clock
+
 if TYPE_CHECKING:
     from core.config import Settings
     from core.models import Company, Contact
@@ -103,7 +105,7 @@ def read_leads(store: StateStore) -> Iterator[LeadHistory]:
 
 # ------------------------------------------------------------------------------ explain
 def explain_lead(
-    settings: Settings, email: str, at: datetime | None = None
+    settings: Settings, email: str, at: datetime | None = None, *, clock: Clock = system_clock
 ) -> dict[str, Any] | None:
     """Score one lead with the current rules and explain every point; None when the state
     store holds no lead with that (normalised) email.
@@ -130,7 +132,7 @@ def explain_lead(
         previous = None if at is not None else store.mql_states([key]).get(key)
         # Sales outcomes are as of the last pull: they advance the stage of a score now only.
         outcome = None if at is not None else store.outcomes.outcomes_for([key]).get(key)
-    now = at or datetime.now(UTC)
+    now = at or clock()
     aggregate = aggregate_activities(rules, lead.activities, now)
     score = score_aggregate(rules, lead.contact, lead.company, aggregate, now, previous)
     payload = explanation(score, rules, lead)
@@ -508,7 +510,7 @@ def explain(obj: Any, email: str, at: str | None, as_json: bool) -> None:
     moment = _parse_date(at, "--at")
 
     def go() -> int:
-        payload = explain_lead(obj.settings(), email, moment)
+        payload = explain_lead(obj.settings(), email, moment, clock=obj.clock)
         if payload is None:
             click.echo(
                 f"error: no lead with email {email.strip()!r} in the state store (emails are "
@@ -554,7 +556,7 @@ def simulate_command(
     from cli import EXIT_OK, EXIT_USAGE, _echo_json, _parse_date, run_guarded
     from scoring.simulate import weeks_back
 
-    end = _parse_date(until, "--until") or datetime.now(UTC)
+    end = _parse_date(until, "--until") or obj.clock()
     start = _parse_date(since, "--since") or weeks_back(end, DEFAULT_WEEKS)
     if start >= end:
         raise click.BadParameter("must be before --until (default: now)", param_hint="--since")

@@ -68,7 +68,7 @@ def build_pipeline(
         }
     )
     hubspot = HubSpotClient(wanted, token)
-    salesforce = SalesforceClient(settings)
+    salesforce = SalesforceClient(settings, clock=clock)
     source = HubSpotSource(hubspot, forms, wanted)
     write_back = None
     if settings.hubspot.write_back:  # score, stage, ... onto HubSpot contacts too
@@ -87,6 +87,7 @@ def build_pipeline(
             OutcomeReader(salesforce, funnel.outcome_fields()),
             funnel,
             call_count=lambda: salesforce.total_calls,
+            clock=clock,
         )
     yield Pipeline(
         store=store,

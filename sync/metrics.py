@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-import time
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -65,10 +65,12 @@ def export(
     summary: Mapping[str, Any],
     textfile: Path | None,
     pushgateway: str | None,
+    at: datetime,
 ) -> None:
+    """Write the run's metrics; `at` (the run's clock) is when it finished."""
     if textfile is None and not pushgateway:
         return
-    body = render(kind, outcome, summary, time.time())
+    body = render(kind, outcome, summary, at.timestamp())
     try:
         if textfile is not None:
             _write_atomically(textfile, body)

@@ -16,6 +16,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from core.clock import Clock
 from core.outcomes import (
     ContactRole,
     LeadOutcome,
@@ -24,7 +25,16 @@ from core.outcomes import (
     pick_opportunity,
 )
 from sync.db import Database, Row
-from sync.state_rows import IN_CHUNK, chunks, column_in, fetch, iso, now_iso, parse, precise_iso
+from sync.state_rows import (
+    IN_CHUNK,
+    chunks,
+    column_in,
+    fetch,
+    iso,
+    parse,
+    precise_iso,
+    seconds_iso,
+)
 
 
 class OutcomeStore:
@@ -32,8 +42,9 @@ class OutcomeStore:
     what would change a lead's stage before it is saved, so the caller can mark exactly those
     leads for re-planning first (crash-safe order)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
+        self._now_iso = seconds_iso(clock)
 
     def changed_salesforce_records(self, records: Iterable[SalesforceRecord]) -> set[str]:
         """Ids among `records` that are new to the store or whose outcome differs."""
@@ -117,7 +128,7 @@ class OutcomeStore:
                         r.hubspot_id,
                         iso(r.created_at),
                         iso(r.modstamp),
-                        now_iso(),
+                        self._now_iso(),
                     )
                     for r in rows
                 ],
@@ -145,7 +156,7 @@ class OutcomeStore:
                         iso(o.created_at),
                         o.account_id,
                         iso(o.modstamp),
-                        now_iso(),
+                        self._now_iso(),
                     )
                     for o in rows
                 ],
@@ -167,7 +178,7 @@ class OutcomeStore:
                         r.contact_id,
                         int(r.is_primary),
                         iso(r.modstamp),
-                        now_iso(),
+                        self._now_iso(),
                     )
                     for r in rows
                 ],
@@ -342,7 +353,7 @@ class OutcomeStore:
                 db.execute(
                     "INSERT INTO sf_records (record_id, sobject, email, updated_at) "
                     "VALUES (?, ?, ?, ?) ON CONFLICT(record_id) DO NOTHING",
-                    (record_id, sobject, key, now_iso()),
+                    (record_id, sobject, key, self._now_iso()),
                 )
                 sets = ", ".join(f"{column} = ?" for column in values)
                 db.execute(

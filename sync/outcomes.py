@@ -21,13 +21,14 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from connectors.salesforce.outcomes import OUTCOME_OBJECTS, OutcomeFields, OutcomeReader
+from core.clock import Clock, system_clock
 from core.errors import FatalAPIError, RecordError
 from core.outcomes import LeadOutcome, SalesforceRecord
 from core.tomlfile import load_model
@@ -260,9 +261,9 @@ class OutcomeSync:
     reader: OutcomeReader
     funnel: Funnel
     call_count: Callable[[], int] = lambda: 0
-    # When the last pull started, by the clock `written.written_at` uses (the run's `now`
-    # can be a test clock); `follow_writes` applies what was written after it.
-    wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    # When the last pull started, by the clock `written.written_at` uses (the store's: the
+    # run's injected clock); `follow_writes` applies what was written after it.
+    clock: Clock = system_clock
     pulled_at: datetime | None = None
     _relink: bool = field(default=True, init=False, repr=False)
 
@@ -279,7 +280,7 @@ class OutcomeSync:
         records every run. `overlap` must cover the skew between this clock and
         Salesforce's (default 5 minutes)."""
         report = PullReport()
-        self.pulled_at = self.wall_clock()
+        self.pulled_at = self.clock()
         self._relink = advance  # a dry run changes no link
         calls_before = self.call_count()
         for sobject in ("Lead", "Contact", "OpportunityContactRole", "Opportunity"):

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from core.clock import Clock, system_clock
 from core.models import Company, Contact
 from core.plan import RecordWrite, TaskWrite
 from scoring import MqlState
@@ -72,7 +73,7 @@ class Pipeline:
     sink: Sink
     scorer: Scorer
     field_map: FieldMap
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    clock: Clock = system_clock
     call_counts: Callable[[], tuple[int, int]] = lambda: (0, 0)
     progress: Callable[[datetime, datetime, datetime], None] | None = None  # (done, since, until)
     budget: Callable[[], dict[str, int | None]] = dict  # API allowance as the last answers said

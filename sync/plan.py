@@ -26,6 +26,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal, Protocol
 
 from core.models import Company, Contact
@@ -52,9 +53,9 @@ VALUE_INVALID = "CONNECTOR_VALUE_INVALID"
 class ScoredLead(Protocol):
     """What the planner reads from a score (scoring.LeadScore satisfies it)."""
 
-    total: float
-    fit: float
-    engagement: float
+    total: Decimal  # points, two decimal places
+    fit: Decimal
+    engagement: Decimal
     grade: str
     segment: str
     stage: str
@@ -128,13 +129,23 @@ class ValueRejected(ValueError):
 # ---------------------------------------------------------------------- values
 
 
+_ONE = Decimal(1)
+
+
+def whole_points(value: Decimal) -> int:
+    """A score as the whole number people (and Salesforce's ROUND) expect: halves away from
+    zero, 42.50 -> 43. `round()` on a Decimal rounds halves to even (42.50 -> 42), which made
+    a +15 fit rule show as +14 on a lead whose score ended in .50."""
+    return int(value.quantize(_ONE, rounding=ROUND_HALF_UP))
+
+
 def computed_values(lead: LeadInput) -> dict[str, Any]:
     score = lead.score
     status = "Disqualified" if score.disqualified_by else ("MQL" if score.is_mql else "Not MQL")
     return {
-        "score": round(score.total),
-        "fit": round(score.fit),
-        "engagement": round(score.engagement),
+        "score": whole_points(score.total),
+        "fit": whole_points(score.fit),
+        "engagement": whole_points(score.engagement),
         "grade": score.grade,
         "segment": score.segment,
         "stage": STAGE_PICKLIST.get(score.stage.lower(), score.stage),

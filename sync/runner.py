@@ -11,10 +11,11 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from core.clock import Clock, system_clock
 from core.config import Settings
 from core.errors import ConfigError, ConnectorError
 from sync.db import PostgresTarget, database_errors, state_target
@@ -85,7 +86,9 @@ def read_status(settings: Settings) -> dict[str, Any]:
 
 
 @contextmanager
-def open_store(settings: Settings, *, create: bool = True) -> Iterator[StateStore]:
+def open_store(
+    settings: Settings, *, create: bool = True, clock: Clock = system_clock
+) -> Iterator[StateStore]:
     """The state store; with `create=False`, a ConfigError where no state is stored yet
     (for commands that only read it)."""
     target = state_target(settings)
@@ -93,7 +96,7 @@ def open_store(settings: Settings, *, create: bool = True) -> Iterator[StateStor
         raise ConfigError(
             f"no state at {target.display}: run `connector backfill --since DATE` (or `sync`) first"
         )
-    store = StateStore(target)
+    store = StateStore(target, clock)
     try:
         yield store
     finally:
@@ -119,13 +122,13 @@ def run_once(
     until: datetime | None = None,
     dry_run: bool = False,
     limit: int | None = None,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    clock: Clock = system_clock,
 ) -> dict[str, Any]:
     """One locked, recorded run; returns the summary as a dict."""
     target = state_target(settings)
     lock = state_lock(target, wait_seconds=settings.sync.lock_wait_seconds)
     lost = database_errors(target)
-    with lock, open_store(settings) as store:
+    with lock, open_store(settings, clock=clock) as store:
         run_id = store.start_run(kind)
         outcome = "failed"
         summary: dict[str, Any] = {}
@@ -166,6 +169,7 @@ def run_once(
                 if settings.metrics.textfile
                 else None,
                 pushgateway=settings.metrics.pushgateway_url,
+                at=clock(),
             )
 
 

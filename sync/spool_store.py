@@ -14,9 +14,10 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
+from core.clock import Clock
 from core.plan import RecordWrite
 from sync.db import Database
-from sync.state_rows import column_in, iso, now_iso, rows_in
+from sync.state_rows import column_in, iso, rows_in, seconds_iso
 
 
 class SpoolStore:
@@ -27,8 +28,11 @@ class SpoolStore:
     writes and defers the leads to retry in one transaction.
     """
 
-    def __init__(self, db: Database, defer: Callable[[Database, Iterable[str]], None]) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, defer: Callable[[Database, Iterable[str]], None]
+    ) -> None:
         self._db = db
+        self._now_iso = seconds_iso(clock)
         self._defer = defer
 
     def spool_writes(self, writes: Iterable[RecordWrite]) -> None:
@@ -46,7 +50,7 @@ class SpoolStore:
                         w.record_id,
                         w.external_id,
                         json.dumps(dict(w.fields), ensure_ascii=False, default=_iso_default),
-                        now_iso(),
+                        self._now_iso(),
                     )
                     for w in writes
                 ],

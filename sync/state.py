@@ -16,14 +16,15 @@ changes are numbered migrations applied in order, each in a transaction, recorde
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from core.clock import Clock, system_clock
 from core.errors import ConfigError
 from core.models import Activity, Company, Contact, DistinctActivities, stored_activity
 from core.plan import TaskWrite
@@ -40,7 +41,15 @@ from sync.db import (
 from sync.outcome_store import OutcomeStore
 from sync.plan import HotState
 from sync.spool_store import SpoolStore
-from sync.state_rows import column_in, fetch, iso, now_iso, parse, precise_iso, rows_in
+from sync.state_rows import (
+    column_in,
+    fetch,
+    iso,
+    parse,
+    precise_iso,
+    rows_in,
+    seconds_iso,
+)
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -133,8 +142,6 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
-def _wall_clock() -> datetime:
-    return datetime.now(UTC)
 
 
 # First character of a mark deferred to the next run (`StateStore.clear_dirty`); "c:" and
@@ -158,18 +165,19 @@ class StateStore:
     `target` is a SQLite file path (or a `sync.db.SqliteTarget`) or a `sync.db.PostgresTarget`.
     `clock` times the confirmed writes (`written.written_at`, to the microsecond), which
     `outcomes.outcomes_follow_writes` compares with an outcome pull's start
-    (`Outcomes.wall_clock`). `outcomes` (`sync.outcome_store.OutcomeStore`) and `spool`
+    (`OutcomeSync.clock`). `outcomes` (`sync.outcome_store.OutcomeStore`) and `spool`
     (`sync.spool_store.SpoolStore`) use the same `Database`: one connection, and their writes
     take the same write transactions as `transaction`.
     """
 
     def __init__(
-        self, target: Path | StateTarget, clock: Callable[[], datetime] | None = None
+        self, target: Path | StateTarget, clock: Clock | None = None
     ) -> None:
         if isinstance(target, str | Path):
             target = SqliteTarget(Path(target))
         self.target = target
-        self._clock = clock or _wall_clock
+        self._clock = clock or system_clock
+        self._now_iso = seconds_iso(self._clock)
         self._attribute_texts: dict[str, Mapping[str, Any]] = {}
         self.path = target.path if isinstance(target, SqliteTarget) else None
         db: Database | None = None
@@ -181,8 +189,8 @@ class StateStore:
             if db is not None:
                 db.close()
             raise ConfigError(unusable_message(target, exc)) from None
-        self.outcomes = OutcomeStore(self._db)
-        self.spool = SpoolStore(self._db, defer=self._defer)
+        self.outcomes = OutcomeStore(self._db, self._clock)
+        self.spool = SpoolStore(self._db, self._clock, defer=self._defer)
 
     @property
     def where(self) -> str:
@@ -231,7 +239,7 @@ class StateStore:
             db.executemany(
                 "INSERT INTO cursors VALUES (?, ?, ?) ON CONFLICT(stream) DO UPDATE SET "
                 "value = excluded.value, updated_at = excluded.updated_at",
-                [(stream, iso(value), now_iso()) for stream, value in values.items()],
+                [(stream, iso(value), self._now_iso()) for stream, value in values.items()],
             )
 
     # ------------------------------------------------------------------ HubSpot data
@@ -392,7 +400,7 @@ class StateStore:
                 "INSERT INTO links VALUES (?, ?, ?, ?, ?) ON CONFLICT(lead_key) DO UPDATE SET "
                 "sobject = excluded.sobject, record_id = excluded.record_id, "
                 "owner_id = excluded.owner_id, updated_at = excluded.updated_at",
-                [(k.lead_key, k.sobject, k.record_id, k.owner_id, now_iso()) for k in links],
+                [(k.lead_key, k.sobject, k.record_id, k.owner_id, self._now_iso()) for k in links],
             )
 
     def forget_link(self, lead_key: str) -> None:
@@ -486,7 +494,7 @@ class StateStore:
                     "SET episode = excluded.episode, hot = excluded.hot, "
                     "changed_at = excluded.changed_at, updated_at = excluded.updated_at",
                     [
-                        (key, h.episode, int(h.hot), iso(h.changed_at), now_iso())
+                        (key, h.episode, int(h.hot), iso(h.changed_at), self._now_iso())
                         for key, h in hot.items()
                     ],
                 )
@@ -498,7 +506,7 @@ class StateStore:
             "SET episode = excluded.episode, qualified = excluded.qualified, "
             "since = excluded.since, rule = excluded.rule, updated_at = excluded.updated_at",
             [
-                (key, s.episode, int(s.qualified), iso(s.since), s.rule, now_iso())
+                (key, s.episode, int(s.qualified), iso(s.since), s.rule, self._now_iso())
                 for key, s in states.items()
             ],
         )
@@ -514,8 +522,8 @@ class StateStore:
                     t.connector_key,
                     t.lead_key,
                     json.dumps({"fields": dict(t.fields), "who_id": t.who_id}),
-                    now_iso(),
-                    now_iso(),
+                    self._now_iso(),
+                    self._now_iso(),
                 )
                 for t in tasks
             ],
@@ -543,7 +551,7 @@ class StateStore:
             db.executemany(
                 "UPDATE tasks SET status = 'done', task_id = ?, updated_at = ? "
                 "WHERE connector_key = ?",
-                [(task_id, now_iso(), key) for key, task_id in done],
+                [(task_id, self._now_iso(), key) for key, task_id in done],
             )
 
     def mark_task_done(self, connector_key: str, task_id: str | None) -> None:
@@ -551,7 +559,7 @@ class StateStore:
             db.execute(
                 "UPDATE tasks SET status = 'done', task_id = ?, updated_at = ? "
                 "WHERE connector_key = ?",
-                (task_id, now_iso(), connector_key),
+                (task_id, self._now_iso(), connector_key),
             )
 
     def tasks_for(self, lead_keys: Iterable[str]) -> dict[str, list[tuple[str, str, datetime]]]:
@@ -584,7 +592,7 @@ class StateStore:
             new = self._add_activities(db, activities)
             db.executemany(
                 "INSERT INTO dirty VALUES (?, ?) ON CONFLICT DO NOTHING",
-                [(r, now_iso()) for r in dirty],
+                [(r, self._now_iso()) for r in dirty],
             )
             return new
 
@@ -597,7 +605,7 @@ class StateStore:
             cursor = db.execute(
                 "INSERT INTO dirty SELECT DISTINCT 'e:' || email, ? FROM contacts "
                 "WHERE email IS NOT NULL AND archived = 0 ON CONFLICT DO NOTHING",
-                (now_iso(),),
+                (self._now_iso(),),
             )
             return max(cursor.rowcount, 0)
 
@@ -633,11 +641,10 @@ class StateStore:
             cursor = db.execute("DELETE FROM dirty WHERE substr(ref, 1, 1) = ?", (DEFERRED,))
             return max(cursor.rowcount, 0)
 
-    @staticmethod
-    def _defer(db: Database, lead_keys: Iterable[str]) -> None:
+    def _defer(self, db: Database, lead_keys: Iterable[str]) -> None:
         db.executemany(
             "INSERT INTO dirty VALUES (?, ?) ON CONFLICT DO NOTHING",
-            [(f"{DEFERRED}e:{key}", now_iso()) for key in lead_keys],
+            [(f"{DEFERRED}e:{key}", self._now_iso()) for key in lead_keys],
         )
 
     # ------------------------------------------------------------------ dead letters, runs
@@ -654,7 +661,7 @@ class StateStore:
             db.execute(
                 "INSERT INTO dead_letters (lead_key, stage, code, message, fields, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (lead_key, stage, code, message, json.dumps(list(fields)), now_iso()),
+                (lead_key, stage, code, message, json.dumps(list(fields)), self._now_iso()),
             )
 
     def dead_letters(self, *, include_resolved: bool = False) -> list[dict[str, Any]]:
@@ -671,7 +678,7 @@ class StateStore:
         with self.transaction() as db:
             rows = db.execute(
                 "INSERT INTO runs (kind, started_at) VALUES (?, ?) RETURNING id",
-                (kind, now_iso()),
+                (kind, self._now_iso()),
             ).fetchall()
             return int(rows[0][0])
 
@@ -679,7 +686,7 @@ class StateStore:
         with self.transaction() as db:
             db.execute(
                 "UPDATE runs SET finished_at = ?, outcome = ?, summary = ? WHERE id = ?",
-                (now_iso(), outcome, json.dumps(summary, default=str), run_id),
+                (self._now_iso(), outcome, json.dumps(summary, default=str), run_id),
             )
 
     def runs(self, limit: int = 10) -> list[dict[str, Any]]:

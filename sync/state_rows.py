@@ -4,18 +4,20 @@ bound a chunk at a time."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from core.clock import Clock
 from sync.db import Database, Row
 
 # Values bound in one `IN (...)` (SQLite allows 32,766 parameters, PostgreSQL 65,535).
 IN_CHUNK = 500
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+def seconds_iso(clock: Clock) -> Callable[[], str]:
+    """The clock's now as ISO 8601 to the second: the stamp of bookkeeping columns."""
+    return lambda: clock().isoformat(timespec="seconds")
 
 
 def precise_iso(value: datetime) -> str:

@@ -16,8 +16,10 @@ import pytest
 from click.testing import CliRunner
 
 import cli
+from core.clock import NOW_VARIABLE
 from sandbox.hubspot import DEFAULT_HUBSPOT_TOKEN
 from sync.lock import run_lock
+from tests.e2e.conftest import current_clock
 
 ROOT = Path(__file__).resolve().parents[2]
 CONNECTOR = [sys.executable, "-c", "import cli; cli.main()"]
@@ -29,8 +31,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def pinned_env() -> dict[str, str]:
+    """The environment of a `connector` process: this test's clock, read at the start."""
+    return {**os.environ, "PYTHONPATH": str(ROOT), NOW_VARIABLE: current_clock()().isoformat()}
+
+
 def connector(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = pinned_env()
     return subprocess.run(
         [*CONNECTOR, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )
@@ -43,7 +50,7 @@ def test_given_sandbox_served_in_one_process_sync_works_from_another(tmp_path: P
         [*CONNECTOR, "sandbox", "serve", "--hubspot-port", str(hubspot_port),
          "--salesforce-port", str(salesforce_port), "--contacts", "80",
          "--write-config", str(config)],
-        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=tmp_path, env=pinned_env(),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -149,7 +156,7 @@ def test_secrets_never_reach_output_logs_or_state(tmp_path: Path, secret_source:
     sandbox = started(tmp_path, contacts=40)
     try:
         config = sandbox.write_config(tmp_path / "cfg.toml", tmp_path / "state" / "c.db")
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        env = pinned_env()
         if secret_source == "env":
             text = config.read_text().replace(f'access_token = "{DEFAULT_HUBSPOT_TOKEN}"\n', "")
             config.write_text(text)

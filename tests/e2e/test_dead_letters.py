@@ -32,7 +32,7 @@ def test_given_a_validation_rule_rejects_one_record_the_rest_is_written_and_it_c
         if (r.get("Email") or "").strip().lower() in hubspot_emails
     )
     set_faults(sandbox, {"reject": [victim]})  # a validation rule that refuses this record
-    summary = run_once(settings, kind="backfill", since=SINCE)
+    summary = run_once(settings, kind="backfill", since=SINCE, clock=sandbox.clock)
     assert summary["write_failures"] == 1
     assert summary["records_updated"] > 10  # its batch-mates were written
 
@@ -47,7 +47,7 @@ def test_given_a_validation_rule_rejects_one_record_the_rest_is_written_and_it_c
     set_faults(sandbox, {})  # the admin fixed the validation rule
     retried = runner.invoke(cli.main, ["--config", config, "dlq", "retry", victim])
     assert retried.exit_code == 0 and "1 lead(s) marked" in retried.output
-    again = run_once(settings, kind="sync")
+    again = run_once(settings, kind="sync", clock=sandbox.clock)
     assert again["write_failures"] == 0 and again["records_updated"] >= 1
     written = [r for r in sandbox.salesforce.store.records("Contact")
                if (r.get("Email") or "").strip().lower() == victim]
@@ -74,7 +74,7 @@ def test_given_a_run_dies_after_a_passing_failure_the_next_run_still_retries_tha
     from sync.runner import open_store
     from sync.salesforce_writes import SalesforceWrites
 
-    run_once(settings, kind="backfill", since=SINCE)
+    run_once(settings, kind="backfill", since=SINCE, clock=sandbox.clock)
     real = Pipeline._score_plan_write
     failed: list[str] = []
 
@@ -91,7 +91,7 @@ def test_given_a_run_dies_after_a_passing_failure_the_next_run_still_retries_tha
         patch.setattr(Pipeline, "_score_plan_write", one_lock_error)
         patch.setattr(SalesforceWrites, "send_pending_tasks", killed)  # dies before the end
         try:
-            run_once(settings, kind="rescore")
+            run_once(settings, kind="rescore", clock=sandbox.clock)
         except _Killed:
             pass
         else:
@@ -99,7 +99,8 @@ def test_given_a_run_dies_after_a_passing_failure_the_next_run_still_retries_tha
     with open_store(settings) as store:
         assert store.dirty_refs(100) == []  # left for the next run, not retried in a loop
         assert store.dirty_count() == 1
-    summary = run_once(settings, kind="sync")  # nothing changed in HubSpot meanwhile
+    # Nothing changed in HubSpot meanwhile.
+    summary = run_once(settings, kind="sync", clock=sandbox.clock)
     assert summary["leads_scored"] == 1  # exactly the lead whose write failed
     with open_store(settings) as store:
         assert store.dirty_count() == 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +18,10 @@ from sandbox.serve import Sandbox
 from sync.report import format_summary
 from sync.runner import open_store, run_once
 from sync.setup_hubspot import run_setup
+from tests.clock import HISTORY_START
 from tests.e2e.conftest import settings_for, started
 
-SINCE = datetime(2025, 1, 1, tzinfo=UTC)
+SINCE = HISTORY_START
 BATCH_UPDATE = ("POST", "/crm/v3/objects/{objectType}/batch/update")
 PROPERTIES = (
     "connector_lead_score", "connector_fit_score", "connector_engagement_score",
@@ -126,7 +126,7 @@ def test_given_a_property_with_the_wrong_type_setup_reports_it_and_leaves_it(
 def test_given_write_back_on_hubspot_contacts_hold_the_score_and_stage_salesforce_holds(
     sandbox: Sandbox, ready: Settings
 ) -> None:
-    summary = run_once(ready, kind="backfill", since=SINCE)
+    summary = run_once(ready, kind="backfill", since=SINCE, clock=sandbox.clock)
     assert summary["write_failures"] == 0
     assert summary["hubspot_written"] > 0
     assert f"contacts written back {summary['hubspot_written']} in" in format_summary(summary)
@@ -145,13 +145,13 @@ def test_given_write_back_on_hubspot_contacts_hold_the_score_and_stage_salesforc
 def test_given_nothing_changed_second_run_makes_no_hubspot_write_call(
     sandbox: Sandbox, ready: Settings
 ) -> None:
-    run_once(ready, kind="backfill", since=SINCE)
+    run_once(ready, kind="backfill", since=SINCE, clock=sandbox.clock)
     before = hubspot_calls(sandbox)[BATCH_UPDATE]
-    again = run_once(ready, kind="backfill", since=SINCE)
+    again = run_once(ready, kind="backfill", since=SINCE, clock=sandbox.clock)
     assert hubspot_calls(sandbox)[BATCH_UPDATE] == before
     assert again["hubspot_written"] == again["hubspot_write_calls"] == 0
     # Every lead planned again: each contact's values equal what was written, none is sent.
-    rescored = run_once(ready, kind="rescore")
+    rescored = run_once(ready, kind="rescore", clock=sandbox.clock)
     assert hubspot_calls(sandbox)[BATCH_UPDATE] == before
     assert rescored["hubspot_written"] == 0
     assert rescored["hubspot_unchanged"] == len(hubspot_contacts(sandbox)) - len(
@@ -162,9 +162,9 @@ def test_given_nothing_changed_second_run_makes_no_hubspot_write_call(
 def test_given_our_write_back_bumped_lastmodifieddate_next_sync_writes_nothing(
     sandbox: Sandbox, ready: Settings
 ) -> None:
-    first = run_once(ready, kind="backfill", since=SINCE)
+    first = run_once(ready, kind="backfill", since=SINCE, clock=sandbox.clock)
     calls = hubspot_calls(sandbox)[BATCH_UPDATE]
-    follow = run_once(ready, kind="sync")
+    follow = run_once(ready, kind="sync", clock=sandbox.clock)
     assert hubspot_calls(sandbox)[BATCH_UPDATE] == calls
     assert follow["hubspot_written"] == 0 and follow["records_updated"] == 0
     assert follow["write_failures"] == 0
@@ -178,7 +178,7 @@ def test_given_our_write_back_bumped_lastmodifieddate_next_sync_writes_nothing(
 def test_given_many_changed_contacts_updates_go_100_per_call(
     sandbox: Sandbox, ready: Settings
 ) -> None:
-    summary = run_once(ready, kind="backfill", since=SINCE)
+    summary = run_once(ready, kind="backfill", since=SINCE, clock=sandbox.clock)
     calls = hubspot_calls(sandbox)[BATCH_UPDATE]
     assert summary["hubspot_written"] > 100
     assert calls == summary["hubspot_write_calls"] == math.ceil(summary["hubspot_written"] / 100)
@@ -192,7 +192,7 @@ def test_given_hubspot_refuses_one_value_that_contact_is_dead_lettered_and_the_r
     stage = sandbox.hubspot.store.contacts.properties.get("connector_lead_stage")
     assert stage is not None
     stage["options"] = [o for o in stage["options"] if o["value"] != "Hot"]
-    summary = run_once(ready, kind="backfill", since=SINCE)
+    summary = run_once(ready, kind="backfill", since=SINCE, clock=sandbox.clock)
     contacts = hubspot_contacts(sandbox)
     with open_store(ready) as store:
         letters = [d for d in store.dead_letters() if d["stage"] == "hubspot_writeback"]
@@ -210,7 +210,7 @@ def test_given_hubspot_refuses_one_value_that_contact_is_dead_lettered_and_the_r
 def test_given_dry_run_hubspot_writes_are_planned_not_sent(
     sandbox: Sandbox, ready: Settings
 ) -> None:
-    summary = run_once(ready, kind="sync", dry_run=True)
+    summary = run_once(ready, kind="sync", dry_run=True, clock=sandbox.clock)
     planned = summary["planned_hubspot"]
     assert planned["contacts"] > 0 and planned["calls"] == math.ceil(planned["contacts"] / 100)
     assert planned["properties"]["connector_lead_score"] > 0
@@ -223,7 +223,7 @@ def test_given_dry_run_hubspot_writes_are_planned_not_sent(
 
 def test_given_write_back_off_no_hubspot_write_is_planned(sandbox: Sandbox, tmp_path: Path) -> None:
     settings = settings_for(sandbox, tmp_path)
-    summary = run_once(settings, kind="sync")
+    summary = run_once(settings, kind="sync", clock=sandbox.clock)
     assert summary["planned_hubspot"] == {} and summary["hubspot_write_calls"] == 0
     assert hubspot_calls(sandbox)[BATCH_UPDATE] == 0
 
@@ -232,7 +232,7 @@ def test_write_back_without_properties_dead_letters_instead_of_crashing(tmp_path
     sandbox = started(tmp_path, contacts=20)
     try:
         settings = with_write_back(settings_for(sandbox, tmp_path))
-        summary = run_once(settings, kind="sync")
+        summary = run_once(settings, kind="sync", clock=sandbox.clock)
         assert summary["hubspot_written"] == 0 and summary["write_failures"] > 0
         with open_store(settings) as store:
             letters = [d for d in store.dead_letters() if d["stage"] == "hubspot_writeback"]

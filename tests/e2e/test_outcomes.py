@@ -26,7 +26,7 @@ from sync.agreement import agreement_from_store
 from sync.explain import score
 from sync.outcomes import Funnel, OutcomeSync
 from sync.runner import open_store, run_once
-from tests.e2e.conftest import settings_for, started
+from tests.e2e.conftest import current_clock, settings_for, started
 from tests.e2e.test_salesforce_write_path import promotable_leads, sync_later, touch_contact
 from tests.e2e.test_sync_end_to_end import SINCE
 
@@ -36,7 +36,7 @@ def world(tmp_path: Path) -> Iterator[tuple[Sandbox, Settings]]:
     """The demo sandbox after a backfill (outcomes pulled, scores written)."""
     sandbox = started(tmp_path)
     settings = settings_for(sandbox, tmp_path)
-    run_once(settings, kind="backfill", since=SINCE)
+    run_once(settings, kind="backfill", since=SINCE, clock=sandbox.clock)
     yield sandbox, settings
     sandbox.stop()
 
@@ -75,7 +75,8 @@ def pause_past_the_second() -> None:
 
 def test_stored_outcomes_match_the_sandbox_records(world: tuple[Sandbox, Settings]) -> None:
     sandbox, settings = world
-    second = run_once(settings, kind="sync")  # its pull sees the backfill's writes
+    # Its pull sees the backfill's writes.
+    second = run_once(settings, kind="sync", clock=current_clock())
 
     assert second["outcomes"]["calls"] == 4  # Lead, Contact, contact roles, Opportunity
     by_id = {r["Id"]: r for obj in ("Lead", "Contact") for r in records(sandbox, obj)}
@@ -139,7 +140,7 @@ def test_converting_a_lead_and_winning_its_opportunity_move_the_written_stage(
     edit(sandbox.salesforce, "Lead", other_id, Status="Working - Contacted")
     conversion = convert_lead(sandbox.salesforce, lead_id, opportunity_stage="Qualification")
 
-    summary = run_once(settings, kind="sync")
+    summary = run_once(settings, kind="sync", clock=current_clock())
 
     # the pull saw the conversion: the lead is matched to its Contact before any write, so
     # nothing is sent to the converted Lead (which would refuse it)
@@ -152,7 +153,7 @@ def test_converting_a_lead_and_winning_its_opportunity_move_the_written_stage(
 
     assert conversion.opportunity_id is not None
     edit(sandbox.salesforce, "Opportunity", conversion.opportunity_id, StageName="Closed Won")
-    won = run_once(settings, kind="sync")
+    won = run_once(settings, kind="sync", clock=current_clock())
 
     assert won["outcomes"]["leads_marked"] >= 1
     assert sandbox.salesforce.store.get("Contact", conversion.contact_id)["Lead_Stage__c"] == "Won"
@@ -212,7 +213,7 @@ def test_the_agreement_check_finds_a_planted_disagreement(
     sobject, record_id = links[mql_key]
     edit(sandbox.salesforce, sobject, record_id, MQL_Status__c="Not MQL")  # a user's edit
 
-    run_once(settings, kind="sync")
+    run_once(settings, kind="sync", clock=current_clock())
     with open_store(settings) as store:
         after = agreement_from_store(store)
 
@@ -241,7 +242,7 @@ def test_simulate_reports_precision_and_recall_from_stored_outcomes(
     convert_lead(sandbox.salesforce, links[mqls[0]][1], opportunity_stage="Closed Won")
     convert_lead(sandbox.salesforce, links[others[0]][1], opportunity_stage="Prospecting")
     edit(sandbox.salesforce, "Lead", links[others[1]][1], Status="Closed - Not Converted")
-    run_once(settings, kind="sync")
+    run_once(settings, kind="sync", clock=current_clock())
 
     mappings = Path(__file__).resolve().parents[2] / "mappings"
     result = connector(

@@ -34,10 +34,11 @@ from kpi.export import report_dict
 from kpi.html import render_html
 from sync.kpi_source import build_report
 from sync.runner import run_once
-from tests.e2e.conftest import settings_for, started
+from tests.clock import HISTORY_START, REPORT_START
+from tests.e2e.conftest import current_clock, settings_for, started
 
-SINCE = datetime(2025, 1, 1, tzinfo=UTC)
-REPORT_SINCE = datetime(2026, 1, 1, tzinfo=UTC)
+SINCE = HISTORY_START
+REPORT_SINCE = REPORT_START
 CHROMIUM_ENV = "CONNECTOR_TEST_CHROMIUM"
 
 
@@ -46,10 +47,10 @@ def synced(tmp_path: Path):
     sandbox = started(tmp_path)
     try:
         settings = settings_for(sandbox, tmp_path)
-        run_once(settings, kind="backfill", since=SINCE)
+        run_once(settings, kind="backfill", since=SINCE, clock=sandbox.clock)
         # The outcome pull of a run reads Salesforce before that run writes: the next sync
         # reads back what the backfill wrote (MQL_Status__c), for the agreement check.
-        run_once(settings, kind="sync")
+        run_once(settings, kind="sync", clock=sandbox.clock)
         yield sandbox, settings
     finally:
         sandbox.stop()
@@ -75,7 +76,7 @@ def _hubspot_leads(sandbox: Any) -> dict[str, Any]:
 
 def test_report_numbers_equal_a_hand_count_from_the_sandboxes(synced) -> None:
     sandbox, settings = synced
-    until = datetime.now(UTC) + timedelta(minutes=1)
+    until = current_clock()() + timedelta(minutes=1)
     report = build_report(settings, until=until, since=REPORT_SINCE, period="month")
     periods = {p.label: p for p in report.periods}
 
@@ -139,10 +140,11 @@ def test_agreement_check_lists_exactly_the_record_changed_in_salesforce(synced) 
         "Lead", [{"Id": planted["Id"], "MQL_Status__c": "Not MQL"}]
     )
     assert results[0].success
-    run_once(settings, kind="sync")  # the outcome pull reads what Salesforce shows now
+    # The outcome pull reads what Salesforce shows now.
+    run_once(settings, kind="sync", clock=current_clock())
 
     report = build_report(
-        settings, until=datetime.now(UTC) + timedelta(minutes=1), since=REPORT_SINCE
+        settings, until=current_clock()() + timedelta(minutes=1), since=REPORT_SINCE
     )
     assert report.agreement is not None
     (row,) = report.agreement.differing
@@ -159,12 +161,12 @@ def test_sales_outcomes_flow_into_sql_opportunity_and_win_kpis(synced) -> None:
     from sync.outcomes import Funnel
 
     sandbox, settings = synced
-    until = datetime.now(UTC) + timedelta(minutes=5)
+    until = current_clock()() + timedelta(minutes=5)
     before = build_report(settings, until=until, since=REPORT_SINCE).totals
     worked = sales_follow_up(sandbox)  # one deal won, one open, one lead contacted
     assert len(worked) == 3
     already_sql = sum(1 for lead in worked if lead.get("Status") in Funnel().sql.lead_statuses)
-    run_once(settings, kind="sync")
+    run_once(settings, kind="sync", clock=current_clock())
     after = build_report(settings, until=until, since=REPORT_SINCE).totals
     assert after.funnel.won - before.funnel.won == 1
     assert after.funnel.opportunities - before.funnel.opportunities == 2
@@ -326,7 +328,7 @@ def test_report_charts_render_with_data_in_headless_chromium(synced, tmp_path: P
     binary = _chromium()
     _, settings = synced
     report = build_report(
-        settings, until=datetime.now(UTC) + timedelta(minutes=1), since=REPORT_SINCE,
+        settings, until=current_clock()() + timedelta(minutes=1), since=REPORT_SINCE,
         period="month",
     )  # fmt: skip
     page = tmp_path / "report.html"

@@ -6,7 +6,7 @@ Salesforce state with no duplicate Lead or Task."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +18,10 @@ from core.errors import RetriableAPIError
 from sandbox.serve import Sandbox
 from sync import sink as sink_module
 from sync.runner import open_store, run_once
-from tests.e2e.conftest import settings_for, started
+from tests.clock import HISTORY_START
+from tests.e2e.conftest import current_clock, settings_for, started
 
-SINCE = datetime(2025, 1, 1, tzinfo=UTC)
+SINCE = HISTORY_START
 BULK_FROM = 10  # the demo's 120 contacts count as a large backfill
 
 
@@ -55,7 +56,7 @@ def org_state(box: Sandbox) -> dict[str, Any]:
 def backfill(box: Sandbox, tmp_path: Path, bulk_from: int | None) -> dict[str, Any]:
     settings = settings_for(box, tmp_path)
     settings.sync.bulk_threshold = bulk_from or 1_000_000
-    return run_once(settings, kind="backfill", since=SINCE)
+    return run_once(settings, kind="backfill", since=SINCE, clock=box.clock)
 
 
 @pytest.fixture
@@ -164,13 +165,13 @@ def test_incremental_sync_of_linked_leads_costs_one_composite_write_per_batch(
 ) -> None:
     _, box = twin
     settings = settings_for(box, tmp_path)
-    run_once(settings, kind="backfill", since=SINCE)
+    run_once(settings, kind="backfill", since=SINCE, clock=current_clock())
     with open_store(settings) as store:
         store.mark_all_dirty()  # every lead is processed again ...
     settings.sync.no_match_recheck_hours = 24
     before = routes(box)
 
-    summary = run_once(settings, kind="rescore")  # ... with nothing changed
+    summary = run_once(settings, kind="rescore", clock=current_clock())  # ... with nothing changed
 
     calls = routes(box) - before
     # Linked leads need no matching; leads without a record were checked by the backfill
@@ -184,11 +185,11 @@ def test_given_writes_left_spooled_a_later_run_for_the_same_leads_is_not_overwri
     twin: list[Sandbox], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reference, tested = twin
-    later = datetime.now(UTC) + timedelta(days=120)  # decay moves every score
+    later = current_clock()() + timedelta(days=120)  # decay moves every score
 
     ref_settings = settings_for(reference, tmp_path / "reference")
     ref_settings.sync.bulk_threshold = BULK_FROM
-    run_once(ref_settings, kind="backfill", since=SINCE)
+    run_once(ref_settings, kind="backfill", since=SINCE, clock=current_clock())
     run_once(ref_settings, kind="rescore", clock=lambda: later)
 
     def unreachable(self: SalesforceClient, *args: Any, **kwargs: Any) -> Any:
@@ -199,7 +200,7 @@ def test_given_writes_left_spooled_a_later_run_for_the_same_leads_is_not_overwri
     with monkeypatch.context() as patch:
         patch.setattr(SalesforceClient, "bulk_ingest", unreachable)
         with pytest.raises(RetriableAPIError):
-            run_once(settings, kind="backfill", since=SINCE)
+            run_once(settings, kind="backfill", since=SINCE, clock=current_clock())
     with open_store(settings) as store:
         spooled = store.spool.spool_count()
     assert spooled > 0

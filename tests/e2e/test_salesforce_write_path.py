@@ -22,9 +22,10 @@ from sandbox.hubspot import DEFAULT_HUBSPOT_TOKEN
 from sandbox.salesforce import DEFAULT_SALESFORCE_SESSION
 from sandbox.serve import PROJECT_MAPPINGS, Sandbox
 from sync.runner import open_store, run_once
-from tests.e2e.conftest import started
+from tests.clock import HISTORY_START
+from tests.e2e.conftest import current_clock, started
 
-SINCE = datetime(2025, 1, 1, tzinfo=UTC)
+SINCE = HISTORY_START
 CONTACTS = 80
 
 WATCHED = {
@@ -120,7 +121,7 @@ def record(sandbox: Sandbox, sobject: str, record_id: str) -> dict[str, Any]:
 
 
 def sync_later(settings: Settings, seconds: float = 5) -> dict[str, Any]:
-    now = datetime.now(UTC) + timedelta(seconds=seconds)
+    now = current_clock()() + timedelta(seconds=seconds)
     return run_once(settings, kind="sync", clock=lambda: now)
 
 
@@ -156,7 +157,7 @@ def test_given_rep_edits_after_the_connector_wrote_next_run_keeps_edits_and_upda
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
     settings = settings_with(sandbox, tmp_path, mappings_dir(tmp_path, WATCHED))
-    run_once(settings, kind="backfill", since=SINCE)
+    run_once(settings, kind="backfill", since=SINCE, clock=sandbox.clock)
     (obj_e, edited), (obj_c, control), (obj_b, cleared) = promotable(sandbox, 3)[:3]
     rep = Rep(sandbox, settings)
     rep.update(obj_e, edited["Id"], Segment__c="key-account/strategic")
@@ -193,7 +194,7 @@ def test_given_if_blank_field_holds_a_value_before_the_first_run_it_is_never_wri
     for match in preset:
         rep.update(match.sobject, match.record_id, Lead_Grade__c="ZZ")
 
-    run_once(settings, kind="backfill", since=SINCE)
+    run_once(settings, kind="backfill", since=SINCE, clock=sandbox.clock)
 
     for match in preset:
         after = record(sandbox, match.sobject, match.record_id)
@@ -216,7 +217,7 @@ def test_formatted_and_truncated_values_are_what_salesforce_stores(
         ),
     })
     settings = settings_with(sandbox, tmp_path, folder)
-    summary = run_once(settings, kind="backfill", since=SINCE)
+    summary = run_once(settings, kind="backfill", since=SINCE, clock=sandbox.clock)
     assert summary["write_failures"] == 0
     contacts = sandbox.hubspot.store.contacts
     checked = 0
@@ -250,7 +251,7 @@ def test_given_linked_lead_merged_away_update_fails_and_next_run_writes_to_the_s
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
     settings = settings_with(sandbox, tmp_path)  # shipped mappings: every rule is `always`
-    run_once(settings, kind="backfill", since=SINCE)
+    run_once(settings, kind="backfill", since=SINCE, clock=sandbox.clock)
     lead = promotable_leads(sandbox)[0]
     rep = Rep(sandbox, settings)
     survivor = merge_away(rep, sandbox, lead)
@@ -277,7 +278,7 @@ def test_given_watched_fields_a_merged_away_lead_is_noticed_and_rematched_in_the
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
     settings = settings_with(sandbox, tmp_path, mappings_dir(tmp_path, WATCHED))
-    run_once(settings, kind="backfill", since=SINCE)
+    run_once(settings, kind="backfill", since=SINCE, clock=sandbox.clock)
     lead = promotable_leads(sandbox)[0]
     rep = Rep(sandbox, settings)
     survivor = merge_away(rep, sandbox, lead)
@@ -301,7 +302,7 @@ def test_given_watched_fields_a_converted_lead_is_followed_to_its_contact(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
     settings = settings_with(sandbox, tmp_path, mappings_dir(tmp_path, WATCHED))
-    run_once(settings, kind="backfill", since=SINCE)
+    run_once(settings, kind="backfill", since=SINCE, clock=sandbox.clock)
     lead = promotable_leads(sandbox)[0]
     # Sales converts the Lead. No REST resource converts, so the sandbox's store plays the
     # conversion: a new Contact, and the Lead marked converted into it.
@@ -352,7 +353,7 @@ def test_linked_records_are_read_only_with_watched_rules_and_in_one_query_per_ob
 ) -> None:
     mappings = mappings_dir(tmp_path, WATCHED if watched else None)
     settings = settings_with(sandbox, tmp_path, mappings)
-    run_once(settings, kind="backfill", since=SINCE)
+    run_once(settings, kind="backfill", since=SINCE, clock=sandbox.clock)
     leads = [r for sobject, r in promotable(sandbox) if sobject == "Lead"][:3]
     contacts = scored(sandbox, "Contact")
     assert leads and contacts

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,12 +18,15 @@ import cli
 from core.config import load_settings
 from sync.explain import score
 from sync.runner import open_store, run_once
+from tests.clock import DATA_UNTIL, TEST_NOW, pinned_clock
 from tests.e2e.conftest import settings_for, started
 from tests.e2e.test_sync_end_to_end import SINCE
 
 ROOT = Path(__file__).resolve().parents[2]
-AT = "2026-11-20T09:00:00+00:00"  # when the sandbox data were seeded (tests/e2e/conftest.py)
-REPLAY_FROM = "2026-06-01"
+AT = DATA_UNTIL.isoformat()  # when the sandbox data were seeded (tests/e2e/conftest.py)
+REPLAY_START = (TEST_NOW - timedelta(days=172)).date()  # a replay of about 25 weeks
+REPLAY_FROM = REPLAY_START.isoformat()
+REPLAY_FIRST_WEEK = "{}-W{:02d}".format(*REPLAY_START.isocalendar()[:2])
 MQL_BAR = '{ score = "total", min = 50 },'
 
 
@@ -30,9 +34,9 @@ MQL_BAR = '{ score = "total", min = 50 },'
 def config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A config whose state store holds a backfill of the sandbox's demo data."""
     folder = tmp_path_factory.mktemp("score")
-    sandbox = started(folder)
+    sandbox = started(folder, clock=pinned_clock())  # module-wide: not the test's clock
     try:
-        run_once(settings_for(sandbox, folder), kind="backfill", since=SINCE)
+        run_once(settings_for(sandbox, folder), kind="backfill", since=SINCE, clock=sandbox.clock)
     finally:
         sandbox.stop()
     yield folder / "connector.toml"
@@ -181,7 +185,7 @@ def test_given_a_higher_mql_threshold_simulate_reports_losses_and_no_gains(
         )
     assert data["candidate"]["new_mqls"] == data["candidate"]["mqls_at_end"] == 0
     weeks = data["weeks"]
-    assert weeks[0]["week"] == "2026-W23" and weeks[-1]["end"] == AT
+    assert weeks[0]["week"] == REPLAY_FIRST_WEEK and weeks[-1]["end"] == AT
     assert sum(w["current"]["new_mqls"] for w in weeks) == data["current"]["new_mqls"] > 0
     assert weeks[-1]["current"]["mqls_at_end"] == data["current"]["mqls_at_end"]
     # the backfill pulled the Salesforce outcomes: precision/recall are computed from them
@@ -234,7 +238,7 @@ def test_given_since_after_until_simulate_exits_2(config: Path) -> None:
         "--rules",
         str(ROOT / "mappings"),
         "--since",
-        "2026-12-01",
+        (TEST_NOW + timedelta(days=11)).date().isoformat(),
         "--until",
         AT,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +12,10 @@ import requests
 
 from sandbox.serve import Sandbox
 from sync.runner import run_once
-from tests.e2e.conftest import settings_for, started
+from tests.clock import DATA_UNTIL, HISTORY_START
+from tests.e2e.conftest import current_clock, settings_for, started
 
-SINCE = datetime(2025, 1, 1, tzinfo=UTC)
+SINCE = HISTORY_START
 WRITE_ROUTES = ("composite/sobjects", "/sobjects/", "jobs/ingest")
 
 
@@ -49,7 +50,7 @@ def write_calls(sandbox: Sandbox) -> int:
 def test_given_demo_data_backfill_scores_leads_and_creates_one_task_per_mql(
     sandbox: Sandbox, settings
 ) -> None:
-    summary = run_once(settings, kind="backfill", since=SINCE)
+    summary = run_once(settings, kind="backfill", since=SINCE, clock=sandbox.clock)
     state = salesforce_state(sandbox)
     assert summary["leads_scored"] >= 100
     assert summary["mqls"] >= 1 and summary["tasks_created"] == summary["new_mql_episodes"]
@@ -66,17 +67,17 @@ def test_given_demo_data_backfill_scores_leads_and_creates_one_task_per_mql(
 def test_given_nothing_changed_second_run_makes_no_salesforce_write_call(
     sandbox: Sandbox, settings
 ) -> None:
-    run_once(settings, kind="backfill", since=SINCE)
+    run_once(settings, kind="backfill", since=SINCE, clock=sandbox.clock)
     before = salesforce_state(sandbox)
     calls_before = write_calls(sandbox)
-    again = run_once(settings, kind="backfill", since=SINCE)
+    again = run_once(settings, kind="backfill", since=SINCE, clock=sandbox.clock)
     assert write_calls(sandbox) == calls_before
     assert again["records_updated"] == again["leads_created"] == again["tasks_created"] == 0
     assert salesforce_state(sandbox) == before
 
 
 def test_given_dry_run_nothing_is_written_and_cursors_stay(sandbox: Sandbox, settings) -> None:
-    summary = run_once(settings, kind="sync", dry_run=True)
+    summary = run_once(settings, kind="sync", dry_run=True, clock=sandbox.clock)
     assert summary["planned"]["updates"] + summary["planned"]["creates"] > 0
     assert write_calls(sandbox) == 0
     assert salesforce_state(sandbox)["scored"] == []
@@ -88,7 +89,10 @@ def test_given_dry_run_nothing_is_written_and_cursors_stay(sandbox: Sandbox, set
 def test_given_injected_faults_final_salesforce_state_equals_a_clean_run(tmp_path: Path) -> None:
     clean = started(tmp_path / "clean")
     try:
-        run_once(settings_for(clean, tmp_path / "clean"), kind="backfill", since=SINCE)
+        run_once(
+            settings_for(clean, tmp_path / "clean"), kind="backfill", since=SINCE,
+            clock=current_clock(),
+        )
         expected = salesforce_state(clean)
     finally:
         clean.stop()
@@ -96,10 +100,10 @@ def test_given_injected_faults_final_salesforce_state_equals_a_clean_run(tmp_pat
     faulty = started(tmp_path / "faulty", faults=faults)
     try:
         settings = settings_for(faulty, tmp_path / "faulty")
-        summary = run_once(settings, kind="backfill", since=SINCE)
+        summary = run_once(settings, kind="backfill", since=SINCE, clock=current_clock())
         # Per-record lock errors that outlast the retries are dead letters; a rerun finishes.
         if summary["write_failures"]:
-            run_once(settings, kind="backfill", since=SINCE)
+            run_once(settings, kind="backfill", since=SINCE, clock=current_clock())
         assert salesforce_state(faulty) == expected
         seen: set[int] = set()
         for url, verify in ((faulty.hubspot_url, True),
@@ -118,7 +122,10 @@ def test_given_a_crash_after_tasks_were_sent_rerun_ends_as_a_clean_run_without_d
 ) -> None:
     clean = started(tmp_path / "clean")
     try:
-        run_once(settings_for(clean, tmp_path / "clean"), kind="backfill", since=SINCE)
+        run_once(
+            settings_for(clean, tmp_path / "clean"), kind="backfill", since=SINCE,
+            clock=current_clock(),
+        )
         expected = salesforce_state(clean)
     finally:
         clean.stop()
@@ -135,10 +142,10 @@ def test_given_a_crash_after_tasks_were_sent_rerun_ends_as_a_clean_run_without_d
         settings = settings_for(crashed, tmp_path / "crashed")
         monkeypatch.setattr(sink.SalesforceSink, "write_tasks", crash_after_sending)
         with pytest.raises(SystemExit):
-            run_once(settings, kind="backfill", since=SINCE)
+            run_once(settings, kind="backfill", since=SINCE, clock=current_clock())
         monkeypatch.setattr(sink.SalesforceSink, "write_tasks", real)
         assert salesforce_state(crashed)["tasks"]  # the crash came after Tasks reached Salesforce
-        run_once(settings, kind="backfill", since=SINCE)
+        run_once(settings, kind="backfill", since=SINCE, clock=current_clock())
         assert salesforce_state(crashed) == expected
         keys = Counter(key for key, _ in salesforce_state(crashed)["tasks"])
         assert max(keys.values()) == 1
@@ -151,9 +158,9 @@ def test_given_new_activity_incremental_sync_picks_up_only_that(
 ) -> None:
     from sandbox.demo import inject_new_activity, pick_ready_leads
 
-    run_once(settings, kind="backfill", since=SINCE)
-    leads = pick_ready_leads(120, datetime(2026, 11, 20, 9, 0, tzinfo=UTC), 2)
-    now = datetime.now(UTC)
+    run_once(settings, kind="backfill", since=SINCE, clock=sandbox.clock)
+    leads = pick_ready_leads(120, DATA_UNTIL, 2)
+    now = sandbox.clock()
     inject_new_activity(sandbox, leads, now)
     summary = run_once(settings, kind="sync", clock=lambda: now + timedelta(seconds=5))
     assert summary["activities_new"] == 2 * len(leads)
@@ -187,7 +194,7 @@ def test_given_a_company_read_again_unchanged_its_leads_are_not_scored_again(
 ) -> None:
     from sync.runner import open_store
 
-    run_once(settings, kind="backfill", since=SINCE)
+    run_once(settings, kind="backfill", since=SINCE, clock=sandbox.clock)
     with open_store(settings) as store:
         members: dict[str, set[str]] = {}
         for email, contacts in store.contacts_by_email(store.all_lead_emails()).items():
@@ -198,7 +205,7 @@ def test_given_a_company_read_again_unchanged_its_leads_are_not_scored_again(
         employees = (store.company(company_id) or pytest.fail("company not stored")).get(
             "numberofemployees"
         )
-    now = datetime.now(UTC)
+    now = sandbox.clock()
 
     # Only its modified time moves (an edit that sets the same value): nothing to score.
     _patch_company(sandbox, company_id, numberofemployees=employees or "")

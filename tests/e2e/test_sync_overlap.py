@@ -36,7 +36,7 @@ def _sync_after_changes(tmp_path: Path, overlapped: bool,
     sandbox = started(tmp_path, tier="pro")
     try:
         settings = settings_for(sandbox, tmp_path)
-        run_once(settings, kind="backfill", since=SINCE)
+        run_once(settings, kind="backfill", since=SINCE, clock=sandbox.clock)
         ids = [str(i) for i in sorted(sandbox.hubspot.store.contacts.live)[:CHANGED]]
         _change_titles(sandbox.hubspot_url, ids)
         during: list[int] = []  # batches processed while the contact search was under way
@@ -59,7 +59,7 @@ def _sync_after_changes(tmp_path: Path, overlapped: bool,
         with monkeypatch.context() as patch:
             patch.setattr(Pipeline, "_process_refs", process)
             patch.setattr(Extraction, "_extract", extract)
-            summary = run_once(settings, kind="sync")
+            summary = run_once(settings, kind="sync", clock=sandbox.clock)
         with open_store(settings) as store:
             waiting = store.dirty_count()
         return {"summary": summary, "during": during, "state": salesforce_state(sandbox),

@@ -424,8 +424,8 @@ def test_given_a_pull_in_the_same_second_as_the_last_runs_writes_they_are_not_pu
     # The previous run wrote MQL at 01:00:00.300; sales set the Lead back to "Not MQL" and
     # this run's pull started at 01:00:00.700 and read that. Only writes made after the pull
     # started (this run's) may go over what it read, whatever second they share.
-    times = iter([NOW.replace(microsecond=300_000), NOW.replace(microsecond=900_000)])
-    store = StateStore(SqliteTarget(tmp_path / "state.db"), clock=lambda: next(times))
+    now = [NOW.replace(microsecond=300_000)]
+    store = StateStore(SqliteTarget(tmp_path / "state.db"), clock=lambda: now[0])
     try:
         known_contact(store, "1", "a@x.jp")
         store.save_links([Link("a@x.jp", "Lead", "00QA", None)])
@@ -439,6 +439,7 @@ def test_given_a_pull_in_the_same_second_as_the_last_runs_writes_they_are_not_pu
         assert store.outcomes.outcomes_follow_writes(pulled_at, columns) == 0
         assert store.outcomes.outcomes_for(["a@x.jp"])["a@x.jp"].mql_status == "Not MQL"
 
+        now[0] = NOW.replace(microsecond=900_000)
         store.record_writes([("a@x.jp", "Lead", {"MQL_Status__c": "MQL"})])  # this run, .900
         assert store.outcomes.outcomes_follow_writes(pulled_at, columns) == 1
         assert store.outcomes.outcomes_for(["a@x.jp"])["a@x.jp"].mql_status == "MQL"

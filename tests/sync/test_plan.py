@@ -1,4 +1,5 @@
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from sync.plan import (
     SalesforceTarget,
     add_business_days,
     plan_writes,
+    whole_points,
 )
 from tests.sync.fakes import FakeScore
 
@@ -513,3 +515,15 @@ def test_hot_episodes_start_on_entering_hot_and_survive_a_short_cool_down(field_
 def test_a_disqualified_lead_is_never_hot(field_map) -> None:
     score = FakeScore(stage="hot", disqualified_by=["unsubscribed"])
     assert advance_hot(None, score, NOW, field_map.task) == (HotState(), None)
+
+
+@pytest.mark.parametrize(
+    ("score", "written"),
+    [("27.50", 28), ("42.50", 43), ("42.49", 42), ("0.50", 1), ("-7.50", -8), ("-7.49", -7)],
+)
+def test_given_a_score_ending_in_a_half_it_is_written_rounded_away_from_zero(
+    score: str, written: int
+) -> None:
+    # round() on a Decimal rounds halves to even: 42.50 would be written as 42, so a +15 rule
+    # would show as +14 on Salesforce.
+    assert whole_points(Decimal(score)) == written

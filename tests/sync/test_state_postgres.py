@@ -531,24 +531,25 @@ def test_sync_on_postgresql_equals_sync_on_sqlite_and_a_rerun_writes_nothing(
     tmp_path: Path, pg_url: str
 ) -> None:
     from sync.runner import open_store, run_once
+    from tests.clock import pinned_clock
     from tests.e2e.conftest import settings_for, started
     from tests.e2e.test_sync_end_to_end import SINCE, salesforce_state, write_calls
 
     results = {}
     for backend in ("sqlite", "postgresql"):
         folder = tmp_path / backend
-        sandbox = started(folder)
+        sandbox = started(folder, clock=pinned_clock())
         try:
             settings = settings_for(sandbox, folder)
             if backend == "postgresql":
                 settings.state = StateSettings(url=SecretStr(pg_url))
-            summary = run_once(settings, kind="backfill", since=SINCE)
+            summary = run_once(settings, kind="backfill", since=SINCE, clock=sandbox.clock)
             with open_store(settings) as store:
                 counts, streams = store.counts(), sorted(store.cursors())
             results[backend] = (salesforce_state(sandbox), counts, streams, summary["mqls"])
             if backend == "postgresql":
                 calls = write_calls(sandbox)
-                again = run_once(settings, kind="sync")
+                again = run_once(settings, kind="sync", clock=sandbox.clock)
                 assert write_calls(sandbox) == calls
                 assert again["records_updated"] == again["leads_created"] == 0
                 assert again["tasks_created"] == 0
