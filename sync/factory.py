@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from typing import Any
 
 from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.constants import SEARCH_PER_SECOND
 from connectors.hubspot.extract import HubSpotSource
 from connectors.hubspot.forms import FormRules
 from connectors.salesforce.client import SalesforceClient
@@ -19,6 +21,23 @@ from sync.pipeline import Pipeline
 from sync.scorer import RulesScorer
 from sync.sink import SalesforceSink
 from sync.state import StateStore
+
+
+def previous_searches(runs: list[dict[str, Any]], per_second: int) -> list[float]:
+    """When (epoch seconds) the last finished run's searches may still count in HubSpot's
+    1-second search window, from `StateStore.runs` (newest first; the current run, not
+    finished, is skipped). A run that recorded them (`hubspot_recent_searches`) says; one
+    that stopped without a summary counts as having searched `per_second` times as it
+    finished (`finished_at` is to the second: at its end)."""
+    for run in runs:
+        if not run.get("finished_at"):
+            continue
+        summary = run.get("summary") or {}
+        if "hubspot_recent_searches" in summary:
+            return [float(s) for s in summary["hubspot_recent_searches"]]
+        finished = datetime.fromisoformat(run["finished_at"]).timestamp() + 1.0
+        return [finished] * per_second
+    return []
 
 
 def _union(first: list[str], more: list[str]) -> list[str]:
@@ -68,6 +87,7 @@ def build_pipeline(
         }
     )
     hubspot = HubSpotClient(wanted, token)
+    hubspot.assume_searches(previous_searches(store.runs(3), SEARCH_PER_SECOND[wanted.tier] or 0))
     salesforce = SalesforceClient(settings)
     source = HubSpotSource(hubspot, forms, wanted)
     write_back = None
@@ -106,6 +126,8 @@ def build_pipeline(
             "salesforce_daily_used": (salesforce.api_usage or (None, None))[0],
             "salesforce_daily_limit": (salesforce.api_usage or (None, None))[1],
         },
+        rate_limited=lambda: dict(hubspot.rate_limited),
+        recent_searches=hubspot.recent_searches,
         while_waiting=source.while_waiting,
         write_back=write_back,
         outcomes=outcomes,
