@@ -258,7 +258,7 @@ def test_burst_limiter_keeps_calls_under_the_tier_with_margin(make_client, clock
     assert times[-1] - times[0] < 10.0 * 3 + 1
 
 
-def test_search_limiter_allows_four_per_second_and_skips_the_burst_bucket(stub, make_client, clock):
+def test_search_limiter_allows_five_per_second_and_skips_the_burst_bucket(stub, make_client, clock):
     times: dict[str, list[float]] = {"search": [], "list": []}
 
     def answer(seen):
@@ -274,11 +274,9 @@ def test_search_limiter_allows_four_per_second_and_skips_the_burst_bucket(stub, 
         client.search("contacts", {"limit": 1})
     searches = times["search"]
     assert searches[0] == burst_full_at  # a full burst bucket does not delay search
-    for i in range(4, len(searches)):
-        assert searches[i] - searches[i - 4] >= 1.0  # never 5 in one second
-    # the first four go at once: HubSpot allows 5 a second to the account, one is left for
-    # other apps of the account (SEARCH_MARGIN)
-    assert searches[3] == searches[0]
+    for i in range(5, len(searches)):
+        assert searches[i] - searches[i - 5] >= 1.0  # never 6 in one second
+    assert searches[4] == searches[0]  # the first five go at once: HubSpot allows 5 a second
     assert searches[-1] - searches[0] < 2.5  # 12 searches in about 2.1 s, no slower
     client.list_page("contacts")  # the 91st burst call waits for the 10 s window
     assert times["list"][-1] - times["list"][0] >= 10.0
@@ -291,11 +289,11 @@ def test_given_a_run_that_just_searched_the_next_client_waits_out_its_second(
     # spend the second the other one used (the demo's back-to-back runs answered 429).
     stub.default = lambda seen: Reply(200, {"results": []})
     first = make_client(stub.url, tier="pro")
-    for _ in range(4):
+    for _ in range(5):
         first.search("contacts", {"limit": 1})
     searched_until = clock.now
     handed_on = first.recent_searches()
-    assert len(handed_on) == 4
+    assert len(handed_on) == 5
     second = make_client(stub.url, tier="pro")
     second.assume_searches(handed_on)
     second.search("contacts", {"limit": 1})
