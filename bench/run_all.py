@@ -78,8 +78,9 @@ def table(results: list[Result]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     out = []
     for i, row in enumerate(rows):
-        out.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  "
-                   + row[4])
+        out.append(
+            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[4]
+        )
         if i == 0:
             out.append("-" * (sum(widths) + 8 + 40))
     return "\n".join(out)
