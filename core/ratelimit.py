@@ -6,7 +6,7 @@ import bisect
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 
 class SlidingWindowLimiter:
@@ -14,7 +14,9 @@ class SlidingWindowLimiter:
 
     `acquire()` blocks (through the injected `sleep`) until a call may start. A limiter with
     `max_calls=None` never waits. `margin` keeps a few calls in reserve for other clients of
-    the same token.
+    the same token. The server's window belongs to the account, not to this object: calls
+    made before it existed (an earlier run a moment ago) are handed in with `assume`, and
+    `recent` hands this limiter's calls on.
     """
 
     def __init__(
@@ -66,3 +68,27 @@ class SlidingWindowLimiter:
                 return  # already out of the window
             now = self._clock()
             self._starts.insert(bisect.bisect_right(self._starts, now), now)
+
+    def recent(self) -> list[float]:
+        """Stamps (this limiter's clock) of the calls still in the window, oldest first."""
+        if self.limit is None:
+            return []
+        with self._lock:
+            now = self._clock()
+            return [s for s in self._starts if now - s < self.period]
+
+    def assume(self, stamps: Iterable[float]) -> None:
+        """Count calls made elsewhere at `stamps` (this limiter's clock) as if made here.
+
+        A limiter starts empty, but the server still counts what the account did in the
+        last `period`: the calls of an earlier run that ended a moment ago, for instance.
+        A stamp later than now (a bound known only to the second) counts as made now.
+        """
+        if self.limit is None:
+            return
+        with self._lock:
+            now = self._clock()
+            earlier = (min(s, now) for s in stamps)
+            self._starts = deque(
+                sorted([*self._starts, *(s for s in earlier if now - s < self.period)])
+            )

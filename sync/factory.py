@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from typing import Any
 
 from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.constants import SEARCH_PER_SECOND
 from connectors.hubspot.extract import HubSpotSource
 from connectors.hubspot.forms import FormRules
 from connectors.salesforce.client import SalesforceClient
+from core.clock import epoch_seconds
 from core.config import Settings
 from core.errors import ConfigError
 from core.logs import register_secret
@@ -19,6 +22,23 @@ from sync.pipeline import Pipeline
 from sync.scorer import RulesScorer
 from sync.sink import SalesforceSink
 from sync.state import StateStore
+
+
+def previous_searches(runs: list[dict[str, Any]], per_second: int) -> list[float]:
+    """When (epoch seconds) the last finished run's searches may still count in HubSpot's
+    1-second search window, from `StateStore.runs` (newest first; the current run, not
+    finished, is skipped). A run that recorded them (`hubspot_recent_searches`) says; one
+    that stopped without a summary counts as having searched `per_second` times as it
+    finished (`finished_at` is to the second: at its end)."""
+    for run in runs:
+        if not run.get("finished_at"):
+            continue
+        summary = run.get("summary") or {}
+        if "hubspot_recent_searches" in summary:
+            return [float(s) for s in summary["hubspot_recent_searches"]]
+        finished = datetime.fromisoformat(run["finished_at"]).timestamp() + 1.0
+        return [finished] * per_second
+    return []
 
 
 def _union(first: list[str], more: list[str]) -> list[str]:
@@ -67,7 +87,9 @@ def build_pipeline(
             ),
         }
     )
-    hubspot = HubSpotClient(wanted, token)
+    # Search stamps handed from run to run are read on the run's clock, as `finished_at` is.
+    hubspot = HubSpotClient(wanted, token, wall_clock=epoch_seconds(clock))
+    hubspot.assume_searches(previous_searches(store.runs(3), SEARCH_PER_SECOND[wanted.tier] or 0))
     salesforce = SalesforceClient(settings, clock=clock)
     source = HubSpotSource(hubspot, forms, wanted)
     write_back = None
@@ -107,6 +129,8 @@ def build_pipeline(
             "salesforce_daily_used": (salesforce.api_usage or (None, None))[0],
             "salesforce_daily_limit": (salesforce.api_usage or (None, None))[1],
         },
+        rate_limited=lambda: dict(hubspot.rate_limited),
+        recent_searches=hubspot.recent_searches,
         while_waiting=source.while_waiting,
         write_back=write_back,
         outcomes=outcomes,

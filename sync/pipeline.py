@@ -77,6 +77,10 @@ class Pipeline:
     call_counts: Callable[[], tuple[int, int]] = lambda: (0, 0)
     progress: Callable[[datetime, datetime, datetime], None] | None = None  # (done, since, until)
     budget: Callable[[], dict[str, int | None]] = dict  # API allowance as the last answers said
+    # HubSpot 429 answers by bucket ("search", "burst"): HubSpotClient.rate_limited.
+    rate_limited: Callable[[], Mapping[str, int]] = dict
+    # When the searches still in HubSpot's window were made (HubSpotClient.recent_searches).
+    recent_searches: Callable[[], list[float]] = list
     # Hands the source work to do while the contact search is held back by its rate limit
     # (HubSpotSource.while_waiting); None: extraction and processing run in series.
     while_waiting: Callable[[Callable[[], None] | None], None] | None = None
@@ -140,6 +144,10 @@ class Pipeline:
         summary.salesforce_calls = salesforce_calls - calls_before[1]
         summary.duration_seconds = round(time.monotonic() - started, 3)
         summary.api_budget = self.budget()
+        rate_limited = self.rate_limited()
+        summary.hubspot_429_search = rate_limited.get("search", 0)
+        summary.hubspot_429_burst = rate_limited.get("burst", 0)
+        summary.hubspot_recent_searches = self.recent_searches()
         return summary
 
     def _work_while_waiting(

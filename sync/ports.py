@@ -106,6 +106,13 @@ class RunSummary:
     api_budget: dict[str, int | None] = field(default_factory=dict)
     hubspot_calls: int = 0
     salesforce_calls: int = 0
+    # HubSpot 429 answers by bucket: with the client's limiters, each one means another app
+    # of the account spent the budget (retried, so the run went on).
+    hubspot_429_search: int = 0
+    hubspot_429_burst: int = 0
+    # When (epoch seconds) the run's searches still in HubSpot's 1-second window were made:
+    # the next run's limiter counts them (sync.factory.previous_searches).
+    hubspot_recent_searches: list[float] = field(default_factory=list)
     duration_seconds: float = 0.0
     dry_run: bool = False
     planned: dict[str, Any] = field(default_factory=dict)

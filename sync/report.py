@@ -44,8 +44,8 @@ def format_summary(summary: dict[str, Any]) -> str:
     lines.extend(_hubspot_writeback_lines(s))
     lines.extend(_outcome_lines(s))
     lines.append(
-        f"  API calls   HubSpot {s['hubspot_calls']}, Salesforce {s['salesforce_calls']}; "
-        f"problems reported {s['problems']}; {s['duration_seconds']} s"
+        f"  API calls   HubSpot {s['hubspot_calls']}{_rate_limited(s)}, Salesforce "
+        f"{s['salesforce_calls']}; problems reported {s['problems']}; {s['duration_seconds']} s"
     )
     for problem in s.get("problem_sample", [])[:10]:
         lines.append(f"    skipped: {problem}")
@@ -92,7 +92,7 @@ def format_status(data: dict[str, Any]) -> str:
             f"{summary.get('records_updated', 0) + summary.get('leads_created', 0)}, tasks "
             f"{summary.get('tasks_created', '-')}, calls HubSpot "
             f"{summary.get('hubspot_calls', '-')} / Salesforce "
-            f"{summary.get('salesforce_calls', '-')}"
+            f"{summary.get('salesforce_calls', '-')}{_rate_limited(summary)}"
         )
     if not data["runs"]:
         lines.append("  (no runs yet)")
@@ -114,6 +114,14 @@ def format_status(data: dict[str, Any]) -> str:
             f"Salesforce {salesforce} requests in the last 24 h"
         )
     return "\n".join(lines)
+
+
+def _rate_limited(summary: dict[str, Any]) -> str:
+    """HubSpot's 429 answers of a run, when it had any (another app spent the budget)."""
+    search, burst = summary.get("hubspot_429_search", 0), summary.get("hubspot_429_burst", 0)
+    if not (search or burst):
+        return ""
+    return f", HubSpot 429s search {search} / burst {burst}"
 
 
 def _fraction(used: int | None, limit: int | None) -> str:

@@ -3,8 +3,11 @@
 Every call goes through `HubSpotClient._call`, which
 1. refuses to start once the configured share of the daily allocation would be passed
    (`BudgetExhaustedError`), reading `X-HubSpot-RateLimit-Daily[-Remaining]` from responses;
-2. waits for the tier's client-side limiter (burst bucket per 10 s, or the search bucket);
-3. counts the call by endpoint (`calls`, `total_calls`);
+2. waits for the tier's client-side limiter (burst bucket per 10 s, or the search bucket),
+   on every attempt, retries included;
+3. counts the call by endpoint (`calls`, `total_calls`), and every 429 by bucket
+   (`rate_limited`: with the limiters in place, a 429 means another app of the account used
+   the budget);
 4. maps the answer through one status table (`classify_status`) to data or a ConnectorError;
 5. retries transient errors with `core.retry.call_with_retry` (urllib3's own retries are off).
 
@@ -194,6 +197,7 @@ class HubSpotClient:
         *,
         retry_policy: RetryPolicy = DEFAULT_RETRY_POLICY,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         session: requests.Session | None = None,
     ) -> None:
@@ -210,13 +214,16 @@ class HubSpotClient:
         self._timeout = settings.timeout_seconds
         self._retry = retry_policy
         self._sleep = sleep
+        self._clock = clock
+        self._wall_clock = wall_clock
         tier = settings.tier
         burst = c.BURST_PER_10S[tier]
         self._burst = SlidingWindowLimiter(
             burst, 10.0, margin=c.BURST_MARGIN if burst else 0, clock=clock, sleep=sleep
         )
+        search = c.SEARCH_PER_SECOND[tier]
         self._search = SlidingWindowLimiter(
-            c.SEARCH_PER_SECOND[tier], 1.0, clock=clock, sleep=sleep
+            search, 1.0, margin=c.SEARCH_MARGIN if search else 0, clock=clock, sleep=sleep
         )
         self._share = settings.daily_budget_share
         self._daily_limit: int | None = c.DAILY_DEFAULT[tier]
@@ -226,6 +233,7 @@ class HubSpotClient:
         self._accounting = threading.Lock()  # counters, when a search reader thread runs
         self.calls: Counter[str] = Counter()
         self.retries: Counter[str] = Counter()
+        self.rate_limited: Counter[str] = Counter()  # 429 answers by bucket (search, burst)
 
     def __repr__(self) -> str:
         return (
@@ -264,6 +272,19 @@ class HubSpotClient:
     @property
     def limiter_waited_seconds(self) -> float:
         return self._burst.waited_seconds + self._search.waited_seconds
+
+    def recent_searches(self) -> list[float]:
+        """When (epoch seconds) the searches still in HubSpot's 1-second window were counted,
+        as far as this client knows: for the next client of the account (`assume_searches`)."""
+        offset = self._wall_clock() - self._clock()
+        return [round(stamp + offset, 3) for stamp in self._search.recent()]
+
+    def assume_searches(self, epochs: Iterable[float]) -> None:
+        """Count searches made before this client existed (epoch seconds; an earlier run's
+        `recent_searches`): HubSpot's window is the account's, so a run started right after
+        another must not spend the second the other one already used."""
+        offset = self._clock() - self._wall_clock()
+        self._search.assume(epoch + offset for epoch in epochs)
 
     def _guard_budget(self, endpoint: Endpoint) -> None:
         limit = self._daily_limit
@@ -325,6 +346,8 @@ class HubSpotClient:
                 limiter.settle(stamp)  # the window counts from the answer (see `settle`)
             with self._accounting:
                 self._read_budget(raw.headers)
+                if raw.status == 429:
+                    self.rate_limited[endpoint.bucket] += 1
             if classify_status(raw.status, endpoint.expected) is not Outcome.OK:
                 raise self._scrub(
                     error_for_response(endpoint, url, raw.status, raw.headers, raw.body)

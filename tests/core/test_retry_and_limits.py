@@ -99,3 +99,38 @@ def test_given_settled_calls_the_window_counts_from_their_answers_not_their_star
         limiter.settle(stamp)
     limiter.acquire()
     assert 1.3 <= clock.now < 1.31
+
+
+def test_given_five_a_second_the_sixth_call_in_any_one_second_window_waits() -> None:
+    # HubSpot's search window is a rolling second; whatever the phase of the calls, no
+    # one-second window may hold more than the limit.
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(5, 1.0, clock=clock, sleep=clock.sleep)
+    starts = []
+    for i in range(23):
+        clock.now += 0.07 * (i % 3)  # calls arriving unevenly, between waits
+        limiter.settle(limiter.acquire())
+        starts.append(clock.now)
+    for i, start in enumerate(starts):
+        assert len([s for s in starts[i:] if s - start < 1.0]) <= 5
+    assert clock.sleeps  # the sixth and later calls of a second waited
+    assert starts[5] - starts[0] >= 1.0
+
+
+def test_given_calls_assumed_from_an_earlier_run_the_new_limiter_waits_for_them() -> None:
+    clock = FakeClock()
+    clock.now = 10.0
+    limiter = SlidingWindowLimiter(4, 1.0, clock=clock, sleep=clock.sleep)
+    limiter.assume([9.2, 9.5, 9.6, 9.7, 3.0])  # 3.0: long out of the window, ignored
+    limiter.acquire()
+    assert 10.2 <= clock.now < 10.21  # one slot free once 9.2 left the window
+    assert limiter.recent() == [9.5, 9.6, 9.7, clock.now]
+
+
+def test_given_assumed_calls_later_than_now_they_count_as_made_now() -> None:
+    clock = FakeClock()
+    clock.now = 5.0
+    limiter = SlidingWindowLimiter(2, 1.0, clock=clock, sleep=clock.sleep)
+    limiter.assume([5.9, 5.9])  # "searched at most by 5.9" (a time known to the second)
+    limiter.acquire()
+    assert 6.0 <= clock.now < 6.01

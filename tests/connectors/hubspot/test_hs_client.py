@@ -128,6 +128,19 @@ def test_given_429_with_retry_after_waits_that_long_then_succeeds(stub, make_cli
     assert clock.sleeps == [3.0]
     assert client.calls["contacts.search"] == 2
     assert client.retries["contacts.search"] == 1
+    assert client.rate_limited == {"search": 1}
+
+
+def test_given_429s_on_both_buckets_each_is_counted_in_its_own(stub, make_client, clock):
+    stub.queue(429, {"policyName": "SECONDLY"}, {"Retry-After": "1"})
+    stub.queue(429, {"policyName": "SECONDLY"}, {"Retry-After": "1"})
+    stub.queue(200, {"results": []})
+    stub.queue(429, {"policyName": "TEN_SECONDLY_ROLLING"})
+    stub.queue(200, {"results": []})
+    client = make_client(stub.url, tier="pro")
+    client.search("contacts", {"limit": 1})
+    client.list_page("contacts")
+    assert client.rate_limited == {"search": 2, "burst": 1}
 
 
 def test_given_5xx_without_retry_after_backs_off_exponentially(stub, make_client, clock):
@@ -267,6 +280,24 @@ def test_search_limiter_allows_five_per_second_and_skips_the_burst_bucket(stub, 
     assert searches[-1] - searches[0] < 2.5  # 12 searches in about 2.1 s, no slower
     client.list_page("contacts")  # the 91st burst call waits for the 10 s window
     assert times["list"][-1] - times["list"][0] >= 10.0
+
+
+def test_given_a_run_that_just_searched_the_next_client_waits_out_its_second(
+    stub, make_client, clock
+):
+    # HubSpot's search window is the account's: a run started right after another must not
+    # spend the second the other one used (the demo's back-to-back runs answered 429).
+    stub.default = lambda seen: Reply(200, {"results": []})
+    first = make_client(stub.url, tier="pro")
+    for _ in range(5):
+        first.search("contacts", {"limit": 1})
+    searched_until = clock.now
+    handed_on = first.recent_searches()
+    assert len(handed_on) == 5
+    second = make_client(stub.url, tier="pro")
+    second.assume_searches(handed_on)
+    second.search("contacts", {"limit": 1})
+    assert clock.now - searched_until >= 1.0 - 0.01
 
 
 def test_unlimited_tier_never_waits(stub, make_client, clock):
