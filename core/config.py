@@ -320,8 +320,12 @@ def load_settings(path: Path | None, *, salesforce: bool = True) -> Settings:
     if problems:
         raise ConfigError(f"configuration is not valid ({len(problems)} problem(s))", problems)
     settings.config_path = path.resolve() if path is not None else None
-    _check_paths(settings, path, text, environment)
-    _check_secret_files(settings, salesforce=salesforce)
+
+    def where_set(loc: tuple[str, str]) -> str:
+        return _origin(loc, path, text, environment)
+
+    _check_paths(settings, where_set)
+    _check_secret_files(settings, where_set, salesforce=salesforce)
     return settings
 
 
@@ -383,14 +387,20 @@ def _describe(
     message = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         message = "unknown setting (check the spelling against config.example.toml)"
+    return f"{key}: {message} [{_origin(loc, path, text, environment)}]"
+
+
+def _origin(
+    loc: tuple[str | int, ...], path: Path | None, text: str | None,
+    environment: EnvReading | None,
+) -> str:
+    """Where the setting at `loc` was given: the variable, else the file and line."""
     variable = environment.origin(loc) if environment is not None else None
     if variable is not None:
-        origin = f"environment variable {variable}"
-    elif path is not None:
-        origin = where(path, text, loc)
-    else:
-        origin = "defaults (no config file)"
-    return f"{key}: {message} [{origin}]"
+        return f"environment variable {variable}"
+    if path is not None:
+        return where(path, text, loc)
+    return "defaults (no config file)"
 
 
 # Each path setting and what it must name; the folder that holds a file the connector
@@ -409,9 +419,7 @@ _PATHS: tuple[tuple[str, str, Expect, bool], ...] = (
 )
 
 
-def _check_paths(
-    settings: Settings, path: Path | None, text: str | None, environment: EnvReading
-) -> None:
+def _check_paths(settings: Settings, where_set: Callable[[tuple[str, str]], str]) -> None:
     """Every path setting checked before use, resolved against the config file's folder."""
     problems = []
     for section, key, expect, created in _PATHS:
@@ -424,34 +432,33 @@ def _check_paths(
             parent = use_problem(full.parent, "folder")
             problem = None if parent is None else f"its folder {parent}"
         if problem is not None:
-            loc = (section, key)
-            variable = environment.origin(loc)
-            origin = f"environment variable {variable}" if variable else (
-                where(path, text, loc) if path is not None else "defaults (no config file)")
-            problems.append(f"{section}.{key}: {shown(full)} {problem} [{origin}]")
+            problems.append(f"{section}.{key}: {shown(full)} {problem} "
+                            f"[{where_set((section, key))}]")
     if problems:
         raise ConfigError("configuration is not valid", problems)
 
 
-def _check_secret_files(settings: Settings, *, salesforce: bool = True) -> None:
+def _check_secret_files(
+    settings: Settings, where_set: Callable[[tuple[str, str]], str], *, salesforce: bool = True
+) -> None:
     problems: list[str] = []
-    checks: list[tuple[str, Callable[[], SecretStr | None]]] = [
-        ("hubspot.access_token_file", settings.hubspot_token)
+    checks: list[tuple[tuple[str, str], Callable[[], SecretStr | None]]] = [
+        (("hubspot", "access_token_file"), settings.hubspot_token)
     ]
     if salesforce:
         checks += [
-            ("salesforce.password_file", lambda: settings.salesforce_secret("password")),
-            ("salesforce.session_id_file", lambda: settings.salesforce_secret("session_id")),
+            (("salesforce", "password_file"), lambda: settings.salesforce_secret("password")),
+            (("salesforce", "session_id_file"), lambda: settings.salesforce_secret("session_id")),
             (
-                "salesforce.consumer_secret_file",
+                ("salesforce", "consumer_secret_file"),
                 lambda: settings.salesforce_secret("consumer_secret"),
             ),
         ]
-    for label, getter in checks:
+    for loc, getter in checks:
         try:
             getter()
         except ValueError as exc:
-            problems.append(f"{label}: {exc}")
+            problems.append(f"{dotted(loc)}: {exc} [{where_set(loc)}]")
     if problems:
         raise ConfigError("configuration is not valid", problems)
 

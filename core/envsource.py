@@ -58,7 +58,7 @@ def read_env(
     reading = EnvReading()
     sections = {name: info.annotation for name, info in model.model_fields.items()
                 if name not in skip}
-    known = _known_names(sections, prefix)
+    known = _known_names(sections)
     ours = [(name, name[len(prefix):]) for name in environ if name.upper().startswith(prefix)]
     # Whole sections (JSON objects) first, so that single keys override them.
     for name, rest in sorted(ours, key=lambda item: (item[1].count("__"), item[1])):
@@ -69,7 +69,7 @@ def read_env(
         section = sections.get(parts[0])
         if section is None or len(parts) > 2 or (len(parts) == 2 and parts[1] not in
                                                  _model_of(section).model_fields):
-            _unknown(reading, name, parts, known)
+            _unknown(reading, name, parts, known, prefix)
             continue
         value = environ[name]
         if len(parts) == 1:
@@ -95,18 +95,20 @@ def read_env(
     return reading
 
 
-def _known_names(sections: dict[str, Any], prefix: str) -> list[str]:
+def _known_names(sections: dict[str, Any]) -> list[str]:
+    """Every settable name after the prefix: SYNC, SYNC__BULK_THRESHOLD, ..."""
     names = []
     for section, annotation in sections.items():
-        names.append(f"{prefix}{section.upper()}")
-        names += [f"{prefix}{section.upper()}__{key.upper()}"
-                  for key in _model_of(annotation).model_fields]
+        names.append(section.upper())
+        names += [f"{section.upper()}__{key.upper()}" for key in _model_of(annotation).model_fields]
     return names
 
 
-def _unknown(reading: EnvReading, name: str, parts: list[str], known: list[str]) -> None:
-    match = closest(name.upper(), known)
-    hint = f"; did you mean {match}?" if match else ""
+def _unknown(
+    reading: EnvReading, name: str, parts: list[str], known: list[str], prefix: str
+) -> None:
+    match = closest("__".join(parts).upper(), known)
+    hint = f"; did you mean {prefix}{match}?" if match else ""
     if len(parts) > 1:
         reading.problems.append(f"environment variable {name}: names no setting{hint}")
     elif match is not None:
