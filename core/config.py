@@ -6,17 +6,22 @@ also come from a file (`access_token_file = "/run/secrets/hubspot"`), so no secr
 the config file. Relative paths resolve against the config file's folder.
 
 `load_settings` turns every validation problem into one line naming the key, what is wrong and
-where it was set (file and line, or the environment variable) and raises one `ConfigError`.
+where it was set (file and line, or the environment variable) and raises one `ConfigError`:
+unknown sections and keys (with the closest known one suggested, ignoring case: `[SYNC]` ->
+"did you mean 'sync'?"), malformed environment variables (`core.envsource`; a list can be
+written `email,firstname`), and paths that cannot be used (`core.paths`) included.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -25,13 +30,37 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
+from core.envsource import EnvReading, read_env
 from core.errors import ConfigError
+from core.paths import Expect, shape_problem, shown, use_problem
+from core.suggest import unknown_key
 from core.tomlfile import dotted, load_toml, where
 
 ENV_PREFIX = "CONNECTOR_"
 DEFAULT_CONFIG_NAME = "connector.toml"
+NOT_FROM_FILES = ("config_path",)  # a field of Settings that no file or variable sets
+
+log = logging.getLogger("connector.config")
+
+
+def _usable(path: Path) -> Path:
+    problem = shape_problem(path)
+    if problem is not None:
+        raise ValueError(f"path {problem}")
+    return path
+
+
+# A path the operating system can take at all (no NUL byte, within PATH_MAX and NAME_MAX);
+# whether it names a file or a folder is checked once the config file's folder is known.
+UsablePath = Annotated[Path, AfterValidator(_usable)]
 
 
 class _Section(BaseModel):
@@ -52,7 +81,7 @@ class HubSpotSettings(_Section):
     access_token: SecretStr | None = Field(
         default=None, description="Private-app access token (pat-...)."
     )
-    access_token_file: Path | None = None
+    access_token_file: UsablePath | None = None
     base_url: str = "https://api.hubapi.com"
     tier: Literal["free", "pro", "enterprise", "unlimited"] = "pro"
     daily_budget_share: float = Field(default=0.8, gt=0, le=1)
@@ -99,14 +128,14 @@ class SalesforceSettings(_Section):
     username: str | None = None
     consumer_key: str | None = None
     consumer_secret: SecretStr | None = None
-    consumer_secret_file: Path | None = None
-    private_key_file: Path | None = None
+    consumer_secret_file: UsablePath | None = None
+    private_key_file: UsablePath | None = None
     password: SecretStr | None = None
-    password_file: Path | None = None
+    password_file: UsablePath | None = None
     security_token: SecretStr | None = None
     session_id: SecretStr | None = None
-    session_id_file: Path | None = None
-    ca_bundle: Path | None = Field(
+    session_id_file: UsablePath | None = None
+    ca_bundle: UsablePath | None = Field(
         default=None, description="Extra CA certificate file to trust (corporate proxy, sandbox)."
     )
     timeout_seconds: float = Field(default=60.0, gt=0)
@@ -132,12 +161,12 @@ class SalesforceSettings(_Section):
 class StateSettings(_Section):
     """SQLite at `path` by default; PostgreSQL when `url` is set (then `path` is not used)."""
 
-    path: Path = Path("state/connector.db")
+    path: UsablePath = Path("state/connector.db")
     url: SecretStr | None = Field(
         default=None,
         description="postgresql://user@host:5432/db; a password in it is never printed.",
     )
-    password_file: Path | None = Field(
+    password_file: UsablePath | None = Field(
         default=None, description="File holding the PostgreSQL password, kept out of `url`."
     )
 
@@ -162,7 +191,7 @@ class StateSettings(_Section):
 
 
 class SyncSettings(_Section):
-    mappings_dir: Path = Path("mappings")
+    mappings_dir: UsablePath = Path("mappings")
     create_leads_for: Literal["mql", "hot", "all"] = "mql"
     backfill_batch_size: int = Field(default=10_000, ge=100, le=100_000)
     bulk_threshold: int = Field(default=2_000, ge=200)
@@ -180,7 +209,7 @@ class SyncSettings(_Section):
 class MetricsSettings(_Section):
     """Optional Prometheus metrics of every run."""
 
-    textfile: Path | None = Field(
+    textfile: UsablePath | None = Field(
         default=None, description="node_exporter textfile collector file, e.g. .../connector.prom"
     )
     pushgateway_url: str | None = None
@@ -213,7 +242,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Environment first, then what load_settings read from the TOML file (passed as init).
-        return (env_settings, init_settings)
+        return (_EnvSource(settings_cls), init_settings)
 
     @property
     def base_dir(self) -> Path:
@@ -263,65 +292,173 @@ def load_settings(path: Path | None, *, salesforce: bool = True) -> Settings:
 
     `salesforce=False` is for commands that only read the state and the mappings (`report`):
     the Salesforce sign-in settings may then be missing; everything else is checked."""
+    model: type[Settings] = Settings if salesforce else _OfflineSettings
+    environment = read_environment(model)
+    for warning in environment.warnings:
+        log.warning(warning)
+    if environment.problems:
+        raise ConfigError("configuration is not valid", environment.problems)
     data: dict[str, Any] = {}
     text: str | None = None
+    problems: list[str] = []
     if path is not None:
         data = load_toml(path)
         text = path.read_text(encoding="utf-8")
-    if "salesforce" not in data and not _env_has_section("SALESFORCE"):
+        problems = _drop_unknown_keys(data, model, path, text)
+    if "salesforce" not in data and "salesforce" not in environment.values:
         data["salesforce"] = {}
     try:
-        settings = Settings(**data) if salesforce else _OfflineSettings(**data)
+        settings = model(**data)
     except ValidationError as exc:
-        raise ConfigError(
-            f"configuration is not valid ({exc.error_count()} problem(s))",
-            [_describe(err, path, text) for err in exc.errors()],
-        ) from None
+        problems += [_describe(err, path, text, environment) for err in exc.errors()]
+    except SettingsError as exc:  # last resort: a settings source failed; name the variables
+        names = ", ".join(sorted(set(environment.origins.values()))) or "none set"
+        problems.append(f"the environment could not be read ({exc}; {ENV_PREFIX}* variables: "
+                        f"{names})")
+    except RecursionError:
+        problems.append("values nested too deeply")
+    if problems:
+        raise ConfigError(f"configuration is not valid ({len(problems)} problem(s))", problems)
     settings.config_path = path.resolve() if path is not None else None
-    _check_secret_files(settings, salesforce=salesforce)
+
+    def where_set(loc: tuple[str, str]) -> str:
+        return _origin(loc, path, text, environment)
+
+    _check_paths(settings, where_set)
+    _check_secret_files(settings, where_set, salesforce=salesforce)
     return settings
 
 
-def _env_has_section(section: str) -> bool:
-    prefix = f"{ENV_PREFIX}{section}__"
-    return any(key.upper().startswith(prefix) for key in os.environ)
+def read_environment(model: type[BaseModel] = Settings) -> EnvReading:
+    """The `CONNECTOR_*` variables as settings, with their problems (see core.envsource)."""
+    return read_env(model, os.environ, ENV_PREFIX, skip=NOT_FROM_FILES)
 
 
-def _describe(err: Any, path: Path | None, text: str | None) -> str:
+class _EnvSource(PydanticBaseSettingsSource):
+    """Settings from `CONNECTOR_*` variables (core.envsource): comma-separated lists, JSON
+    sections, case-insensitive names. `load_settings` reports their problems first; here
+    only the values are taken."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # not used: __call__ reads every variable at once
+
+    def __call__(self) -> dict[str, Any]:
+        return read_environment(self.settings_cls).values
+
+
+def _drop_unknown_keys(
+    data: dict[str, Any], model: type[BaseModel], path: Path, text: str
+) -> list[str]:
+    """A problem for each section and key of the file that names no setting (removed from
+    `data`, so that each is reported once, with the closest known name)."""
+    problems = []
+    sections = {n: f.annotation for n, f in model.model_fields.items()
+                if n not in NOT_FROM_FILES}
+    for name in list(data):
+        if name not in sections:
+            problems.append(_unknown(name, sections, (name,), path, text))
+            del data[name]
+            continue
+        section, keys = data[name], _fields_of(sections[name])
+        if isinstance(section, dict) and keys:
+            for key in list(section):
+                if key not in keys:
+                    problems.append(_unknown(key, keys, (name, key), path, text))
+                    del section[key]
+    return problems
+
+
+def _fields_of(annotation: Any) -> list[str]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return list(annotation.model_fields)
+    return []
+
+
+def _unknown(name: str, known: Any, loc: tuple[str, ...], path: Path, text: str) -> str:
+    hint = unknown_key(name, known).removeprefix(f"unknown key {name!r}")
+    return f"{dotted(loc)}: unknown setting{hint} [{where(path, text, loc)}]"
+
+
+def _describe(
+    err: Any, path: Path | None, text: str | None, environment: EnvReading | None = None
+) -> str:
     loc = tuple(err["loc"])
     key = dotted(loc) or "(top level)"
     message = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         message = "unknown setting (check the spelling against config.example.toml)"
-    env_name = ENV_PREFIX + "__".join(str(p).upper() for p in loc)
-    if env_name in os.environ:
-        origin = f"environment variable {env_name}"
-    elif path is not None:
-        origin = where(path, text, loc)
-    else:
-        origin = "defaults (no config file)"
-    return f"{key}: {message} [{origin}]"
+    return f"{key}: {message} [{_origin(loc, path, text, environment)}]"
 
 
-def _check_secret_files(settings: Settings, *, salesforce: bool = True) -> None:
+def _origin(
+    loc: tuple[str | int, ...], path: Path | None, text: str | None,
+    environment: EnvReading | None,
+) -> str:
+    """Where the setting at `loc` was given: the variable, else the file and line."""
+    variable = environment.origin(loc) if environment is not None else None
+    if variable is not None:
+        return f"environment variable {variable}"
+    if path is not None:
+        return where(path, text, loc)
+    return "defaults (no config file)"
+
+
+# Each path setting and what it must name; the folder that holds a file the connector
+# creates (the state file, the metrics file) must be a folder too.
+_PATHS: tuple[tuple[str, str, Expect, bool], ...] = (
+    ("hubspot", "access_token_file", "file", False),
+    ("salesforce", "consumer_secret_file", "file", False),
+    ("salesforce", "private_key_file", "file", False),
+    ("salesforce", "password_file", "file", False),
+    ("salesforce", "session_id_file", "file", False),
+    ("salesforce", "ca_bundle", "file", False),
+    ("state", "path", "file", True),
+    ("state", "password_file", "file", False),
+    ("sync", "mappings_dir", "folder", False),
+    ("metrics", "textfile", "file", True),
+)
+
+
+def _check_paths(settings: Settings, where_set: Callable[[tuple[str, str]], str]) -> None:
+    """Every path setting checked before use, resolved against the config file's folder."""
+    problems = []
+    for section, key, expect, created in _PATHS:
+        value = getattr(getattr(settings, section), key)
+        if value is None or (section == "state" and key == "path" and settings.state.url):
+            continue
+        full = settings.resolve(value)
+        problem = use_problem(full, expect)
+        if problem is None and created:
+            parent = use_problem(full.parent, "folder")
+            problem = None if parent is None else f"its folder {parent}"
+        if problem is not None:
+            problems.append(f"{section}.{key}: {shown(full)} {problem} "
+                            f"[{where_set((section, key))}]")
+    if problems:
+        raise ConfigError("configuration is not valid", problems)
+
+
+def _check_secret_files(
+    settings: Settings, where_set: Callable[[tuple[str, str]], str], *, salesforce: bool = True
+) -> None:
     problems: list[str] = []
-    checks: list[tuple[str, Callable[[], SecretStr | None]]] = [
-        ("hubspot.access_token_file", settings.hubspot_token)
+    checks: list[tuple[tuple[str, str], Callable[[], SecretStr | None]]] = [
+        (("hubspot", "access_token_file"), settings.hubspot_token)
     ]
     if salesforce:
         checks += [
-            ("salesforce.password_file", lambda: settings.salesforce_secret("password")),
-            ("salesforce.session_id_file", lambda: settings.salesforce_secret("session_id")),
+            (("salesforce", "password_file"), lambda: settings.salesforce_secret("password")),
+            (("salesforce", "session_id_file"), lambda: settings.salesforce_secret("session_id")),
             (
-                "salesforce.consumer_secret_file",
+                ("salesforce", "consumer_secret_file"),
                 lambda: settings.salesforce_secret("consumer_secret"),
             ),
         ]
-    for label, getter in checks:
+    for loc, getter in checks:
         try:
             getter()
         except ValueError as exc:
-            problems.append(f"{label}: {exc}")
+            problems.append(f"{dotted(loc)}: {exc} [{where_set(loc)}]")
     if problems:
         raise ConfigError("configuration is not valid", problems)
 

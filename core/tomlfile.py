@@ -2,6 +2,10 @@
 
 `tomllib` gives no positions for keys, so `key_line` asks `core.tomlpos`, which scans the
 text once more, where a key path is written.
+
+Every TOML text people write (the config file and every mapping file) is parsed by
+`parse_toml`, which also bounds how deeply tables and arrays may nest (`MAX_DEPTH`): tomllib
+itself raises RecursionError a few hundred levels down, and the checks after it recurse too.
 """
 
 from __future__ import annotations
@@ -11,9 +15,51 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from core.errors import ConfigError
+from core.paths import shown
+from core.suggest import model_keys, unknown_key
 from core.tomlpos import key_lines, line_of
+
+MAX_DEPTH = 32  # tables and arrays inside each other; the shipped files use at most 7
+
+
+class TomlSyntaxError(ValueError):
+    """Text that is not TOML, or TOML nested deeper than `MAX_DEPTH`; the message says
+    where (`(at line N, column M)`, as tomllib writes it) when it can."""
+
+
+def parse_toml(text: str) -> dict[str, Any]:
+    """`text` parsed; TomlSyntaxError when it is not TOML or nests too deeply."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise TomlSyntaxError(str(exc)) from None
+    except RecursionError:
+        data = None
+    if data is None or too_deep(data):
+        raise TomlSyntaxError(
+            f"tables and arrays are nested too deeply (at most {MAX_DEPTH} levels)"
+        )
+    return data
+
+
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether dicts and lists in `value` nest more than `limit` levels (no recursion)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        if depth >= limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def load_toml(path: Path) -> dict[str, Any]:
@@ -21,13 +67,20 @@ def load_toml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: file not found") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+        raise ConfigError(f"{shown(path)}: file not found") from exc
+    except IsADirectoryError as exc:
+        raise ConfigError(f"{shown(path)}: is a folder, not a file") from exc
+    except OSError as exc:
+        raise ConfigError(f"{shown(path)}: cannot read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{shown(path)}: not UTF-8 text ({exc.reason} at byte {exc.start})"
+                          ) from exc
+    except ValueError as exc:  # a NUL byte in the path
+        raise ConfigError(f"{shown(path)}: not a usable path ({exc})") from exc
     try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        return parse_toml(text)
+    except TomlSyntaxError as exc:
+        raise ConfigError(f"{shown(path)}: not valid TOML: {exc}") from exc
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -43,10 +96,20 @@ def load_model(path: Path, model: type[ModelT]) -> ModelT:
         text = path.read_text(encoding="utf-8")
         problems = [
             f"{where(path, text, tuple(e['loc']))}: {dotted(tuple(e['loc'])) or '(file)'}: "
-            f"{e['msg'].removeprefix('Value error, ')}"
+            f"{_message(model, e)}"
             for e in exc.errors()
         ]
         raise ConfigError(f"{path}: {len(problems)} problem(s)", problems) from None
+
+
+def _message(model: type[BaseModel], error: ErrorDetails) -> str:
+    """What is expected; for an unknown key, the closest known one (case-insensitive)."""
+    if error["type"] == "extra_forbidden":
+        loc = tuple(error["loc"])
+        known = model_keys(model, loc[:-1])
+        text = unknown_key(str(loc[-1]), known)
+        return text + (f" (expected one of: {', '.join(known)})" if known else "")
+    return error["msg"].removeprefix("Value error, ")
 
 
 def key_line(text: str, loc: tuple[str | int, ...]) -> int | None:

@@ -7,12 +7,9 @@ returns the messages.
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import re
-import tomllib
-import types
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +20,8 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from core.errors import ConfigError
+from core.suggest import closest, model_keys, unknown_key
+from core.tomlfile import TomlSyntaxError, parse_toml
 from core.tomlpos import KeyPath, key_lines, line_of
 from scoring.checks import check_scoring, check_segments
 from scoring.compile import Rules, compile_rules
@@ -132,8 +131,8 @@ def _parse(source: _Source) -> dict[str, Any] | None:
         source.problems.append(_Problem(None, f"{source.name}: {source.error}"))
         return None
     try:
-        return tomllib.loads(source.text)
-    except tomllib.TOMLDecodeError as exc:
+        return parse_toml(source.text)
+    except TomlSyntaxError as exc:
         source.problems.append(_syntax_problem(source.name, str(exc)))
         return None
 
@@ -157,7 +156,8 @@ def _without_typo_echoes(root: type[BaseModel], errors: list[ErrorDetails]
     for error in errors:
         if error["type"] == "extra_forbidden":
             parent, key = error["loc"][:-1], str(error["loc"][-1])
-            for close in difflib.get_close_matches(key, _allowed_keys(root, parent), n=1):
+            close = closest(key, model_keys(root, parent))
+            if close is not None:
                 misspelt.add((*parent, close))
     return [e for e in errors if not (e["type"] == "missing" and tuple(e["loc"]) in misspelt)]
 
@@ -202,11 +202,8 @@ def _pydantic_problem(source: _Source, root: type[BaseModel], error: ErrorDetail
     value = error.get("input")
     if kind == "extra_forbidden":
         key = str(path[-1])
-        allowed = _allowed_keys(root, loc[:-1])
-        text = f"unknown key {key!r}"
-        close = difflib.get_close_matches(key, allowed, n=1)
-        if close:
-            text += f"; did you mean {close[0]!r}?"
+        allowed = model_keys(root, loc[:-1])
+        text = unknown_key(key, allowed)
         if allowed:
             text += f" (expected one of: {', '.join(allowed)})"
         return source.problem(path, text)
@@ -242,57 +239,3 @@ _EXPECTED = {
     "model_type": "a table",
     "model_attributes_type": "a table",
 }
-
-
-def _allowed_keys(root: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
-    """The keys the model at `loc` accepts (best effort; [] when it cannot tell)."""
-    current: Any = root
-    for part in loc:
-        current = _step(current, part)
-        if current is None:
-            return []
-    model = _as_model(current, None)
-    if model is None:
-        return []
-    return sorted(field.alias or name for name, field in model.model_fields.items())
-
-
-def _step(tp: Any, part: str | int) -> Any:
-    if isinstance(part, str) and part.startswith("<"):
-        return _as_model(tp, part)
-    tp = _unwrap(tp)
-    origin = typing.get_origin(tp)
-    if isinstance(part, int):
-        return typing.get_args(tp)[0] if origin is list else None
-    if origin is dict:
-        return typing.get_args(tp)[1]
-    model = _as_model(tp, None)
-    if model is None:
-        return None
-    for name, field in model.model_fields.items():
-        if part in (name, field.alias):
-            return field.annotation
-    return None
-
-
-def _unwrap(tp: Any) -> Any:
-    while typing.get_origin(tp) is typing.Annotated:
-        tp = typing.get_args(tp)[0]
-    if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        members = [m for m in typing.get_args(tp) if m is not type(None)]
-        if len(members) == 1:
-            return _unwrap(members[0])
-    return tp
-
-
-def _as_model(tp: Any, tag: str | None) -> type[BaseModel] | None:
-    """The model `tp` stands for; in a tagged union, the member carrying `tag`."""
-    tp = _unwrap(tp)
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
-        return tp
-    if typing.get_origin(tp) in (typing.Union, types.UnionType) and tag is not None:
-        for member in typing.get_args(tp):
-            metadata = getattr(member, "__metadata__", ())
-            if any(getattr(m, "tag", None) == tag for m in metadata):
-                return _as_model(typing.get_args(member)[0], None)
-    return None

@@ -6,12 +6,12 @@ missing; fields are read and stripped once per lead (see compile.Facts).
 
 from __future__ import annotations
 
-import fnmatch
 import operator
 import re
 from collections.abc import Callable, Mapping
 
 from core.models import AttributeValue
+from core.regex import compile_glob, compile_regex
 from scoring.fields import as_number, as_text
 from scoring.schema import ValueTest, Where
 
@@ -46,10 +46,10 @@ def compile_text_test(test: ValueTest) -> TextPredicate:
     if test.not_in is not None:
         checks.append(_member(folded(test.not_in), sensitive, inside=False))
     if test.regex is not None:
-        search = re.compile(test.regex, flags).search
+        search = compile_regex(test.regex, flags).search
         checks.append(_remembered(lambda s: s is not None and search(s) is not None))
     if test.glob is not None:
-        full = re.compile(fnmatch.translate(test.glob), flags).match
+        full = compile_glob(test.glob, flags).match
         checks.append(_remembered(lambda s: s is not None and full(s) is not None))
     bounds = [(test.min, operator.ge), (test.max, operator.le), (test.above, operator.gt),
               (test.below, operator.lt)]

@@ -7,7 +7,6 @@ fast runtime form, after the cross-reference checks in `scoring.checks`.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
@@ -20,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from core.regex import compile_glob, compile_regex
 from scoring.fields import ACTIVITY_ATTRIBUTES
 
 RuleId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]+$", min_length=1, max_length=80)]
@@ -50,10 +50,14 @@ class ValueTest(StrictModel):
     @classmethod
     def _regex_compiles(cls, value: str | None) -> str | None:
         if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"not a valid regular expression ({exc})") from None
+            compile_regex(value)  # ValueError says why (size, nesting, syntax)
+        return value
+
+    @field_validator("glob")
+    @classmethod
+    def _glob_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            compile_glob(value)
         return value
 
     @model_validator(mode="after")

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from core.errors import ConfigError
+from core.regex import compile_glob
 from core.tomlfile import load_model, where
 
 # Computed values and the kind of value each one is (see `sync.plan.computed_values`).
@@ -209,6 +210,13 @@ class TaskRoute(BaseModel):
     stage: list[str] | None = Field(default=None, description="scoring stage name(s)")
     trigger: TaskTrigger | None = None
     owner_id: str
+
+    @field_validator("segment")
+    @classmethod
+    def _glob_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            compile_glob(value.lower())  # ValueError when too long
+        return value
 
     @field_validator("stage", mode="before")
     @classmethod

@@ -21,7 +21,6 @@ Transforms, in order: `value_map` (text values), `format` (date, datetime, numbe
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from typing import Any, Literal, Protocol
 
 from core.models import Company, Contact
 from core.plan import RecordWrite, TaskWrite, WriteError, WriteResult
+from core.regex import compile_glob
 from sync.fieldmap import FieldMap, FieldMapping, TaskRoute, TaskTemplate, render_template
 
 CreatePolicy = Literal["mql", "hot", "all"]
@@ -445,7 +445,7 @@ def route_owner(lead: LeadInput, trigger: str, routes: Sequence[TaskRoute]) -> s
     for route in routes:
         if route.trigger is not None and route.trigger != trigger:
             continue
-        if route.segment is not None and not fnmatch.fnmatchcase(segment, route.segment.lower()):
+        if route.segment is not None and not compile_glob(route.segment.lower()).match(segment):
             continue
         if route.stage is not None and stage not in {s.lower() for s in route.stage}:
             continue

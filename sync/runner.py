@@ -18,6 +18,7 @@ from typing import Any
 from core.clock import Clock, system_clock
 from core.config import Settings
 from core.errors import ConfigError, ConnectorError
+from core.paths import shown, use_problem
 from sync.db import PostgresTarget, database_errors, state_target
 from sync.db import exists as state_exists
 from sync.lock import state_lock
@@ -46,6 +47,9 @@ def validate_mappings(folder: Path) -> list[str]:
     from sync.hubspot_fields import load_hubspot_mapping
     from sync.outcomes import load_funnel
 
+    unusable = use_problem(folder, "folder")
+    if unusable is not None:
+        return [f"{shown(folder)}: mappings folder {unusable}"]
     if not folder.is_dir():
         return [f"{folder}: mappings folder not found"]
     problems = list(validate_rules(folder))

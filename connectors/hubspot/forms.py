@@ -17,10 +17,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from core.errors import ConfigError
-from core.tomlfile import dotted, load_toml, where
+from core.regex import compile_regex
+from core.tomlfile import load_model
 
 _KIND = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -38,10 +38,7 @@ class FormRule(BaseModel):
     @classmethod
     def _compiles(cls, value: str | None) -> str | None:
         if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"not a valid regular expression: {exc}") from None
+            compile_regex(value)  # ValueError says why (size, nesting, syntax)
         return value
 
     @field_validator("match_id")
@@ -66,7 +63,7 @@ class FormRule(BaseModel):
         if self.match_id is not None:
             return form_id.strip().lower() == self.match_id
         assert self.match_name is not None
-        return re.search(self.match_name, form_name or "") is not None
+        return compile_regex(self.match_name).search(form_name or "") is not None
 
 
 class FormRules(BaseModel):
@@ -91,16 +88,4 @@ class FormRules(BaseModel):
     @classmethod
     def load(cls, path: Path) -> FormRules:
         """Read `path` (e.g. mappings/forms.toml); any problem raises one ConfigError."""
-        data = load_toml(path)
-        try:
-            return cls.from_mapping(data)
-        except ValidationError as exc:
-            text = path.read_text(encoding="utf-8")
-            problems = []
-            for err in exc.errors():
-                loc = tuple(err["loc"])
-                message = err["msg"].removeprefix("Value error, ")
-                problems.append(
-                    f"{dotted(loc) or '(top level)'}: {message} [{where(path, text, loc)}]"
-                )
-            raise ConfigError(f"{path}: form rules are not valid", problems) from None
+        return load_model(path, cls)

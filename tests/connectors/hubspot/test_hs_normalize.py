@@ -395,7 +395,7 @@ def test_the_project_forms_mapping_loads():
         ('[[form]]\nkind = "contact_us"\n', "exactly one"),
         ('[[form]]\nmatch_id = "a"\nmatch_name = "b"\nkind = "contact_us"\n', "exactly one"),
         ('[[form]]\nmatch_id = "a"\nkind = "Contact Us"\n', "lower_snake_case"),
-        ('[[form]]\nmatch_id = "a"\nkind = "x"\ncolour = "red"\n', "Extra inputs"),
+        ('[[form]]\nmatch_id = "a"\nkind = "x"\ncolour = "red"\n', "unknown key 'colour'"),
     ],
 )
 def test_bad_form_rules_raise_config_error_with_the_line(tmp_path: Path, body, message):
