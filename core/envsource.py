@@ -11,8 +11,9 @@ expected; a value is never repeated in a message (it may be a token or a passwor
 Unknown names: a variable with `__` in it, or named after a section, is meant for the
 connector, so one that names no setting is an error (with the closest setting suggested). Any
 other `CONNECTOR_*` variable may belong to something else on the machine: it only gets a
-warning when it is close to a setting's name. `CONNECTOR_CONFIG` (the config file) and
-`CONNECTOR_TEST_*` (the test suite) are not settings and are skipped.
+warning when it is close to a setting's name. `CONNECTOR_CONFIG` (the config file),
+`CONNECTOR_NOW` (the command's clock, `core.clock`) and `CONNECTOR_TEST_*` (the test suite)
+are not settings and are skipped.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from pydantic import BaseModel
 from core.suggest import closest
 from core.tomlfile import MAX_DEPTH, too_deep
 
-NOT_SETTINGS = ("CONFIG",)
+NOT_SETTINGS = ("CONFIG", "NOW")  # the config file; the command clock (core.clock)
 NOT_SETTINGS_PREFIXES = ("TEST_",)
 
 
