@@ -6,13 +6,12 @@ send every call; nothing in the product knows about it.
     python -c "import tests.reliability.killer as k; k.main()" KILL_AT before|after ARGS...
     python -c "import tests.reliability.killer as k; k.run()" ARGS...   (not killed)
 
-Both read RELIABILITY_NOW (ISO 8601): when set, every run's clock (`sync.runner.run_once`)
+Both read RELIABILITY_NOW (ISO 8601): when set, the command's clock (`cli._command_clock`)
 reads that moment, so runs that are compared score at the same `now` (see `pin_clock`).
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import signal
 import sys
@@ -30,10 +29,11 @@ def pin_clock() -> None:
     moment = os.environ.get("RELIABILITY_NOW")
     if not moment:
         return
-    import sync.runner
+    import cli
+    from core.clock import fixed_clock
 
-    fixed = datetime.fromisoformat(moment)
-    sync.runner.run_once = functools.partial(sync.runner.run_once, clock=lambda: fixed)  # type: ignore[assignment]
+    frozen = fixed_clock(datetime.fromisoformat(moment))
+    cli._command_clock = lambda: frozen  # the entry's clock, as `CONNECTOR_NOW` would set it
 
 
 def run() -> None:
