@@ -5,7 +5,10 @@ A `Clock` is a zero-argument callable returning an aware UTC `datetime`. Product
 moment and advances with real elapsed time (monotonic), so everything that runs under it —
 sandboxes, scoring, cursors, reports — agrees on the date whatever the wall clock says.
 
-Durations (rate limiting, timeouts, backoff) are not "now": they keep `time.monotonic`.
+Durations (rate limiting, timeouts, backoff) are not "now": they keep `time.monotonic`. Nor are
+transport stamps — a JWT bearer assertion's `exp`, a TLS certificate's validity, HubSpot's
+rolling search window: the services check those against real time, so they read the machine's
+clock, and so do the sandboxes where they check them (`sandbox/salesforce/oauth.py`).
 
 `CONNECTOR_NOW` (ISO 8601, read by the command line's entry only) starts the command's clock
 at that moment: for replaying a run as it would have happened then, and for tests that pin

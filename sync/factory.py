@@ -12,7 +12,6 @@ from connectors.hubspot.constants import SEARCH_PER_SECOND
 from connectors.hubspot.extract import HubSpotSource
 from connectors.hubspot.forms import FormRules
 from connectors.salesforce.client import SalesforceClient
-from core.clock import epoch_seconds
 from core.config import Settings
 from core.errors import ConfigError
 from core.logs import register_secret
@@ -87,10 +86,9 @@ def build_pipeline(
             ),
         }
     )
-    # Search stamps handed from run to run are read on the run's clock, as `finished_at` is.
-    hubspot = HubSpotClient(wanted, token, wall_clock=epoch_seconds(clock))
+    hubspot = HubSpotClient(wanted, token)
     hubspot.assume_searches(previous_searches(store.runs(3), SEARCH_PER_SECOND[wanted.tier] or 0))
-    salesforce = SalesforceClient(settings, clock=clock)
+    salesforce = SalesforceClient(settings)
     source = HubSpotSource(hubspot, forms, wanted)
     write_back = None
     if settings.hubspot.write_back:  # score, stage, ... onto HubSpot contacts too

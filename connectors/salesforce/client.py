@@ -30,7 +30,6 @@ from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 from simple_salesforce.util import call_salesforce
 
-from core.clock import Clock, system_clock
 from core.config import Settings
 from core.errors import (
     BudgetExhaustedError,
@@ -132,10 +131,8 @@ class SalesforceClient:
         retry_policy: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen dataclass
         http: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        clock: Clock = system_clock,
     ) -> None:
         self._settings = settings
-        self._clock = clock  # dates the JWT bearer assertion
         self._cfg = settings.salesforce
         self.retry_policy = retry_policy
         self._sleep = sleep
@@ -715,7 +712,7 @@ class SalesforceClient:
 
     def _login(self) -> None:
         session = call_with_retry(
-            lambda: authenticate(self._settings, self._http, now=self._clock()),
+            lambda: authenticate(self._settings, self._http),
             self.retry_policy,
             sleep=self._sleep,
         )
