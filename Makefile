@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-fast lint bench clean postgres
+.PHONY: install demo test test-fast test-dates lint bench clean postgres
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ demo: install
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q -p no:cacheprovider
+
+# The end-to-end tests and the demo again on other dates, under a shifted machine clock
+# (libfaketime; installs the Debian package `faketime` when run as root). CI runs it.
+test-dates: install
+	bash scripts/ci-dates.sh
 
 # Everything but the suites marked slow.
 test-fast: install
