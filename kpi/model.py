@@ -1,6 +1,6 @@
 """Plain data in and out of the KPI core (`kpi.compute`): no I/O, nothing read from a clock.
 
-Inputs are one `LeadFacts` per lead (built by an adapter, e.g. `sync.kpi_source`), the
+Inputs are one `LeadFacts` per lead (built by an adapter, e.g. `app.kpi_report`), the
 `CostEntry`s of `mappings/costs.toml` and the `AgreementRow`s where the connector's MQL
 decision and Salesforce differ. The output is one `KpiReport`; `kpi.export` turns it into
 JSON and CSV, `kpi.html` into one HTML file.

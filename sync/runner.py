@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,7 +18,6 @@ from typing import Any
 from core.clock import Clock, system_clock
 from core.config import Settings
 from core.errors import ConfigError, ConnectorError
-from core.paths import shown, use_problem
 from sync.db import PostgresTarget, database_errors, state_target
 from sync.db import exists as state_exists
 from sync.lock import state_lock
@@ -29,43 +28,8 @@ from sync.state import StateStore
 
 log = logging.getLogger("connector.run")
 
-MAPPING_FILES = ("scoring.toml", "segments.toml", "fields.toml", "forms.toml")
-
-
 def mappings_dir(settings: Settings) -> Path:
     return settings.resolve(settings.sync.mappings_dir)
-
-
-def validate_mappings(folder: Path) -> list[str]:
-    """Every problem in every mapping file of `folder`, one message each (file:line: ...):
-    the scoring rules, fields.toml, forms.toml, funnel.toml (outcomes), hubspot.toml (the
-    HubSpot write-back) and costs.toml (`connector report`)."""
-    from connectors.hubspot.forms import FormRules
-    from kpi.costs import load_costs
-    from scoring import validate_rules
-    from sync.fieldmap import load_field_map
-    from sync.hubspot_fields import load_hubspot_mapping
-    from sync.outcomes import load_funnel
-
-    unusable = use_problem(folder, "folder")
-    if unusable is not None:
-        return [f"{shown(folder)}: mappings folder {unusable}"]
-    if not folder.is_dir():
-        return [f"{folder}: mappings folder not found"]
-    problems = list(validate_rules(folder))
-    loaders: tuple[Callable[[Path], object], ...] = (
-        load_field_map,
-        lambda d: FormRules.load(d / "forms.toml"),
-        load_funnel,
-        load_hubspot_mapping,
-        load_costs,
-    )
-    for load in loaders:
-        try:
-            load(folder)
-        except ConfigError as exc:
-            problems.extend(exc.problems or [str(exc)])
-    return problems
 
 
 def state_path(settings: Settings) -> Path:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta, timezone
 
+import click
 import pytest
 from click.testing import CliRunner
 
 import cli
+from commands.base import Context
 from core.clock import NOW_VARIABLE, clock_from, epoch_seconds, fixed_clock, parse_moment
 
 MOMENT = datetime(2028, 2, 29, 23, 59, 59, tzinfo=UTC)
@@ -52,8 +54,8 @@ def test_given_connector_now_the_commands_clock_starts_at_that_moment(tmp_path) 
     seen: list[datetime] = []
 
     @cli.main.command("clock-probe")
-    @cli.click.pass_obj
-    def probe(obj: cli.Context) -> None:
+    @click.pass_obj
+    def probe(obj: Context) -> None:
         seen.append(obj.clock())
 
     try:

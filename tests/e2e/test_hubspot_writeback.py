@@ -12,12 +12,12 @@ import pytest
 import requests
 from click.testing import CliRunner
 
+from app.setup_hubspot import run_setup
+from app.texts import format_summary
 from cli import main
 from core.config import Settings
 from sandbox.serve import Sandbox
-from sync.report import format_summary
 from sync.runner import open_store, run_once
-from sync.setup_hubspot import run_setup
 from tests.clock import HISTORY_START
 from tests.e2e.conftest import settings_for, started
 

@@ -23,7 +23,6 @@ from core.identity import canonical_email
 from sandbox.salesforce.convert import convert_lead, edit
 from sandbox.serve import Sandbox
 from sync.agreement import agreement_from_store
-from sync.explain import score
 from sync.outcomes import Funnel, OutcomeSync
 from sync.runner import open_store, run_once
 from tests.e2e.conftest import current_clock, settings_for, started
@@ -39,17 +38,6 @@ def world(tmp_path: Path) -> Iterator[tuple[Sandbox, Settings]]:
     run_once(settings, kind="backfill", since=SINCE, clock=sandbox.clock)
     yield sandbox, settings
     sandbox.stop()
-
-
-@pytest.fixture(autouse=True)
-def registered() -> Iterator[None]:
-    """The `score` group on the real `connector` command, as cli.py registers it."""
-    added = "score" not in cli.main.commands
-    if added:
-        cli.main.add_command(score)
-    yield
-    if added:
-        cli.main.commands.pop("score", None)
 
 
 def connector(settings: Settings, *args: str) -> Any:

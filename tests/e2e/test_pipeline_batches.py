@@ -159,7 +159,7 @@ def test_given_hot_trigger_on_hot_leads_get_one_alert_task_each(
 def test_a_run_exports_metrics_and_status_shows_the_api_budget(
     sandbox: Sandbox, settings, tmp_path: Path
 ) -> None:
-    from sync.report import format_status
+    from app.texts import format_status
     from sync.runner import read_status
 
     settings.metrics.textfile = tmp_path / "metrics" / "connector.prom"

@@ -26,13 +26,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from app.kpi_report import build_report
 from cli import main
 from connectors.salesforce.client import SalesforceClient
 from core.identity import canonical_email
 from kpi.costs import load_costs
 from kpi.export import report_dict
 from kpi.html import render_html
-from sync.kpi_source import build_report
 from sync.runner import run_once
 from tests.clock import HISTORY_START, REPORT_START
 from tests.e2e.conftest import current_clock, settings_for, started
@@ -157,7 +157,7 @@ def test_agreement_check_lists_exactly_the_record_changed_in_salesforce(synced) 
 
 
 def test_sales_outcomes_flow_into_sql_opportunity_and_win_kpis(synced) -> None:
-    from sandbox.demo import sales_follow_up
+    from app.demo import sales_follow_up
     from sync.outcomes import Funnel
 
     sandbox, settings = synced

@@ -404,18 +404,11 @@ def test_fetch_by_ids_reads_500_ids_a_query_under_the_uri_limit() -> None:
 
 
 @pytest.fixture
-def connector() -> Iterator[Any]:
-    """`cli.main` with this issue's commands registered as the lead will register them."""
+def connector() -> Any:
+    """The `connector` command."""
     import cli
-    from sync.online_check import validate
-    from sync.setup_salesforce import setup
 
-    offline = cli.mappings.commands["validate"]
-    cli.main.add_command(setup)
-    cli.mappings.add_command(validate)
-    yield cli.main
-    cli.mappings.add_command(offline)
-    cli.main.commands.pop("setup", None)
+    return cli.main
 
 
 def invoke(main: Any, config: Path, *args: str) -> Any:

@@ -16,7 +16,6 @@ from click.testing import CliRunner, Result
 
 import cli
 from core.config import load_settings
-from sync.explain import score
 from sync.runner import open_store, run_once
 from tests.clock import DATA_UNTIL, TEST_NOW, pinned_clock
 from tests.e2e.conftest import settings_for, started
@@ -40,17 +39,6 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     finally:
         sandbox.stop()
     yield folder / "connector.toml"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def registered() -> Iterator[None]:
-    """The `score` group on the real `connector` command, as cli.py registers it."""
-    added = "score" not in cli.main.commands
-    if added:
-        cli.main.add_command(score)
-    yield
-    if added:
-        cli.main.commands.pop("score", None)
 
 
 def connector(config: Path, *args: str) -> Result:
@@ -249,7 +237,7 @@ def test_given_since_after_until_simulate_exits_2(config: Path) -> None:
 def test_given_sales_outcomes_simulate_reports_precision_and_recall(config: Path) -> None:
     from datetime import datetime
 
-    from sync.explain import format_simulation, run_simulation
+    from app.simulate import format_simulation, run_simulation
 
     settings = load_settings(config)
     emails, states = stored_leads(config)

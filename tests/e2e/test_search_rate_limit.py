@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from app.texts import format_status
 from sandbox.httpbase import FaultPlan
 from sandbox.serve import Sandbox
 from sync.factory import previous_searches
-from sync.report import format_status
 from sync.runner import read_status, run_once
 from tests.e2e.conftest import settings_for, started
 from tests.e2e.test_sync_end_to_end import SINCE

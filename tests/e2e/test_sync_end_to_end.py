@@ -156,7 +156,7 @@ def test_given_a_crash_after_tasks_were_sent_rerun_ends_as_a_clean_run_without_d
 def test_given_new_activity_incremental_sync_picks_up_only_that(
     sandbox: Sandbox, settings
 ) -> None:
-    from sandbox.demo import inject_new_activity, pick_ready_leads
+    from app.demo import inject_new_activity, pick_ready_leads
 
     run_once(settings, kind="backfill", since=SINCE, clock=sandbox.clock)
     leads = pick_ready_leads(120, DATA_UNTIL, 2)

@@ -1,4 +1,4 @@
-"""The report's state adapter (sync.kpi_source) on hand-built leads: one lead's facts from
+"""The report's state adapter (app.kpi_report) on hand-built leads: one lead's facts from
 its replayed history, the engagement counts, the outcome mapping and bad records."""
 
 from __future__ import annotations
@@ -8,13 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from core.errors import ConfigError
-from core.models import Activity, Company, Contact
-from core.models import ActivityKind as K
-from core.outcomes import LeadOutcome
-from scoring import MqlState, load_rules
-from scoring.simulate import LeadHistory, time_can_qualify
-from sync.kpi_source import (
+from app.kpi_report import (
     Problems,
     _Context,
     engagement_by_period,
@@ -24,6 +18,12 @@ from sync.kpi_source import (
     parse_segment,
     stage_ranks,
 )
+from core.errors import ConfigError
+from core.models import Activity, Company, Contact
+from core.models import ActivityKind as K
+from core.outcomes import LeadOutcome
+from scoring import MqlState, load_rules
+from scoring.simulate import LeadHistory, time_can_qualify
 from sync.outcomes import Funnel
 from tests.scoring.scoring_helpers import MAPPINGS
 

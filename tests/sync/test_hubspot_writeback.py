@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from app.mapping_checks import check_writeback
+from app.setup_hubspot import check_property
 from connectors.hubspot.writeback import HubSpotContactWriter
 from core.errors import RecordError, RetriableAPIError
 from core.models import Contact
@@ -25,9 +27,7 @@ from sync.hubspot_fields import (
     validate_hubspot_mapping,
 )
 from sync.hubspot_writeback import HubSpotWriteBack, plan_hubspot_writes, written_key
-from sync.online_check import check_writeback
 from sync.plan import LeadInput, computed_values
-from sync.setup_hubspot import check_property
 from tests.sync.fakes import FakeScore
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from app.mapping_checks import validate_mappings
 from connectors.salesforce.outcomes import (
     OutcomeFields,
     OutcomeReader,
@@ -33,7 +34,6 @@ from sync.outcomes import (
     outcome_stage,
     stage_after_mql,
 )
-from sync.runner import validate_mappings
 from sync.state import Link, StateStore
 from tests.sync.test_state_postgres import pg_server, pg_url  # noqa: F401 (fixtures)
 

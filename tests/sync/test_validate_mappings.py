@@ -9,8 +9,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from app.mapping_checks import validate_mappings
 from cli import main
-from sync.runner import validate_mappings
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,19 +13,14 @@ What is derived from the field map (`expected_fields`):
 
 `--check` describes Lead, Contact and Task (three API calls) and reports each field as ok,
 missing or wrong (type, length, picklist values, External ID / unique flags).
-
-Register in cli.py:  `from sync.setup_salesforce import setup` and `main.add_command(setup)`.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-
-import click
 
 from connectors.salesforce.constants import LEAD_EXTERNAL_ID_FIELD, TASK_EXTERNAL_ID_FIELD
 from connectors.salesforce.fieldtypes import (
@@ -317,39 +312,25 @@ def run_setup(settings: Any, check: bool) -> dict[str, Any]:
     return result
 
 
-@click.group("setup")
-def setup() -> None:
-    """What to set up in the connected systems for the current mappings."""
-
-
-@setup.command("salesforce")
-@click.option("--check", is_flag=True, help="Describe Lead/Contact/Task and report what is "
-              "missing or wrong in the configured org.")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-@click.pass_obj
-def setup_salesforce(obj: Any, check: bool, as_json: bool) -> None:
-    """Print the custom fields to create in Salesforce for fields.toml (exit 2 when --check
-    finds a field missing or wrong)."""
-    import cli  # the CLI's error-to-exit-code mapping; imported late (cli imports us)
-
-    def go() -> int:
-        result = run_setup(obj.settings(), check)
+def result_payload(result: Mapping[str, Any], check: bool) -> dict[str, Any]:
+    """`connector setup salesforce --json`."""
+    payload: dict[str, Any] = {
+        "fields_toml": result["fields_toml"],
+        "fields": [s.as_dict() for s in result["fields"]],
+    }
+    if check:
         checks: list[FieldCheck] = result.get("check", [])
-        if as_json:
-            payload = {
-                "fields_toml": result["fields_toml"],
-                "fields": [s.as_dict() for s in result["fields"]],
-            }
-            if check:
-                payload["check"] = [asdict(c) for c in checks]
-                payload["ok"] = all(c.status == "ok" for c in checks)
-            click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
-        else:
-            click.echo(format_specs(result["fields"], result["fields_toml"]))
-            if check:
-                click.echo("")
-                click.echo("Checked against the org:")
-                click.echo(format_checks(checks))
-        return cli.EXIT_USAGE if any(c.status != "ok" for c in checks) else cli.EXIT_OK
+        payload["check"] = [asdict(c) for c in checks]
+        payload["ok"] = all(c.status == "ok" for c in checks)
+    return payload
 
-    cli.run_guarded(go)
+
+def result_text(result: Mapping[str, Any], check: bool) -> str:
+    lines = [format_specs(result["fields"], result["fields_toml"])]
+    if check:
+        lines += ["", "Checked against the org:", format_checks(result.get("check", []))]
+    return "\n".join(lines)
+
+
+def setup_ok(result: Mapping[str, Any]) -> bool:
+    return all(c.status == "ok" for c in result.get("check", []))

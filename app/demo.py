@@ -17,12 +17,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from app.kpi_report import build_report, write_outputs
+from app.setup_hubspot import run_setup
+from app.texts import format_summary
 from core.clock import Clock, system_clock
 from core.config import load_settings
 from sandbox.generator import generate
 from sandbox.generator.hubspot import form_guids
 from sandbox.serve import Sandbox, SandboxOptions, start_sandbox
-from sync.report import format_summary
 from sync.runner import run_once
 
 DEMO_SEED = 42
@@ -187,8 +189,6 @@ def write_demo_report(
     settings: Any, workdir: Path, say: Callable[[str], None], now: datetime
 ) -> Path:
     """`connector report` on the demo's state: workdir/report.html and report-csv/."""
-    from sync.kpi_source import build_report, write_outputs
-
     report = build_report(settings, until=now, period="week")
     path = workdir / "report.html"
     write_outputs(report, html_path=path, csv_dir=workdir / "report-csv")
@@ -235,8 +235,6 @@ def run_demo(
         text = config.read_text(encoding="utf-8")
         config.write_text(text.replace("[hubspot]\n", "[hubspot]\nwrite_back = true\n", 1))
         settings = load_settings(config)
-        from sync.setup_hubspot import run_setup
-
         setup = run_setup(settings, check_only=False)
         created = sum(1 for c in setup["properties"] if c.status == "created")
         say(f"connector setup hubspot: group {setup['group']['name']} {setup['group']['status']}, "

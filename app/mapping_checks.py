@@ -1,6 +1,7 @@
-"""`connector mappings validate --online`: the mapping files against the live schemas.
+"""`connector mappings validate [--online]`: the mapping files, on their own and against the
+live schemas.
 
-Offline validation (`sync.runner.validate_mappings`) checks the files on their own. Online,
+Offline validation (`validate_mappings`) checks the files on their own. Online,
 every `[[field]]` of `fields.toml` is also checked against Salesforce describe (Lead,
 Contact, Task: three calls) and every `contact.<prop>` / `company.<prop>` source against the
 HubSpot properties API (one call per object type used), and the Task route owners against
@@ -20,22 +21,18 @@ so the contact properties are listed once. Each problem names the file (and for
   `max_length` are a warning (Salesforce refuses a too-long value with STRING_TOO_LONG);
 - HubSpot properties exist, are not archived, and are read by the connector at all
   (`hubspot.contact_properties` / `company_properties` in the config).
-
-Register in cli.py (replaces the offline-only command, keeping `--dir` and `--json`):
-`from sync.online_check import validate` and `mappings.add_command(validate)`.
 """
 
 from __future__ import annotations
 
 import difflib
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import click
-
+from app.setup_hubspot import PropertyCheck, compare
+from app.setup_salesforce import OBJECTS, active_values, describe_index, possible_values
 from connectors.hubspot.writeback import list_properties
 from connectors.salesforce.constants import LEAD_EXTERNAL_ID_FIELD, TASK_EXTERNAL_ID_FIELD
 from connectors.salesforce.fieldtypes import (
@@ -46,11 +43,13 @@ from connectors.salesforce.fieldtypes import (
     is_picklist,
     is_text,
 )
+from core.config import Settings
+from core.errors import ConfigError
+from core.paths import shown, use_problem
 from sync.fieldmap import FieldMap, FieldMapping
 from sync.hubspot_fields import FILE_NAME as HUBSPOT_MAPPING_FILE
 from sync.hubspot_fields import load_hubspot_mapping, property_specs
-from sync.setup_hubspot import PropertyCheck, compare
-from sync.setup_salesforce import OBJECTS, active_values, describe_index, possible_values
+from sync.runner import mappings_dir
 
 Severity = Literal["error", "warning"]
 Locate = Callable[[tuple[str | int, ...]], str]
@@ -380,11 +379,11 @@ def check_owners(
 def run_online_check(settings: Any, folder: Path) -> tuple[list[Problem], dict[str, int]]:
     """Fetch the schemas and check `folder`'s mappings; returns problems and the API calls
     made per system."""
+    from app.setup_salesforce import load_inputs
     from connectors.hubspot.client import HubSpotClient
     from connectors.salesforce.client import SalesforceClient
     from connectors.salesforce.records import fetch_by_ids
     from core.errors import ConfigError
-    from sync.setup_salesforce import load_inputs
 
     field_map, rules, locate = load_inputs(folder)
     writeback_specs = property_specs(load_hubspot_mapping(folder), rules)
@@ -429,76 +428,92 @@ def _sorted(problems: Iterable[Problem]) -> list[Problem]:
     return sorted(unique, key=lambda p: (line(p), p.severity != "error"))
 
 
-# ---------------------------------------------------------------------- command
+@dataclass
+class MappingCheck:
+    """What `connector mappings validate` found: errors (exit 2), warnings, API calls made."""
+
+    directory: Path
+    online: bool
+    errors: list[str]
+    warnings: list[str]
+    calls: dict[str, int]
+
+    def payload(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "directory": str(self.directory),
+            "problems": self.errors,
+            "warnings": self.warnings,
+            "ok": not self.errors,
+            "online": self.online,
+        }
+        if self.online:
+            payload["api_calls"] = self.calls
+        return payload
+
+    def text(self) -> str:
+        lines: list[str] = []
+        if self.errors:
+            lines.append(f"{len(self.errors)} problem(s) in {self.directory}:")
+            lines += [f"  - {problem}" for problem in self.errors]
+        if self.warnings:
+            lines.append(f"{len(self.warnings)} warning(s):")
+            lines += [f"  - {warning}" for warning in self.warnings]
+        if not self.errors:
+            what = (
+                "valid, and match the Salesforce and HubSpot schemas" if self.online else "valid"
+            )
+            lines.append(f"{self.directory}: all mapping files are {what}")
+        return "\n".join(lines)
 
 
-@click.command("validate")
-@click.option(
-    "--dir",
-    "directory",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Mappings folder (default: sync.mappings_dir from the config).",
-)
-@click.option("--online", is_flag=True, help="Also check fields.toml against the Salesforce "
-              "and HubSpot schemas and hubspot.toml against the HubSpot contact properties "
-              "(at most 6 API calls: 3 describes, 1 User query, 2 property lists).")
-@click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON.")
-@click.pass_obj
-def validate(obj: Any, directory: Path | None, online: bool, as_json: bool) -> None:
-    """Validate every file in the mappings folder; print every problem with file and line
-    (exit 2 when there is one; warnings alone exit 0)."""
-    import cli  # the CLI's error-to-exit-code mapping; imported late (cli imports us)
-
-    def go() -> int:
-        from sync.runner import mappings_dir, validate_mappings
-
-        settings = obj.settings() if online or directory is None else None
-        folder = directory or mappings_dir(settings)
-        errors = list(validate_mappings(folder))
-        warnings: list[str] = []
-        calls: dict[str, int] = {}
-        if online and not errors:
-            found, calls = run_online_check(settings, folder)
-            errors = [str(p) for p in found if p.severity == "error"]
-            warnings = [str(p) for p in found if p.severity == "warning"]
-        if as_json:
-            payload: dict[str, Any] = {
-                "directory": str(folder),
-                "problems": errors,
-                "warnings": warnings,
-                "ok": not errors,
-                "online": online,
-            }
-            if online:
-                payload["api_calls"] = calls
-            click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
-        else:
-            _print(folder, errors, warnings, online)
-        return cli.EXIT_USAGE if errors else cli.EXIT_OK
-
-    cli.run_guarded(go)
+MAPPING_FILES = ("scoring.toml", "segments.toml", "fields.toml", "forms.toml")
 
 
-def _print(folder: Path, errors: list[str], warnings: list[str], online: bool) -> None:
-    if errors:
-        click.echo(f"{len(errors)} problem(s) in {folder}:")
-        for problem in errors:
-            click.echo(f"  - {problem}")
-    if warnings:
-        click.echo(f"{len(warnings)} warning(s):")
-        for warning in warnings:
-            click.echo(f"  - {warning}")
-    if not errors:
-        what = "valid, and match the Salesforce and HubSpot schemas" if online else "valid"
-        click.echo(f"{folder}: all mapping files are {what}")
+def validate_mappings(folder: Path) -> list[str]:
+    """Every problem in every mapping file of `folder`, one message each (file:line: ...):
+    the scoring rules, fields.toml, forms.toml, funnel.toml (outcomes), hubspot.toml (the
+    HubSpot write-back) and costs.toml (`connector report`)."""
+    from connectors.hubspot.forms import FormRules
+    from kpi.costs import load_costs
+    from scoring import validate_rules
+    from sync.fieldmap import load_field_map
+    from sync.hubspot_fields import load_hubspot_mapping
+    from sync.outcomes import load_funnel
+
+    unusable = use_problem(folder, "folder")
+    if unusable is not None:
+        return [f"{shown(folder)}: mappings folder {unusable}"]
+    if not folder.is_dir():
+        return [f"{folder}: mappings folder not found"]
+    problems = list(validate_rules(folder))
+    loaders: tuple[Callable[[Path], object], ...] = (
+        load_field_map,
+        lambda d: FormRules.load(d / "forms.toml"),
+        load_funnel,
+        load_hubspot_mapping,
+        load_costs,
+    )
+    for load in loaders:
+        try:
+            load(folder)
+        except ConfigError as exc:
+            problems.extend(exc.problems or [str(exc)])
+    return problems
 
 
-__all__ = [
-    "Problem",
-    "check_hubspot",
-    "check_owners",
-    "check_salesforce",
-    "check_writeback",
-    "run_online_check",
-    "validate",
-]
+def check_mappings(settings: Settings | None, directory: Path | None, online: bool) -> MappingCheck:
+    """Every file of the mappings folder (`directory`, else the configured one); with
+    `online`, also against the Salesforce and HubSpot schemas (only when the files are valid).
+    `settings` may be None when neither the configured folder nor the APIs are needed."""
+    if directory is None:
+        assert settings is not None, "the configured mappings folder needs the settings"
+        directory = mappings_dir(settings)
+    errors = list(validate_mappings(directory))
+    warnings: list[str] = []
+    calls: dict[str, int] = {}
+    if online and not errors:
+        assert settings is not None, "an online check needs the settings"
+        found, calls = run_online_check(settings, directory)
+        errors = [str(p) for p in found if p.severity == "error"]
+        warnings = [str(p) for p in found if p.severity == "warning"]
+    return MappingCheck(directory, online, errors, warnings, calls)

@@ -21,13 +21,10 @@ or map another name in hubspot.toml); 5 when HubSpot refuses the token or scopes
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-
-import click
 
 from sync.hubspot_fields import (
     FILE_NAME,
@@ -181,46 +178,26 @@ def format_result(result: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@click.command("hubspot")
-@click.option("--check", "check_only", is_flag=True,
-              help="Only report what is missing or wrong; create nothing.")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-@click.pass_obj
-def setup_hubspot(obj: Any, check_only: bool, as_json: bool) -> None:
-    """Create the contact properties (and their group) that the HubSpot write-back needs;
-    report properties that exist with another type (exit 2) without changing them."""
-    import cli  # the CLI's error-to-exit-code mapping; imported late (cli imports us)
-
-    def go() -> int:
-        result = run_setup(obj.settings(), check_only)
-        checks: list[PropertyCheck] = result["properties"]
-        bad = [c for c in checks if c.status not in ("ok", "created")]
-        if check_only and result["group"]["status"] != "ok":
-            bad = bad or [PropertyCheck(result["group"]["name"], "missing", "group")]
-        if as_json:
-            payload = {
-                "mapping": result["mapping"],
-                "group": result["group"],
-                "properties": [
-                    asdict(c) | {"definition": s.create_body()}
-                    for c, s in zip(checks, result["specs"], strict=True)
-                ],
-                "scopes": SCOPES,
-                "hubspot_calls": result["hubspot_calls"],
-                "ok": not bad,
-            }
-            click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
-        else:
-            click.echo(format_result(result))
-        return cli.EXIT_USAGE if bad else cli.EXIT_OK
-
-    cli.run_guarded(go)
+def problems_of(result: Mapping[str, Any], check_only: bool) -> list[PropertyCheck]:
+    """The properties (and, with `check_only`, the group) that are missing or wrong."""
+    checks: list[PropertyCheck] = result["properties"]
+    bad = [c for c in checks if c.status not in ("ok", "created")]
+    if check_only and result["group"]["status"] != "ok":
+        bad = bad or [PropertyCheck(result["group"]["name"], "missing", "group")]
+    return bad
 
 
-__all__ = [
-    "PropertyCheck",
-    "check_property",
-    "compare",
-    "run_setup",
-    "setup_hubspot",
-]
+def result_payload(result: Mapping[str, Any], check_only: bool) -> dict[str, Any]:
+    """`connector setup hubspot --json`."""
+    checks: list[PropertyCheck] = result["properties"]
+    return {
+        "mapping": result["mapping"],
+        "group": result["group"],
+        "properties": [
+            asdict(c) | {"definition": s.create_body()}
+            for c, s in zip(checks, result["specs"], strict=True)
+        ],
+        "scopes": SCOPES,
+        "hubspot_calls": result["hubspot_calls"],
+        "ok": not problems_of(result, check_only),
+    }

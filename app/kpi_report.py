@@ -256,7 +256,7 @@ def read_facts(
     outcomes: Callable[[list[str]], Mapping[str, LeadOutcome]],
 ) -> Iterator[LeadFacts]:
     """Every stored lead's facts, read in batches of `BATCH` leads."""
-    from sync.explain import read_leads  # the same lead assembly as `score simulate`
+    from app.leads import read_leads  # the same lead assembly as `score simulate`
 
     batch: list[LeadHistory] = []
     for history in read_leads(store):
