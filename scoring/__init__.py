@@ -9,11 +9,11 @@ For a daily re-score when only time has passed, keep `aggregate_activities(...)`
 """
 
 from scoring.aggregate import aggregate_activities
-from scoring.compile import Rules
 from scoring.engine import score_aggregate, score_lead
 from scoring.loader import load_rules, rules_from_toml, validate_rules
 from scoring.mql import next_mql_state
 from scoring.result import ActivityAggregate, ExplanationEntry, LeadScore, MqlState, RuleTally
+from scoring.rules import Rules
 
 __all__ = [
     "ActivityAggregate",

@@ -29,9 +29,8 @@ from datetime import datetime
 from operator import attrgetter
 
 from core.models import Activity, DistinctActivities
-from scoring.compile import HALF_LIFE, LINEAR, BehaviourSpec, Rules, SlotPlan, to_timestamp
-from scoring.program import fast_constructor
-from scoring.result import ActivityAggregate, RuleTally
+from scoring.result import ActivityAggregate, RuleTally, fast_constructor
+from scoring.rules import HALF_LIFE, LINEAR, BehaviourSpec, Rules, SlotPlan, to_timestamp
 
 _NO_TIMES: tuple[float, ...] = ()
 _tally = tuple.__new__  # RuleTally without its keyword-handling __new__

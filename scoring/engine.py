@@ -17,18 +17,7 @@ from datetime import datetime
 
 from core.models import Activity, Company, Contact
 from scoring.aggregate import aggregate_at, decay_factor
-from scoring.compile import (
-    HALF_LIFE,
-    NO_DECAY,
-    BehaviourSpec,
-    Decision,
-    Facts,
-    GroupSpec,
-    Rules,
-    to_timestamp,
-)
 from scoring.mql import next_mql_state
-from scoring.program import fast_constructor
 from scoring.result import (
     EXPLANATION_SLOT,
     MONEY,
@@ -38,7 +27,18 @@ from scoring.result import (
     LeadScore,
     MqlState,
     RuleTally,
+    fast_constructor,
     money,
+)
+from scoring.rules import (
+    HALF_LIFE,
+    NO_DECAY,
+    BehaviourSpec,
+    Decision,
+    Facts,
+    GroupSpec,
+    Rules,
+    to_timestamp,
 )
 
 _NEVER = MqlState()

@@ -24,7 +24,8 @@ from core.suggest import closest, model_keys, unknown_key
 from core.tomlfile import TomlSyntaxError, parse_toml
 from core.tomlpos import KeyPath, key_lines, line_of
 from scoring.checks import check_scoring, check_segments
-from scoring.compile import Rules, compile_rules
+from scoring.compile import compile_rules
+from scoring.rules import Rules
 from scoring.schema import ScoringFile, SegmentsFile
 
 _M = typing.TypeVar("_M", bound=BaseModel)

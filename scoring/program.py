@@ -1,6 +1,8 @@
-"""The decisions of a rule set compiled once more, into Python functions without a tree walk.
+"""The code generators of the compiler: a rule set's decisions (`build_program`) and the end
+of its aggregation (`build_finish`), compiled once more into Python functions without a tree
+walk. The shapes they fill (`Program`, `AggregatePlan.finish`) are in scoring.rules.
 
-`compile.Cond` objects answer one condition at a time through a method call per node, and
+`rules.Cond` objects answer one condition at a time through a method call per node, and
 they stay the source of truth for the human answer (`describe`). For the fast answer,
 `build_program` turns every condition of the fit rules, disqualifiers, MQL rules, stages and
 segment dimensions into one inline Python expression over:
@@ -19,18 +21,22 @@ test, cent comparisons for a score, and for an activity count "at least k" the k
 probe timestamp against the window (`probe_count` when `not_followed_by` needs it). Apart
 from integer indexes, nothing from the rule files is pasted into the source: field and rule
 names, labels and numbers are bound as names.
+
+`build_finish` writes out `aggregate.tally` and `aggregate.slot_times` per rule set, so this
+module sits above scoring.aggregate and below scoring.compile.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from core.models import Company, Contact
-from scoring.compile import (
+from scoring.aggregate import slot_times, tally
+from scoring.fields import as_text, field_getter
+from scoring.matchers import MEMO_SIZE
+from scoring.result import RuleTally
+from scoring.rules import (
     HALF_LIFE,
     ActivityCond,
     AllCond,
@@ -41,28 +47,11 @@ from scoring.compile import (
     MqlFlagCond,
     NotCond,
     Probe,
+    Program,
     ScoreCond,
     SlotPlan,
     probe_count,
 )
-from scoring.fields import as_text, field_getter
-from scoring.matchers import MEMO_SIZE
-from scoring.result import RuleTally
-
-Answers = tuple[tuple[bool, ...], ...]  # per field: the answers of the tests on it
-Probes = tuple[tuple[float, ...], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Program:
-    read: Callable[[Contact, Company | None], Answers]
-    fit: Callable[[Answers], tuple[bool, ...]]  # per fit rule, in file order
-    disqualified: Callable[[Answers, Probes, float, dict[str, int]], tuple[str, ...]]  # ids
-    qualifying: Callable[[Answers, Probes, float, dict[str, int]], int]  # MQL rule index, or -1
-    # (stage, segment: the dimension values joined, segments: dimension -> value in order)
-    labels: Callable[[Answers, Probes, float, dict[str, int], bool],
-                     tuple[str, str, dict[str, str]]]
-    source: str  # the generated code, for reading and debugging
 
 
 class _Source:
@@ -210,8 +199,6 @@ def build_finish(
     of summing shares (the same floats, see below). Probes that read only the latest
     timestamp of several kinds get `slot_times` written out. Other decays call
     `aggregate.tally`."""
-    from scoring.aggregate import slot_times, tally
-
     names: dict[str, Any] = {"slot_times": slot_times, "tally": tally, "exp": math.exp,
                              "new": tuple.__new__, "RuleTally": RuleTally, "NONE": ()}
 
@@ -341,20 +328,3 @@ def _answers(tests: Sequence[Callable[[str | None], bool]]
         return answers
 
     return answer
-
-
-def fast_constructor(cls: type, slots: Mapping[str, Any] | None = None) -> Callable[..., Any]:
-    """`cls(*values)` for a frozen dataclass with slots, without its generated __init__
-    (which sets every field through object.__setattr__): each slot is set directly. Only for
-    dataclasses without __post_init__ or defaults that compute; the values are the same.
-    `slots`: a field's own slot descriptor where the class has put a property over it."""
-    names = [f.name for f in dataclasses.fields(cls)]
-    namespace: dict[str, Any] = {"new": object.__new__, "cls": cls}
-    body = []
-    for n, name in enumerate(names):
-        namespace[f"set{n}"] = (slots or {}).get(name, getattr(cls, name)).__set__
-        body.append(f"    set{n}(obj, {name})")
-    source = (f"def make({', '.join(names)}):\n    obj = new(cls)\n" + "\n".join(body)
-              + "\n    return obj\n")
-    exec(compile(source, f"<fast {cls.__name__}>", "exec"), namespace)
-    return namespace["make"]

@@ -1,12 +1,14 @@
-"""What scoring returns, and the small state the caller keeps between runs."""
+"""What scoring returns, and the small state the caller keeps between runs; and
+`fast_constructor`, which the hot path builds these frozen dataclasses with."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 MONEY: dict[int, Decimal] = {}  # shared values of money(), by cents
 
@@ -172,3 +174,20 @@ class ActivityAggregate:
     tallies: Mapping[str, RuleTally]  # behaviour rule id -> tally, matched rules only
     probes: tuple[tuple[float, ...], ...]  # per condition probe: latest match timestamps
     activities: int  # distinct activities up to as_of
+
+
+def fast_constructor(cls: type, slots: Mapping[str, Any] | None = None) -> Callable[..., Any]:
+    """`cls(*values)` for a frozen dataclass with slots, without its generated __init__
+    (which sets every field through object.__setattr__): each slot is set directly. Only for
+    dataclasses without __post_init__ or defaults that compute; the values are the same.
+    `slots`: a field's own slot descriptor where the class has put a property over it."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    namespace: dict[str, Any] = {"new": object.__new__, "cls": cls}
+    body = []
+    for n, name in enumerate(names):
+        namespace[f"set{n}"] = (slots or {}).get(name, getattr(cls, name)).__set__
+        body.append(f"    set{n}(obj, {name})")
+    source = (f"def make({', '.join(names)}):\n    obj = new(cls)\n" + "\n".join(body)
+              + "\n    return obj\n")
+    exec(compile(source, f"<fast {cls.__name__}>", "exec"), namespace)
+    return namespace["make"]

@@ -48,7 +48,9 @@ from operator import attrgetter
 
 from core.models import Activity, Company, Contact
 from scoring.aggregate import aggregate_activities
-from scoring.compile import (
+from scoring.engine import score_aggregate
+from scoring.result import ActivityAggregate, LeadScore, MqlState
+from scoring.rules import (
     NO_DECAY,
     ActivityCond,
     AllCond,
@@ -59,8 +61,6 @@ from scoring.compile import (
     Rules,
     ScoreCond,
 )
-from scoring.engine import score_aggregate
-from scoring.result import ActivityAggregate, LeadScore, MqlState
 
 WEEK = timedelta(days=7)
 _BY_TIME = attrgetter("occurred_at")

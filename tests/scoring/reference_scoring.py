@@ -12,7 +12,16 @@ from datetime import datetime
 from operator import attrgetter
 
 from core.models import Activity, Company, Contact
-from scoring.compile import (
+from scoring.mql import next_mql_state
+from scoring.result import (
+    ActivityAggregate,
+    ExplanationEntry,
+    LeadScore,
+    MqlState,
+    RuleTally,
+    money,
+)
+from scoring.rules import (
     HALF_LIFE,
     LINEAR,
     NO_DECAY,
@@ -23,15 +32,6 @@ from scoring.compile import (
     GroupSpec,
     Rules,
     to_timestamp,
-)
-from scoring.mql import next_mql_state
-from scoring.result import (
-    ActivityAggregate,
-    ExplanationEntry,
-    LeadScore,
-    MqlState,
-    RuleTally,
-    money,
 )
 
 _BY_TIME = attrgetter("occurred_at")
