@@ -27,6 +27,7 @@ from sync.outcomes import Funnel, OutcomeSync
 from sync.runner import open_store, run_once
 from tests.e2e.conftest import current_clock, settings_for, started
 from tests.e2e.test_salesforce_write_path import promotable_leads, sync_later, touch_contact
+from tests.e2e.test_score_commands import REPLAY_FROM
 from tests.e2e.test_sync_end_to_end import SINCE
 
 
@@ -234,7 +235,7 @@ def test_simulate_reports_precision_and_recall_from_stored_outcomes(
 
     mappings = Path(__file__).resolve().parents[2] / "mappings"
     result = connector(
-        settings, "score", "simulate", "--rules", str(mappings), "--since", "2026-06-01", "--json"
+        settings, "score", "simulate", "--rules", str(mappings), "--since", REPLAY_FROM, "--json"
     )
     assert result.exit_code == 0, result.output
     outcomes = json.loads(result.stdout)["outcomes"]

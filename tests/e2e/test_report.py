@@ -29,12 +29,13 @@ from click.testing import CliRunner
 from app.kpi_report import build_report
 from cli import main
 from connectors.salesforce.client import SalesforceClient
+from core.config import Settings, load_settings
 from core.identity import canonical_email
 from kpi.costs import load_costs
 from kpi.export import report_dict
 from kpi.html import render_html
 from sync.runner import run_once
-from tests.clock import HISTORY_START, REPORT_START
+from tests.clock import DATA_UNTIL, HISTORY_START, REPORT_START
 from tests.e2e.conftest import current_clock, settings_for, started
 
 SINCE = HISTORY_START
@@ -42,11 +43,32 @@ REPORT_SINCE = REPORT_START
 CHROMIUM_ENV = "CONNECTOR_TEST_CHROMIUM"
 
 
+def cost_month() -> str:
+    """A month inside every report window of these tests: the one before the data's end."""
+    return (DATA_UNTIL.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+
+
+def with_costs(tmp_path: Path, settings: Settings) -> Settings:
+    """The shipped mappings with costs.toml spending in `cost_month()` (the shipped file's
+    months are fixed; the tests' dates move with CONNECTOR_TEST_NOW), in the config file too."""
+    mappings = tmp_path / "mappings-with-costs"
+    shutil.copytree(settings.resolve(settings.sync.mappings_dir), mappings)
+    entries = "".join(
+        f'[[cost]]\nmonth = "{cost_month()}"\nchannel = "{channel}"\namount = {amount}\n\n'
+        for channel, amount in (("PAID_SEARCH", 450000), ("PAID_SOCIAL", 200000))
+    )
+    (mappings / "costs.toml").write_text(f'currency = "JPY"\n\n{entries}', encoding="utf-8")
+    config = tmp_path / "connector.toml"  # where settings_for wrote it
+    text = config.read_text(encoding="utf-8")
+    config.write_text(re.sub(r'mappings_dir = ".*"', f'mappings_dir = "{mappings}"', text))
+    return load_settings(config)
+
+
 @pytest.fixture
 def synced(tmp_path: Path):
     sandbox = started(tmp_path)
     try:
-        settings = settings_for(sandbox, tmp_path)
+        settings = with_costs(tmp_path, settings_for(sandbox, tmp_path))
         run_once(settings, kind="backfill", since=SINCE, clock=sandbox.clock)
         # The outcome pull of a run reads Salesforce before that run writes: the next sync
         # reads back what the backfill wrote (MQL_Status__c), for the agreement check.
@@ -119,8 +141,9 @@ def test_report_numbers_equal_a_hand_count_from_the_sandboxes(synced) -> None:
 
     costs = load_costs(settings.resolve(settings.sync.mappings_dir))
     assert costs is not None
-    october = sum((e.amount for e in costs.entries if e.month == "2026-10"), Decimal(0))
-    assert periods["2026-10"].cost == october
+    month = cost_month()
+    spent = sum((e.amount for e in costs.entries if e.month == month), Decimal(0))
+    assert spent > 0 and periods[month].cost == spent
     assert report.currency == "JPY"
 
     # The JSON and the HTML carry the same numbers.
@@ -180,9 +203,9 @@ def test_report_command_writes_html_json_and_csv(synced, tmp_path: Path) -> None
     out = tmp_path / "out" / "report.html"
     result = CliRunner().invoke(
         main,
-        ["--config", str(config), "report", "--out", str(out), "--since", "2026-01-01",
-         "--period", "week", "--segment", "channel=PAID_SEARCH", "--json",
-         "--csv", str(tmp_path / "csv")],
+        ["--config", str(config), "report", "--out", str(out),
+         "--since", REPORT_SINCE.date().isoformat(), "--period", "week",
+         "--segment", "channel=PAID_SEARCH", "--json", "--csv", str(tmp_path / "csv")],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)

@@ -186,7 +186,7 @@ def test_given_the_current_rules_as_candidate_simulate_changes_nothing(config: P
     assert result.exit_code == 0, result.output
     assert "would gain MQL status: 0" in result.stdout
     assert "would lose MQL status: 0" in result.stdout
-    assert "2026-W23" in result.stdout
+    assert REPLAY_FIRST_WEEK in result.stdout
     assert "precision / recall against " in result.stdout
 
 
