@@ -19,6 +19,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -120,9 +121,37 @@ class HubSpotSettings(_Section):
     )
 
 
+# The login hosts every org shares; the JWT bearer `aud` must be one of these two (or an
+# Experience Cloud site URL), and the client-credentials flow is refused on them.
+GENERIC_LOGIN_HOSTS = ("login.salesforce.com", "test.salesforce.com")
+PRODUCTION_AUDIENCE = "https://login.salesforce.com"
+SANDBOX_AUDIENCE = "https://test.salesforce.com"
+
+
+def _host(url: str) -> str:
+    return (urlsplit(url.strip()).hostname or "").lower()
+
+
+def default_audience(login_url: str) -> str:
+    """The JWT bearer `aud` for a login URL: https://test.salesforce.com for sandbox orgs
+    (test.salesforce.com, `*.sandbox.my.salesforce.com` My Domains), else
+    https://login.salesforce.com -- also for a production My Domain, which Salesforce does
+    not accept as an audience ("audience is invalid")."""
+    host = _host(login_url)
+    if host == "test.salesforce.com" or host.endswith(".sandbox.my.salesforce.com"):
+        return SANDBOX_AUDIENCE
+    return PRODUCTION_AUDIENCE
+
+
 class SalesforceSettings(_Section):
     auth: Literal["jwt", "password", "client_credentials", "session"] = "jwt"
     login_url: str = "https://login.salesforce.com"
+    # JWT bearer `aud`; unset: derived from login_url (`default_audience`). Set it only for an
+    # Experience Cloud site (https://acme.my.site.com/customers).
+    audience: str | None = None
+    # Send `Sforce-Duplicate-Rule-Header: allowSave=true`, so active duplicate rules whose
+    # action is "Alert" let the connector's Lead creates through ("Block" rules still refuse).
+    duplicate_rule_allow_save: bool = False
     instance_url: str | None = None
     api_version: str = "59.0"
     username: str | None = None
@@ -155,7 +184,31 @@ class SalesforceSettings(_Section):
                 f"auth = {self.auth!r} needs {', '.join(missing)} "
                 f"(set them in the file or as {ENV_PREFIX}SALESFORCE__<NAME>)"
             )
+        if self.auth == "client_credentials" and _host(self.login_url) in GENERIC_LOGIN_HOSTS:
+            raise ValueError(
+                f"auth = 'client_credentials' needs login_url = your My Domain URL "
+                f"(https://<MyDomainName>.my.salesforce.com, Setup > My Domain); Salesforce "
+                f"refuses this flow on {_host(self.login_url)} "
+                f'("request not supported on this domain")'
+            )
+        if self.audience is not None:
+            aud_host = _host(self.audience)
+            if not self.audience.startswith("https://") or not aud_host:
+                raise ValueError(
+                    f"audience must be an https:// URL ({PRODUCTION_AUDIENCE}, "
+                    f"{SANDBOX_AUDIENCE} or an Experience Cloud site URL)"
+                )
+            if aud_host.endswith(".my.salesforce.com"):
+                raise ValueError(
+                    f"audience {self.audience!r} is a My Domain URL, which Salesforce refuses "
+                    f"as a JWT audience; use {default_audience(self.audience)} "
+                    "(or leave audience unset: it is derived from login_url)"
+                )
         return self
+
+    def jwt_audience(self) -> str:
+        """The `aud` of JWT bearer assertions: `audience` if set, else from `login_url`."""
+        return (self.audience or default_audience(self.login_url)).rstrip("/")
 
 
 class StateSettings(_Section):

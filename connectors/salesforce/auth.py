@@ -6,6 +6,18 @@ logs in to login.salesforce.com, test.salesforce.com, a My Domain or the local s
 always verified: against `ca_bundle` when set (the sandbox's throw-away CA, a corporate proxy),
 else the system store. No URL is rewritten.
 
+Facts relied on (Salesforce Help, "OAuth 2.0 JWT Bearer Flow for Server-to-Server
+Integration" and "OAuth 2.0 Client Credentials Flow"; errors as reported in
+forcedotcom/cli#3325, omniphx/forrest#302, pozil/pub-sub-api-node-client#58):
+- the JWT `aud` is https://login.salesforce.com, https://test.salesforce.com or an Experience
+  Cloud site URL -- also when the assertion is POSTed to a My Domain host; a My Domain `aud`
+  is refused `invalid_grant` / `audience is invalid`. `SalesforceSettings.jwt_audience()`
+  derives it from `login_url` unless `audience` is set;
+- an assertion is valid for at most 3 minutes after `exp` is issued (`JWT_LIFETIME_SECONDS`);
+- the client-credentials flow works only on the My Domain host: login.salesforce.com and
+  test.salesforce.com answer `invalid_grant` / `request not supported on this domain` (the
+  settings refuse that combination before any call, exit 2).
+
 Errors never carry a secret: Salesforce's `error`/`error_description` are reported, and every
 secret this module handled is scrubbed from the message as a second line of defence.
 """
@@ -26,6 +38,33 @@ from core.config import SalesforceSettings, Settings
 from core.errors import ConfigError, FatalAPIError, RetriableAPIError
 
 from .constants import JWT_GRANT_TYPE, JWT_LIFETIME_SECONDS, TOKEN_PATH
+
+# What to do about the token endpoint's refusals that have one clear fix, keyed by the
+# `error_description` Salesforce sends (lower case). Salesforce gives no other signal.
+LOGIN_HINTS: dict[str, str] = {
+    "audience is invalid": (
+        "; the JWT `aud` must be https://login.salesforce.com, https://test.salesforce.com or an"
+        " Experience Cloud site URL, never a My Domain URL: leave salesforce.audience unset or"
+        " correct it"
+    ),
+    "request not supported on this domain": (
+        "; the client-credentials flow works only on your My Domain: set salesforce.login_url"
+        " to https://<MyDomainName>.my.salesforce.com"
+    ),
+    "no client credentials user enabled": (
+        "; set the Run As user of the client credentials flow in the External Client App's"
+        " OAuth policies (Setup > External Client App Manager > the app > Policies)"
+    ),
+    "user hasn't approved this consumer": (
+        "; pre-authorize the user for the External Client App (Policies: 'Admin approved users"
+        " are pre-authorized' plus the user's profile or permission set), and check that"
+        " login_url/audience point at the org (production or sandbox) the user belongs to"
+    ),
+    "api is not enabled for this organization or partner": (
+        "; this org has no API access: Professional Edition needs the API add-on (ask your"
+        " Salesforce account executive), and the user needs the 'API Enabled' permission"
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -134,7 +173,7 @@ def _token_request(
         assertion = jwt_assertion(
             consumer_key=consumer_key,
             username=_required(sf.username, "username"),
-            audience=sf.login_url,
+            audience=sf.jwt_audience(),
             private_key=private_key,
             now=now,
         )
@@ -201,7 +240,8 @@ def _post_token(
         description = payload.get("error_description")
     status = response.status_code
     detail = f"{error}: {description}" if error else f"HTTP {status}"
-    message = _scrub(f"Salesforce login refused ({detail})", secrets)
+    hint = LOGIN_HINTS.get(str(description or "").strip().lower(), "")
+    message = _scrub(f"Salesforce login refused ({detail}){hint}", secrets)
     if status >= 500 or status in (408, 429):
         raise RetriableAPIError(message, status=status, url=url, error_code=error)
     raise FatalAPIError(message, status=status, url=url, error_code=error)

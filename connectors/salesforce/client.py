@@ -50,6 +50,7 @@ from .constants import (
     COLLECTIONS_PATH,
     COMPOSITE_HEAVY_LIMIT,
     COMPOSITE_PATH,
+    DUPLICATE_RULE_HEADER,
     INGEST_PATH,
     LIMIT_INFO_HEADER,
     LIMITS_PATH,
@@ -246,7 +247,7 @@ class SalesforceClient:
                 payload = sub.get("body")
                 if status >= 400:
                     code, message = _error_details(payload)
-                    if classify(status, code) is not Outcome.RECORD:
+                    if classify(status, code, message) is not Outcome.RECORD:
                         raise to_error(status, code, self._scrub(message), url=COMPOSITE_PATH)
                 out.append((status, payload))
             return out
@@ -321,10 +322,10 @@ class SalesforceClient:
                     f"PATCH {path}",
                     lambda sf: sf.restful(path, method="PATCH", json=payload, timeout=timeout),
                 )
-                return [_parse_collection(answer, len(indices))]
+                return [self._parse_collection(answer, len(indices))]
             except RecordError as exc:
                 failed = RecordResult(
-                    success=False, errors=(WriteError(exc.error_code or "ERROR", exc.message),)
+                    success=False, errors=(self._write_error(exc.error_code, exc.message),)
                 )
                 return [[failed] * len(indices)]
         composite = {
@@ -335,6 +336,7 @@ class SalesforceClient:
                     "url": f"/services/data/v{self.api_version}/{requests[n].path}",
                     "referenceId": f"w{k}",
                     "body": body(n, indices),
+                    **({"httpHeaders": self._write_headers()} if self._write_headers() else {}),
                 }
                 for k, (n, indices) in enumerate(group)
             ],
@@ -345,10 +347,13 @@ class SalesforceClient:
         ):
             if status >= 400:  # refused as a whole for a record-level reason
                 code, message = _error_details(payload)
-                failed = RecordResult(success=False, errors=(WriteError(code or "ERROR", message),))
+                first = payload[0] if isinstance(payload, list) and payload else None
+                failed = RecordResult(
+                    success=False, errors=(self._write_error(code, message, detail=first),)
+                )
                 out.append([failed] * len(indices))
             else:
-                out.append(_parse_collection(payload, len(indices)))
+                out.append(self._parse_collection(payload, len(indices)))
         return out
 
     def describe(self, sobject: str) -> dict[str, Any]:
@@ -429,12 +434,12 @@ class SalesforceClient:
                     f"{method} {path}",
                     lambda sf, b=body: sf.restful(path, method=method, json=b, timeout=timeout),
                 )
-                parsed = _parse_collection(answer, len(pending))
+                parsed = self._parse_collection(answer, len(pending))
             except RecordError as exc:
                 # The whole request was refused for a record-level reason: it concerns exactly
                 # the records in it.
                 failed = RecordResult(
-                    success=False, errors=(WriteError(exc.error_code or "ERROR", exc.message),)
+                    success=False, errors=(self._write_error(exc.error_code, exc.message),)
                 )
                 parsed = [failed] * len(pending)
             retry: list[int] = []
@@ -646,6 +651,7 @@ class SalesforceClient:
                 "Authorization": f"Bearer {sf.session_id}",
                 "Content-Type": content_type,
                 "Accept": accept,
+                **self._write_headers(),
             }
             kwargs: dict[str, Any] = {"timeout": timeout}
             if json_body is not None:
@@ -724,7 +730,32 @@ class SalesforceClient:
             version=self._cfg.api_version,
             object_pairs_hook=dict,
         )
+        self._sf.headers.update(self._write_headers())
         self.login_count += 1
+
+    def _write_headers(self) -> dict[str, str]:
+        """Headers every write carries: the duplicate-rule header when configured."""
+        if self._cfg.duplicate_rule_allow_save:
+            return {DUPLICATE_RULE_HEADER: "allowSave=true"}
+        return {}
+
+    def _parse_collection(self, answer: Any, expected: int) -> list[RecordResult]:
+        return _parse_collection(answer, expected, self._write_error)
+
+    def _write_error(
+        self,
+        code: str | None,
+        message: str,
+        fields: Sequence[str] = (),
+        detail: Any = None,
+    ) -> WriteError:
+        """A record's refusal, with what to do about it when there is one clear fix."""
+        code = code or "ERROR"
+        if code == "DUPLICATES_DETECTED":
+            message = _explain_duplicate(
+                message, detail, allow_save=self._cfg.duplicate_rule_allow_save
+            )
+        return WriteError(code=code, message=message, fields=tuple(fields))
 
     def _check_budget(self) -> None:
         if self._usage is None:
@@ -760,7 +791,38 @@ class SalesforceClient:
         return self._session.instance_url if self._session else self._cfg.login_url
 
 
-def _parse_collection(answer: Any, expected: int) -> list[RecordResult]:
+def _explain_duplicate(message: str, detail: Any, *, allow_save: bool) -> str:
+    """DUPLICATES_DETECTED: name the rule and the records it matched, and the fix."""
+    result = detail.get("duplicateResult") if isinstance(detail, dict) else None
+    rule, matched = None, []
+    if isinstance(result, dict):
+        rule = result.get("duplicateRule")
+        for match in result.get("matchResults") or ():
+            for found in (match or {}).get("matchRecords") or ():
+                record_id = ((found or {}).get("record") or {}).get("Id")
+                if record_id:
+                    matched.append(str(record_id))
+    said = message or "duplicate detected"
+    if rule:
+        said += f" (duplicate rule {rule}"
+        said += f", matching {', '.join(matched[:5])})" if matched else ")"
+    if allow_save:
+        return (
+            f"{said}: an active duplicate rule whose action is Block refused this Lead; "
+            "salesforce.duplicate_rule_allow_save only lets Alert rules through. Merge the "
+            "lead into the existing record or change the rule's action to Alert"
+        )
+    return (
+        f"{said}: an active Salesforce duplicate rule refused this Lead. Set "
+        "salesforce.duplicate_rule_allow_save = true to save it anyway (sends "
+        "Sforce-Duplicate-Rule-Header: allowSave=true; works for rules whose action is "
+        "Alert), or deactivate the rule for the integration user"
+    )
+
+
+def _parse_collection(
+    answer: Any, expected: int, make_error: Callable[..., WriteError]
+) -> list[RecordResult]:
     if not isinstance(answer, list) or len(answer) != expected:
         raise FatalAPIError(
             f"sObject Collections answered {type(answer).__name__} "
@@ -769,10 +831,11 @@ def _parse_collection(answer: Any, expected: int) -> list[RecordResult]:
     parsed = []
     for item in answer:
         errors = tuple(
-            WriteError(
-                code=str(e.get("statusCode") or e.get("errorCode") or "UNKNOWN"),
-                message=str(e.get("message") or ""),
-                fields=tuple(e.get("fields") or ()),
+            make_error(
+                str(e.get("statusCode") or e.get("errorCode") or "UNKNOWN"),
+                str(e.get("message") or ""),
+                tuple(e.get("fields") or ()),
+                e,
             )
             for e in item.get("errors") or ()
         )

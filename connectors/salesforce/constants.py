@@ -37,3 +37,6 @@ TASK_EXTERNAL_ID_FIELD = "Connector_Key__c"
 
 # --- the response header that reports the org's daily API usage
 LIMIT_INFO_HEADER = "Sforce-Limit-Info"
+# --- the request header that lets writes through duplicate rules whose action is Alert
+# (REST API Developer Guide, "Duplicate Rule Header", API 52.0+; default allowSave=false)
+DUPLICATE_RULE_HEADER = "Sforce-Duplicate-Rule-Header"

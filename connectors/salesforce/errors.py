@@ -4,6 +4,23 @@ Every failed REST call goes through `classify` and `to_error`; nothing else in t
 decides whether a failure is transient, fatal, a budget stop or a single record's problem.
 Lookup order: exact (status, code), then (any status, code), then (status, any code), then the
 status class (5xx retry, anything else fatal).
+
+One code carries two conditions, told apart only by its message (REST API Developer Guide,
+"Status Codes and Error Responses"; Salesforce Help 000389067; the message as returned,
+e.g. docs.cloud-elements.com "ConcurrentPerOrgLongTxn Limit exceeded, REQUEST_LIMIT_EXCEEDED
+... 403"): 403 `REQUEST_LIMIT_EXCEEDED` is
+- `TotalRequests Limit exceeded.`: the org's rolling 24-hour allocation is spent: stop the run
+  and resume after it recovers (BUDGET);
+- `ConcurrentPerOrgLongTxn Limit exceeded` / `ConcurrentRequests (Concurrent API Requests)
+  Limit exceeded`: too many long-running (20 s+) requests at once in the org, usually other
+  integrations: transient, retried with the policy's backoff (RETRY).
+An unknown message keeps the conservative reading (BUDGET): stopping costs one rerun, while
+hammering a spent allocation costs the whole org its API.
+
+403 `API_DISABLED_FOR_ORG` ("API is not enabled for this Organization or Partner") is the
+answer of an org without API access (Professional Edition without the API add-on, Essentials,
+Group) or a user without the "API Enabled" permission: fatal, with a message saying what to
+buy or enable.
 """
 
 from __future__ import annotations
@@ -56,10 +73,32 @@ ERROR_TABLE: Mapping[tuple[int | None, str | None], Outcome] = {
     (400, "INVALID_CROSS_REFERENCE_KEY"): Outcome.RECORD,
 }
 
+# Codes whose outcome depends on the message: (code, message prefix, lower case) -> outcome.
+MESSAGE_TABLE: Mapping[str, tuple[tuple[str, Outcome], ...]] = {
+    "REQUEST_LIMIT_EXCEEDED": (
+        ("totalrequests limit exceeded", Outcome.BUDGET),
+        ("concurrentperorglongtxn limit exceeded", Outcome.RETRY),
+        ("concurrentrequests", Outcome.RETRY),
+    ),
+}
+
+# What the operator should do, for fatal answers with one clear fix.
+EXPLANATIONS: Mapping[str, str] = {
+    "API_DISABLED_FOR_ORG": (
+        "this Salesforce org has no API access. Professional Edition needs the API add-on "
+        "(buy 'API Access' from your Salesforce account executive; Essentials and Group "
+        "Edition have no API at all); on Enterprise Edition and above, give the integration "
+        "user the 'API Enabled' permission (profile or permission set)"
+    ),
+}
+
 _STATUS_CLASS: Mapping[int, Outcome] = {5: Outcome.RETRY}
 
 
-def classify(status: int, error_code: str | None) -> Outcome:
+def classify(status: int, error_code: str | None, message: str = "") -> Outcome:
+    for prefix, outcome in MESSAGE_TABLE.get(error_code or "", ()):
+        if message.strip().lower().startswith(prefix):
+            return outcome
     for key in ((status, error_code), (ANY, error_code), (status, ANY)):
         if key in ERROR_TABLE:
             return ERROR_TABLE[key]
@@ -78,13 +117,15 @@ def to_error(
     status: int, error_code: str | None, message: str, *, url: str | None = None
 ) -> ConnectorError:
     """The exception for a failed call; `message` must already be free of secrets."""
-    outcome = classify(status, error_code)
+    outcome = classify(status, error_code, message)
     code = f" {error_code}" if error_code else ""
     text = f"Salesforce {status}{code}: {message}".rstrip(": ")
     kw = {"status": status, "url": url, "error_code": error_code}
     if outcome is Outcome.REAUTH:
         return SessionExpiredError(text, **kw)
     if outcome is Outcome.RETRY:
+        if error_code == "REQUEST_LIMIT_EXCEEDED":
+            text += " (too many long-running requests in the org at once; retrying with backoff)"
         return RetriableAPIError(text, **kw)
     if outcome is Outcome.BUDGET:
         return BudgetExhaustedError(
@@ -96,4 +137,6 @@ def to_error(
         )
     if outcome is Outcome.RECORD:
         return RecordError(text, **kw)
+    if error_code in EXPLANATIONS:
+        return FatalAPIError(f"{text}: {EXPLANATIONS[error_code]}", **kw)
     return FatalAPIError(text, **kw)

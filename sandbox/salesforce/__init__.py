@@ -12,7 +12,15 @@ token from the start; the token endpoint issues further sessions.
 """
 
 from sandbox.salesforce.oauth import JwtTrust
+from sandbox.salesforce.org import DuplicateRule, OrgSettings
 from sandbox.salesforce.schema import Schema
 from sandbox.salesforce.server import DEFAULT_SALESFORCE_SESSION, SalesforceSandbox
 
-__all__ = ["DEFAULT_SALESFORCE_SESSION", "JwtTrust", "SalesforceSandbox", "Schema"]
+__all__ = [
+    "DEFAULT_SALESFORCE_SESSION",
+    "DuplicateRule",
+    "JwtTrust",
+    "OrgSettings",
+    "SalesforceSandbox",
+    "Schema",
+]

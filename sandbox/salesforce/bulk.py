@@ -285,7 +285,7 @@ class BulkIngest:
             except ValueMismatch as exc:
                 raise RecordFailed([dml_error(
                     "INVALID_TYPE_ON_FIELD_IN_RECORD", str(exc), field_.name)]) from None
-        opts = self.sb.write_options(key)
+        opts = self.sb.write_options(key, rest=False)
         dml = self.sb.dml
         if job.operation == "insert":
             if raw_id:

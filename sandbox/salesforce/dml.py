@@ -17,6 +17,7 @@ from typing import Any
 
 from sandbox.salesforce import ids
 from sandbox.salesforce.errors import RecordFailed, SFError, dml_error, fail
+from sandbox.salesforce.org import DuplicateRule, duplicate_result
 from sandbox.salesforce.schema import Field, Schema, SObject
 from sandbox.salesforce.store import RecordStore
 from sandbox.salesforce.values import ValueMismatch, coerce_json, from_epoch, number_fits
@@ -54,6 +55,7 @@ class WriteOptions:
     user_id: str
     lock: bool = False
     reject: tuple[str, ...] = ()
+    allow_save: bool = False  # Sforce-Duplicate-Rule-Header: allowSave=true
 
 
 class MultipleMatches(Exception):
@@ -67,6 +69,9 @@ class Dml:
         self.schema = schema
         self.store = store
         self.clock = clock
+        self.duplicate_rule: DuplicateRule | None = None
+        self.api_version = "59.0"  # of the request being answered (for record urls)
+        self.saved_together: set[str] = set()  # ids created by the request being answered
 
     # ------------------------------------------------------------------ operations
 
@@ -87,9 +92,11 @@ class Dml:
             raise RecordFailed([_missing(missing)])
         self._check_values(sobject, values, record_id=None)
         self._check_rules(sobject, record, opts)
+        self._check_duplicates(sobject, record, opts)
         new_id = self.store.new_id(sobject.name)
         record["Id"] = new_id
         self.check_unique(sobject, record)
+        self.saved_together.add(new_id)
         now = from_epoch(self.clock())
         record.update(
             {"CreatedDate": now, "LastModifiedDate": now, "SystemModstamp": now,
@@ -274,6 +281,31 @@ class Dml:
                         f"Rejected by validation rule Sandbox_Reject: {name} contains "
                         f"'{needle}'",
                     )])
+
+    def _check_duplicates(
+        self, sobject: SObject, record: dict[str, Any], opts: WriteOptions
+    ) -> None:
+        """An active duplicate rule (`org.py`): on create, exact case-insensitive match on one
+        field against live, unconverted records saved before this request."""
+        rule = self.duplicate_rule
+        if rule is None or rule.sobject != sobject.name or (
+            rule.action == "alert" and opts.allow_save
+        ):
+            return
+        value = record.get(rule.field)
+        if value in (None, ""):
+            return
+        wanted = str(value).lower()
+        matches = [
+            r["Id"] for r in self.store.table(sobject.name).values()
+            if str(r.get(rule.field) or "").lower() == wanted and not r.get("IsDeleted")
+            and not r.get("IsConverted") and r["Id"] not in self.saved_together
+        ]
+        if matches:
+            raise RecordFailed([SFError(
+                "DUPLICATES_DETECTED", rule.message, (),
+                {"duplicateResult": duplicate_result(rule, matches, self.api_version)},
+            )])
 
     def check_unique(self, sobject: SObject, record: dict[str, Any]) -> None:
         for field in sobject.unique_fields():

@@ -7,7 +7,7 @@ inside a 200 answer; Bulk API 2.0 writes `CODE:message:fields --` into `sf__Erro
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox.httpbase import HTTPError, Response
@@ -18,15 +18,18 @@ class SFError:
     code: str
     message: str
     fields: tuple[str, ...] | None = None  # None: the answer carries no "fields" key
+    # More members of the error object (DUPLICATES_DETECTED's `duplicateResult`).
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def rest(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"message": self.message, "errorCode": self.code}
+        out: dict[str, Any] = {**self.extra, "message": self.message, "errorCode": self.code}
         if self.fields is not None:
             out["fields"] = list(self.fields)
         return out
 
     def collection(self) -> dict[str, Any]:
-        return {"statusCode": self.code, "message": self.message, "fields": list(self.fields or ())}
+        return {**self.extra, "statusCode": self.code, "message": self.message,
+                "fields": list(self.fields or ())}
 
     def bulk(self) -> str:
         return f"{self.code}:{self.message}:{','.join(self.fields or ())} --"

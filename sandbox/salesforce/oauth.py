@@ -5,6 +5,17 @@ Failures answer 400 `{"error","error_description"}` with the descriptions Salesf
 authorization code` (an `exp` in the past), `user hasn't approved this consumer` (a `sub` that
 is not an approved user), `client identifier invalid` (unknown `iss`/`client_id`),
 `invalid client credentials`, `authentication failure` (wrong password + security token).
+
+The JWT `aud` must be https://login.salesforce.com, https://test.salesforce.com or one of the
+org's Experience Cloud site URLs (`OrgSettings.site_audiences`) -- never the host the token
+request is sent to: Salesforce refuses a My Domain audience with `audience is invalid` even
+when the assertion is POSTed to that My Domain (Salesforce Help, "OAuth 2.0 JWT Bearer Flow
+for Server-to-Server Integration"; forcedotcom/cli#3325, omniphx/forrest#302). The sandbox's
+own URL plays the My Domain, so it is refused too.
+
+The client-credentials grant works only on the My Domain: on login.salesforce.com /
+test.salesforce.com (a request with that Host, or `OrgSettings.generic_login_host`) it answers
+`invalid_grant` / `request not supported on this domain` (pozil/pub-sub-api-node-client#58).
 """
 
 from __future__ import annotations
@@ -28,6 +39,7 @@ if TYPE_CHECKING:
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 LOGIN_AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com")
+GENERIC_LOGIN_HOSTS = ("login.salesforce.com", "test.salesforce.com")
 CLOCK_SKEW_SECONDS = 30
 
 
@@ -100,7 +112,7 @@ class TokenEndpoint:
             return _oauth_error("invalid_grant", "invalid assertion")
         if claims.get("iss") != trust.consumer_key:
             return _oauth_error("invalid_client_id", "client identifier invalid")
-        audiences = (*LOGIN_AUDIENCES, *self._own_urls(req))
+        audiences = (*LOGIN_AUDIENCES, *self.sb.org.site_audiences)
         aud = claims.get("aud")
         aud_list = aud if isinstance(aud, list) else [aud]
         if not any(isinstance(a, str) and a.rstrip("/") in audiences for a in aud_list):
@@ -129,6 +141,9 @@ class TokenEndpoint:
         return self._issue(req, self.sb.user_id_for(username), with_signature=True)
 
     def _client_credentials(self, req: Request, form: dict[str, str]) -> Response:
+        host = (req.header("host") or "").rsplit(":", 1)[0].lower()
+        if self.sb.org.generic_login_host or host in GENERIC_LOGIN_HOSTS:
+            return _oauth_error("invalid_grant", "request not supported on this domain")
         client_id, secret = form.get("client_id"), form.get("client_secret")
         auth = req.header("authorization") or ""
         if auth.lower().startswith("basic "):
@@ -150,15 +165,6 @@ class TokenEndpoint:
         return None
 
     # ------------------------------------------------------------------ answers
-
-    def _own_urls(self, req: Request) -> tuple[str, ...]:
-        urls = []
-        if self.sb.instance_url:
-            urls.append(self.sb.instance_url.rstrip("/"))
-        host = req.header("host")
-        if host:
-            urls.append(f"https://{host}")
-        return tuple(urls)
 
     def _issue(self, req: Request, user_id: str, with_signature: bool) -> Response:
         token = f"{self.sb.org_prefix}!{secrets.token_urlsafe(48)}"

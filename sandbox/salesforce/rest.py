@@ -22,6 +22,7 @@ from sandbox.salesforce.errors import (
     fail,
     not_found,
 )
+from sandbox.salesforce.org import DUPLICATE_RULE_HEADER, allow_save
 from sandbox.salesforce.schema import Field, SObject
 from sandbox.salesforce.values import (
     ValueMismatch,
@@ -42,6 +43,16 @@ COMPOSITE_QUERY_LIMIT = 5
 MAX_CURSORS = 500
 _REFERENCE = re.compile(r"@\{([A-Za-z0-9_]+)\.([^}]+)\}")
 _BATCH_SIZE = re.compile(r"batchSize\s*=\s*(\d+)", re.IGNORECASE)
+RESOURCES_BY_VERSION = (
+    "tooling", "metadata", "eclair", "folders", "prechatForms", "contact-tracing", "jsonxform",
+    "chatter", "payments", "tabs", "appMenu", "quickActions", "queryAll", "commerce", "wave",
+    "iot", "analytics", "search", "smartdatadiscovery", "identity", "composite",
+    "parameterizedSearch", "fingerprint", "theme", "nouns", "domino", "event",
+    "serviceTemplates", "recent", "connect", "licensing", "limits", "process", "dedupe",
+    "async-queries", "query", "jobs", "match", "localizedvalue", "mobile", "emailConnect",
+    "consent", "tokenizer", "compactLayouts", "knowledgeManagement", "sobjects", "actions",
+    "support",
+)
 
 
 @dataclass
@@ -84,6 +95,7 @@ class RestApi:
         add("PATCH", f"{BASE}/composite/sobjects", self.collection_update)
         add("DELETE", f"{BASE}/composite/sobjects", self.collection_delete)
         add("GET", f"{BASE}/composite/sobjects/{{sobject}}", self.collection_retrieve)
+        add("POST", f"{BASE}/composite/sobjects/{{sobject}}", self.collection_retrieve)
         add("PATCH", f"{BASE}/composite/sobjects/{{sobject}}/{{field}}", self.collection_upsert)
         add("POST", f"{BASE}/composite", self.composite)
 
@@ -146,9 +158,16 @@ class RestApi:
     # ------------------------------------------------------------------ misc resources
 
     def resources(self, req: Request) -> Response:
+        """Resources by Version, with the names and order of the REST API Developer Guide's
+        "List Available REST Resources" example (v58.0 to v68.0 list the same resources);
+        `identity` is the caller's identity URL, the others paths under this version. Only
+        some of them are served here; the rest answer 404 NOT_FOUND."""
         base = f"/services/data/v{req.params['version']}"
-        names = ("sobjects", "query", "queryAll", "composite", "limits", "jobs")
-        return Response.json(200, {n: f"{base}/{n}" for n in names})
+        user_id = self.sb.session.user_id if self.sb.session else self.sb.default_user_id
+        identity = f"{self.sb.base_url(req)}/id/{self.sb.org_id}/{user_id}"
+        return Response.json(200, {
+            n: identity if n == "identity" else f"{base}/{n}" for n in RESOURCES_BY_VERSION
+        })
 
     def limits(self, _req: Request) -> Response:
         sb = self.sb
@@ -529,9 +548,21 @@ class RestApi:
         return Response.json(200, self._run_collection(all_or_none, items))
 
     def collection_retrieve(self, req: Request) -> Response:
+        """`GET ...?ids=&fields=` or `POST` with `{"ids": [...], "fields": [...]}` (the POST
+        form takes up to 2,000 ids without the URL limit): records in id order, null for an
+        id that matches no live record."""
         sobject = self._sobject(req.params["sobject"])
-        raw_ids = req.args("ids")
-        fields = req.args("fields")
+        if req.method == "POST":
+            body = req.json()
+            raw_ids = body.get("ids") if isinstance(body, dict) else None
+            fields = body.get("fields") if isinstance(body, dict) else None
+            if not _strings(raw_ids) or not _strings(fields):
+                raise fail(400, "JSON_PARSER_ERROR",
+                           "The request body must be an object with ids and fields arrays "
+                           "of strings")
+        else:
+            raw_ids = req.args("ids")
+            fields = req.args("fields")
         if not raw_ids or not fields:
             raise fail(400, "MISSING_ARGUMENT", "ids and fields are required")
         if len(raw_ids) > 2000:
@@ -667,12 +698,16 @@ class RestApi:
             body=json.dumps(payload).encode() if payload is not None else b"",
             params=params, route=route.template,
         )
+        outer_allow_save = self.sb.allow_save
+        self.sb.allow_save = allow_save(headers.get(DUPLICATE_RULE_HEADER))
         try:
             response = route.handler(inner)
         except HTTPError as exc:
             response = exc.response
         except BadJSONError as exc:
             return 400, {}, [{"errorCode": "JSON_PARSER_ERROR", "message": str(exc)}]
+        finally:
+            self.sb.allow_save = outer_allow_save
         body: Any = None
         if response.body:
             try:
@@ -720,6 +755,10 @@ def _lookup_reference(ref: str, path: str, answers: dict[str, tuple[int, Any]]) 
             raise _BadReference(f"Invalid reference specified. No value for {ref}.{path} found "
                                 f"in {ref}.") from None
     return current
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
 def _raw_arg(req: Request, name: str) -> str | None:

@@ -2,8 +2,10 @@
 
 Every call under `/services/data/vNN.N/` (NN.N >= 46.0) needs `Authorization: Bearer
 <session>`, counts against the daily API allowance (`Sforce-Limit-Info: api-usage=N/MAX` on
-each answer; the call past MAX is refused with 403 `REQUEST_LIMIT_EXCEEDED`) and may draw an
-injected fault. `POST /services/oauth2/token` is outside all of that.
+each answer; the call past MAX is refused with 403 `REQUEST_LIMIT_EXCEEDED` "TotalRequests
+Limit exceeded.") and may draw an injected fault. The org's kind (`org.py`: API access, the
+concurrent long-running request limit, a duplicate rule, a generic login host) is set with
+`org=` or `POST /_sandbox/org`. `POST /services/oauth2/token` is outside all of that.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sandbox.httpbase import App, FaultPlan, Request, Response
@@ -26,6 +28,13 @@ from sandbox.salesforce.errors import (
     invalid_session,
 )
 from sandbox.salesforce.oauth import JwtTrust, TokenEndpoint
+from sandbox.salesforce.org import (
+    API_DISABLED_MESSAGE,
+    CONCURRENT_MESSAGE,
+    DUPLICATE_RULE_HEADER,
+    OrgSettings,
+    allow_save,
+)
 from sandbox.salesforce.rest import RestApi
 from sandbox.salesforce.schema import Schema
 from sandbox.salesforce.store import RecordStore
@@ -59,8 +68,12 @@ class SalesforceSandbox:
         password_logins: Mapping[str, tuple[str, str]] | None = None,
         client_credentials: Mapping[str, str] | None = None,
         schema: Schema | None = None,
+        org: OrgSettings | None = None,
     ) -> None:
         self.session_id = session_id
+        self.initial_org = org or OrgSettings()
+        self.org = self.initial_org
+        self.allow_save = False  # the call being answered carries allowSave=true
         self.clock = clock
         self.daily_api_limit = daily_api_limit
         self.jwt = jwt
@@ -126,14 +139,20 @@ class SalesforceSandbox:
             return self.instance_url.rstrip("/")
         return f"https://{req.header('host') or '127.0.0.1'}"
 
-    def write_options(self, key: int) -> WriteOptions:
-        """Who writes and which faults hit the record identified by `key`."""
+    def write_options(self, key: int, *, rest: bool = True) -> WriteOptions:
+        """Who writes and which faults hit the record identified by `key`; `rest=False` for
+        Bulk API rows, which the duplicate-rule header does not reach."""
         user_id = self.session.user_id if self.session else self.default_user_id
         return WriteOptions(
             user_id=user_id,
             lock=self.faults.fires("lock", key),
             reject=tuple(self.faults.reject),
+            allow_save=rest and self.allow_save,
         )
+
+    def set_org(self, org: OrgSettings) -> None:
+        self.org = org
+        self.dml.duplicate_rule = org.duplicate_rule
 
     # ------------------------------------------------------------------ routes
 
@@ -144,6 +163,8 @@ class SalesforceSandbox:
         self.app.router.add("POST", "/services/oauth2/token", self.tokens.handle)
         self.app.router.add("GET", "/services/data", self._versions)
         self.app.admin("POST", "seed", self._admin_seed)
+        self.app.admin("GET", "org", lambda _req: Response.json(200, self.org.to_json()))
+        self.app.admin("POST", "org", self._admin_org)
         self.app.admin("GET", "records/{object}", self._admin_records)
 
     def _versions(self, _req: Request) -> Response:
@@ -162,6 +183,14 @@ class SalesforceSandbox:
             return Response.json(400, {"error": str(exc)})
         return Response.json(200, {"counts": counts})
 
+    def _admin_org(self, req: Request) -> Response:
+        try:
+            with self.app.lock:
+                self.set_org(OrgSettings.from_json(req.json(), self.org))
+        except (ValueError, TypeError) as exc:
+            return Response.json(400, {"error": str(exc)})
+        return Response.json(200, self.org.to_json())
+
     def _admin_records(self, req: Request) -> Response:
         sobject = self.schema.get(req.params["object"])
         if sobject is None:
@@ -176,14 +205,22 @@ class SalesforceSandbox:
     def _before_call(self, req: Request, call_number: int) -> Response | None:
         self.call_number = call_number
         self.session = None
+        self.allow_save = allow_save(req.header(DUPLICATE_RULE_HEADER))
+        self.dml.saved_together = set()
         versioned = _VERSIONED.match(req.path)
         if versioned is None:
             return None  # the token endpoint, the versions list, or an unknown path (404)
         if float(versioned.group(1)) < MIN_API_VERSION:
             return self._error_response(404, "unsupported version")
+        self.dml.api_version = versioned.group(1)
         session = self.sessions.get(_bearer(req))
         if session is None:
             return invalid_session()
+        if not self.org.api_enabled:
+            return _refused("API_DISABLED_FOR_ORG", API_DISABLED_MESSAGE)
+        if self.org.concurrent_busy_calls > 0:
+            self.org = replace(self.org, concurrent_busy_calls=self.org.concurrent_busy_calls - 1)
+            return _refused("REQUEST_LIMIT_EXCEEDED", CONCURRENT_MESSAGE)
         expire_after = self.faults.expire_after
         if expire_after and session.calls >= expire_after:
             self.sessions = {k: v for k, v in self.sessions.items() if v is not session}
@@ -226,6 +263,7 @@ class SalesforceSandbox:
     def _reset_state(self) -> None:
         """An empty org with its integration user; usage, sessions, cursors and jobs cleared."""
         self.store.clear()
+        self.set_org(self.initial_org)
         self.sessions = {self.session_id: Session("")}
         self.api_used = 0
         self._api_day = self._today()
@@ -301,6 +339,10 @@ def _bearer(req: Request) -> str:
     auth = req.header("authorization") or ""
     scheme, _, token = auth.partition(" ")
     return token.strip() if scheme.lower() in ("bearer", "oauth") else ""
+
+
+def _refused(code: str, message: str) -> Response:
+    return Response.json(403, [SFError(code, message).rest()])
 
 
 def _limit_exceeded() -> Response:

@@ -83,7 +83,7 @@ def test_jwt_assertion_signed_with_another_key_does_not_verify(
 
 
 @responses.activate
-def test_jwt_login_posts_the_bearer_grant_to_the_configured_login_url(
+def test_given_a_custom_login_host_jwt_posts_there_with_the_production_audience(
     rsa_pair: tuple[Path, Path],
 ) -> None:
     responses.post(
@@ -105,7 +105,10 @@ def test_jwt_login_posts_the_bearer_grant_to_the_configured_login_url(
     form = _form(responses.calls[0])
     assert form["grant_type"] == "urn:ietf:params:oauth:grant-type:jwt-bearer"
     claims = jwt.decode(
-        form["assertion"], _public_key(rsa_pair[1]), algorithms=["RS256"], audience=LOGIN
+        form["assertion"],
+        _public_key(rsa_pair[1]),
+        algorithms=["RS256"],
+        audience="https://login.salesforce.com",
     )
     assert claims["iss"] == CONSUMER_KEY
     assert claims["sub"] == USERNAME

@@ -561,3 +561,63 @@ def test_bulk_upsert_creates_leads_once_and_reports_rejections(org: Org) -> None
     assert [r.record_id for i, r in enumerate(first) if i != 3] == [
         by_ext[f"hs-{i}"] for i in range(25) if i != 3
     ]
+
+
+# ---------------------------------------------------------------------- today's Salesforce
+
+
+def _org_settings(org: Org, **settings: Any) -> None:
+    answer = requests.post(f"{org.server.url}/_sandbox/org", json=settings,
+                           verify=str(org.tls.cert_path), timeout=10)
+    answer.raise_for_status()
+
+
+def test_given_the_concurrent_request_limit_the_client_backs_off_and_carries_on(
+    org: Org,
+) -> None:
+    _org_settings(org, concurrent_busy_calls=2)
+    sleeps: list[float] = []
+    client = SalesforceClient(
+        org.settings(),
+        retry_policy=RetryPolicy(max_attempts=6, max_total_seconds=30, base_delay=0.5,
+                                 max_delay=4.0),
+        sleep=sleeps.append,
+    )
+
+    limits = client.limits()
+
+    assert limits["DailyApiRequests"]["Max"] == 100_000
+    assert client.total_calls == 3 and len(sleeps) == 2 and all(s > 0 for s in sleeps)
+
+
+def test_given_an_org_without_api_access_the_client_stops_with_what_to_buy(org: Org) -> None:
+    _org_settings(org, api_enabled=False)
+
+    with pytest.raises(FatalAPIError) as caught:
+        org.client().limits()
+
+    assert caught.value.error_code == "API_DISABLED_FOR_ORG"
+    assert "API add-on" in str(caught.value)
+
+
+def _new_lead(email: str, key: str) -> RecordWrite:
+    return RecordWrite(email, "Lead", None,
+                       {"LastName": "Dup", "Company": "D Inc", "Email": email},
+                       external_id=key)
+
+
+def test_given_a_lead_duplicate_rule_the_create_is_a_dead_letter_naming_the_setting(
+    org: Org,
+) -> None:
+    org.sb.seed({"Lead": [{"LastName": "Old", "Company": "O", "Email": "dup@x.com"}]})
+    _org_settings(org, duplicate_rule={"sobject": "Lead", "field": "Email"})
+
+    [refused] = write_records(org.client(), [_new_lead("dup@x.com", "hs-901")])
+    [allowed] = write_records(org.client(duplicate_rule_allow_save=True),
+                              [_new_lead("dup@x.com", "hs-902")])
+
+    assert not refused.success and refused.errors[0].code == "DUPLICATES_DETECTED"
+    assert "salesforce.duplicate_rule_allow_save = true" in refused.errors[0].message
+    assert allowed.success and allowed.created
+    assert sorted(r["HubSpot_Contact_Id__c"] or "" for r in org.sb.store.records("Lead")) == [
+        "", "hs-902"]
