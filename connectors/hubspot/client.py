@@ -64,6 +64,14 @@ _MAX_MESSAGE = 300
 DEFAULT_RETRY_POLICY = RetryPolicy()  # frozen: safe to share
 
 
+# Where each kind of credential is managed, for the message when HubSpot refuses it.
+_AUTH_ADVICE = {
+    "service_key": "Service Key: HubSpot > Development > Keys > Service keys (scopes in README)",
+    "private_app": "legacy private app: HubSpot > Settings > Integrations > Private apps",
+    "app": "project-based app: its scopes are in the project's app configuration",
+}
+
+
 class Outcome(Enum):
     OK = "ok"
     RETRY = "retry"  # RetriableAPIError: 429, 5xx (connection errors and timeouts too)
@@ -162,7 +170,7 @@ def error_for_response(
             **common,
         )
     if status in (401, 403):
-        message += " (check the private app's access token and scopes)"
+        message += " (check hubspot.access_token and its scopes)"
     return FatalAPIError(message, **common)
 
 
@@ -334,9 +342,11 @@ class HubSpotClient:
                 if raw.status == 429:
                     self.rate_limited[endpoint.bucket] += 1
             if classify_status(raw.status, endpoint.expected) is not Outcome.OK:
-                raise self._scrub(
-                    error_for_response(endpoint, url, raw.status, raw.headers, raw.body)
-                )
+                error = error_for_response(endpoint, url, raw.status, raw.headers, raw.body)
+                if raw.status in (401, 403):
+                    error.message += f"; {_AUTH_ADVICE[self._settings.auth_kind]}"
+                    error.args = (error.message,)
+                raise self._scrub(error)
             payload = _body_json(raw.body)
             if not isinstance(payload, dict):
                 raise FatalAPIError(

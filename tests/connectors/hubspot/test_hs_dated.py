@@ -136,3 +136,22 @@ def test_given_missing_contact_on_dated_batch_update_it_is_refused_not_retried(
     assert results[0].success
     assert not results[1].success and not results[1].retriable
     assert results[1].error is not None and results[1].error.code == "OBJECT_NOT_FOUND"
+
+
+@pytest.mark.parametrize(
+    ("kind", "hint"),
+    [("service_key", "Service keys"), ("private_app", "Private apps"), ("app", "project-based")],
+)
+def test_given_refused_token_message_says_where_that_kind_of_credential_is_managed(
+    sandbox: tuple[HubSpotSandbox, str], kind: str, hint: str
+) -> None:
+    from core.errors import FatalAPIError
+
+    _, url = sandbox
+    settings = HubSpotSettings(base_url=url, tier="unlimited", timeout_seconds=10,
+                               auth_kind=kind)
+    client = HubSpotClient(settings, SecretStr("wrong-token"))
+    with pytest.raises(FatalAPIError) as caught:
+        client.account_details()
+    assert caught.value.status == 401 and hint in str(caught.value)
+    assert "wrong-token" not in str(caught.value)
