@@ -78,11 +78,47 @@ def _read_secret_file(path: Path | None, base: Path) -> SecretStr | None:
         raise ValueError(f"cannot read secret file {full}: {exc.strerror}") from exc
 
 
+# HubSpot's date-based API versions: `/api-name/YYYY-MM/resource`, one release each March and
+# September (developer changelog, "Legacy APIs and Apps: What's Going Unsupported and When";
+# the first dated release in HubSpot-public-api-spec-collection is 2025-09).
+HUBSPOT_API_VERSION_DEFAULT = "2026-09"
+HUBSPOT_FIRST_DATED_VERSION = "2025-09"
+
+
+def _hubspot_api_version(value: str) -> str:
+    text = value.strip()
+    year, dash, month = text.partition("-")
+    if not (dash and len(year) == 4 and year.isdigit() and len(month) == 2 and month.isdigit()):
+        raise ValueError(
+            f"must be a HubSpot API version written YYYY-MM, e.g. "
+            f"{HUBSPOT_API_VERSION_DEFAULT!r} (got {value!r})"
+        )
+    if month not in ("03", "09"):
+        raise ValueError(
+            f"HubSpot releases API versions in March and September only: use {year}-03 or "
+            f"{year}-09 (got {value!r})"
+        )
+    if text < HUBSPOT_FIRST_DATED_VERSION:
+        raise ValueError(
+            f"the first date-based HubSpot API version is {HUBSPOT_FIRST_DATED_VERSION} "
+            f"(got {value!r})"
+        )
+    return text
+
+
 class HubSpotSettings(_Section):
     access_token: SecretStr | None = Field(
-        default=None, description="Private-app access token (pat-...)."
+        default=None,
+        description="Service Key, legacy private-app token or project-based app token.",
     )
     access_token_file: UsablePath | None = None
+    # What kind of credential `access_token` is: it changes only the advice given when HubSpot
+    # refuses it (where to find it, which scopes to tick); all three are sent the same way,
+    # as `Authorization: Bearer <token>`.
+    auth_kind: Literal["service_key", "private_app", "app"] = "service_key"
+    api_version: Annotated[str, AfterValidator(_hubspot_api_version)] = (
+        HUBSPOT_API_VERSION_DEFAULT
+    )
     base_url: str = "https://api.hubapi.com"
     tier: Literal["free", "pro", "enterprise", "unlimited"] = "pro"
     daily_budget_share: float = Field(default=0.8, gt=0, le=1)

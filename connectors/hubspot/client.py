@@ -11,15 +11,14 @@ Every call goes through `HubSpotClient._call`, which
 4. maps the answer through one status table (`classify_status`) to data or a ConnectorError;
 5. retries transient errors with `core.retry.call_with_retry` (urllib3's own retries are off).
 
-Generated SDK operations are called with `_preload_content=False`: the SDK builds the request
-(parameters, auth, host, timeout) and sends it, and this module reads the JSON itself. That
-keeps one bad record or an enum value the SDK does not know yet from failing a whole page in
-the SDK's model validation, and keeps payloads in the API's own shape for `normalize.py`. The
-SDK's "unexpected 2xx -> None" behaviour is reproduced by each `Endpoint.expected`.
-
-The two legacy endpoints the SDK does not wrap go through the SDK's own request builder
-(`client.api_request` builds its request the same way) but are sent with a timeout:
-`api_request` itself sends without one and prints exceptions to stdout.
+Every request is built by the SDK's own request builder (`client.api_request` builds its
+request the same way: base URL, `Authorization: Bearer`, JSON body, repeated query keys) and
+sent through one `requests.Session` with a timeout (`api_request` itself sends without one and
+prints exceptions to stdout). hubspot-api-client 12.0.0 predates HubSpot's date-based versions,
+so its generated APIs (which hard-code `/crm/v3/...`) are not used; every path comes from
+`paths.HubSpotPaths` for `hubspot.api_version`. This module reads the JSON itself, keeping
+payloads in the API's own shape for `normalize.py`; each `Endpoint.expected` lists the 2xx
+statuses an operation answers (anything else is a broken contract, FatalAPIError).
 
 The access token lives only inside the SDK configuration; messages never contain it.
 """
@@ -37,7 +36,6 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import Enum
 from typing import Any
-from urllib.parse import quote
 
 import requests
 import urllib3
@@ -47,6 +45,7 @@ from pydantic import SecretStr
 
 from connectors.hubspot import constants as c
 from connectors.hubspot.constants import Endpoint
+from connectors.hubspot.paths import HubSpotPaths
 from core.config import HubSpotSettings
 from core.errors import (
     BudgetExhaustedError,
@@ -63,11 +62,13 @@ log = logging.getLogger("connector.hubspot.client")
 
 _MAX_MESSAGE = 300
 DEFAULT_RETRY_POLICY = RetryPolicy()  # frozen: safe to share
-# Where the SDK keeps each CRM object's generated APIs.
-_SDK_GROUPS = {
-    "contacts": "crm.contacts",
-    "companies": "crm.companies",
-    "meetings": "crm.objects.meetings",
+
+
+# Where each kind of credential is managed, for the message when HubSpot refuses it.
+_AUTH_ADVICE = {
+    "service_key": "Service Key: HubSpot > Development > Keys > Service keys (scopes in README)",
+    "private_app": "legacy private app: HubSpot > Settings > Integrations > Private apps",
+    "app": "project-based app: its scopes are in the project's app configuration",
 }
 
 
@@ -169,7 +170,7 @@ def error_for_response(
             **common,
         )
     if status in (401, 403):
-        message += " (check the private app's access token and scopes)"
+        message += " (check hubspot.access_token and its scopes)"
     return FatalAPIError(message, **common)
 
 
@@ -178,11 +179,6 @@ class _Raw:
     status: int
     headers: Any
     body: bytes | str | None
-
-
-def _is_sdk_api_exception(exc: BaseException) -> bool:
-    # Every generated SDK package has its own ApiException class; they share only the name.
-    return any(k.__name__ == "ApiException" for k in type(exc).__mro__)
 
 
 class HubSpotClient:
@@ -211,6 +207,7 @@ class HubSpotClient:
         self._scrub_token = secret
         self._session = session or requests.Session()
         self._settings = settings
+        self._paths = HubSpotPaths(settings.api_version)
         self._timeout = settings.timeout_seconds
         self._retry = retry_policy
         self._sleep = sleep
@@ -229,7 +226,6 @@ class HubSpotClient:
         self._daily_limit: int | None = c.DAILY_DEFAULT[tier]
         self._daily_used = 0  # as of the last response that said so
         self._since_header = 0  # calls started since then
-        self._apis: dict[tuple[str, str], Any] = {}
         self._accounting = threading.Lock()  # counters, when a search reader thread runs
         self.calls: Counter[str] = Counter()
         self.retries: Counter[str] = Counter()
@@ -244,9 +240,6 @@ class HubSpotClient:
     def close(self) -> None:
         """Release pooled connections (the client is not used afterwards)."""
         self._session.close()
-        for api in self._apis.values():
-            api.api_client.rest_client.pool_manager.clear()
-        self._apis.clear()
 
     def __enter__(self) -> HubSpotClient:
         return self
@@ -349,9 +342,11 @@ class HubSpotClient:
                 if raw.status == 429:
                     self.rate_limited[endpoint.bucket] += 1
             if classify_status(raw.status, endpoint.expected) is not Outcome.OK:
-                raise self._scrub(
-                    error_for_response(endpoint, url, raw.status, raw.headers, raw.body)
-                )
+                error = error_for_response(endpoint, url, raw.status, raw.headers, raw.body)
+                if raw.status in (401, 403):
+                    error.message += f"; {_AUTH_ADVICE[self._settings.auth_kind]}"
+                    error.args = (error.message,)
+                raise self._scrub(error)
             payload = _body_json(raw.body)
             if not isinstance(payload, dict):
                 raise FatalAPIError(
@@ -373,42 +368,6 @@ class HubSpotClient:
             error.message = error.message.replace(self._scrub_token, "[token]")
             error.args = (error.message,)
         return error
-
-    def _api(self, group: str, name: str) -> Any:
-        """A generated API object, built once (each SDK attribute access builds a new pool)."""
-        key = (group, name)
-        if key not in self._apis:
-            node: Any = self._sdk
-            for part in group.split("."):
-                node = getattr(node, part)
-            self._apis[key] = getattr(node, name)
-        return self._apis[key]
-
-    def _sdk_call(
-        self, endpoint: Endpoint, url: str, method: Callable[..., Any], *args: Any, **kwargs: Any
-    ) -> dict[str, Any]:
-        def send() -> _Raw:
-            try:
-                response = method(
-                    *args, _preload_content=False, _request_timeout=self._timeout, **kwargs
-                )
-            except Exception as exc:
-                if not _is_sdk_api_exception(exc):
-                    raise
-                status = int(getattr(exc, "status", 0) or 0)
-                if status == 0:  # the SDK's wrapper for TLS errors and unbuildable requests
-                    raise FatalAPIError(
-                        f"HubSpot {endpoint.name}: request could not be sent "
-                        f"({str(getattr(exc, 'reason', '') or '')[:_MAX_MESSAGE]})",
-                        url=url,
-                    ) from None
-                return _Raw(status, getattr(exc, "headers", None), getattr(exc, "body", None))
-            try:
-                return _Raw(response.status, response.headers, response.data)
-            finally:
-                response.release_conn()
-
-        return self._call(endpoint, url, send)
 
     def request(
         self,
@@ -440,21 +399,54 @@ class HubSpotClient:
 
     # ------------------------------------------------------------------ CRM
 
-    def _group(self, object_type: str) -> str:
-        try:
-            return _SDK_GROUPS[object_type]
-        except KeyError:
-            raise ValueError(f"unsupported object type {object_type!r}") from None
+    @property
+    def paths(self) -> HubSpotPaths:
+        """Every path this client calls, for the configured `hubspot.api_version`."""
+        return self._paths
 
     def search(self, object_type: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        """POST /crm/v3/objects/{type}/search (search bucket)."""
-        api = self._api(self._group(object_type), "search_api")
-        return self._sdk_call(
-            c.search_endpoint(object_type),
-            f"/crm/v3/objects/{object_type}/search",
-            api.do_search_with_http_info,
-            public_object_search_request=dict(body),
+        """POST /crm/objects/{v}/{type}/search (search bucket).
+
+        HubSpot refuses search bodies over 3,000 characters (400). When the property list
+        would take a body past `SEARCH_BODY_MAX_CHARS`, the search asks for the always-returned
+        properties only and each page's records are then batch-read with every property
+        (`_search_then_read`): 1 search + 2 batch reads per 200 records whatever the number of
+        properties, where splitting the list across searches would cost one more search (the
+        scarce, account-wide 5/s bucket) per 3,000 characters and join separate queries whose
+        results can differ (a record modified between them).
+        """
+        _check_object_type(object_type)
+        if search_body_chars(body) <= c.SEARCH_BODY_MAX_CHARS:
+            return self._search_call(object_type, body)
+        return self._search_then_read(object_type, body)
+
+    def _search_call(self, object_type: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        return self.request(
+            c.search_endpoint(object_type), "POST", self._paths.search(object_type), body=dict(body)
         )
+
+    def _search_then_read(self, object_type: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        properties = [str(p) for p in body.get("properties") or ()]
+        slim = {**body, "properties": []}
+        if search_body_chars(slim) > c.SEARCH_BODY_MAX_CHARS:
+            raise ConfigError(
+                f"HubSpot {object_type} search: the filters alone take more than "
+                f"{c.SEARCH_BODY_MAX_CHARS:,} characters, which HubSpot refuses"
+            )
+        page = self._search_call(object_type, slim)
+        records = [r for r in page.get("results") or () if isinstance(r, Mapping)]
+        full: dict[str, Any] = {}
+        ids = [str(r.get("id")) for r in records if r.get("id") is not None]
+        for start in range(0, len(ids), c.BATCH_READ_MAX):
+            answer = self.batch_read(
+                object_type, ids[start : start + c.BATCH_READ_MAX], properties=properties
+            )
+            for record in answer.get("results") or ():
+                if isinstance(record, Mapping):
+                    full[str(record.get("id"))] = record
+        # Search order kept; a record gone between the two calls keeps its search answer.
+        page["results"] = [full.get(str(r.get("id")), r) for r in records]
+        return page
 
     def list_page(
         self,
@@ -465,20 +457,15 @@ class HubSpotClient:
         properties: Sequence[str] = (),
         associations: Sequence[str] = (),
     ) -> dict[str, Any]:
-        """GET /crm/v3/objects/{type} (one page)."""
-        api = self._api(self._group(object_type), "basic_api")
-        kwargs: dict[str, Any] = {"limit": limit, "archived": False}
-        if after:
-            kwargs["after"] = after
+        """GET /crm/objects/{v}/{type} (one page)."""
+        _check_object_type(object_type)
+        qs: dict[str, Any] = {"limit": limit, "archived": "false", "after": after}
         if properties:
-            kwargs["properties"] = list(properties)
+            qs["properties"] = ",".join(properties)
         if associations:
-            kwargs["associations"] = list(associations)
-        return self._sdk_call(
-            c.list_endpoint(object_type),
-            f"/crm/v3/objects/{object_type}",
-            api.get_page_with_http_info,
-            **kwargs,
+            qs["associations"] = ",".join(associations)
+        return self.request(
+            c.list_endpoint(object_type), "GET", self._paths.objects(object_type), qs=qs
         )
 
     def batch_read(
@@ -489,7 +476,9 @@ class HubSpotClient:
         properties: Sequence[str] = (),
         id_property: str | None = None,
     ) -> dict[str, Any]:
-        """POST /crm/v3/objects/{type}/batch/read: at most 100 ids; 207 when some are missing."""
+        """POST /crm/objects/{v}/{type}/batch/read: at most 100 ids; missing ids come back in
+        `errors` (200 in the 2026-09 spec, 207 in v3's: both read)."""
+        _check_object_type(object_type)
         inputs = [{"id": str(i)} for i in ids]
         if not inputs or len(inputs) > c.BATCH_READ_MAX:
             raise ValueError(f"batch_read takes 1..{c.BATCH_READ_MAX} ids, got {len(inputs)}")
@@ -500,75 +489,81 @@ class HubSpotClient:
         }
         if id_property:
             body["idProperty"] = id_property
-        api = self._api(self._group(object_type), "batch_api")
-        return self._sdk_call(
+        return self.request(
             c.batch_read_endpoint(object_type),
-            f"/crm/v3/objects/{object_type}/batch/read",
-            api.read_with_http_info,
-            batch_read_input_simple_public_object_id=body,
-            archived=False,
+            "POST",
+            self._paths.batch(object_type, "read"),
+            qs={"archived": "false"},
+            body=body,
         )
 
     def associations(self, from_type: str, to_type: str, ids: Iterable[str]) -> dict[str, Any]:
-        """POST /crm/v4/associations/{from}/{to}/batch/read (at most 100 ids per call here)."""
+        """POST /crm/associations/{v}/{from}/{to}/batch/read (up to 1,000 ids)."""
         inputs = [{"id": str(i)} for i in ids]
         if not inputs or len(inputs) > c.ASSOCIATIONS_BATCH:
             raise ValueError(f"associations takes 1..{c.ASSOCIATIONS_BATCH} ids, got {len(inputs)}")
-        api = self._api("crm.associations.v4", "batch_api")
-        return self._sdk_call(
+        return self.request(
             c.associations_endpoint(from_type, to_type),
-            f"/crm/v4/associations/{from_type}/{to_type}/batch/read",
-            api.get_page_with_http_info,
-            from_type,
-            to_type,
-            batch_input_public_fetch_associations_batch_request={"inputs": inputs},
+            "POST",
+            self._paths.associations_batch_read(from_type, to_type),
+            body={"inputs": inputs},
         )
 
     def association_page(
         self, from_type: str, from_id: str, to_type: str, *, after: str | None = None
     ) -> dict[str, Any]:
-        """GET /crm/v4/objects/{from}/{id}/associations/{to}: the rest of one record's list."""
-        api = self._api("crm.associations.v4", "basic_api")
-        kwargs: dict[str, Any] = {"limit": 500}
+        """The next page of one record's associations: the dated API has no per-record GET, so
+        this is a batch read of that one id with its `after` cursor, answered in the GET's
+        shape (`results` = the `to` items, `paging`)."""
+        item: dict[str, Any] = {"id": str(from_id)}
         if after:
-            kwargs["after"] = after
-        return self._sdk_call(
+            item["after"] = after
+        answer = self.request(
             c.association_page_endpoint(from_type, to_type),
-            f"/crm/v4/objects/{from_type}/{from_id}/associations/{to_type}",
-            api.get_page_with_http_info,
-            from_type,
-            from_id,
-            to_type,
-            **kwargs,
+            "POST",
+            self._paths.associations_batch_read(from_type, to_type),
+            body={"inputs": [item]},
         )
+        for result in answer.get("results") or ():
+            if isinstance(result, Mapping):
+                page: dict[str, Any] = {"results": list(result.get("to") or [])}
+                if result.get("paging"):
+                    page["paging"] = result["paging"]
+                return page
+        return {"results": []}
+
+    def account_details(self) -> dict[str, Any]:
+        """GET /account-info/{v}/details (`portalId`, `timeZone`, `uiDomain`, ...)."""
+        return self.request(c.ACCOUNT_DETAILS, "GET", self._paths.account_details())
 
     # ------------------------------------------------------------------ marketing
 
     def forms_page(self, *, after: str | None = None) -> dict[str, Any]:
-        """GET /marketing/v3/forms (HubSpot forms, not archived)."""
-        api = self._api("marketing.forms", "forms_api")
-        kwargs: dict[str, Any] = {"limit": c.FORMS_PAGE, "archived": False}
-        if after:
-            kwargs["after"] = after
-        return self._sdk_call(
-            c.FORMS_LIST, "/marketing/v3/forms", api.get_page_with_http_info, **kwargs
+        """GET /marketing/v3/forms (legacy path: the dated forms API is beta only)."""
+        return self.request(
+            c.FORMS_LIST,
+            "GET",
+            self._paths.forms(),
+            qs={"limit": c.FORMS_PAGE, "archived": "false", "after": after},
         )
 
     def form_submissions_page(self, form_guid: str, *, after: str | None = None) -> dict[str, Any]:
-        """GET /form-integrations/v1/submissions/forms/{guid} (newest first)."""
-        path = c.FORM_SUBMISSIONS_PATH.format(guid=quote(form_guid, safe=""))
+        """GET /form-integrations/v1/submissions/forms/{guid} (legacy; newest first)."""
         return self.request(
-            c.FORM_SUBMISSIONS, "GET", path, qs={"limit": c.SUBMISSIONS_PAGE, "after": after}
+            c.FORM_SUBMISSIONS,
+            "GET",
+            self._paths.form_submissions(form_guid),
+            qs={"limit": c.SUBMISSIONS_PAGE, "after": after},
         )
 
     def email_events_page(
         self, *, start_ms: int, end_ms: int, offset: str | None = None
     ) -> dict[str, Any]:
-        """GET /email/public/v1/events (legacy; not wrapped by the SDK)."""
+        """GET /email/public/v1/events (legacy; no dated equivalent)."""
         return self.request(
             c.EMAIL_EVENTS,
             "GET",
-            c.EMAIL_EVENTS_PATH,
+            self._paths.email_events(),
             qs={
                 "startTimestamp": start_ms,
                 "endTimestamp": end_ms,
@@ -578,30 +573,21 @@ class HubSpotClient:
         )
 
     def marketing_events_page(self, *, after: str | None = None) -> dict[str, Any]:
-        """GET /marketing/v3/marketing-events/."""
-        api = self._api("marketing.events", "basic_api")
-        kwargs: dict[str, Any] = {"limit": c.MARKETING_EVENTS_PAGE}
-        if after:
-            kwargs["after"] = after
-        return self._sdk_call(
+        """GET /marketing/marketing-events/{v}."""
+        return self.request(
             c.MARKETING_EVENTS_LIST,
-            "/marketing/v3/marketing-events",
-            api.get_all_with_http_info,
-            **kwargs,
+            "GET",
+            self._paths.marketing_events(),
+            qs={"limit": c.MARKETING_EVENTS_PAGE, "after": after},
         )
 
     def participations_page(self, event_id: str, *, after: str | None = None) -> dict[str, Any]:
-        """GET /marketing/v3/marketing-events/participations/{id}/breakdown."""
-        api = self._api("marketing.events", "retrieve_participant_state_api")
-        kwargs: dict[str, Any] = {"limit": c.PARTICIPATIONS_PAGE}
-        if after:
-            kwargs["after"] = after
-        return self._sdk_call(
+        """GET /marketing/marketing-events/{v}/participations/{id}/breakdown."""
+        return self.request(
             c.PARTICIPATIONS,
-            f"/marketing/v3/marketing-events/participations/{event_id}/breakdown",
-            api.get_participations_breakdown_by_marketing_event_id_with_http_info,
-            str(event_id),
-            **kwargs,
+            "GET",
+            self._paths.participations_breakdown(str(event_id)),
+            qs={"limit": c.PARTICIPATIONS_PAGE, "after": after},
         )
 
     def events_page(
@@ -614,19 +600,28 @@ class HubSpotClient:
         object_id: str | None = None,
         after: str | None = None,
     ) -> dict[str, Any]:
-        """GET /events/v3/events (web analytics; Enterprise)."""
-        api = self._api("events", "events_api")
-        kwargs: dict[str, Any] = {
-            "object_type": object_type,
-            "event_type": event_type,
-            "occurred_after": occurred_after,
-            "occurred_before": occurred_before,
-            "limit": c.WEB_EVENTS_PAGE,
-        }
-        if object_id is not None:
-            kwargs["object_id"] = str(object_id)
-        if after:
-            kwargs["after"] = after
-        return self._sdk_call(
-            c.WEB_EVENTS, "/events/v3/events", api.get_page_with_http_info, **kwargs
+        """GET /events/event-occurrences/{v} (web analytics; Enterprise)."""
+        return self.request(
+            c.WEB_EVENTS,
+            "GET",
+            self._paths.web_events(),
+            qs={
+                "objectType": object_type,
+                "eventType": event_type,
+                "occurredAfter": occurred_after,
+                "occurredBefore": occurred_before,
+                "limit": c.WEB_EVENTS_PAGE,
+                "objectId": None if object_id is None else str(object_id),
+                "after": after,
+            },
         )
+
+
+def search_body_chars(body: Mapping[str, Any]) -> int:
+    """Characters of a search body as sent (`json.dumps`, as the request builder sends it)."""
+    return len(json.dumps(dict(body)))
+
+
+def _check_object_type(object_type: str) -> None:
+    if object_type not in c.CRM_OBJECT_TYPES:
+        raise ValueError(f"unsupported object type {object_type!r}")

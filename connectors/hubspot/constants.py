@@ -55,9 +55,13 @@ PARTICIPATIONS = Endpoint("marketing_events.participations")
 WEB_EVENTS = Endpoint("events.list")
 EMAIL_EVENTS = Endpoint("email_events.list")
 
-# Paths the SDK does not wrap (sent through the SDK's own request builder).
-EMAIL_EVENTS_PATH = "/email/public/v1/events"
-FORM_SUBMISSIONS_PATH = "/form-integrations/v1/submissions/forms/{guid}"
+ACCOUNT_DETAILS = Endpoint("account.details")
+# Every path is built in `connectors/hubspot/paths.py` from `hubspot.api_version`.
+CRM_OBJECT_TYPES = frozenset({"contacts", "companies", "meetings"})
+# CRM search refuses request bodies over 3,000 characters with a 400 (api-facts, "What changed
+# by December 2026"; the 2026-09 contacts spec gives the same bound for `query`). Counted on the
+# JSON as sent (every page's body, keyset filter included, is checked before it goes).
+SEARCH_BODY_MAX_CHARS = 3000
 
 # Page sizes: each the API's maximum, so a page costs one call for as many records as allowed.
 SEARCH_PAGE = 200

@@ -1,16 +1,20 @@
 """HubSpot contact write-back and property setup: thin calls over `HubSpotClient`.
 
 Every call goes through `HubSpotClient.request`, so it shares the client's rate limiter,
-daily-budget guard, retry policy (429, 5xx, connection errors) and call counting.
+daily-budget guard, retry policy (429, 5xx, connection errors) and call counting; every path
+comes from `client.paths` (`hubspot.api_version`).
 
-Batch update (`POST /crm/v3/objects/contacts/batch/update`, at most 100 inputs):
-- 200: every input updated; 207: some ids are unknown (`errors[]`, category OBJECT_NOT_FOUND,
-  `context.ids`), the others updated;
-- 400 VALIDATION_ERROR (an unknown property, a value that is not an option, not a number, a
-  date not at midnight UTC): HubSpot refuses the *whole* batch and does not say which input
-  was wrong. The writer then splits the batch in halves and sends each again, down to single
-  contacts, so the bad ones are named and their batch-mates written (1 bad contact in 100
-  costs about 14 extra calls; bad values are caught by the planner first, so this is rare).
+Batch update (`POST /crm/objects/{v}/contacts/batch/update`, at most 100 inputs):
+- 200 (the 2026-09 spec lists only 200) or 207 (v3): the inputs in `results` were updated;
+  each entry of `errors[]` is a StandardError (`status`, `category`, `subCategory` object,
+  `message`, `errors[]`, `context`, `links`) naming its inputs in `context.ids` (or `id`);
+- 400 VALIDATION_ERROR: HubSpot refuses the *whole* batch. From `/2026-09/` on this includes
+  the portal's admin validation rules (conditional required properties, required fields on the
+  create form; changelog "CRM API Write Validation Enforcement", 2026-08-11), besides bad
+  values (unknown property, not an option, not a number). The answer does not reliably name
+  the input, so the writer splits the batch in halves and sends each again, down to single
+  contacts: the refused ones go to the dead-letter list with HubSpot's message, their
+  batch-mates are written (1 bad contact in 100 costs about 14 extra calls).
 - a transient failure that outlasts the retries marks the batch's contacts retriable (the
   next run sends them again); a refused token or scope, or the daily budget, stops the run.
 """
@@ -31,7 +35,10 @@ BATCH_UPDATE = Endpoint("contacts.batch_update", expected=frozenset({200, 207}))
 PROPERTIES_LIST = Endpoint("properties.list")
 GROUPS_LIST = Endpoint("properties.groups.list")
 GROUP_CREATE = Endpoint("properties.groups.create", expected=frozenset({201}))
-PROPERTIES_BATCH_CREATE = Endpoint("properties.batch_create", expected=frozenset({201, 207}))
+# 201/207 under v3; the 2026-09 properties spec lists 200 for batch create.
+PROPERTIES_BATCH_CREATE = Endpoint(
+    "properties.batch_create", expected=frozenset({200, 201, 207})
+)
 
 
 class HubSpotContactWriter:
@@ -57,7 +64,7 @@ class HubSpotContactWriter:
         self.calls += 1
         try:
             answer = self._client.request(
-                BATCH_UPDATE, "POST", "/crm/v3/objects/contacts/batch/update", body=body
+                BATCH_UPDATE, "POST", self._client.paths.batch("contacts", "update"), body=body
             )
         except RecordError as exc:
             if len(chunk) > 1:  # the whole batch was refused: find the culprit(s)
@@ -77,11 +84,9 @@ def _results(chunk: Sequence[ContactUpdate], answer: Mapping[str, Any]) -> list[
     for error in answer.get("errors") or ():
         if not isinstance(error, Mapping):
             continue
-        context = error.get("context") or {}
-        ids = context.get("ids") or context.get("id") or ()
-        code = str(error.get("category") or "ERROR")
+        ids, write_error = batch_error(error)
         for contact_id in ids:
-            refused[str(contact_id)] = WriteError(code, str(error.get("message") or code)[:300])
+            refused[contact_id] = write_error
     out = []
     for update in chunk:
         if update.contact_id in refused:
@@ -100,28 +105,55 @@ def _results(chunk: Sequence[ContactUpdate], answer: Mapping[str, Any]) -> list[
     return out
 
 
+def batch_error(error: Mapping[str, Any]) -> tuple[list[str], WriteError]:
+    """The inputs one batch `errors[]` entry names, and what to record for them.
+
+    Read as the 2026-09 StandardError: `context` maps names to lists of strings (`ids`, or
+    `id`); the code is `category`, refined by `subCategory` when HubSpot sends one (an object
+    in the spec, a string in older answers); the message adds the first `errors[]` detail.
+    """
+    context = error.get("context")
+    ids: list[str] = []
+    if isinstance(context, Mapping):
+        raw = context.get("ids") or context.get("id") or ()
+        ids = [str(raw)] if isinstance(raw, str | int) else [str(i) for i in raw]
+    code = str(error.get("category") or "ERROR")
+    sub = error.get("subCategory")
+    if isinstance(sub, str) and sub:
+        code = f"{code}:{sub}"
+    elif isinstance(sub, Mapping) and sub:
+        code = f"{code}:{next(iter(sub.values()), '') or next(iter(sub))}"
+    message = str(error.get("message") or code)
+    details = error.get("errors")
+    if isinstance(details, list) and details and isinstance(details[0], Mapping):
+        first = str(details[0].get("message") or "")
+        if first and first not in message:
+            message = f"{message} ({first})"
+    return ids, WriteError(code, message[:300])
+
+
 # ---------------------------------------------------------------------- properties setup
 
 
 def list_properties(client: HubSpotClient, object_type: str) -> dict[str, dict[str, Any]]:
-    """`GET /crm/v3/properties/{objectType}` by name (one call)."""
-    answer = client.request(PROPERTIES_LIST, "GET", f"/crm/v3/properties/{object_type}")
+    """`GET /crm/properties/{v}/{objectType}` by name (one call)."""
+    answer = client.request(PROPERTIES_LIST, "GET", client.paths.properties(object_type))
     return {p["name"]: p for p in answer.get("results") or () if isinstance(p, Mapping)}
 
 
 def list_groups(client: HubSpotClient, object_type: str) -> dict[str, dict[str, Any]]:
-    """`GET /crm/v3/properties/{objectType}/groups` by name (one call)."""
-    answer = client.request(GROUPS_LIST, "GET", f"/crm/v3/properties/{object_type}/groups")
+    """`GET /crm/properties/{v}/{objectType}/groups` by name (one call)."""
+    answer = client.request(GROUPS_LIST, "GET", client.paths.property_groups(object_type))
     return {g["name"]: g for g in answer.get("results") or () if isinstance(g, Mapping)}
 
 
 def create_group(client: HubSpotClient, object_type: str, name: str, label: str) -> None:
-    """`POST /crm/v3/properties/{objectType}/groups`; a 409 (it exists) is fine."""
+    """`POST /crm/properties/{v}/{objectType}/groups`; a 409 (it exists) is fine."""
     try:
         client.request(
             GROUP_CREATE,
             "POST",
-            f"/crm/v3/properties/{object_type}/groups",
+            client.paths.property_groups(object_type),
             body={"name": name, "label": label, "displayOrder": -1},
         )
     except RecordError as exc:
@@ -132,7 +164,7 @@ def create_group(client: HubSpotClient, object_type: str, name: str, label: str)
 def create_properties(
     client: HubSpotClient, object_type: str, bodies: Sequence[Mapping[str, Any]]
 ) -> tuple[list[str], dict[str, str]]:
-    """`POST /crm/v3/properties/{objectType}/batch/create` (one call for all): the names
+    """`POST /crm/properties/{v}/{objectType}/batch/create` (one call for all): the names
     created, and a message per name HubSpot refused."""
     if not bodies:
         return [], {}
@@ -141,7 +173,7 @@ def create_properties(
         answer = client.request(
             PROPERTIES_BATCH_CREATE,
             "POST",
-            f"/crm/v3/properties/{object_type}/batch/create",
+            client.paths.properties_batch_create(object_type),
             body={"inputs": [dict(b) for b in bodies]},
         )
     except RecordError as exc:  # the whole batch refused
@@ -164,6 +196,7 @@ __all__ = [
     "BATCH_UPDATE",
     "BATCH_UPDATE_MAX",
     "HubSpotContactWriter",
+    "batch_error",
     "create_group",
     "create_properties",
     "list_groups",

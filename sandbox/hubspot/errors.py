@@ -56,6 +56,31 @@ def error_body(
     return body
 
 
+def batch_error(
+    category: str,
+    message: str,
+    context: dict[str, list[str]],
+    *,
+    sub_category: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """One entry of a batch answer's `errors[]`, shaped as the 2026-09 specs' StandardError:
+    required `status`, `category`, `message`, `errors`, `context`, `links`, and `subCategory`
+    (typed as an object there). HubSpot's own v3/v4 answers gave `subCategory` as a string
+    (e.g. `crm.associations.NO_ASSOCIATIONS_FOUND`); the sandbox sends it as an object
+    `{"code": <that string>}` (DECIDED: the spec leaves the object's members undefined), and
+    `{}` when there is none."""
+    return {
+        "status": "error",
+        "category": category,
+        "subCategory": {"code": sub_category} if sub_category else {},
+        "message": message,
+        "errors": list(errors or []),
+        "context": context,
+        "links": {},
+    }
+
+
 def api_error(
     req: Request | None,
     status: int,

@@ -23,7 +23,7 @@ from sandbox.hubspot.constants import (
     SINGULAR,
 )
 from sandbox.hubspot.crm_store import AssociationStore, ObjectStore, Record
-from sandbox.hubspot.errors import api_error, error_body, not_found, validation_error
+from sandbox.hubspot.errors import api_error, batch_error, not_found, validation_error
 from sandbox.hubspot.properties import (
     FIELD_TYPES_BY_TYPE,
     VALID_FIELD_TYPES,
@@ -31,16 +31,22 @@ from sandbox.hubspot.properties import (
     group_definition,
 )
 from sandbox.hubspot.routes_common import (
+    api_version,
     base_url,
     batch_body,
+    batch_status,
     bool_arg,
     inputs_of,
     int_arg,
     json_object,
 )
-from sandbox.hubspot.search import SearchError, execute, parse_request
+from sandbox.hubspot.rules import ValidationRule
+from sandbox.hubspot.search import SearchError, check_body_size, execute, parse_request
 from sandbox.hubspot.util import iso_ms, property_string
 
+# Date versions served beside v3/v4 (HubSpot-public-api-spec-collection has 2026-03 and
+# 2026-09 files for every CRM API used here).
+SERVED_VERSIONS = ("2026-03", "2026-09")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PROPERTY_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 # Properties the API maintains itself: writes to them are ignored.
@@ -63,9 +69,42 @@ class CrmApi:
         self.associations = associations
         self.now_ms = now_ms
         self.lag_ms = lag_ms
+        self.rules: list[ValidationRule] = []  # the portal's admin validation rules
 
     def register(self, router: Router) -> None:
-        objects = "/crm/v3/objects/{objectType}"
+        """The legacy v3/v4 paths (old configs keep working until HubSpot drops them), then the
+        same handlers under every served date version (`SERVED_VERSIONS`)."""
+        self._register_paths(
+            router,
+            objects="/crm/v3/objects",
+            associations="/crm/v4/associations",
+            object_associations="/crm/v4/objects",
+            properties="/crm/v3/properties",
+        )
+        router.add(
+            "GET",
+            "/crm/v4/objects/{fromObjectType}/{fromObjectId}/associations/{toObjectType}",
+            self.associations_of_object,
+        )
+        for version in SERVED_VERSIONS:
+            self._register_paths(
+                router,
+                objects=f"/crm/objects/{version}",
+                associations=f"/crm/associations/{version}",
+                object_associations=f"/crm/objects/{version}",
+                properties=f"/crm/properties/{version}",
+            )
+
+    def _register_paths(
+        self,
+        router: Router,
+        *,
+        objects: str,
+        associations: str,
+        object_associations: str,
+        properties: str,
+    ) -> None:
+        objects += "/{objectType}"
         router.add("POST", objects + "/search", self.search)
         router.add("POST", objects + "/batch/read", self.batch_read)
         router.add("POST", objects + "/batch/create", self.batch_create)
@@ -75,29 +114,23 @@ class CrmApi:
         router.add("POST", objects, self.create)
         router.add("GET", objects + "/{objectId}", self.get_object)
         router.add("PATCH", objects + "/{objectId}", self.update)
-        v4 = "/crm/v4/associations/{fromObjectType}/{toObjectType}/batch"
-        router.add("POST", v4 + "/read", self.associations_read)
-        router.add("POST", v4 + "/create", self.associations_create)
+        batch = associations + "/{fromObjectType}/{toObjectType}/batch"
+        router.add("POST", batch + "/read", self.associations_read)
+        router.add("POST", batch + "/create", self.associations_create)
         router.add(
             "PUT",
-            "/crm/v4/objects/{fromObjectType}/{fromObjectId}/associations/default/"
-            "{toObjectType}/{toObjectId}",
+            object_associations
+            + "/{fromObjectType}/{fromObjectId}/associations/default/{toObjectType}/{toObjectId}",
             self.associate_default,
         )
-        router.add(
-            "GET",
-            "/crm/v4/objects/{fromObjectType}/{fromObjectId}/associations/{toObjectType}",
-            self.associations_of_object,
-        )
-        router.add("GET", "/crm/v3/properties/{objectType}", self.list_properties)
-        router.add("POST", "/crm/v3/properties/{objectType}", self.create_property)
+        properties += "/{objectType}"
+        router.add("GET", properties, self.list_properties)
+        router.add("POST", properties, self.create_property)
         # Before /{propertyName}: "groups" and "batch" are not property names.
-        router.add("GET", "/crm/v3/properties/{objectType}/groups", self.list_groups)
-        router.add("POST", "/crm/v3/properties/{objectType}/groups", self.create_group)
-        router.add(
-            "POST", "/crm/v3/properties/{objectType}/batch/create", self.batch_create_properties
-        )
-        router.add("GET", "/crm/v3/properties/{objectType}/{propertyName}", self.get_property)
+        router.add("GET", properties + "/groups", self.list_groups)
+        router.add("POST", properties + "/groups", self.create_group)
+        router.add("POST", properties + "/batch/create", self.batch_create_properties)
+        router.add("GET", properties + "/{propertyName}", self.get_property)
 
     # ------------------------------------------------------------------ helpers
 
@@ -225,6 +258,50 @@ class CrmApi:
             raise api_error(req, 400, "VALIDATION_ERROR", message)
         return clean
 
+    def _check_rules(
+        self,
+        req: Request,
+        store: ObjectStore,
+        writes: list[tuple[Record | None, dict[str, str | None]]],
+    ) -> None:
+        """400 VALIDATION_ERROR when a write breaks a portal rule that binds this request's
+        API version (`rules.py`); the whole request is refused, as for other bad values."""
+        version = api_version(req)
+        rules = [
+            r for r in self.rules if r.object_type == store.object_type and r.applies_to(version)
+        ]
+        if not rules:
+            return
+        problems: list[dict[str, Any]] = []
+        details: list[dict[str, Any]] = []
+        for record, props in writes:
+            after: dict[str, str | None] = dict(record.props) if record is not None else {}
+            after.update(props)
+            for rule in rules:
+                problem = rule.problem(after, props)
+                if problem is None:
+                    continue
+                code = "REQUIRED_PROPERTY_MISSING" if rule.pattern is None else "INVALID_FORMAT"
+                problems.append(_problem(rule.property_name, code, problem))
+                detail: dict[str, Any] = {
+                    "message": problem,
+                    "code": code,
+                    "in": rule.property_name,
+                    "context": {"propertyName": [rule.property_name]},
+                }
+                if record is not None:
+                    detail["context"]["id"] = [str(record.id)]
+                details.append(detail)
+        if problems:
+            raise api_error(
+                req,
+                400,
+                "VALIDATION_ERROR",
+                "Property values were not valid: " + json.dumps(problems),
+                errors=details,
+                context={"propertyName": sorted({p["name"] for p in problems})},
+            )
+
     def _apply(self, store: ObjectStore, record: Record, props: dict[str, str | None]) -> None:
         for name, value in props.items():
             if name == "email" and store.object_type == "contacts":
@@ -329,6 +406,7 @@ class CrmApi:
         store = self._store(req)
         body = json_object(req)
         props = self._validate_properties(req, store, body.get("properties"), creating=True)
+        self._check_rules(req, store, [(None, props)])
         self._conflict(req, store, props)
         now = self.now_ms()
         record = self._new_record(store, props, now)
@@ -343,6 +421,7 @@ class CrmApi:
         if record is None:
             raise not_found(req)
         props = self._validate_properties(req, store, body.get("properties"), creating=False)
+        self._check_rules(req, store, [(record, props)])
         self._conflict(req, store, props, own_id=record.id)
         now = self.now_ms()
         self._apply(store, record, props)
@@ -376,17 +455,16 @@ class CrmApi:
         if missing:
             kind = SINGULAR[store.object_type].upper()
             errors.append(
-                {
-                    **error_body(
-                        req,
-                        "OBJECT_NOT_FOUND",
-                        f"Could not get some {kind} objects, they may be deleted or not "
-                        "exist. Check that ids are valid.",
-                    ),
-                    "context": {"ids": missing},
-                }
+                batch_error(
+                    "OBJECT_NOT_FOUND",
+                    f"Could not get some {kind} objects, they may be deleted or not "
+                    "exist. Check that ids are valid.",
+                    {"ids": missing},
+                )
             )
-        return Response.json(207 if errors else 200, batch_body(results, errors, self.now_ms()))
+        return Response.json(
+            batch_status(req, errors), batch_body(results, errors, self.now_ms())
+        )
 
     def batch_create(self, req: Request) -> Response:
         store = self._store(req)
@@ -410,6 +488,7 @@ class CrmApi:
                     )
                 seen_emails.add(email)
             prepared.append((props, item.get("associations")))
+        self._check_rules(req, store, [(None, props) for props, _ in prepared])
         now = self.now_ms()
         results = []
         for props, assoc in prepared:
@@ -435,6 +514,7 @@ class CrmApi:
                 continue
             self._conflict(req, store, props, own_id=record.id)
             planned.append((record, props))
+        self._check_rules(req, store, list(planned))
         now = self.now_ms()
         results = []
         for record, props in planned:
@@ -447,17 +527,14 @@ class CrmApi:
         if missing:
             kind = SINGULAR[store.object_type].upper()
             errors.append(
-                {
-                    **error_body(
-                        req,
-                        "OBJECT_NOT_FOUND",
-                        f"Could not update some {kind} objects, they may be deleted or "
-                        "not exist. Check that ids are valid.",
-                    ),
-                    "context": {"ids": missing},
-                }
+                batch_error(
+                    "OBJECT_NOT_FOUND",
+                    f"Could not update some {kind} objects, they may be deleted or "
+                    "not exist. Check that ids are valid.",
+                    {"ids": missing},
+                )
             )
-        return Response.json(207 if errors else 200, batch_body(results, errors, now))
+        return Response.json(batch_status(req, errors), batch_body(results, errors, now))
 
     def batch_upsert(self, req: Request) -> Response:
         store = self._store(req)
@@ -491,6 +568,14 @@ class CrmApi:
                     ),
                 )
             planned.append(props)
+        self._check_rules(
+            req,
+            store,
+            [
+                (store.get(found) if (found := store.id_by_email(p["email"] or "")) else None, p)
+                for p in planned
+            ],
+        )
         now = self.now_ms()
         results = []
         for props in planned:
@@ -512,6 +597,7 @@ class CrmApi:
     def search(self, req: Request) -> Response:
         store = self._store(req)
         try:
+            check_body_size(req.body)
             request = parse_request(store, req.json())
             result = execute(store, request, self.now_ms())
         except SearchError as exc:
@@ -550,6 +636,7 @@ class CrmApi:
         source, target = self._pair(req)
         body = json_object(req)
         inputs = inputs_of(req, body, ASSOCIATIONS_BATCH_MAX_INPUTS)
+        dated = api_version(req)
         results, errors, seen = [], [], set()
         for item in inputs:
             raw_id = str((item or {}).get("id", "")).strip()
@@ -563,28 +650,32 @@ class CrmApi:
             )
             if not edges:
                 errors.append(
-                    {
-                        **error_body(
-                            req,
-                            "OBJECT_NOT_FOUND",
-                            f"No {SINGULAR[target.object_type]} is associated with "
-                            f"{SINGULAR[source.object_type]} {raw_id}.",
-                            sub_category="crm.associations.NO_ASSOCIATIONS_FOUND",
-                        ),
-                        "context": {"fromObjectId": [raw_id]},
-                    }
+                    batch_error(
+                        "OBJECT_NOT_FOUND",
+                        f"No {SINGULAR[target.object_type]} is associated with "
+                        f"{SINGULAR[source.object_type]} {raw_id}.",
+                        {"fromObjectId": [raw_id]},
+                        sub_category="crm.associations.NO_ASSOCIATIONS_FOUND",
+                    )
                 )
                 continue
             results.append(
                 {
                     "from": {"id": raw_id},
                     "to": [
-                        {"toObjectId": to_id, "associationTypes": self._types_json(edges[to_id])}
+                        {
+                            # integer in v4; a string in the 2026-09 spec
+                            # (MultiAssociatedObjectWithLabel.toObjectId)
+                            "toObjectId": to_id if dated is None else str(to_id),
+                            "associationTypes": self._types_json(edges[to_id]),
+                        }
                         for to_id in sorted(edges)
                     ],
                 }
             )
-        return Response.json(207 if errors else 200, batch_body(results, errors, self.now_ms()))
+        return Response.json(
+            batch_status(req, errors), batch_body(results, errors, self.now_ms())
+        )
 
     def associations_create(self, req: Request) -> Response:
         source, target = self._pair(req)
@@ -615,14 +706,11 @@ class CrmApi:
             if source.get(from_id) is None or target.get(to_id) is None:
                 missing = from_id if source.get(from_id) is None else to_id
                 errors.append(
-                    {
-                        **error_body(
-                            req,
-                            "OBJECT_NOT_FOUND",
-                            f"Object {missing} does not exist or was deleted.",
-                        ),
-                        "context": {"fromObjectId": [str(from_id)], "toObjectId": [str(to_id)]},
-                    }
+                    batch_error(
+                        "OBJECT_NOT_FOUND",
+                        f"Object {missing} does not exist or was deleted.",
+                        {"fromObjectId": [str(from_id)], "toObjectId": [str(to_id)]},
+                    )
                 )
                 continue
             for type_id in types:
@@ -643,7 +731,9 @@ class CrmApi:
                     "labels": labels,
                 }
             )
-        return Response.json(207 if errors else 201, batch_body(results, errors, self.now_ms()))
+        return Response.json(
+            batch_status(req, errors, ok=201), batch_body(results, errors, self.now_ms())
+        )
 
     def associate_default(self, req: Request) -> Response:
         source, target = self._pair(req)
@@ -750,17 +840,18 @@ class CrmApi:
             name = definition["name"]
             if name in store.properties:
                 errors.append(
-                    {
-                        **error_body(
-                            req, "OBJECT_ALREADY_EXISTS", f"Property named '{name}' already exists."
-                        ),
-                        "context": {"name": [name]},
-                    }
+                    batch_error(
+                        "OBJECT_ALREADY_EXISTS",
+                        f"Property named '{name}' already exists.",
+                        {"name": [name]},
+                    )
                 )
                 continue
             store.properties.add(definition)
             results.append(definition)
-        return Response.json(207 if errors else 201, batch_body(results, errors, self.now_ms()))
+        return Response.json(
+            batch_status(req, errors, ok=201), batch_body(results, errors, self.now_ms())
+        )
 
     def list_groups(self, req: Request) -> Response:
         store = self._store(req)

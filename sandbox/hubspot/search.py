@@ -10,7 +10,11 @@ Semantics reproduced (CRM search guide, "Filter search results"):
 - Paging: `after` is an offset; offset + limit past 10,000 answers 400 (the guide: "attempting
   to page beyond 10,000 will result in a 400 error").
 - Limits: 5 groups, 10 filters a group, 25 in all (changelog, August 2024), limit <= 200, one
-  sort. DECIDED: with no sort, results come in ascending `hs_object_id` (creation) order.
+  sort; a request body over 3,000 characters answers 400 (api-facts "What changed by December
+  2026": "CRM search request bodies are limited to 3,000 characters"; the 2026-09 contacts spec
+  bounds `query` at "up to 3000 characters"). Counted in characters of the body as sent
+  (UTF-8 decoded); the error wording is DECIDED.
+- DECIDED: with no sort, results come in ascending `hs_object_id` (creation) order.
 
 Execution: a query whose filters are all ranges on `hs_object_id` and the modified-time
 property (the incremental-sync shape) is answered from the sorted indexes with counting at C
@@ -113,6 +117,22 @@ class SearchResult:
 
 
 # ---------------------------------------------------------------------------- parsing
+
+SEARCH_MAX_BODY_CHARS = 3000
+
+
+def check_body_size(raw: bytes) -> None:
+    """400 for a search body over 3,000 characters, before anything else is looked at."""
+    try:
+        chars = len(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        chars = len(raw)
+    if chars > SEARCH_MAX_BODY_CHARS:
+        raise SearchError(
+            f"The search request body is {chars} characters; the maximum is "
+            f"{SEARCH_MAX_BODY_CHARS}. Request fewer properties or filters.",
+            "REQUEST_TOO_LARGE",
+        )
 
 
 def parse_request(store: ObjectStore, body: Any) -> SearchRequest:

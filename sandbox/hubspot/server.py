@@ -7,6 +7,10 @@ Every API call goes through `before_call`, in this order:
    (HubSpot JSON), 502 (an HTML gateway page) or 503 (JSON), chosen by the call number.
    `reset` and `slow` are done by `App`.
 3. Limits of the tier (see `limits.py`).
+Routes: the CRM under v3/v4 and under each date version in `SERVED_VERSIONS`
+(`routes_crm.py`), activity (`activity.py`, with its dated marketing-events and events paths
+added here), account info, schemas and legacy v2 reads (`routes_account.py`). Admin: the
+portal's validation rules at `GET|POST /_sandbox/validation-rules` (`rules.py`).
 Then `decorate` adds `X-HubSpot-Correlation-Id` and, except on search, the rate-limit headers.
 """
 
@@ -24,7 +28,9 @@ from sandbox.hubspot.constants import DEFAULT_HUBSPOT_TOKEN, OBJECT_TYPE_ALIASES
 from sandbox.hubspot.crm_store import AssociationStore, ObjectStore
 from sandbox.hubspot.errors import AUTH_MESSAGE, error_body, gateway_error
 from sandbox.hubspot.limits import MESSAGES, RateLimiter
-from sandbox.hubspot.routes_crm import CrmApi
+from sandbox.hubspot.routes_account import AccountApi
+from sandbox.hubspot.routes_crm import SERVED_VERSIONS, CrmApi
+from sandbox.hubspot.rules import ValidationRule, parse_rules, rules_json
 from sandbox.hubspot.util import correlation_id
 
 CRM_KEYS = ("contacts", "companies", "meetings")
@@ -69,12 +75,56 @@ class HubSpotSandbox:
         self.activity = ActivityApi(self.store.activity, self.now_ms)
         self.crm.register(self.app.router)
         self.activity.register(self.app.router)
+        self._register_dated_activity()
+        self.account = AccountApi(
+            self.store.objects, self.store.activity, self.now_ms, SERVED_VERSIONS
+        )
+        self.account.register(self.app.router)
         self.app.before_call = self._before_call
         self.app.decorate = self._decorate
         self.app.error_response = gateway_error
         self.app.on_reset.append(self._reset_limits)
         self.app.admin("POST", "seed", self._seed_endpoint)
         self.app.admin("GET", "limits", self._limits_endpoint)
+        self.app.admin("GET", "validation-rules", self._rules_endpoint)
+        self.app.admin("POST", "validation-rules", self._rules_endpoint)
+
+    def _register_dated_activity(self) -> None:
+        """Marketing events and web analytics under their date versions: the same handlers
+        as v3, whose shapes the 2026-09 specs keep (Marketing/Marketing Events/Rollouts/129888/
+        2026-09/marketingEvents.json, Events/Events/Rollouts/147897/2026-09/events.json)."""
+        router, act = self.app.router, self.activity
+        for version in SERVED_VERSIONS:
+            events = f"/marketing/marketing-events/{version}"
+            router.add(
+                "GET",
+                events + "/participations/contacts/{contactIdentifier}/breakdown",
+                act.participations_by_contact,
+            )
+            router.add(
+                "GET",
+                events + "/participations/{marketingEventId}/breakdown",
+                act.participations_by_event,
+            )
+            router.add("GET", events, act.marketing_events)
+            router.add("GET", events + "/{objectId}", act.marketing_event)
+            occurrences = f"/events/event-occurrences/{version}"
+            router.add("GET", occurrences + "/event-types", act.event_types)
+            router.add("GET", occurrences, act.events)
+
+    def set_rules(self, rules: list[ValidationRule]) -> None:
+        """The portal's admin validation rules (replacing any set before)."""
+        with self.app.lock:
+            self.crm.rules = list(rules)
+
+    def _rules_endpoint(self, req: Request) -> Response:
+        if req.method == "POST":
+            try:
+                self.set_rules(parse_rules(req.json()))
+            except (ValueError, TypeError) as exc:
+                return Response.json(400, {"error": str(exc)})
+        with self.app.lock:
+            return Response.json(200, {"rules": rules_json(self.crm.rules)})
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)

@@ -113,3 +113,26 @@ def test_given_no_salesforce_calls_every_other_salesforce_key_is_still_checked(
         load_settings(path, salesforce=False)
     text = "\n".join(caught.value.problems)
     assert "salesforce.auth" in text and "salesforce.timeout_secs: unknown setting" in text
+
+
+def test_given_no_api_version_hubspot_defaults_to_2026_09(tmp_path: Path) -> None:
+    path = write(tmp_path, SESSION_CONFIG)
+    assert load_settings(path).hubspot.api_version == "2026-09"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-10", "March and September only"),
+        ("2026-9", "YYYY-MM"),
+        ("v3", "YYYY-MM"),
+        ("2025-03", "first date-based"),
+    ],
+)
+def test_given_bad_hubspot_api_version_config_error_names_the_key(
+    tmp_path: Path, value: str, expected: str
+) -> None:
+    path = write(tmp_path, SESSION_CONFIG + f'\n[hubspot]\napi_version = "{value}"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert "hubspot.api_version" in str(caught.value) and expected in str(caught.value)

@@ -22,7 +22,7 @@ from tests.clock import HISTORY_START
 from tests.e2e.conftest import settings_for, started
 
 SINCE = HISTORY_START
-BATCH_UPDATE = ("POST", "/crm/v3/objects/{objectType}/batch/update")
+BATCH_UPDATE = ("POST", "/crm/objects/2026-09/{objectType}/batch/update")
 PROPERTIES = (
     "connector_lead_score", "connector_fit_score", "connector_engagement_score",
     "connector_lead_grade", "connector_segment", "connector_lead_stage",
@@ -92,15 +92,15 @@ def test_given_missing_properties_setup_creates_them_and_a_second_run_creates_no
     ]
     assert registry.get("connector_mql_date")["type"] == "date"  # type: ignore[index]
     assert registry.get("connector_lead_score")["type"] == "number"  # type: ignore[index]
-    creates = hubspot_calls(sandbox)[("POST", "/crm/v3/properties/{objectType}/batch/create")]
+    creates = hubspot_calls(sandbox)[("POST", "/crm/properties/2026-09/{objectType}/batch/create")]
     assert creates == 1  # every missing property in one call
 
     second = runner.invoke(main, ["--config", config, "setup", "hubspot", "--json"])
     assert second.exit_code == 0, second.output
     assert '"status": "created"' not in second.output
     calls = hubspot_calls(sandbox)
-    assert calls[("POST", "/crm/v3/properties/{objectType}/batch/create")] == 1
-    assert calls[("POST", "/crm/v3/properties/{objectType}/groups")] == 1
+    assert calls[("POST", "/crm/properties/2026-09/{objectType}/batch/create")] == 1
+    assert calls[("POST", "/crm/properties/2026-09/{objectType}/groups")] == 1
     assert runner.invoke(main, ["--config", config, "setup", "hubspot", "--check"]).exit_code == 0
 
 

@@ -93,13 +93,13 @@ def test_retry_after_reads_seconds_and_http_dates():
 # --------------------------------------------------------------------------- through the SDK
 
 
-def test_given_sdk_search_sends_bearer_token_and_reads_json(stub, make_client):
+def test_given_search_sends_bearer_token_to_dated_path_and_reads_json(stub, make_client):
     stub.queue(200, {"total": 1, "results": [{"id": "1", "properties": {}}]})
     client = make_client(stub.url)
     page = client.search("contacts", {"filterGroups": [], "limit": 200})
     assert page["results"][0]["id"] == "1"
     seen = stub.seen[0]
-    assert (seen.method, seen.path) == ("POST", "/crm/v3/objects/contacts/search")
+    assert (seen.method, seen.path) == ("POST", "/crm/objects/2026-09/contacts/search")
     assert seen.headers["authorization"] == f"Bearer {TOKEN}"
     assert client.calls == {"contacts.search": 1}
     assert client.total_calls == 1

@@ -41,7 +41,8 @@ def test_batch_read_some_without_associations_answers_207(hs: Sandbox) -> None:
     assert isinstance(result, BatchResponsePublicAssociationMultiWithLabelWithErrors)
     assert [r._from.id for r in result.results] == ["1"]
     assert result.num_errors == 1
-    assert result.errors[0].sub_category == "crm.associations.NO_ASSOCIATIONS_FOUND"
+    # StandardError.subCategory is an object (the SDK's model and the 2026-09 spec agree)
+    assert result.errors[0].sub_category == {"code": "crm.associations.NO_ASSOCIATIONS_FOUND"}
 
 
 def test_inverse_direction_uses_the_inverse_type_ids(hs: Sandbox) -> None:
