@@ -12,6 +12,7 @@ import pytest
 
 from app.mapping_checks import check_writeback
 from app.setup_hubspot import check_property
+from connectors.hubspot.paths import HubSpotPaths
 from connectors.hubspot.writeback import HubSpotContactWriter
 from core.errors import RecordError, RetriableAPIError
 from core.models import Contact
@@ -222,6 +223,7 @@ class FakeClient:
                  transient: bool = False) -> None:
         self.bad_ids, self.unknown, self.transient = bad_ids, unknown, transient
         self.sizes: list[int] = []
+        self.paths = HubSpotPaths("2026-09")
 
     def request(self, endpoint: Any, method: str, path: str, *, body: Any = None,
                 qs: Any = None) -> dict[str, Any]:
