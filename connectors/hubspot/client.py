@@ -544,10 +544,15 @@ class HubSpotClient:
 
     # ------------------------------------------------------------------ marketing
 
-    def forms_page(self, *, after: str | None = None) -> dict[str, Any]:
-        """GET /marketing/v3/forms (HubSpot forms, not archived)."""
+    def forms_page(
+        self, *, after: str | None = None, form_types: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """GET /marketing/v3/forms (not archived; `formTypes` as given, HubSpot's default
+        being standard forms only)."""
         api = self._api("marketing.forms", "forms_api")
         kwargs: dict[str, Any] = {"limit": c.FORMS_PAGE, "archived": False}
+        if form_types:
+            kwargs["form_types"] = list(form_types)
         if after:
             kwargs["after"] = after
         return self._sdk_call(
@@ -562,7 +567,8 @@ class HubSpotClient:
         )
 
     def email_events_page(
-        self, *, start_ms: int, end_ms: int, offset: str | None = None
+        self, *, start_ms: int, end_ms: int, offset: str | None = None,
+        exclude_filtered: bool = False,
     ) -> dict[str, Any]:
         """GET /email/public/v1/events (legacy; not wrapped by the SDK)."""
         return self.request(
@@ -574,6 +580,7 @@ class HubSpotClient:
                 "endTimestamp": end_ms,
                 "limit": c.EMAIL_EVENTS_PAGE,
                 "offset": offset,
+                "excludeFilteredEvents": "true" if exclude_filtered else None,
             },
         )
 
