@@ -173,6 +173,7 @@ class Extraction:
                 summary.streams[stream] = status.describe()
             if status is None or status.state in ("read", "derived"):
                 done(stream)  # a stream skipped or switched off keeps its cursor
+        if "companies" in windows:
             for companies in self.source.changed_companies(*windows["companies"]):
                 # A company read again unchanged (the cursor overlap, a modified time alone)
                 # changes no score: its contacts are not looked up nor marked.

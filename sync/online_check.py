@@ -36,6 +36,7 @@ from typing import Any, Literal
 
 import click
 
+from connectors.hubspot.streams import StreamStatus, probe_all, probe_lines, probe_text
 from connectors.hubspot.writeback import list_properties
 from connectors.salesforce.constants import LEAD_EXTERNAL_ID_FIELD, TASK_EXTERNAL_ID_FIELD
 from connectors.salesforce.fieldtypes import (
@@ -377,9 +378,11 @@ def check_owners(
 # ---------------------------------------------------------------------- the whole check
 
 
-def run_online_check(settings: Any, folder: Path) -> tuple[list[Problem], dict[str, int]]:
-    """Fetch the schemas and check `folder`'s mappings; returns problems and the API calls
-    made per system."""
+def run_online_check(
+    settings: Any, folder: Path
+) -> tuple[list[Problem], dict[str, int], list[StreamStatus]]:
+    """Fetch the schemas and check `folder`'s mappings, and probe each HubSpot activity stream
+    once; returns problems, the API calls made per system and the streams' verdicts."""
     from connectors.hubspot.client import HubSpotClient
     from connectors.salesforce.client import SalesforceClient
     from connectors.salesforce.records import fetch_by_ids
@@ -397,6 +400,7 @@ def run_online_check(settings: Any, folder: Path) -> tuple[list[Problem], dict[s
             # one listing of the contact properties serves fields.toml and hubspot.toml
             if field_map.hubspot_properties(scope) or (scope == "contact" and writeback_specs):
                 hubspot_props[scope] = list_properties(hubspot, object_type)
+        streams = probe_all(hubspot, settings.hubspot)
         hubspot_calls = hubspot.total_calls
     read = {
         "contact": [*settings.hubspot.contact_properties, "email"],
@@ -417,7 +421,7 @@ def run_online_check(settings: Any, folder: Path) -> tuple[list[Problem], dict[s
         enabled=settings.hubspot.write_back,
     )
     calls = {"hubspot": hubspot_calls, "salesforce": salesforce.total_calls}
-    return [*_sorted(problems), *writeback], calls
+    return [*_sorted(problems), *writeback], calls, streams
 
 
 def _sorted(problems: Iterable[Problem]) -> list[Problem]:
@@ -441,7 +445,8 @@ def _sorted(problems: Iterable[Problem]) -> list[Problem]:
 )
 @click.option("--online", is_flag=True, help="Also check fields.toml against the Salesforce "
               "and HubSpot schemas and hubspot.toml against the HubSpot contact properties "
-              "(at most 6 API calls: 3 describes, 1 User query, 2 property lists).")
+              "(at most 11 API calls: 3 describes, 1 User query, 2 property lists, one probe "
+              "per HubSpot activity stream, which says available / unavailable and why).")
 @click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON.")
 @click.pass_obj
 def validate(obj: Any, directory: Path | None, online: bool, as_json: bool) -> None:
@@ -457,8 +462,9 @@ def validate(obj: Any, directory: Path | None, online: bool, as_json: bool) -> N
         errors = list(validate_mappings(folder))
         warnings: list[str] = []
         calls: dict[str, int] = {}
+        streams: list[StreamStatus] = []
         if online and not errors:
-            found, calls = run_online_check(settings, folder)
+            found, calls, streams = run_online_check(settings, folder)
             errors = [str(p) for p in found if p.severity == "error"]
             warnings = [str(p) for p in found if p.severity == "warning"]
         if as_json:
@@ -471,9 +477,13 @@ def validate(obj: Any, directory: Path | None, online: bool, as_json: bool) -> N
             }
             if online:
                 payload["api_calls"] = calls
+                payload["streams"] = {s.stream: probe_text(s) for s in streams}
             click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
         else:
             _print(folder, errors, warnings, online)
+            if streams:
+                click.echo("HubSpot activity streams:")
+                click.echo("\n".join(probe_lines(streams)))
         return cli.EXIT_USAGE if errors else cli.EXIT_OK
 
     cli.run_guarded(go)

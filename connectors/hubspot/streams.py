@@ -92,7 +92,11 @@ def probe(stream: str, call: Callable[[], Any]) -> StreamStatus:
     return StreamStatus(stream, "read", "available")
 
 
-def probe_all(client: Any, settings: Any, *, now_iso: str) -> list[StreamStatus]:
+# A fixed, empty window for probing the time-filtered APIs: no clock read, nothing returned.
+_PROBE_MOMENT = "2020-01-01T00:00:00.000Z"
+
+
+def probe_all(client: Any, settings: Any) -> list[StreamStatus]:
     """Each activity stream probed once with one cheap request (an empty time window or a
     first page) for `setup hubspot --check` and `mappings validate --online`. Switched-off
     streams are not called."""
@@ -103,8 +107,8 @@ def probe_all(client: Any, settings: Any, *, now_iso: str) -> list[StreamStatus]
         "webinars": lambda: client.marketing_events_page(),
         "page_views": lambda: client.events_page(
             event_type=settings.page_view_event_type,
-            occurred_after=now_iso,
-            occurred_before=now_iso,
+            occurred_after=_PROBE_MOMENT,
+            occurred_before=_PROBE_MOMENT,
         ),
         "meetings": lambda: client.list_page("meetings", limit=1),
     }
@@ -123,7 +127,22 @@ def probe_all(client: Any, settings: Any, *, now_iso: str) -> list[StreamStatus]
             and streams.page_views_from == "auto"
         ):
             status = StreamStatus(
-                stream, "derived", f"from contact analytics properties ({status.reason})"
+                stream, "derived", f"from contact analytics properties; events API: {status.reason}"
             )
         out.append(status)
     return out
+
+
+def probe_text(status: StreamStatus) -> str:
+    """One probe's verdict as `setup hubspot --check` and `mappings validate --online` say it."""
+    if status.state == "read":
+        return "available"
+    if status.state == "off":
+        return "switched off ([hubspot.streams])"
+    if status.state == "derived":
+        return f"events API unavailable; page views {status.describe()}"
+    return f"unavailable: {status.reason} (skipped by every run until granted)"
+
+
+def probe_lines(statuses: list[StreamStatus], indent: str = "  ") -> list[str]:
+    return [f"{indent}{s.stream:17} {probe_text(s)}" for s in statuses]
