@@ -334,14 +334,13 @@ class ActivityApi:
         limit = int_arg(req, "limit", FORMS_DEFAULT_LIMIT, FORMS_LIMIT_MAX)
         start = self._cursor(req, "after", "forms")
         archived = bool_arg(req, "archived")
-        form_types = set(req.args("formTypes"))
+        # Without formTypes HubSpot lists standard forms only.
+        form_types = {t.lower() for t in req.args("formTypes")} or {"hubspot"}
         selected = [
             f
             for f in self.store.forms
             if bool(f.get("archived", False)) == archived
-            and (
-                not form_types or "all" in form_types or f.get("formType", "hubspot") in form_types
-            )
+            and ("all" in form_types or f.get("formType", "hubspot") in form_types)
         ]
         page = selected[start : start + limit]
         body: dict[str, Any] = {"results": page}
