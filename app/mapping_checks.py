@@ -33,6 +33,7 @@ from typing import Any, Literal
 
 from app.setup_hubspot import PropertyCheck, compare
 from app.setup_salesforce import OBJECTS, active_values, describe_index, possible_values
+from connectors.hubspot.streams import StreamStatus, probe_all, probe_lines, probe_text
 from connectors.hubspot.writeback import list_properties
 from connectors.salesforce.constants import LEAD_EXTERNAL_ID_FIELD, TASK_EXTERNAL_ID_FIELD
 from connectors.salesforce.fieldtypes import (
@@ -376,9 +377,11 @@ def check_owners(
 # ---------------------------------------------------------------------- the whole check
 
 
-def run_online_check(settings: Any, folder: Path) -> tuple[list[Problem], dict[str, int]]:
-    """Fetch the schemas and check `folder`'s mappings; returns problems and the API calls
-    made per system."""
+def run_online_check(
+    settings: Any, folder: Path
+) -> tuple[list[Problem], dict[str, int], list[StreamStatus]]:
+    """Fetch the schemas and check `folder`'s mappings, and probe each HubSpot activity stream
+    once; returns problems, the API calls made per system and the streams' verdicts."""
     from app.setup_salesforce import load_inputs
     from connectors.hubspot.client import HubSpotClient
     from connectors.salesforce.client import SalesforceClient
@@ -396,6 +399,7 @@ def run_online_check(settings: Any, folder: Path) -> tuple[list[Problem], dict[s
             # one listing of the contact properties serves fields.toml and hubspot.toml
             if field_map.hubspot_properties(scope) or (scope == "contact" and writeback_specs):
                 hubspot_props[scope] = list_properties(hubspot, object_type)
+        streams = probe_all(hubspot, settings.hubspot)
         hubspot_calls = hubspot.total_calls
     read = {
         "contact": [*settings.hubspot.contact_properties, "email"],
@@ -416,7 +420,7 @@ def run_online_check(settings: Any, folder: Path) -> tuple[list[Problem], dict[s
         enabled=settings.hubspot.write_back,
     )
     calls = {"hubspot": hubspot_calls, "salesforce": salesforce.total_calls}
-    return [*_sorted(problems), *writeback], calls
+    return [*_sorted(problems), *writeback], calls, streams
 
 
 def _sorted(problems: Iterable[Problem]) -> list[Problem]:
@@ -437,6 +441,7 @@ class MappingCheck:
     errors: list[str]
     warnings: list[str]
     calls: dict[str, int]
+    streams: list[StreamStatus]  # online: each HubSpot activity stream's probe
 
     def payload(self) -> dict[str, Any]:
         payload: dict[str, Any] = {
@@ -448,6 +453,7 @@ class MappingCheck:
         }
         if self.online:
             payload["api_calls"] = self.calls
+            payload["streams"] = {s.stream: probe_text(s) for s in self.streams}
         return payload
 
     def text(self) -> str:
@@ -463,6 +469,8 @@ class MappingCheck:
                 "valid, and match the Salesforce and HubSpot schemas" if self.online else "valid"
             )
             lines.append(f"{self.directory}: all mapping files are {what}")
+        if self.streams:
+            lines += ["HubSpot activity streams:", *probe_lines(self.streams)]
         return "\n".join(lines)
 
 
@@ -511,9 +519,10 @@ def check_mappings(settings: Settings | None, directory: Path | None, online: bo
     errors = list(validate_mappings(directory))
     warnings: list[str] = []
     calls: dict[str, int] = {}
+    streams: list[StreamStatus] = []
     if online and not errors:
         assert settings is not None, "an online check needs the settings"
-        found, calls = run_online_check(settings, directory)
+        found, calls, streams = run_online_check(settings, directory)
         errors = [str(p) for p in found if p.severity == "error"]
         warnings = [str(p) for p in found if p.severity == "warning"]
-    return MappingCheck(directory, online, errors, warnings, calls)
+    return MappingCheck(directory, online, errors, warnings, calls, streams)

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from connectors.hubspot.streams import probe_all, probe_lines, probe_text
 from sync.hubspot_fields import (
     FILE_NAME,
     OBJECT_TYPE,
@@ -111,6 +112,7 @@ def run_setup(settings: Any, check_only: bool) -> dict[str, Any]:
         groups = list_groups(client, OBJECT_TYPE)
         existing = list_properties(client, OBJECT_TYPE)
         checks = compare(specs, existing)
+        streams = probe_all(client, settings.hubspot)  # one call per activity stream
         group_status = "ok" if mapping.group.name in groups else "missing"
         missing = [c.name for c in checks if c.status == "missing"]
         if not check_only and (missing or group_status == "missing"):
@@ -136,6 +138,7 @@ def run_setup(settings: Any, check_only: bool) -> dict[str, Any]:
         "specs": specs,
         "hubspot_calls": calls,
         "check_only": check_only,
+        "streams": streams,
     }
 
 
@@ -174,6 +177,8 @@ def format_result(result: Mapping[str, Any]) -> str:
         "private-app scopes: "
         + "; ".join(f"{scope} ({why})" for why, scope in SCOPES.items())
     )
+    lines.append("activity streams:")
+    lines.extend(probe_lines(result.get("streams", [])))
     lines.append(f"HubSpot API calls: {result['hubspot_calls']}")
     return "\n".join(lines)
 
@@ -198,6 +203,7 @@ def result_payload(result: Mapping[str, Any], check_only: bool) -> dict[str, Any
             for c, s in zip(checks, result["specs"], strict=True)
         ],
         "scopes": SCOPES,
+        "streams": {s.stream: probe_text(s) for s in result["streams"]},
         "hubspot_calls": result["hubspot_calls"],
         "ok": not problems_of(result, check_only),
     }

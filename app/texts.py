@@ -22,6 +22,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"({s['new_mql_episodes']} new), without usable email {s['leads_without_email']}"
         f"{waiting}",
     ]
+    lines.extend(_stream_lines(s.get("streams") or {}, "  streams     "))
     if s.get("dry_run"):
         planned = s.get("planned", {})
         lines.append(
@@ -96,6 +97,14 @@ def format_status(data: dict[str, Any]) -> str:
         )
     if not data["runs"]:
         lines.append("  (no runs yet)")
+    streams = next(
+        (r["summary"]["streams"] for r in data["runs"]
+         if r.get("summary") and r["summary"].get("streams")),
+        None,
+    )
+    if streams:
+        lines.append("activity streams (as the last run found them):")
+        lines.extend(_stream_lines(streams, "  "))
     budget = next(
         (
             r["summary"]["api_budget"]
@@ -114,6 +123,15 @@ def format_status(data: dict[str, Any]) -> str:
             f"Salesforce {salesforce} requests in the last 24 h"
         )
     return "\n".join(lines)
+
+
+def _stream_lines(streams: dict[str, str], indent: str) -> list[str]:
+    """One line per activity stream: read / skipped: why / switched off / derived: how."""
+    pad = " " * len(indent)
+    return [
+        f"{indent if n == 0 else pad}{name:17} {state}"
+        for n, (name, state) in enumerate(streams.items())
+    ]
 
 
 def _rate_limited(summary: dict[str, Any]) -> str:

@@ -24,7 +24,8 @@ def mappings() -> None:
 )
 @click.option("--online", is_flag=True, help="Also check fields.toml against the Salesforce "
               "and HubSpot schemas and hubspot.toml against the HubSpot contact properties "
-              "(at most 6 API calls: 3 describes, 1 User query, 2 property lists).")
+              "(at most 11 API calls: 3 describes, 1 User query, 2 property lists, one probe "
+              "per HubSpot activity stream, which says available / unavailable and why).")
 @click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON.")
 @click.pass_obj
 def validate(obj: Context, directory: Path | None, online: bool, as_json: bool) -> None:

@@ -106,6 +106,27 @@ def _hubspot_api_version(value: str) -> str:
     return text
 
 
+class HubSpotStreams(_Section):
+    """Which activity streams a run reads (`[hubspot.streams]`); each can be switched off.
+
+    A stream HubSpot refuses with 403 (tier, missing scope) or 404 is skipped with a warning
+    and the run goes on (connectors/hubspot/streams.py). Page views come from the events API
+    (Enterprise only) or, below it, are derived from the contacts' analytics properties
+    (connectors/hubspot/visits.py): `page_views_from` = "auto" tries the events API and falls
+    back, "events" never derives, "analytics" never calls the events API.
+    """
+
+    email_events: bool = True
+    form_submissions: bool = True
+    webinars: bool = True
+    page_views: bool = True
+    meetings: bool = True
+    page_views_from: Literal["auto", "events", "analytics"] = "auto"
+
+    def enabled(self, stream: str) -> bool:
+        return bool(getattr(self, stream))
+
+
 class HubSpotSettings(_Section):
     access_token: SecretStr | None = Field(
         default=None,
@@ -125,6 +146,7 @@ class HubSpotSettings(_Section):
     overlap_minutes: float = Field(default=5.0, ge=0)
     timeout_seconds: float = Field(default=30.0, gt=0)
     page_view_event_type: str = "e_visited_page"
+    streams: HubSpotStreams = Field(default_factory=HubSpotStreams)
     # Write score, grade, segment, stage and MQL status/date back onto HubSpot contacts
     # (mappings/hubspot.toml). Off by default: it needs the properties (`connector setup
     # hubspot`) and the crm.objects.contacts.write scope.

@@ -5,6 +5,12 @@ transaction; a stream's cursor moves only when the stream is read to the end of 
 marks are the durable promise that those leads will be processed, so a cursor never gets ahead
 of work that could be lost. Records are upserted as read and activities keyed by a stable
 source id, so a window read again (the cursor overlap, a rerun after a crash) adds nothing twice.
+
+Activity streams are optional (`[hubspot.streams]`): one switched off, or refused by HubSpot
+with 403/404 (`connectors.hubspot.streams`), is skipped for the run; its cursor stays where it
+was, and the run summary's `streams` says per stream what happened (read / skipped: why /
+switched off / derived: how). Below Enterprise, page views are derived from the contacts'
+analytics properties as the contacts are stored (`Source.derived_visits`).
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from core.models import Activity, Contact
 from sync.ports import RunOptions, RunSummary, Source
@@ -91,17 +98,28 @@ class Extraction:
                 {s: until for s in STREAMS if s not in cursors or cursors[s] < until}
             )
 
-    def store_contacts(self, contacts: Sequence[Contact]) -> None:
-        """Contacts, their companies when not stored yet, and their leads' marks."""
+    def store_contacts(self, contacts: Sequence[Contact]) -> int:
+        """Contacts, their companies when not stored yet, the visits derived from their
+        analytics properties (when page views are derived), and their leads' marks, in one
+        transaction. Returns how many derived visits were new."""
         wanted = {c.company_id for c in contacts if c.company_id}
         missing = wanted - self.store.company_ids_known(wanted)
         companies = self.source.companies(sorted(missing)).values() if missing else ()
         # A contact whose only change is its modified time (e.g. the HubSpot write-back's
         # own update) changes no score: not marked again.
         stored = self.store.contact_ids([c.hubspot_id for c in contacts])
-        self.store.store_page(
+        derive = getattr(self.source, "derived_visits", None)
+        visits: list[Activity] = []
+        if derive is not None:
+            for contact in contacts:
+                visits.extend(derive(stored.get(contact.hubspot_id), contact))
+        if visits:  # the stored count is the one counted: only the increase is new
+            known = self.store.activity_ids_known(v.source_id for v in visits)
+            visits = [v for v in visits if v.source_id not in known]
+        return self.store.store_page(
             contacts=contacts,
             companies=companies,
+            activities=visits,
             dirty=[f"c:{c.hubspot_id}" for c in contacts if _changed(stored.get(c.hubspot_id), c)],
         )
 
@@ -150,7 +168,11 @@ class Extraction:
                         if a.contact_id or a.email
                     ),
                 )
-            done(stream)
+            status = _stream_state(self.source, stream)
+            if status is not None:
+                summary.streams[stream] = status.describe()
+            if status is None or status.state in ("read", "derived"):
+                done(stream)  # a stream skipped or switched off keeps its cursor
         if "companies" in windows:
             for companies in self.source.changed_companies(*windows["companies"]):
                 # A company read again unchanged (the cursor overlap, a modified time alone)
@@ -175,11 +197,19 @@ class Extraction:
             try:
                 for page in self.source.changed_contacts(*windows["contacts"]):
                     summary.contacts_read += len(page)
-                    self.store_contacts(page)
+                    visits = self.store_contacts(page)
+                    summary.activities_read += visits
+                    summary.activities_new += visits
             finally:
                 if hook is not None:
                     hook(None)
             done("contacts")
+
+
+def _stream_state(source: Source, stream: str) -> Any:
+    """The source's `StreamStatus` for `stream` this run, if it keeps them."""
+    states = getattr(source, "stream_states", None)
+    return states.get(stream) if isinstance(states, dict) else None
 
 
 _MODIFIED_TIMES = frozenset({"lastmodifieddate", "hs_lastmodifieddate"})

@@ -120,6 +120,9 @@ class RunSummary:
     hubspot_unchanged: int = 0  # HubSpot contacts whose written values were all current
     hubspot_write_calls: int = 0
     planned_hubspot: dict[str, Any] = field(default_factory=dict)
+    # Per activity stream: "read", "switched off", "skipped: why", "derived: how"
+    # (connectors.hubspot.streams.StreamStatus.describe).
+    streams: dict[str, str] = field(default_factory=dict)
     # Sales outcomes pulled from Salesforce (sync.outcomes.PullReport.as_dict); {} when off.
     outcomes: dict[str, Any] = field(default_factory=dict)
 

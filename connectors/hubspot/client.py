@@ -538,13 +538,21 @@ class HubSpotClient:
 
     # ------------------------------------------------------------------ marketing
 
-    def forms_page(self, *, after: str | None = None) -> dict[str, Any]:
-        """GET /marketing/v3/forms (legacy path: the dated forms API is beta only)."""
+    def forms_page(
+        self, *, after: str | None = None, form_types: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """GET /marketing/v3/forms (legacy path: the dated forms API is beta only); not
+        archived, `formTypes` as given (HubSpot's default is standard forms only)."""
         return self.request(
             c.FORMS_LIST,
             "GET",
             self._paths.forms(),
-            qs={"limit": c.FORMS_PAGE, "archived": "false", "after": after},
+            qs={
+                "limit": c.FORMS_PAGE,
+                "archived": "false",
+                "after": after,
+                "formTypes": list(form_types) or None,  # repeated: formTypes=a&formTypes=b
+            },
         )
 
     def form_submissions_page(self, form_guid: str, *, after: str | None = None) -> dict[str, Any]:
@@ -557,7 +565,8 @@ class HubSpotClient:
         )
 
     def email_events_page(
-        self, *, start_ms: int, end_ms: int, offset: str | None = None
+        self, *, start_ms: int, end_ms: int, offset: str | None = None,
+        exclude_filtered: bool = False,
     ) -> dict[str, Any]:
         """GET /email/public/v1/events (legacy; no dated equivalent)."""
         return self.request(
@@ -569,6 +578,7 @@ class HubSpotClient:
                 "endTimestamp": end_ms,
                 "limit": c.EMAIL_EVENTS_PAGE,
                 "offset": offset,
+                "excludeFilteredEvents": "true" if exclude_filtered else None,
             },
         )
 

@@ -41,6 +41,8 @@ from connectors.hubspot.normalize import (
     submission_activity,
     to_ms,
 )
+from connectors.hubspot.streams import StreamStatus, unavailable_reason
+from connectors.hubspot.visits import ANALYTICS_PROPERTIES, derived_visits
 from core.config import HubSpotSettings
 from core.errors import FatalAPIError, RecordError
 from core.identity import parse_email
@@ -161,6 +163,12 @@ class HubSpotSource:
         self.merged_ids: dict[str, str] = {}  # merged-away contact id -> surviving id
         self._max_problems = max_problems
         self._while_waiting: Callable[[], None] | None = None
+        # What this run found per activity stream (read, skipped: why, switched off, derived).
+        self.stream_states: dict[str, StreamStatus] = {}
+        streams = settings.streams
+        # Page views from the contacts' analytics properties: set when configured so, or when
+        # the events API refuses (403/404) and `page_views_from = "auto"`.
+        self.derives_visits = streams.page_views and streams.page_views_from == "analytics"
 
     def while_waiting(self, work: Callable[[], None] | None) -> None:
         """Work for the caller's thread while the next search page is not there yet.
@@ -193,7 +201,15 @@ class HubSpotSource:
         return outcome
 
     def _contact_properties(self, *extra: str) -> list[str]:
-        names = list(dict.fromkeys([*self.settings.contact_properties, "email", *extra]))
+        streams = self.settings.streams
+        analytics = (
+            ANALYTICS_PROPERTIES
+            if streams.page_views and streams.page_views_from != "events"
+            else ()
+        )
+        names = list(
+            dict.fromkeys([*self.settings.contact_properties, "email", *analytics, *extra])
+        )
         if "lastmodifieddate" not in names:
             names.append("lastmodifieddate")
         return names
@@ -508,7 +524,54 @@ class HubSpotSource:
     ACTIVITY_STREAMS = ("email_events", "form_submissions", "webinars", "page_views", "meetings")
 
     def activity_stream(self, stream: str, since: datetime, until: datetime) -> Iterator[Activity]:
-        """One activity source by name, over [since, until] (the pipeline's entry point)."""
+        """One activity source by name, over [since, until] (the pipeline's entry point).
+
+        A stream switched off in `[hubspot.streams]` yields nothing; one HubSpot refuses with
+        403 or 404 yields what it read before the refusal and is recorded as skipped (page
+        views in "auto" mode then come from the contacts, see `derived_visits`). Every other
+        error propagates. `stream_states[stream]` says which happened.
+        """
+        streams = self.settings.streams
+        if stream in self.ACTIVITY_STREAMS and not streams.enabled(stream):
+            self.stream_states[stream] = StreamStatus(stream, "off")
+            return iter(())
+        if stream == "page_views" and streams.page_views_from == "analytics":
+            self.stream_states[stream] = StreamStatus(
+                stream, "derived", "from contact analytics properties (page_views_from)"
+            )
+            return iter(())
+        return self._guarded(stream, self._stream(stream, since, until))
+
+    def _guarded(self, stream: str, items: Iterator[Activity]) -> Iterator[Activity]:
+        try:
+            yield from items
+        except (FatalAPIError, RecordError) as exc:
+            reason = unavailable_reason(stream, exc)
+            if reason is None:
+                raise
+            if stream == "page_views" and self.settings.streams.page_views_from == "auto":
+                self.derives_visits = True
+                status = StreamStatus(
+                    stream, "derived", f"from contact analytics properties; events API: {reason}"
+                )
+            else:
+                status = StreamStatus(stream, "skipped", reason)
+            log.warning(
+                "hubspot stream skipped for this run",
+                extra={"stream": stream, "state": status.describe()},
+            )
+            self.stream_states[stream] = status
+            return
+        self.stream_states[stream] = StreamStatus(stream, "read")
+
+    def derived_visits(self, before: Contact | None, after: Contact) -> list[Activity]:
+        """Visits of `after` not counted in `before` (its stored copy), when page views are
+        derived from the analytics properties this run (connectors/hubspot/visits.py)."""
+        if not self.derives_visits:
+            return []
+        return derived_visits(before, after)
+
+    def _stream(self, stream: str, since: datetime, until: datetime) -> Iterator[Activity]:
         if stream == "email_events":
             return self.email_events(since, until)
         if stream == "form_submissions":
@@ -526,8 +589,10 @@ class HubSpotSource:
         _check_window(since, until)
         offset: str | None = None
         while True:
+            # excludeFilteredEvents: HubSpot otherwise includes opens and clicks its bot
+            # filter flagged (`filteredEvent: true`), which would score machines.
             response = self.client.email_events_page(
-                start_ms=to_ms(since), end_ms=to_ms(until), offset=offset
+                start_ms=to_ms(since), end_ms=to_ms(until), offset=offset, exclude_filtered=True
             )
             for event in _results(response, "events"):
                 activity = self._emit(email_event_activity(event))
@@ -543,7 +608,9 @@ class HubSpotSource:
     def _forms(self) -> Iterator[Mapping[str, Any]]:
         after: str | None = None
         while True:
-            response = self.client.forms_page(after=after)
+            # formTypes=all: without it HubSpot lists only standard (`hubspot`) forms, and
+            # pop-up (`flow`) and collected external (`captured`) forms would go unread.
+            response = self.client.forms_page(after=after, form_types=("all",))
             for form in _results(response):
                 if isinstance(form, Mapping) and form.get("id"):
                     yield form
@@ -621,12 +688,19 @@ class HubSpotSource:
         event_types: Collection[str] | None = None,
         skip_ended_before: timedelta | None = timedelta(days=30),
     ) -> Iterator[Activity]:
-        """Participation states (registered, attended, no-show, cancelled) that HubSpot
-        recorded in [since, until] (the row's `createdAt`, else its `occurredAt`).
+        """Participation states (registered, attended, no-show, cancelled) of the events
+        that ended at most `skip_ended_before` before `since`, recorded up to `until`.
 
-        The breakdown endpoint has no time filter: every participation of an event is read
-        each run (100 a call). To bound that, events whose end (or start) lies more than
-        `skip_ended_before` before `since` are not read (None reads every event), and
+        HubSpot keeps one row per contact and event, keyed by its id: when the webinar
+        integration records attendance after the event, the row's state changes to ATTENDED
+        but its `createdAt` stays the registration's, and nothing on the row says when it
+        changed. A window on `createdAt` (or `occurredAt`) would therefore never see
+        late-recorded attendance. So there is no lower bound on the rows: every row of every
+        recent event is read each run (the breakdown endpoint has no time filter anyway, so
+        this costs no extra call), and each (row id, state) is one activity whose source id
+        the store already holds after its first read: scored exactly once. Rows recorded
+        after `until` wait for a later window (a backfill's end). Events whose end (or start)
+        lies more than `skip_ended_before` before `since` are not read (None: every event);
         `event_types` (e.g. {"WEBINAR"}) limits which event types are read (None: all).
         """
         _check_window(since, until)
@@ -660,12 +734,11 @@ class HubSpotSource:
                 activity = self._emit(participation_activity(row, event_id=event_id))
                 if activity is None:
                     continue
-                # Window on when HubSpot recorded the row, not when the attendance happened:
-                # webinar tools report attendance after the event, often hours later, and a
-                # row recorded late would otherwise fall before every later window.
+                # No lower bound (see the docstring): a row read again is deduplicated by the
+                # store on its (row id, state) source id.
                 recorded = _recorded_at(row) or activity.occurred_at
-                if not since <= recorded <= until:
-                    self.skipped["participation outside window"] += 1
+                if recorded > until:
+                    self.skipped["participation after window"] += 1
                     continue
                 yield activity
             after = next_after(response)
@@ -702,6 +775,8 @@ class HubSpotSource:
                     after=after,
                 )
             except RecordError as exc:
+                if object_id is None:
+                    raise  # the API itself is missing: the stream's guard decides
                 self._problem(Problem("page_views", object_id, exc.message))
                 return
             for event in _results(response):

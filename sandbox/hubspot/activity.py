@@ -1,6 +1,25 @@
 """Marketing activity: forms and submissions, email events (v1), marketing events and their
 participations, and web analytics events (v3), with their stores and handlers.
 
+Behaviours reproduced, with sources (details in README.md):
+- events v3 is Enterprise-only: HubSpot's spec (Events/Events/.../2026-09/events.json) has
+  `x-hubspot-product-tier-requirements` ENTERPRISE for every hub; below it (tiers free and
+  pro here) `GET /events/v3/events` and `/event-types` answer 403 `MISSING_SCOPES` with the
+  body HubSpot sends for a scope a token lacks (PostHog/posthog issue #53339,
+  HubSpot/hubspot-api-nodejs issue #268) naming `event-detail-read` and
+  `web-analytics-api-access` (PipedreamHQ/pipedream issue #11810).
+- forms list: `formTypes` (enum hubspot, captured, flow, blog_comment, all; the v3 forms spec)
+  defaults to standard forms only (api-facts.md, "What changed by December 2026"); `limit` has
+  no maximum in the spec, so none is enforced here.
+- email events v1: bot-filtered opens and clicks (`filteredEvent: true`) are listed unless
+  `excludeFilteredEvents=true` (api-facts.md, "What changed by December 2026").
+- participations: one row per id; seeding a row with an id already held updates its state,
+  occurredAt and duration in place and keeps its `createdAt` (DECIDED from HubSpot's model:
+  one participation per contact and event, changed by the attendance endpoints).
+- `GET /marketing/v3/marketing-events/participations/{marketingEventId}`: the event's
+  `AttendanceCounters` {attended, cancelled, noShows, registered} (v3 marketing events spec);
+  each row counts once, in its current state (DECIDED).
+
 Orders and cursors (DECIDED where HubSpot's docs are silent; all cursors are opaque tokens):
 - form submissions: newest `submittedAt` first (documented).
 - email events v1: newest `created` first, ties by id; `offset` resumes the scan.
@@ -24,7 +43,6 @@ from sandbox.hubspot.constants import (
     EVENTS_DEFAULT_LIMIT,
     EVENTS_MAX_LIMIT,
     FORMS_DEFAULT_LIMIT,
-    FORMS_MAX_LIMIT,
     MARKETING_EVENTS_DEFAULT_LIMIT,
     MARKETING_EVENTS_MAX_LIMIT,
     PARTICIPATIONS_DEFAULT_LIMIT,
@@ -32,12 +50,22 @@ from sandbox.hubspot.constants import (
     SUBMISSIONS_DEFAULT_LIMIT,
     SUBMISSIONS_MAX_LIMIT,
 )
-from sandbox.hubspot.errors import not_found, validation_error
+from sandbox.hubspot.errors import error_body, not_found, validation_error
 from sandbox.hubspot.packed import Packer, Row, field_of, unpack
 from sandbox.hubspot.routes_common import base_url, bool_arg, int_arg
 from sandbox.hubspot.util import decode_cursor, encode_cursor, iso_ms, to_ms
 
 STANDARD_EVENT_TYPES = ("e_visited_page",)
+# Tiers with the events API (x-hubspot-product-tier-requirements: ENTERPRISE); `unlimited` is
+# the sandbox's test tier, where everything is available.
+EVENTS_API_TIERS = frozenset({"enterprise", "unlimited"})
+EVENTS_REQUIRED_SCOPES = ["event-detail-read", "web-analytics-api-access"]
+MISSING_SCOPES_MESSAGE = (
+    "This app hasn't been granted all required scopes to make this call. Read more about "
+    "required scopes here: https://developers.hubspot.com/scopes."
+)
+# The forms spec sets no maximum for `limit` (int32).
+FORMS_LIMIT_MAX = 2**31 - 1
 ATTENDANCE_STATES = ("REGISTERED", "ATTENDED", "NO_SHOW", "CANCELLED", "EMPTY")
 # Filtered selections kept for paging (one per query being paged); see ActivityApi._selection.
 SELECTIONS_KEPT = 16
@@ -62,6 +90,9 @@ class ActivityStore:
     participations: list[dict[str, Any]] = field(default_factory=list)
     participations_by_event: dict[str, list[int]] = field(default_factory=dict)
     participations_by_contact: dict[str, list[int]] = field(default_factory=dict)
+    participation_ids: dict[str, int] = field(default_factory=dict)  # row id -> position
+    # Contact ids whose page views were added since `take_page_view_contacts` last ran.
+    page_view_contacts: set[str] = field(default_factory=set)
     # web analytics events: (occurred ms, sequence, event) ascending; per (type, id) likewise
     events: list[tuple[int, int, Row]] = field(default_factory=list)
     events_by_object: dict[tuple[str, str], list[tuple[int, int, Row]]] = field(
@@ -122,7 +153,18 @@ class ActivityStore:
         contact = assoc.get("contact") or {}
         if not event_id:
             raise ValueError("participations: associations.marketingEvent.marketingEventId")
+        row_id = str(item.get("id") or "")
+        known = self.participation_ids.get(row_id) if row_id else None
+        if known is not None:
+            # One row per id: attendance recorded later changes the row's state in place;
+            # its id and createdAt stay.
+            held = self.participations[known]
+            update = item.get("properties") or {}
+            held["properties"] = {**(held.get("properties") or {}), **update}
+            return
         position = len(self.participations)
+        if row_id:
+            self.participation_ids[row_id] = position
         self.participations.append(item)
         self.participations_by_event.setdefault(str(event_id), []).append(position)
         for key in (contact.get("contactId"), contact.get("email")):
@@ -143,6 +185,22 @@ class ActivityStore:
         key = (str(event.get("objectType") or "contact"), str(event.get("objectId")))
         self.events_by_object.setdefault(key, []).append(entry)
         self.event_types.add(str(event["eventType"]))
+        if key[0] == "contact" and event.get("objectId") is not None:
+            self.page_view_contacts.add(key[1])
+
+    def take_page_view_contacts(self) -> set[str]:
+        """Contacts with page views added since the last call (their analytics move)."""
+        taken, self.page_view_contacts = self.page_view_contacts, set()
+        return taken
+
+    def contact_page_views(self, contact_id: str) -> list[tuple[int, str | None]]:
+        """(occurred ms, url) of one contact's page views, oldest first (after `finish`)."""
+        out: list[tuple[int, str | None]] = []
+        for ms, _seq, row in self.events_by_object.get(("contact", contact_id), []):
+            properties = field_of(row, "properties") or {}
+            url = properties.get("hs_url") if isinstance(properties, dict) else None
+            out.append((ms, str(url) if url else None))
+        return out
 
     def finish(self) -> None:
         """Sort what seeding appended (once per seed call)."""
@@ -164,9 +222,12 @@ class ActivityStore:
 
 
 class ActivityApi:
-    def __init__(self, store: ActivityStore, now_ms: Callable[[], int]) -> None:
+    def __init__(
+        self, store: ActivityStore, now_ms: Callable[[], int], tier: str = "unlimited"
+    ) -> None:
         self.store = store
         self.now_ms = now_ms
+        self.tier = tier
         self._selections: OrderedDict[Hashable, list[Any]] = OrderedDict()
 
     def register(self, router: Router) -> None:
@@ -183,6 +244,7 @@ class ActivityApi:
         router.add(
             "GET", participations + "/{marketingEventId}/breakdown", self.participations_by_event
         )
+        router.add("GET", participations + "/{marketingEventId}", self.attendance_counters)
         router.add("GET", "/marketing/v3/marketing-events", self.marketing_events)
         router.add("GET", "/marketing/v3/marketing-events/{objectId}", self.marketing_event)
         router.add("GET", "/events/v3/events/event-types", self.event_types)
@@ -227,6 +289,7 @@ class ActivityApi:
         event_type = req.arg("eventType")
         campaign = req.arg("campaignId")
         recipient = req.arg("recipient")
+        exclude_filtered = bool_arg(req, "excludeFilteredEvents")
         low = _ms_arg(req, "startTimestamp")
         high = _ms_arg(req, "endTimestamp")
         events = store.email_events
@@ -255,6 +318,8 @@ class ActivityApi:
                 continue
             if campaign and str(field_of(event, "emailCampaignId")) != campaign:
                 continue
+            if exclude_filtered and field_of(event, "filteredEvent", False) is True:
+                continue
             out.append(unpack(event))
         body = {
             "events": out,
@@ -266,17 +331,16 @@ class ActivityApi:
     # ------------------------------------------------------------------ forms
 
     def forms(self, req: Request) -> Response:
-        limit = int_arg(req, "limit", FORMS_DEFAULT_LIMIT, FORMS_MAX_LIMIT)
+        limit = int_arg(req, "limit", FORMS_DEFAULT_LIMIT, FORMS_LIMIT_MAX)
         start = self._cursor(req, "after", "forms")
         archived = bool_arg(req, "archived")
-        form_types = set(req.args("formTypes"))
+        # Without formTypes HubSpot lists standard forms only.
+        form_types = {t.lower() for t in req.args("formTypes")} or {"hubspot"}
         selected = [
             f
             for f in self.store.forms
             if bool(f.get("archived", False)) == archived
-            and (
-                not form_types or "all" in form_types or f.get("formType", "hubspot") in form_types
-            )
+            and ("all" in form_types or f.get("formType", "hubspot") in form_types)
         ]
         page = selected[start : start + limit]
         body: dict[str, Any] = {"results": page}
@@ -366,6 +430,27 @@ class ActivityApi:
             req, positions, f"participations:{event_id}", req.arg("contactIdentifier")
         )
 
+    def attendance_counters(self, req: Request) -> Response:
+        event_id = req.params["marketingEventId"]
+        positions = self.store.participations_by_event.get(event_id)
+        if positions is None:
+            if event_id not in self.store.marketing_event_ids:
+                raise not_found(req, f"Marketing event {event_id} does not exist")
+            positions = []
+        counts = dict.fromkeys(("attended", "cancelled", "noShows", "registered"), 0)
+        names = {
+            "ATTENDED": "attended",
+            "CANCELLED": "cancelled",
+            "NO_SHOW": "noShows",
+            "REGISTERED": "registered",
+        }
+        for position in positions:
+            properties = self.store.participations[position].get("properties") or {}
+            name = names.get(str(properties.get("attendanceState") or "").upper())
+            if name is not None:
+                counts[name] += 1
+        return Response.json(200, counts)
+
     def participations_by_contact(self, req: Request) -> Response:
         key = req.params["contactIdentifier"]
         positions = self.store.participations_by_contact.get(key.lower(), [])
@@ -373,11 +458,35 @@ class ActivityApi:
 
     # ------------------------------------------------------------------ events v3
 
+    def _events_refused(self, req: Request) -> Response | None:
+        """403 MISSING_SCOPES below Enterprise, as HubSpot answers it."""
+        if self.tier in EVENTS_API_TIERS:
+            return None
+        body = error_body(
+            req,
+            "MISSING_SCOPES",
+            MISSING_SCOPES_MESSAGE,
+            errors=[
+                {
+                    "message": "One or more of the following scopes are required.",
+                    "context": {"requiredGranularScopes": list(EVENTS_REQUIRED_SCOPES)},
+                }
+            ],
+            links={"scopes": "https://developers.hubspot.com/scopes"},
+        )
+        return Response.json(403, body)
+
     def event_types(self, req: Request) -> Response:
+        refused = self._events_refused(req)
+        if refused is not None:
+            return refused
         names = sorted(set(STANDARD_EVENT_TYPES) | self.store.event_types)
         return Response.json(200, {"eventTypes": names})
 
     def events(self, req: Request) -> Response:
+        refused = self._events_refused(req)
+        if refused is not None:
+            return refused
         limit = int_arg(req, "limit", EVENTS_DEFAULT_LIMIT, EVENTS_MAX_LIMIT)
         object_type = req.arg("objectType")
         object_id = req.arg("objectId")

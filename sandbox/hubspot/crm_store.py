@@ -10,12 +10,21 @@ Per object type (`ObjectStore`):
 - `emails`: lower-cased email -> id (contacts).
 Writes move one entry in each sorted list (a memmove, about a millisecond at 1M records).
 Seeding appends and sorts once at the end.
+
+Contact analytics (`apply_visit_analytics`): page views move a contact's
+`hs_analytics_num_visits` (sessions), `hs_analytics_num_page_views`,
+`hs_analytics_last_visit_timestamp` (start of the last session, DECIDED) and
+`hs_analytics_last_url` (the last page view's `hs_url`), which HubSpot keeps on every tier
+("HubSpot's default contact properties"). A session ends after 30 minutes without a page view
+("Analyzing sessions, visitors, and page views", HubSpot knowledge base). The contact's
+last-modified time moves to the last page view's time when that is later (DECIDED: HubSpot
+updates the properties as it processes the visit).
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from sandbox.hubspot.constants import (
@@ -284,6 +293,56 @@ class ObjectStore:
         if pos < hi and self.mod_ids[pos] == object_id:
             del self.mod_ms[pos]
             del self.mod_ids[pos]
+
+
+SESSION_GAP_MS = 30 * 60 * 1000
+
+
+def visit_analytics(page_views: Sequence[tuple[int, str | None]]) -> dict[str, str]:
+    """The analytics properties for (occurred ms, url) page views, oldest first."""
+    sessions = 0
+    session_start = previous = None
+    for occurred, _url in page_views:
+        if previous is None or occurred - previous > SESSION_GAP_MS:
+            sessions += 1
+            session_start = occurred
+        previous = occurred
+    out = {
+        "hs_analytics_num_visits": str(sessions),
+        "hs_analytics_num_page_views": str(len(page_views)),
+    }
+    if session_start is not None:
+        out["hs_analytics_last_visit_timestamp"] = iso_ms(session_start)
+    last_url = page_views[-1][1] if page_views else None
+    if last_url:
+        out["hs_analytics_last_url"] = last_url
+    return out
+
+
+def apply_visit_analytics(
+    contacts: ObjectStore, touched: Iterable[str], page_views: Any
+) -> int:
+    """Recompute the analytics properties of the `touched` contacts from `page_views(id)`
+    ((occurred ms, url) oldest first); returns how many contacts changed."""
+    changed = 0
+    for contact_id in touched:
+        try:
+            record = contacts.get(int(contact_id))
+        except ValueError:
+            continue
+        if record is None:
+            continue  # page views of a visitor HubSpot never made a contact of
+        views = page_views(contact_id)
+        values = visit_analytics(views)
+        if all(record.props.get(k) == v for k, v in values.items()):
+            continue
+        for name, value in values.items():
+            record.props[contacts.intern(name)] = value
+        last_ms = views[-1][0] if views else record.mod_ms
+        if last_ms > record.mod_ms:
+            contacts.touch(record, last_ms)
+        changed += 1
+    return changed
 
 
 class AssociationStore:

@@ -172,6 +172,30 @@ def _standard_contacts() -> list[dict[str, Any]]:
                 ]
             ),
         ),
+        # Web analytics, on every tier ("HubSpot's default contact properties").
+        _prop(
+            "hs_analytics_num_visits",
+            "Number of Sessions",
+            "number",
+            "analyticsinformation",
+            read_only=True,
+        ),
+        _prop(
+            "hs_analytics_num_page_views",
+            "Number of Pageviews",
+            "number",
+            "analyticsinformation",
+            read_only=True,
+        ),
+        _prop(
+            "hs_analytics_last_visit_timestamp",
+            "Time of Last Session",
+            "datetime",
+            "analyticsinformation",
+            read_only=True,
+        ),
+        _prop("hs_analytics_last_url", "Last Page Seen", "string", "analyticsinformation",
+              read_only=True),
         _prop(
             "hs_email_optout",
             "Unsubscribed from all email",

@@ -25,7 +25,7 @@ from typing import Any
 from sandbox.httpbase import App, FaultPlan, Request, Response
 from sandbox.hubspot.activity import ActivityApi, ActivityStore
 from sandbox.hubspot.constants import DEFAULT_HUBSPOT_TOKEN, OBJECT_TYPE_ALIASES, TIERS
-from sandbox.hubspot.crm_store import AssociationStore, ObjectStore
+from sandbox.hubspot.crm_store import AssociationStore, ObjectStore, apply_visit_analytics
 from sandbox.hubspot.errors import AUTH_MESSAGE, error_body, gateway_error
 from sandbox.hubspot.limits import MESSAGES, RateLimiter
 from sandbox.hubspot.routes_account import AccountApi
@@ -72,7 +72,7 @@ class HubSpotSandbox:
         self.crm = CrmApi(
             self.store.objects, self.store.associations, self.now_ms, int(search_lag_seconds * 1000)
         )
-        self.activity = ActivityApi(self.store.activity, self.now_ms)
+        self.activity = ActivityApi(self.store.activity, self.now_ms, self.tier.name)
         self.crm.register(self.app.router)
         self.activity.register(self.app.router)
         self._register_dated_activity()
@@ -258,6 +258,8 @@ class SandboxStore:
             counts[key] = count
         if "associations" in payload:
             counts["associations"] = self._seed_associations(payload["associations"])
+        touched = self.activity.take_page_view_contacts()  # their analytics properties move
+        apply_visit_analytics(self.contacts, touched, self.activity.contact_page_views)
         return counts
 
     def _seed_activity(self, payload: Mapping[str, Iterable[dict[str, Any]]]) -> dict[str, int]:

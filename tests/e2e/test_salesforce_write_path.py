@@ -475,7 +475,9 @@ def test_mappings_validate_online_reports_every_problem_with_its_fields_toml_lin
     payload = json.loads(as_json.output)
     # two objects each for the first three, two problems for IsConverted (also a boolean)
     assert payload["ok"] is False and len(payload["problems"]) == 10
-    assert payload["api_calls"] == {"hubspot": 1, "salesforce": 3}
+    # one property list, and one probe per HubSpot activity stream
+    assert payload["api_calls"] == {"hubspot": 6, "salesforce": 3}
+    assert payload["streams"]["email_events"] == "available"
 
 
 def test_mappings_validate_online_passes_the_shipped_mappings_and_offline_still_works(

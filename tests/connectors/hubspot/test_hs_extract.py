@@ -40,6 +40,7 @@ class FakeClient:
         self.marketing_events: list[dict[str, Any]] = []
         self.participations: dict[str, list[dict[str, Any]]] = {}
         self.web_events: list[dict[str, Any]] = []
+        self.events_refusal: Exception | None = None
 
     # CRM ---------------------------------------------------------------
     def search(self, object_type: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -123,11 +124,19 @@ class FakeClient:
         return answer
 
     # marketing ---------------------------------------------------------
-    def forms_page(self, *, after: str | None = None) -> dict[str, Any]:
+    def forms_page(self, *, after: str | None = None, form_types: Any = ()) -> dict[str, Any]:
         self.calls["forms.list"] += 1
+        self.sent.append(("forms", {"form_types": list(form_types)}))
         start = int(after or 0)
-        answer: dict[str, Any] = {"results": self.forms[start : start + 2]}
-        if start + 2 < len(self.forms):
+        # As HubSpot: without formTypes only standard (`hubspot`) forms are listed.
+        forms = [
+            f
+            for f in self.forms
+            if "all" in form_types
+            or f.get("formType", "hubspot") in (form_types or ("hubspot",))
+        ]
+        answer: dict[str, Any] = {"results": forms[start : start + 2]}
+        if start + 2 < len(forms):
             answer["paging"] = {"next": {"after": str(start + 2)}}
         return answer
 
@@ -143,11 +152,17 @@ class FakeClient:
         return answer
 
     def email_events_page(
-        self, *, start_ms: int, end_ms: int, offset: str | None = None
+        self, *, start_ms: int, end_ms: int, offset: str | None = None,
+        exclude_filtered: bool = False,
     ) -> dict[str, Any]:
         self.calls["email_events"] += 1
         start = int(offset or 0)
-        chosen = [e for e in self.email_events if start_ms <= e["created"] <= end_ms]
+        chosen = [
+            e
+            for e in self.email_events
+            if start_ms <= e["created"] <= end_ms
+            and not (exclude_filtered and e.get("filteredEvent"))
+        ]
         page = chosen[start : start + 1000]
         return {
             "events": page,
@@ -172,6 +187,8 @@ class FakeClient:
 
     def events_page(self, **kwargs: Any) -> dict[str, Any]:
         self.calls["events"] += 1
+        if self.events_refusal is not None:
+            raise self.events_refusal
         self.sent.append(("events", kwargs))
         rows = [
             e
@@ -504,7 +521,7 @@ def _row(i: int, state: str, when: datetime) -> dict[str, Any]:
     }
 
 
-def test_webinar_participations_filter_window_type_and_old_events(fake):
+def test_webinar_participations_filter_type_old_events_and_rows_after_window(fake):
     fake.marketing_events = [
         {"objectId": "1", "eventType": "WEBINAR", "endDateTime": iso_z(SINCE)},
         {"objectId": "2", "eventType": "WEBINAR", "endDateTime": iso_z(SINCE - timedelta(days=90))},
@@ -514,7 +531,7 @@ def test_webinar_participations_filter_window_type_and_old_events(fake):
     ]
     fake.participations = {
         "1": [_row(i, "REGISTERED", SINCE + timedelta(hours=1)) for i in range(150)]
-        + [_row(999, "ATTENDED", SINCE - timedelta(days=2))],
+        + [_row(999, "ATTENDED", UNTIL + timedelta(days=2))],
         "2": [_row(1, "ATTENDED", SINCE)],
         "3": [_row(1, "ATTENDED", SINCE)],
         "5": [_row(7, "NO_SHOW", SINCE + timedelta(hours=2)), _row(8, "EMPTY", SINCE)],
@@ -528,7 +545,7 @@ def test_webinar_participations_filter_window_type_and_old_events(fake):
     }
     assert fake.calls["participations.1"] == 2
     assert "participations.2" not in fake.calls and "participations.3" not in fake.calls
-    assert source.skipped["participation outside window"] == 1
+    assert source.skipped["participation after window"] == 1
     assert source.skipped["marketing event ended before window"] == 1
     assert source.problems == [
         Problem("webinar_participations", "4", "HubSpot participations answered 404")
@@ -639,3 +656,83 @@ def test_read_ahead_stops_its_reader_when_the_caller_stops_early() -> None:
             break
     assert not any(t.name == "read-ahead-stop-test" for t in threading.enumerate())
     assert len(produced) <= 3 + 1 + 2 + 1  # what was read, one being put, the queue's two
+
+
+def test_given_attendance_recorded_on_an_old_row_after_the_event_it_is_read(fake):
+    """HubSpot keeps the registration's row (and its createdAt) when the webinar tool later
+    records attendance: a window on createdAt never sees the ATTENDED state."""
+    fake.marketing_events = [{"objectId": "1", "eventType": "WEBINAR", "endDateTime": iso_z(SINCE)}]
+    row = _row(5, "ATTENDED", SINCE - timedelta(hours=2))
+    row["createdAt"] = iso_z(SINCE - timedelta(days=10))  # registered ten days before
+    fake.participations = {"1": [row]}
+    activities = list(_source(fake).webinar_participations(SINCE, UNTIL))
+    assert [(a.kind, a.source_id) for a in activities] == [
+        (ActivityKind.WEBINAR_ATTENDED, "webinar:p5:attended")
+    ]
+
+
+# --------------------------------------------------------------------------- optional streams
+
+
+def test_given_forms_of_every_type_all_are_read(fake):
+    fake.forms = [
+        {"id": "f1", "name": "White paper", "formType": "hubspot"},
+        {"id": "f2", "name": "White paper pop-up", "formType": "flow"},
+        {"id": "f3", "name": "White paper (site form)", "formType": "captured"},
+    ]
+    fake.submissions = {"f1": [], "f2": [], "f3": []}
+    source = _source(fake, _rules())
+    list(source.form_submissions(SINCE, UNTIL))
+    assert {k for k in fake.calls if k.startswith("submissions.")} == {
+        "submissions.f1",
+        "submissions.f2",
+        "submissions.f3",
+    }
+    assert ("forms", {"form_types": ["all"]}) in fake.sent
+
+
+def _email(i: int, kind: str, when: datetime) -> dict[str, Any]:
+    return {"id": f"e{i}", "created": _ms(when), "type": kind, "recipient": f"r{i}@example.com"}
+
+
+def test_given_bot_filtered_email_events_they_are_not_read(fake):
+    fake.email_events = [
+        _email(1, "OPEN", SINCE + timedelta(minutes=1)),
+        _email(2, "CLICK", SINCE + timedelta(minutes=2)) | {"filteredEvent": True},
+    ]
+    ids = [a.source_id for a in _source(fake).email_events(SINCE, UNTIL)]
+    assert ids == ["email:e1"]
+
+
+@pytest.mark.parametrize(
+    ("error", "mode", "state"),
+    [
+        (FatalAPIError("403", status=403, error_code="MISSING_SCOPES"), "auto", "derived"),
+        (RecordError("404", status=404), "auto", "derived"),
+        (FatalAPIError("403", status=403, error_code="MISSING_SCOPES"), "events", "skipped"),
+    ],
+)
+def test_given_the_events_api_refused_page_views_are_skipped_or_derived(fake, error, mode, state):
+    fake.events_refusal = error
+    settings = HubSpotSettings.model_validate({"streams": {"page_views_from": mode}})
+    source = HubSpotSource(fake, FormRules(), settings)  # type: ignore[arg-type]
+    assert list(source.activity_stream("page_views", SINCE, UNTIL)) == []
+    status = source.stream_states["page_views"]
+    assert status.state == state
+    assert "event-detail-read" in status.reason
+    assert source.derives_visits is (state == "derived")
+
+
+@pytest.mark.parametrize("status", [401, 500])
+def test_given_a_bad_token_or_server_error_on_a_stream_the_run_stops(fake, status):
+    fake.events_refusal = FatalAPIError(f"{status}", status=status)
+    with pytest.raises(FatalAPIError):
+        list(_source(fake).activity_stream("page_views", SINCE, UNTIL))
+
+
+def test_given_a_stream_switched_off_it_is_not_called(fake):
+    settings = HubSpotSettings.model_validate({"streams": {"email_events": False}})
+    source = HubSpotSource(fake, FormRules(), settings)  # type: ignore[arg-type]
+    assert list(source.activity_stream("email_events", SINCE, UNTIL)) == []
+    assert fake.calls["email_events"] == 0
+    assert source.stream_states["email_events"].describe() == "switched off"
