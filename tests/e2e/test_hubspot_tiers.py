@@ -12,14 +12,11 @@ from click.testing import CliRunner, Result
 
 import cli
 from sandbox.serve import Sandbox
-from sync.explain import score
 from sync.runner import open_store
 from tests.e2e.conftest import settings_for, started
 
 
 def _connector(config: Path, *args: str) -> Result:
-    if "score" not in cli.main.commands:
-        cli.main.add_command(score)
     return CliRunner().invoke(cli.main, ["--config", str(config), "-q", *args])
 
 
@@ -57,7 +54,9 @@ def test_given_a_pro_portal_sync_exits_0_derives_visits_and_scores_them(tmp_path
         first = _connector(config, "sync", "--json")
         assert first.exit_code == 0, first.output
         calls = sandbox.hubspot.app.stats.snapshot()["calls"]
-        assert any(c["status"] == 403 and "/events/v3/events" in c["route"] for c in calls)
+        assert any(
+            c["status"] == 403 and "/events/event-occurrences/" in c["route"] for c in calls
+        )
         contact_id, email = _quiet_contact(sandbox)
         sandbox.hubspot.seed({"page_views": _page_views(contact_id, sandbox)})
         props = sandbox.hubspot.store.contacts.get(int(contact_id)).props
