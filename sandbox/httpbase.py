@@ -1,16 +1,28 @@
-"""The HTTP machinery both sandbox servers share: routing, call statistics, faults, TLS.
+"""The HTTP machinery both sandbox servers share: routing, call statistics, faults, the server.
 
-A sandbox server is an `App` (a router plus hooks) served by a real `ThreadingHTTPServer` on
-loopback. Everything under `/_sandbox/` is administration: never counted, never faulted.
+A sandbox server is an `App` (a router plus hooks) served on loopback by uvicorn (pure-Python
+h11 protocol, asyncio loop) through a small ASGI adapter (`_AsgiAdapter`), so HTTP/1.1 is
+spoken by a maintained server, not by this module: chunked request bodies (RFC 9112 §7.1),
+keep-alive and pipelining, `Expect: 100-continue` (sent when the body is first read), TLS
+from the given `ssl.SSLContext`. The adapter adds what the services do on top: request
+`Content-Encoding` undone, answers compressed when `Accept-Encoding` asks (`sandbox.httpwire`,
+with sources), the URI length limit (`max_uri_bytes`, answered with the app's 414 body before
+the body is read), and the faults (`FaultPlan`; "reset" is a TCP RST before any byte of an
+answer, see `_Protocol`). Everything under `/_sandbox/` is administration: never counted,
+never faulted.
 
 Handlers run one at a time under the app's lock (the sandbox is a test double: simple,
-consistent state beats throughput); a "slow" fault sleeps outside the lock.
+consistent state beats throughput), on a thread pool beside the event loop; a "slow" fault
+sleeps outside the lock.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
+import logging
 import re
 import socket
 import ssl
@@ -19,10 +31,15 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
+
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from sandbox import httpwire
 
 ADMIN_PREFIX = "/_sandbox/"
 
@@ -381,81 +398,131 @@ def _plain_error(status: int, message: str) -> Response:
 # --------------------------------------------------------------------------- the server
 
 
-class _RequestHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return  # quiet: the stats endpoint is the record
-
-    def _serve(self) -> None:
-        url = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        req = Request(
-            method=self.command,
-            path=url.path,
-            query=parse_qs(url.query, keep_blank_values=True),
-            headers={k.lower(): v for k, v in self.headers.items()},
-            body=body,
-        )
-        if len(self.path.encode()) > self.server.max_uri_bytes:
-            response = self.server.app.error_response(414, "URI too long")
-        else:
-            response = self.server.app.handle(req)
-        if response.reset_connection:
-            self._reset()
-            return
-        self.send_response(response.status)
-        for name, value in response.headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(response.body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(response.body)
-
-    def _reset(self) -> None:
-        self.close_connection = True
-        try:
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.connection.close()
-        except OSError:
-            pass
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
+_ABORT = "sandbox.abort"  # scope extension: reset this connection (see `_Protocol`)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
+class _Protocol(H11Protocol):
+    """uvicorn's pure-Python HTTP/1.1 protocol (h11), plus a way for the app to reset the
+    connection: ASGI has no "abort", so each request's scope carries `extensions[_ABORT]`,
+    which sets SO_LINGER to 0 and aborts the transport. The client sees a TCP RST before any
+    byte of a response (ECONNRESET; over TLS, no close_notify) — what the old server did.
+    Passing a protocol class is uvicorn's documented `Config(http=...)` option."""
 
-    def __init__(
-        self,
-        address: tuple[str, int],
-        app: App,
-        tls: ssl.SSLContext | None,
-        max_uri_bytes: int,
-    ) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        inner = self.app
+
+        async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            scope.setdefault("extensions", {})[_ABORT] = self._abort
+            await inner(scope, receive, send)
+
         self.app = app
-        self.tls = tls
-        self.max_uri_bytes = max_uri_bytes
-        super().__init__(address, _RequestHandler)
 
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        # Headers and body leave in two writes: without NODELAY, Nagle plus delayed ACK
-        # add ~40 ms to every response.
-        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if self.tls is not None:
-            try:
-                request = self.tls.wrap_socket(request, server_side=True)
-            except (ssl.SSLError, OSError):
+    def shutdown(self) -> None:
+        """On stop, drop idle connections at once: a graceful TLS close would wait for the
+        client's close_notify, which a pooled, idle client never sends."""
+        if self.cycle is None or self.cycle.response_complete:
+            self.transport.abort()
+        else:
+            super().shutdown()
+
+    def _abort(self) -> None:
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.transport.abort()
+
+
+class _AsgiAdapter:
+    """Serves `App.handle(Request) -> Response` over ASGI: the whole request body (uvicorn and
+    h11 have undone chunked framing and answered `Expect: 100-continue` by the time it is
+    read), request `Content-Encoding` undone, the answer compressed when `Accept-Encoding`
+    asks, the URI limit, and faults. Handlers are synchronous and run in a thread pool, so a
+    "slow" fault does not hold up other connections."""
+
+    def __init__(self, app: App, max_uri_bytes: int, executor: ThreadPoolExecutor) -> None:
+        self.app = app
+        self.max_uri_bytes = max_uri_bytes
+        self.executor = executor
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        raw_path: bytes = scope["raw_path"]
+        query: bytes = scope["query_string"]
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        if len(raw_path) + (len(query) + 1 if query else 0) > self.max_uri_bytes:
+            # Answered before the body is read, as a front end would.
+            too_long = self.app.error_response(414, "URI too long")
+            await _send(send, scope["method"], headers, too_long)
+            return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
                 return
-        super().finish_request(request, client_address)
+            body += message.get("body", b"")
+            if not message.get("more_body", False):
+                break
+        try:
+            decoded = httpwire.decode_body(bytes(body), headers.get("content-encoding"))
+        except httpwire.UnsupportedEncodingError as exc:
+            await _send(send, scope["method"], headers, self.app.error_response(415, str(exc)))
+            return
+        except httpwire.CorruptBodyError as exc:
+            await _send(send, scope["method"], headers, self.app.error_response(400, str(exc)))
+            return
+        req = Request(
+            method=scope["method"],
+            path=raw_path.decode("latin-1"),
+            query=parse_qs(query.decode("latin-1"), keep_blank_values=True),
+            headers=headers,
+            body=decoded,
+        )
+        loop = asyncio.get_running_loop()
+        response = await loop.run_in_executor(self.executor, self.app.handle, req)
+        if response.reset_connection:
+            scope["extensions"][_ABORT]()
+            await receive()  # returns once the transport is gone: no 500 from uvicorn
+            return
+        await _send(send, scope["method"], headers, response)
+
+
+_NO_BODY_STATUSES = frozenset({204, 304})
+
+
+async def _send(
+    send: Any, method: str, request_headers: dict[str, str], response: Response
+) -> None:
+    body = response.body
+    headers = [
+        (name.lower().encode("latin-1"), value.encode("latin-1"))
+        for name, value in response.headers.items()
+    ]
+    coding = httpwire.negotiate(request_headers.get("accept-encoding"))
+    if coding is not None and body and method != "HEAD":
+        body = httpwire.encode_body(body, coding)
+        headers += [(b"content-encoding", coding.encode()), (b"vary", b"Accept-Encoding")]
+    if response.status not in _NO_BODY_STATUSES and response.status >= 200:
+        headers.append((b"content-length", str(len(body)).encode()))
+    else:
+        body = b""
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 class RunningServer:
-    """A started sandbox server; `url` is its base URL; `stop()` shuts it down."""
+    """A sandbox server on loopback, served by uvicorn in a background thread.
+
+    The listening socket is bound in the constructor (so `port` and `url` are known and a busy
+    port raises `OSError` at once); `start()` returns once uvicorn accepts connections;
+    `stop()` closes idle keep-alive connections, lets answers in flight finish (at most
+    `_GRACE_SECONDS`), and joins the thread and the handler pool.
+    """
+
+    _GRACE_SECONDS = 2
+    _KEEP_ALIVE_SECONDS = 120  # idle connections are closed after this; clients reconnect
 
     def __init__(
         self,
@@ -468,29 +535,84 @@ class RunningServer:
         if not host.startswith("127.") and host not in ("localhost", "::1"):
             raise ValueError("the sandbox only listens on loopback")
         self.app = app
-        self._server = _Server((host, port), app, tls, max_uri_bytes)
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        self._socket = socket.socket(family, kind, proto)
+        try:
+            self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self._socket.bind(address)
+            self._socket.listen(128)
+        except OSError:
+            self._socket.close()
+            raise
         self.host = host
-        self.port = self._server.server_address[1]
+        self.port = self._socket.getsockname()[1]
         scheme = "https" if tls is not None else "http"
         self.url = f"{scheme}://{host}:{self.port}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"sandbox-{app.name}",
-            daemon=True,
+        self._executor = ThreadPoolExecutor(
+            max_workers=16, thread_name_prefix=f"sandbox-{app.name}"
         )
+        config = uvicorn.Config(
+            _AsgiAdapter(app, max_uri_bytes, self._executor),
+            http=_Protocol,
+            loop="asyncio",
+            ws="none",
+            lifespan="off",
+            interface="asgi3",
+            log_config=None,
+            log_level=logging.WARNING,
+            access_log=False,
+            server_header=False,
+            proxy_headers=False,
+            timeout_keep_alive=self._KEEP_ALIVE_SECONDS,
+            timeout_graceful_shutdown=self._GRACE_SECONDS,
+            # The request line and headers must fit in h11's buffer for the 414 to be ours.
+            h11_max_incomplete_event_size=max_uri_bytes + 64 * 1024,
+            ssl_context_factory=None if tls is None else (lambda _config, _default: tls),
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._serve, name=f"sandbox-{app.name}", daemon=True)
+        self._failure: BaseException | None = None
+
+    def _serve(self) -> None:
+        try:
+            asyncio.run(self._server.serve(sockets=[self._socket]))
+        except BaseException as exc:  # reported by start(); SystemExit from uvicorn included
+            self._failure = exc
 
     def start(self) -> RunningServer:
         self._thread.start()
+        deadline = time.monotonic() + 10.0
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self._socket.close()
+                raise OSError(f"sandbox server {self.app.name} did not start: {self._failure!r}")
+            time.sleep(0.002)
         return self
 
+    def request_stop(self) -> None:
+        """Ask the server to stop without waiting (see `stop_all`)."""
+        self._server.should_exit = True
+
+    def join(self) -> None:
+        if self._thread.is_alive():
+            self._thread.join(timeout=self._GRACE_SECONDS + 5)
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        self._socket.close()
+
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        self.request_stop()
+        self.join()
 
     def __enter__(self) -> RunningServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def stop_all(servers: list[RunningServer]) -> None:
+    """Stop several servers at once: each takes ~0.2 s to notice and drain."""
+    for server in servers:
+        server.request_stop()
+    for server in servers:
+        server.join()

@@ -18,7 +18,7 @@ from typing import Any
 
 from core.clock import Clock, epoch_seconds, system_clock
 from sandbox.generator import HUBSPOT_KINDS, generate, split_by_kind
-from sandbox.httpbase import FaultPlan, RunningServer
+from sandbox.httpbase import FaultPlan, RunningServer, stop_all
 from sandbox.hubspot import DEFAULT_HUBSPOT_TOKEN, HubSpotSandbox
 from sandbox.salesforce import DEFAULT_SALESFORCE_SESSION, JwtTrust, SalesforceSandbox
 from sandbox.tls import CertificatePair, SigningKey, make_loopback_certificate, make_signing_key
@@ -113,8 +113,7 @@ class Sandbox:
         return self.seeded
 
     def stop(self) -> None:
-        self.hubspot_server.stop()
-        self.salesforce_server.stop()
+        stop_all([self.hubspot_server, self.salesforce_server])
 
     def __enter__(self) -> Sandbox:
         return self
