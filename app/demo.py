@@ -244,7 +244,7 @@ def run_demo(
         backfill = run_once(
             settings, kind="backfill", since=now - timedelta(days=400), clock=clock
         )
-        say(format_summary(backfill))
+        say(format_summary(backfill.as_dict()))
         after_backfill = salesforce_facts(sandbox)
 
         leads = pick_ready_leads(contacts, now, NEW_MQLS)
@@ -252,11 +252,11 @@ def run_demo(
         say(f"\n2) {injected} warm leads attend a webinar and request a consultation; incremental "
             "sync")
         sync = run_once(settings, kind="sync", clock=clock)
-        say(format_summary(sync))
+        say(format_summary(sync.as_dict()))
 
         say("\n3) the same sync again: nothing changed, so nothing is written")
         again = run_once(settings, kind="sync", clock=clock)
-        say(format_summary(again))
+        say(format_summary(again.as_dict()))
         facts = salesforce_facts(sandbox)
         agreement = hubspot_agreement(sandbox)
 
@@ -266,18 +266,18 @@ def run_demo(
         # A converted Lead's link is dropped by the outcome pull, so its writes go to the
         # converted Contact: none is refused (CANNOT_UPDATE_CONVERTED_LEAD).
         outcomes = run_once(settings, kind="sync", clock=clock)
-        say(format_summary(outcomes))
+        say(format_summary(outcomes.as_dict()))
 
     ok = (
         facts["tasks"] >= 1
         and facts["duplicate_task_keys"] == 0
-        and sync["new_mql_episodes"] >= 1
-        and again["records_updated"] + again["leads_created"] + again["tasks_created"] == 0
-        and again["leads_scored"] == 0
-        and outcomes["write_failures"] == 0
+        and sync.new_mql_episodes >= 1
+        and again.records_updated + again.leads_created + again.tasks_created == 0
+        and again.leads_scored == 0
+        and outcomes.write_failures == 0
         and agreement["compared"] > 0
         and agreement["agree"] == agreement["compared"]
-        and again["hubspot_written"] == 0
+        and again.hubspot_written == 0
     )
     say(
         "\nSalesforce sandbox now holds: "
@@ -296,10 +296,10 @@ def run_demo(
         "ok": ok,
         "workdir": str(workdir),
         "seeded": seeded,
-        "backfill": backfill,
-        "sync": sync,
-        "second_sync": again,
-        "outcome_sync": outcomes,
+        "backfill": backfill.as_dict(),
+        "sync": sync.as_dict(),
+        "second_sync": again.as_dict(),
+        "outcome_sync": outcomes.as_dict(),
         "salesforce_after_backfill": after_backfill,
         "salesforce": facts,
         "report": str(report_path),

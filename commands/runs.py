@@ -39,8 +39,8 @@ def sync(obj: Context, dry_run: bool, limit: int | None, as_json: bool) -> None:
         summary = run_once(
             obj.settings(), kind="sync", dry_run=dry_run, limit=limit, clock=obj.clock
         )
-        print_summary(summary, as_json)
-        return EXIT_RECORDS_FAILED if summary["write_failures"] else EXIT_OK
+        print_summary(summary.as_dict(), as_json)
+        return EXIT_RECORDS_FAILED if summary.write_failures else EXIT_OK
 
     run_guarded(go)
 
@@ -61,8 +61,8 @@ def backfill(obj: Context, since: str, until: str | None, dry_run: bool, as_json
             obj.settings(), kind="backfill", since=start, until=end, dry_run=dry_run,
             clock=obj.clock,
         )
-        print_summary(summary, as_json)
-        return EXIT_RECORDS_FAILED if summary["write_failures"] else EXIT_OK
+        print_summary(summary.as_dict(), as_json)
+        return EXIT_RECORDS_FAILED if summary.write_failures else EXIT_OK
 
     run_guarded(go)
 
@@ -76,8 +76,8 @@ def rescore(obj: Context, dry_run: bool, as_json: bool) -> None:
 
     def go() -> int:
         summary = run_once(obj.settings(), kind="rescore", dry_run=dry_run, clock=obj.clock)
-        print_summary(summary, as_json)
-        return EXIT_RECORDS_FAILED if summary["write_failures"] else EXIT_OK
+        print_summary(summary.as_dict(), as_json)
+        return EXIT_RECORDS_FAILED if summary.write_failures else EXIT_OK
 
     run_guarded(go)
 

@@ -21,7 +21,8 @@ from datetime import datetime
 from typing import Any
 
 from core.models import Activity, Contact
-from sync.ports import RunOptions, RunSummary, Source
+from sync.lead_refs import activity_ref, contact_ref
+from sync.ports import Run, RunOptions, RunSummary, Source
 from sync.state import StateStore
 
 ACTIVITY_STREAMS = ("email_events", "form_submissions", "webinars", "page_views", "meetings")
@@ -43,33 +44,23 @@ class Extraction:
     # (HubSpotSource.while_waiting); None: extraction and processing run in series.
     while_waiting: Callable[[Callable[[], None] | None], None] | None = None
 
-    def incremental(
-        self,
-        options: RunOptions,
-        now: datetime,
-        summary: RunSummary,
-        *,
-        while_waiting: Callable[[], None] | None = None,
-    ) -> None:
+    def incremental(self, run: Run, *, while_waiting: Callable[[], None] | None = None) -> None:
         """Every stream from its cursor (minus the overlap) to now; cursors move unless dry
         run. `while_waiting`: the work to do while the contact search waits (see `_extract`)."""
+        options, now, summary = run.options, run.now, run.summary
         windows = self._windows(options, now)
         summary.window_start = min(w[0] for w in windows.values()).isoformat()
         summary.window_end = now.isoformat()
         self._extract(windows, summary, advance=not options.dry_run, while_waiting=while_waiting)
 
     def backfill(
-        self,
-        options: RunOptions,
-        now: datetime,
-        summary: RunSummary,
-        *,
-        progress: Callable[[datetime, datetime, datetime], None] | None = None,
+        self, run: Run, *, progress: Callable[[datetime, datetime, datetime], None] | None = None
     ) -> None:
         """Extract history in chunks; each extracted chunk is recorded, so rerunning the same
         command resumes after it. Leads are scored only once the whole history is read (by
         `Pipeline.run`, after this): scoring a partial history could start MQL episodes that
         the full history does not have. `progress` is told (done, since, until) per chunk."""
+        options, now, summary = run.options, run.now, run.summary
         assert options.since is not None
         until = min(options.until or now, now)
         progress_key = f"backfill:{options.since.isoformat()}"
@@ -120,7 +111,9 @@ class Extraction:
             contacts=contacts,
             companies=companies,
             activities=visits,
-            dirty=[f"c:{c.hubspot_id}" for c in contacts if _changed(stored.get(c.hubspot_id), c)],
+            dirty=[
+                contact_ref(c.hubspot_id) for c in contacts if _changed(stored.get(c.hubspot_id), c)
+            ],
         )
 
     def _windows(self, options: RunOptions, now: datetime) -> Windows:
@@ -163,9 +156,9 @@ class Extraction:
                 summary.activities_new += self.store.store_page(
                     activities=fresh,
                     dirty=dict.fromkeys(
-                        f"c:{a.contact_id}" if a.contact_id else f"e:{a.email}"
-                        for a in fresh
-                        if a.contact_id or a.email
+                        ref
+                        for ref in (activity_ref(a.contact_id, a.email) for a in fresh)
+                        if ref is not None
                     ),
                 )
             status = _stream_state(self.source, stream)
@@ -187,7 +180,7 @@ class Extraction:
                 members = self.source.contact_ids_for_companies(changed) if changed else {}
                 self.store.store_page(
                     companies=companies,
-                    dirty=[f"c:{cid}" for ids in members.values() for cid in ids],
+                    dirty=[contact_ref(cid) for ids in members.values() for cid in ids],
                 )
             done("companies")
         if "contacts" in windows:

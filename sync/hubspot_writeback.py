@@ -38,6 +38,7 @@ from sync.hubspot_fields import (
     property_specs,
 )
 from sync.plan import LeadInput
+from sync.ports import RunSummary
 
 STAGE = "hubspot_writeback"
 INVALID_OPTION = "CONNECTOR_INVALID_OPTION"
@@ -179,7 +180,7 @@ class HubSpotWriteBack:
         self,
         inputs: Sequence[LeadInput],
         members: Sequence[tuple[str, Sequence[Contact]]],
-        summary: Any,
+        summary: RunSummary,
         *,
         dry_run: bool,
     ) -> set[str]:

@@ -32,6 +32,8 @@ from core.clock import Clock, system_clock
 from core.errors import FatalAPIError, RecordError
 from core.outcomes import LeadOutcome, SalesforceRecord
 from core.tomlfile import load_model
+from sync.lead_refs import email_ref
+from sync.plan import ScoredLead
 from sync.state import StateStore
 
 log = logging.getLogger("connector.outcomes")
@@ -385,7 +387,7 @@ class OutcomeSync:
 
     def _mark_keys(self, keys: set[str], report: PullReport) -> None:
         if keys:
-            self.store.mark_dirty(f"e:{key}" for key in sorted(keys))
+            self.store.mark_dirty(email_ref(key) for key in sorted(keys))
             report.leads_marked += len(keys)
 
     def follow_writes(self, since: datetime) -> int:
@@ -406,7 +408,7 @@ class OutcomeSync:
     def outcomes_for(self, lead_keys: Iterable[str]) -> dict[str, LeadOutcome]:
         return self.store.outcomes.outcomes_for(lead_keys)
 
-    def advance(self, score: Any, outcome: LeadOutcome | None) -> Any:
+    def advance(self, score: ScoredLead, outcome: LeadOutcome | None) -> ScoredLead:
         """`score` with its stage advanced by `outcome` (the same object when unchanged)."""
         stage = stage_after_mql(score.stage, outcome, self.funnel)
         return score if stage == score.stage else replace(score, stage=stage)

@@ -47,6 +47,7 @@ from core.plan import RecordWrite, TaskWrite
 from scoring import MqlState
 from sync.extraction import Extraction
 from sync.fieldmap import FieldMap
+from sync.lead_refs import contact_ref, email_ref, split_refs
 from sync.plan import (
     HotState,
     LeadInput,
@@ -57,7 +58,17 @@ from sync.plan import (
     should_create,
     task_keys,
 )
-from sync.ports import BulkSink, RunOptions, RunSummary, Scorer, Sink, Source
+from sync.ports import (
+    BulkSink,
+    OutcomePull,
+    Run,
+    RunOptions,
+    RunSummary,
+    Scorer,
+    Sink,
+    Source,
+    WriteBack,
+)
 from sync.salesforce_writes import SalesforceWrites
 from sync.state import Link, StateStore
 
@@ -84,18 +95,17 @@ class Pipeline:
     # Hands the source work to do while the contact search is held back by its rate limit
     # (HubSpotSource.while_waiting); None: extraction and processing run in series.
     while_waiting: Callable[[Callable[[], None] | None], None] | None = None
-    # HubSpot write-back ([hubspot] write_back): sync.hubspot_writeback.HubSpotWriteBack.
-    write_back: Any = None
+    # HubSpot write-back ([hubspot] write_back); None: off.
+    write_back: WriteBack | None = None
     # A backfill with at least this many marked leads resolves identity by Bulk API query
     # and spools its record writes for a few Bulk API jobs at the end (None: never).
     bulk_backfill_from: int | None = None
     # A lead found without a Salesforce record is not matched again for this long (None:
     # every run); see `_targets`.
     no_match_recheck: timedelta | None = None
-    _spooling: bool = field(default=False, init=False, repr=False)
-    # Sales outcomes (sync.outcomes.OutcomeSync): pulled once per run after extraction;
-    # advance each scored stage past MQL. None: stages are the scored ones.
-    outcomes: Any = None
+    # Sales outcomes, pulled once per run after extraction; they advance each scored stage
+    # past MQL. None: stages are the scored ones.
+    outcomes: OutcomePull | None = None
     extraction: Extraction = field(init=False, repr=False)
     salesforce_writes: SalesforceWrites = field(init=False, repr=False)
 
@@ -107,22 +117,22 @@ class Pipeline:
         started = time.monotonic()
         calls_before = self.call_counts()
         now = self.clock()
-        summary = RunSummary(kind=options.kind, dry_run=options.dry_run)
+        run = Run(now, options, RunSummary(kind=options.kind, dry_run=options.dry_run))
+        summary = run.summary
         if not options.dry_run:
             # Leads an earlier run left for this one (see `StateStore.clear_dirty`), also
             # those of a run killed before its end.
             self.store.release_deferred()
         if options.extract and options.kind == "backfill" and options.since is not None:
-            self.extraction.backfill(options, now, summary, progress=self.progress)
+            self.extraction.backfill(run, progress=self.progress)
         elif options.extract:
-            work = self._work_while_waiting(now, options, summary)
-            self.extraction.incremental(options, now, summary, while_waiting=work)
+            self.extraction.incremental(run, while_waiting=self._work_while_waiting(run))
         if self.outcomes is not None and options.extract:
             since = options.since or now - options.initial_lookback
             summary.outcomes = self.outcomes.pull(
                 now, since=since, overlap=options.overlap, advance=not options.dry_run
             ).as_dict()
-        self._process_dirty(now, options, summary)
+        self._process_dirty(run)
         if self.outcomes is not None and self.outcomes.pulled_at and not options.dry_run:
             self.outcomes.follow_writes(self.outcomes.pulled_at)  # for the agreement check
         summary.leads_waiting = self.store.dirty_count()
@@ -150,9 +160,7 @@ class Pipeline:
         summary.hubspot_recent_searches = self.recent_searches()
         return summary
 
-    def _work_while_waiting(
-        self, now: datetime, options: RunOptions, summary: RunSummary
-    ) -> Callable[[], None] | None:
+    def _work_while_waiting(self, run: Run) -> Callable[[], None] | None:
         """For an incremental run: process one full batch of the leads already marked.
 
         Their marks and pages are durable before this runs, and their marks are cleared only
@@ -160,13 +168,14 @@ class Pipeline:
         marked again by a later page is simply processed again (writes are idempotent and
         unchanged values are not sent). Not for backfills (scored only on the whole
         history), dry runs (marks stay) or `--limit` (its budget counts the run's leads)."""
+        options = run.options
         if options.kind != "sync" or options.dry_run or options.limit is not None:
             return None
 
         def work() -> None:
             refs = self.store.dirty_refs(options.batch_size)
             if len(refs) >= options.batch_size:  # a full batch: no extra Salesforce calls
-                self._process_refs(refs, now, options, summary)
+                self._process_refs(refs, run)
 
         return work
 
@@ -176,8 +185,8 @@ class Pipeline:
     ) -> list[tuple[str, list[Contact]]]:
         """Leads behind marked refs: one per canonical email, with every HubSpot contact that
         shares it. Contacts the store does not know yet are read from HubSpot first."""
-        ids = {r[2:] for r in refs if r.startswith("c:")}
-        emails = {r[2:] for r in refs if r.startswith("e:")}
+        marked = split_refs(refs)
+        ids, emails = marked.contact_ids, marked.emails
         known = self.store.contact_ids(ids)
         missing_ids = sorted(ids - known.keys())
         if missing_ids:
@@ -193,14 +202,12 @@ class Pipeline:
         by_email = self.store.contacts_by_email(keys)
         return [(key, members) for key, members in sorted(by_email.items()) if members]
 
-    def _process_dirty(self, now: datetime, options: RunOptions, summary: RunSummary) -> None:
-        self._spooling = self._bulk_backfill(options)
-        if self._spooling:
+    def _process_dirty(self, run: Run) -> None:
+        options, summary = run.options, run.summary
+        run.spooling = self._bulk_backfill(options)
+        if run.spooling:
             self._snapshot_identity()
-        try:
-            self._process_batches(now, options, summary)
-        finally:
-            self._spooling = False
+        self._process_batches(run)
         if not options.dry_run:
             # Spooled writes (this backfill's, or an interrupted one's): a few Bulk API jobs.
             self.salesforce_writes.flush_spool(summary)
@@ -228,7 +235,8 @@ class Pipeline:
         watched = {s: self.field_map.watched_fields(s) for s in ("Lead", "Contact")}
         save_identity(self.store, emails, self.sink.match_all(emails), watched, self.clock())
 
-    def _process_batches(self, now: datetime, options: RunOptions, summary: RunSummary) -> None:
+    def _process_batches(self, run: Run) -> None:
+        options = run.options
         budget = options.limit
         after = ""
         while budget is None or budget > 0:
@@ -236,37 +244,30 @@ class Pipeline:
             refs = self.store.dirty_refs(size, after)
             if not refs:
                 break
-            self._process_refs(refs, now, options, summary)
+            self._process_refs(refs, run)
             if options.dry_run:
                 after = refs[-1]  # leave the marks; look at the next batch
             if budget is not None:
                 budget -= len(refs)
 
-    def _process_refs(
-        self, refs: list[str], now: datetime, options: RunOptions, summary: RunSummary
-    ) -> None:
+    def _process_refs(self, refs: list[str], run: Run) -> None:
         """Score, plan and write the leads behind `refs`, then (unless dry run) clear their
         marks. Leads whose writes failed for a passing reason (a row lock that outlasted the
         retries, a record gone) are left, in the same transaction, for the next run;
         rejections stay in the dead-letter list."""
-        leads = self._leads_for(refs, summary)
-        retry = self._score_plan_write(leads, now, options, summary)
-        if not options.dry_run:
+        leads = self._leads_for(refs, run.summary)
+        retry = self._score_plan_write(leads, run)
+        if not run.options.dry_run:
             # Every mark of a processed lead goes, not only the batch's: a lead marked by
             # contact id and by email is processed once.
-            done = {f"e:{key}" for key, _ in leads}
-            done |= {f"c:{c.hubspot_id}" for _, members in leads for c in members}
+            done: set[str] = {email_ref(key) for key, _ in leads}
+            done |= {contact_ref(c.hubspot_id) for _, members in leads for c in members}
             self.store.clear_dirty(sorted(done | set(refs)), defer=sorted(retry))
 
-    def _score_plan_write(
-        self,
-        leads: list[tuple[str, list[Contact]]],
-        now: datetime,
-        options: RunOptions,
-        summary: RunSummary,
-    ) -> set[str]:
+    def _score_plan_write(self, leads: list[tuple[str, list[Contact]]], run: Run) -> set[str]:
         """Score, plan and write one batch; returns the leads whose writes should be retried."""
-        if not self._spooling and not options.dry_run and self.store.spool.spool_count():
+        now, options, summary = run.now, run.options, run.summary
+        if not run.spooling and not options.dry_run and self.store.spool.spool_count():
             # Writes an interrupted bulk backfill left spooled go before anything this run
             # plans: they are older, and this run's plans must see them as written.
             self.salesforce_writes.flush_spool(summary)
@@ -306,7 +307,7 @@ class Pipeline:
             scored.append((key, primary, company, score, breakdown, new_episode, hot_episode))
 
         would_create = {item[0] for item in scored if should_create(item[3], options.create_policy)}
-        targets = self._targets(keys, now, would_create)
+        targets = self._targets(keys, now, would_create, spooling=run.spooling)
         written = self.store.written(keys)
         inputs = [
             LeadInput(
@@ -344,13 +345,13 @@ class Pipeline:
             )
         # Decisions first (episodes + Task intents), in one transaction, then the writes.
         self.store.record_decisions(new_states, plan.tasks, new_hot)
-        retry = self.salesforce_writes.write_records(plan.records, summary, spool=self._spooling)
+        retry = self.salesforce_writes.write_records(plan.records, summary, spool=run.spooling)
         if self.write_back is not None:  # HubSpot gets the values Salesforce got
             retry |= self.write_back.run(inputs, leads, summary, dry_run=False)
         return retry
 
     def _targets(
-        self, keys: list[str], now: datetime, would_create: set[str]
+        self, keys: list[str], now: datetime, would_create: set[str], *, spooling: bool = False
     ) -> dict[str, SalesforceTarget]:
         """The Salesforce record of each lead: linked ones from state; the others matched by
         email, except those found without a record within `no_match_recheck` (unless the
@@ -361,7 +362,7 @@ class Pipeline:
             key: SalesforceTarget(link.sobject, link.record_id, link.owner_id)  # type: ignore[arg-type]
             for key, link in links.items()
         }
-        if self._spooling:
+        if spooling:
             targets = _from_snapshot(keys, linked, self.store.spool.snapshot(keys))
         else:
             recent: set[str] = set()

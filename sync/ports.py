@@ -1,8 +1,11 @@
 """What a run is given and what it gives back: the ports the pipeline talks through (`Source`
-for HubSpot, `Sink` and `BulkSink` for Salesforce, `Scorer`), a run's options and its summary.
+for HubSpot, `Sink` and `BulkSink` for Salesforce, `Scorer`, the optional `OutcomePull` and
+`WriteBack` steps), a run's options, its summary, and the `Run` that carries them through the
+stages.
 
 Adapters implement the ports (`connectors.hubspot.HubSpotSource`, `sync.sink.SalesforceSink`,
-`sync.scorer.RulesScorer`); `sync.runner` builds the options and reports the summary.
+`sync.scorer.RulesScorer`, `sync.outcomes.OutcomeSync`, `sync.hubspot_writeback.
+HubSpotWriteBack`); `sync.runner` builds the options and reports the summary.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from core.models import Activity, Company, Contact
+from core.outcomes import LeadOutcome
 from core.plan import RecordWrite, TaskWrite, WriteResult
 from scoring import MqlState
-from sync.plan import SalesforceTarget, ScoredLead
+from sync.plan import LeadInput, SalesforceTarget, ScoredLead
 
 RunKind = Literal["sync", "backfill", "rescore"]
 BATCH_SIZE = 500  # leads scored, planned and written together
@@ -65,6 +69,38 @@ class Scorer(Protocol):
         now: datetime,
         previous: MqlState | None,
     ) -> tuple[ScoredLead, MqlState, Callable[[], str]]: ...
+
+
+class PulledOutcomes(Protocol):
+    def as_dict(self) -> dict[str, Any]: ...
+
+
+class OutcomePull(Protocol):
+    """Sales outcomes from Salesforce, pulled once a run after extraction; they move each
+    scored stage past MQL (sync.outcomes.OutcomeSync satisfies it)."""
+
+    pulled_at: datetime | None  # when the last pull started; None before any
+
+    def pull(
+        self, now: datetime, *, since: datetime, overlap: timedelta, advance: bool = True
+    ) -> PulledOutcomes: ...
+    def follow_writes(self, since: datetime) -> int: ...
+    def outcomes_for(self, lead_keys: Iterable[str]) -> Mapping[str, LeadOutcome]: ...
+    def advance(self, score: ScoredLead, outcome: LeadOutcome | None) -> ScoredLead: ...
+
+
+class WriteBack(Protocol):
+    """The HubSpot write-back of a batch (sync.hubspot_writeback.HubSpotWriteBack satisfies
+    it): plans and, unless `dry_run`, writes; returns the leads to retry next run."""
+
+    def run(
+        self,
+        inputs: Sequence[LeadInput],
+        members: Sequence[tuple[str, Sequence[Contact]]],
+        summary: RunSummary,
+        *,
+        dry_run: bool,
+    ) -> set[str]: ...
 
 
 @dataclass
@@ -128,3 +164,15 @@ class RunSummary:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass
+class Run:
+    """One run as it goes through the stages: the moment it started (its clock's), what it was
+    asked for, and what it has done so far. The `Pipeline` outlives runs; this does not."""
+
+    now: datetime
+    options: RunOptions
+    summary: RunSummary
+    # A large backfill: identity from one Bulk API match, writes spooled for Bulk API jobs.
+    spooling: bool = False

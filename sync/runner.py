@@ -23,7 +23,7 @@ from sync.db import exists as state_exists
 from sync.lock import state_lock
 from sync.metrics import export as export_metrics
 from sync.pipeline import Pipeline
-from sync.ports import BATCH_SIZE, RunKind, RunOptions
+from sync.ports import BATCH_SIZE, RunKind, RunOptions, RunSummary
 from sync.state import StateStore
 
 log = logging.getLogger("connector.run")
@@ -90,16 +90,16 @@ def run_once(
     until: datetime | None = None,
     dry_run: bool = False,
     limit: int | None = None,
-    clock: Clock = system_clock,
-) -> dict[str, Any]:
-    """One locked, recorded run; returns the summary as a dict."""
+    clock: Clock,
+) -> RunSummary:
+    """One locked, recorded run; returns its summary (recorded with the run as a dict)."""
     target = state_target(settings)
     lock = state_lock(target, wait_seconds=settings.sync.lock_wait_seconds)
     lost = database_errors(target)
     with lock, open_store(settings, clock=clock) as store:
         run_id = store.start_run(kind)
         outcome = "failed"
-        summary: dict[str, Any] = {}
+        summary: dict[str, Any] = {}  # as recorded in the run history
         try:
             from sync.factory import build_pipeline
 
@@ -114,7 +114,7 @@ def run_once(
                 extra={"run": run_id, "outcome": outcome}
                 | {k: v for k, v in summary.items() if isinstance(v, int | float | str)},
             )
-            return summary
+            return result
         except ConnectorError as exc:
             summary = {"error": str(exc)}
             outcome = "stopped"
@@ -169,7 +169,7 @@ def _run(
     until: datetime | None,
     dry_run: bool,
     limit: int | None,
-) -> Any:
+) -> RunSummary:
     if kind == "rescore":
         pipeline.store.mark_all_dirty()
     options = RunOptions(

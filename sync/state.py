@@ -38,6 +38,7 @@ from sync.db import (
     database_errors,
     unusable_message,
 )
+from sync.lead_refs import EMAIL_PREFIX, email_ref
 from sync.outcome_store import OutcomeStore
 from sync.plan import HotState
 from sync.spool_store import SpoolStore
@@ -144,8 +145,8 @@ MIGRATIONS: tuple[str, ...] = (
 
 
 
-# First character of a mark deferred to the next run (`StateStore.clear_dirty`); "c:" and
-# "e:" are the marks of contact ids and emails.
+# First character of a mark deferred to the next run (`StateStore.clear_dirty`), before the
+# lead's own mark (`sync.lead_refs`).
 DEFERRED = "~"
 # Distinct stored attribute texts kept parsed (StateStore._attributes); then it starts again.
 ATTRIBUTE_TEXTS_KEPT = 50_000
@@ -575,7 +576,7 @@ class StateStore:
         return out
 
     # ------------------------------------------------------------------ dirty leads
-    # A ref is "c:<HubSpot contact id>" or "e:<canonical email>".
+    # A ref is a `sync.lead_refs.LeadRef`: a contact id's or a canonical email's mark.
     def store_page(
         self,
         *,
@@ -603,9 +604,9 @@ class StateStore:
         """Every stored lead with an email: for a rescore after rule changes or decay."""
         with self.transaction() as db:
             cursor = db.execute(
-                "INSERT INTO dirty SELECT DISTINCT 'e:' || email, ? FROM contacts "
+                "INSERT INTO dirty SELECT DISTINCT ? || email, ? FROM contacts "
                 "WHERE email IS NOT NULL AND archived = 0 ON CONFLICT DO NOTHING",
-                (self._now_iso(),),
+                (EMAIL_PREFIX, self._now_iso()),
             )
             return max(cursor.rowcount, 0)
 
@@ -644,7 +645,7 @@ class StateStore:
     def _defer(self, db: Database, lead_keys: Iterable[str]) -> None:
         db.executemany(
             "INSERT INTO dirty VALUES (?, ?) ON CONFLICT DO NOTHING",
-            [(f"{DEFERRED}e:{key}", self._now_iso()) for key in lead_keys],
+            [(DEFERRED + email_ref(key), self._now_iso()) for key in lead_keys],
         )
 
     # ------------------------------------------------------------------ dead letters, runs

@@ -33,8 +33,8 @@ def test_given_a_validation_rule_rejects_one_record_the_rest_is_written_and_it_c
     )
     set_faults(sandbox, {"reject": [victim]})  # a validation rule that refuses this record
     summary = run_once(settings, kind="backfill", since=SINCE, clock=sandbox.clock)
-    assert summary["write_failures"] == 1
-    assert summary["records_updated"] > 10  # its batch-mates were written
+    assert summary.write_failures == 1
+    assert summary.records_updated > 10  # its batch-mates were written
 
     config = str(tmp_path / "connector.toml")
     runner = CliRunner()
@@ -48,7 +48,7 @@ def test_given_a_validation_rule_rejects_one_record_the_rest_is_written_and_it_c
     retried = runner.invoke(cli.main, ["--config", config, "dlq", "retry", victim])
     assert retried.exit_code == 0 and "1 lead(s) marked" in retried.output
     again = run_once(settings, kind="sync", clock=sandbox.clock)
-    assert again["write_failures"] == 0 and again["records_updated"] >= 1
+    assert again.write_failures == 0 and again.records_updated >= 1
     written = [r for r in sandbox.salesforce.store.records("Contact")
                if (r.get("Email") or "").strip().lower() == victim]
     assert written[0].get("Lead_Score__c") is not None
@@ -78,8 +78,8 @@ def test_given_a_run_dies_after_a_passing_failure_the_next_run_still_retries_tha
     real = Pipeline._score_plan_write
     failed: list[str] = []
 
-    def one_lock_error(self, leads, now, options, summary):  # a row lock outlasting retries
-        retry = real(self, leads, now, options, summary)
+    def one_lock_error(self, leads, run):  # a row lock outlasting retries
+        retry = real(self, leads, run)
         if leads and not failed:
             failed.append(leads[0][0])
         return retry | set(failed[:1]) if leads and leads[0][0] == failed[0] else retry
@@ -101,6 +101,6 @@ def test_given_a_run_dies_after_a_passing_failure_the_next_run_still_retries_tha
         assert store.dirty_count() == 1
     # Nothing changed in HubSpot meanwhile.
     summary = run_once(settings, kind="sync", clock=sandbox.clock)
-    assert summary["leads_scored"] == 1  # exactly the lead whose write failed
+    assert summary.leads_scored == 1  # exactly the lead whose write failed
     with open_store(settings) as store:
         assert store.dirty_count() == 0

@@ -127,9 +127,10 @@ def test_given_write_back_on_hubspot_contacts_hold_the_score_and_stage_salesforc
     sandbox: Sandbox, ready: Settings
 ) -> None:
     summary = run_once(ready, kind="backfill", since=SINCE, clock=sandbox.clock)
-    assert summary["write_failures"] == 0
-    assert summary["hubspot_written"] > 0
-    assert f"contacts written back {summary['hubspot_written']} in" in format_summary(summary)
+    assert summary.write_failures == 0
+    assert summary.hubspot_written > 0
+    text = format_summary(summary.as_dict())
+    assert f"contacts written back {summary.hubspot_written} in" in text
     contacts = hubspot_contacts(sandbox)
     scored = salesforce_scored(sandbox)
     assert scored
@@ -149,12 +150,12 @@ def test_given_nothing_changed_second_run_makes_no_hubspot_write_call(
     before = hubspot_calls(sandbox)[BATCH_UPDATE]
     again = run_once(ready, kind="backfill", since=SINCE, clock=sandbox.clock)
     assert hubspot_calls(sandbox)[BATCH_UPDATE] == before
-    assert again["hubspot_written"] == again["hubspot_write_calls"] == 0
+    assert again.hubspot_written == again.hubspot_write_calls == 0
     # Every lead planned again: each contact's values equal what was written, none is sent.
     rescored = run_once(ready, kind="rescore", clock=sandbox.clock)
     assert hubspot_calls(sandbox)[BATCH_UPDATE] == before
-    assert rescored["hubspot_written"] == 0
-    assert rescored["hubspot_unchanged"] == len(hubspot_contacts(sandbox)) - len(
+    assert rescored.hubspot_written == 0
+    assert rescored.hubspot_unchanged == len(hubspot_contacts(sandbox)) - len(
         [p for p in hubspot_contacts(sandbox).values() if "connector_lead_score" not in p]
     ) > 0
 
@@ -166,13 +167,13 @@ def test_given_our_write_back_bumped_lastmodifieddate_next_sync_writes_nothing(
     calls = hubspot_calls(sandbox)[BATCH_UPDATE]
     follow = run_once(ready, kind="sync", clock=sandbox.clock)
     assert hubspot_calls(sandbox)[BATCH_UPDATE] == calls
-    assert follow["hubspot_written"] == 0 and follow["records_updated"] == 0
-    assert follow["write_failures"] == 0
+    assert follow.hubspot_written == 0 and follow.records_updated == 0
+    assert follow.write_failures == 0
     # The written contacts come back from the search (their modified time moved) but only
     # that changed: none is scored again, so no Salesforce call but the outcome pull's reads.
-    assert follow["contacts_read"] >= first["hubspot_written"] > 0
-    assert follow["leads_scored"] == 0 and follow["outcomes"]["leads_marked"] == 0
-    assert follow["salesforce_calls"] == follow["outcomes"]["calls"]
+    assert follow.contacts_read >= first.hubspot_written > 0
+    assert follow.leads_scored == 0 and follow.outcomes["leads_marked"] == 0
+    assert follow.salesforce_calls == follow.outcomes["calls"]
 
 
 def test_given_many_changed_contacts_updates_go_100_per_call(
@@ -180,8 +181,8 @@ def test_given_many_changed_contacts_updates_go_100_per_call(
 ) -> None:
     summary = run_once(ready, kind="backfill", since=SINCE, clock=sandbox.clock)
     calls = hubspot_calls(sandbox)[BATCH_UPDATE]
-    assert summary["hubspot_written"] > 100
-    assert calls == summary["hubspot_write_calls"] == math.ceil(summary["hubspot_written"] / 100)
+    assert summary.hubspot_written > 100
+    assert calls == summary.hubspot_write_calls == math.ceil(summary.hubspot_written / 100)
 
 
 def test_given_hubspot_refuses_one_value_that_contact_is_dead_lettered_and_the_rest_written(
@@ -199,11 +200,11 @@ def test_given_hubspot_refuses_one_value_that_contact_is_dead_lettered_and_the_r
     assert letters, "the refused contacts are in the dead-letter list"
     assert all(d["code"] == "VALIDATION_ERROR" for d in letters)
     refused = {d["lead_key"] for d in letters}
-    assert summary["write_failures"] >= len(refused)
+    assert summary.write_failures >= len(refused)
     for email in refused:
         assert "connector_lead_stage" not in contacts[email]
     written = [e for e, p in contacts.items() if p.get("connector_lead_stage")]
-    assert len(written) == summary["hubspot_written"] > 0
+    assert len(written) == summary.hubspot_written > 0
     assert not {p["connector_lead_stage"] for e, p in contacts.items() if e in written} & {"Hot"}
 
 
@@ -211,11 +212,11 @@ def test_given_dry_run_hubspot_writes_are_planned_not_sent(
     sandbox: Sandbox, ready: Settings
 ) -> None:
     summary = run_once(ready, kind="sync", dry_run=True, clock=sandbox.clock)
-    planned = summary["planned_hubspot"]
+    planned = summary.planned_hubspot
     assert planned["contacts"] > 0 and planned["calls"] == math.ceil(planned["contacts"] / 100)
     assert planned["properties"]["connector_lead_score"] > 0
     assert hubspot_calls(sandbox)[BATCH_UPDATE] == 0
-    text = format_summary(summary)
+    text = format_summary(summary.as_dict())
     assert f"planned     HubSpot contacts {planned['contacts']} ({planned['calls']}" in text
     assert "contact.connector_lead_stage:" in text
     assert not any("connector_lead_score" in p for p in hubspot_contacts(sandbox).values())
@@ -224,7 +225,7 @@ def test_given_dry_run_hubspot_writes_are_planned_not_sent(
 def test_given_write_back_off_no_hubspot_write_is_planned(sandbox: Sandbox, tmp_path: Path) -> None:
     settings = settings_for(sandbox, tmp_path)
     summary = run_once(settings, kind="sync", clock=sandbox.clock)
-    assert summary["planned_hubspot"] == {} and summary["hubspot_write_calls"] == 0
+    assert summary.planned_hubspot == {} and summary.hubspot_write_calls == 0
     assert hubspot_calls(sandbox)[BATCH_UPDATE] == 0
 
 
@@ -233,7 +234,7 @@ def test_write_back_without_properties_dead_letters_instead_of_crashing(tmp_path
     try:
         settings = with_write_back(settings_for(sandbox, tmp_path))
         summary = run_once(settings, kind="sync", clock=sandbox.clock)
-        assert summary["hubspot_written"] == 0 and summary["write_failures"] > 0
+        assert summary.hubspot_written == 0 and summary.write_failures > 0
         with open_store(settings) as store:
             letters = [d for d in store.dead_letters() if d["stage"] == "hubspot_writeback"]
         assert letters and "does not exist" in letters[0]["message"]

@@ -67,7 +67,7 @@ def test_stored_outcomes_match_the_sandbox_records(world: tuple[Sandbox, Setting
     # Its pull sees the backfill's writes.
     second = run_once(settings, kind="sync", clock=current_clock())
 
-    assert second["outcomes"]["calls"] == 4  # Lead, Contact, contact roles, Opportunity
+    assert second.outcomes["calls"] == 4  # Lead, Contact, contact roles, Opportunity
     by_id = {r["Id"]: r for obj in ("Lead", "Contact") for r in records(sandbox, obj)}
     links = linked_leads(settings)
     assert len(links) > 20
@@ -133,7 +133,7 @@ def test_converting_a_lead_and_winning_its_opportunity_move_the_written_stage(
 
     # the pull saw the conversion: the lead is matched to its Contact before any write, so
     # nothing is sent to the converted Lead (which would refuse it)
-    assert summary["write_failures"] == 0
+    assert summary.write_failures == 0
 
     assert sandbox.salesforce.store.get("Lead", other_id)["Lead_Stage__c"] == "SQL"
     contact = sandbox.salesforce.store.get("Contact", conversion.contact_id)
@@ -144,7 +144,7 @@ def test_converting_a_lead_and_winning_its_opportunity_move_the_written_stage(
     edit(sandbox.salesforce, "Opportunity", conversion.opportunity_id, StageName="Closed Won")
     won = run_once(settings, kind="sync", clock=current_clock())
 
-    assert won["outcomes"]["leads_marked"] >= 1
+    assert won.outcomes["leads_marked"] >= 1
     assert sandbox.salesforce.store.get("Contact", conversion.contact_id)["Lead_Stage__c"] == "Won"
     result = connector(settings, "score", "explain", key, "--json")
     assert result.exit_code == 0, result.output
@@ -169,7 +169,7 @@ def test_given_a_lead_converted_after_the_pull_its_refused_write_goes_to_the_con
 
     first = sync_later(racing)
 
-    assert first["write_failures"] == 1
+    assert first.write_failures == 1
     with open_store(settings) as store:
         assert key not in store.links([key])  # matched again by the next run
         assert [d["code"] for d in store.dead_letters() if d["lead_key"] == key] == [
@@ -178,7 +178,7 @@ def test_given_a_lead_converted_after_the_pull_its_refused_write_goes_to_the_con
 
     second = sync_later(settings, seconds=10)  # nothing changed in HubSpot since
 
-    assert second["write_failures"] == 0 and second["records_updated"] == 1
+    assert second.write_failures == 0 and second.records_updated == 1
     contact = sandbox.salesforce.store.get("Contact", conversion.contact_id)
     assert contact["Lead_Score__c"] == lead["Lead_Score__c"] + 15
     assert linked_leads(settings)[key] == ("Contact", conversion.contact_id)

@@ -15,10 +15,10 @@ from tests.e2e.test_sync_end_to_end import SINCE, salesforce_state
 
 def test_given_limit_the_rest_waits_and_the_next_run_finishes_it(sandbox: Sandbox, settings):
     first = run_once(settings, kind="backfill", since=SINCE, limit=30, clock=sandbox.clock)
-    assert first["leads_waiting"] > 0
+    assert first.leads_waiting > 0
     second = run_once(settings, kind="sync", clock=sandbox.clock)
-    assert second["leads_waiting"] == 0
-    assert first["leads_scored"] + second["leads_scored"] >= 110
+    assert second.leads_waiting == 0
+    assert first.leads_scored + second.leads_scored >= 110
 
 
 def test_given_crash_while_processing_marked_leads_are_processed_by_the_next_run(
@@ -37,7 +37,7 @@ def test_given_crash_while_processing_marked_leads_are_processed_by_the_next_run
         cursors, waiting = store.cursors(), store.dirty_count()
     assert "contacts" in cursors and waiting > 0  # cursors moved; the marks hold the work
     summary = run_once(settings, kind="sync", clock=sandbox.clock)
-    assert summary["leads_waiting"] == 0 and summary["records_updated"] > 0
+    assert summary.leads_waiting == 0 and summary.records_updated > 0
     assert salesforce_state(sandbox)["scored"]
 
 
@@ -63,8 +63,8 @@ def test_given_interrupted_backfill_rerunning_the_same_command_resumes(
         done = store.cursor(f"backfill:{SINCE.isoformat()}")
     assert done == SINCE + timedelta(days=180)  # two 90-day chunks were finished
     resumed = run_once(settings, kind="backfill", since=SINCE, clock=sandbox.clock)
-    assert resumed["window_start"] == done.isoformat()
-    assert resumed["leads_waiting"] == 0 and resumed["tasks_created"] >= 1
+    assert resumed.window_start == done.isoformat()
+    assert resumed.leads_waiting == 0 and resumed.tasks_created >= 1
 
 
 def test_given_a_company_grows_its_contacts_are_rescored(sandbox: Sandbox, settings) -> None:
@@ -88,7 +88,7 @@ def test_given_a_company_grows_its_contacts_are_rescored(sandbox: Sandbox, setti
     assert response.status_code == 200
     later = sandbox.clock() + timedelta(seconds=2)
     summary = run_once(settings, kind="sync", clock=lambda: later)
-    assert summary["leads_scored"] >= len(members) > 0
+    assert summary.leads_scored >= len(members) > 0
     with open_store(settings) as store:
         assert store.company(company["id"]).get("numberofemployees") == "5000"
 
@@ -97,8 +97,8 @@ def test_given_no_change_rescore_writes_nothing(sandbox: Sandbox, settings) -> N
     run_once(settings, kind="backfill", since=SINCE, clock=sandbox.clock)
     before = salesforce_state(sandbox)
     summary = run_once(settings, kind="rescore", clock=sandbox.clock)
-    assert summary["leads_scored"] >= 100
-    assert summary["records_updated"] == summary["leads_created"] == 0
+    assert summary.leads_scored >= 100
+    assert summary.records_updated == summary.leads_created == 0
     assert salesforce_state(sandbox) == before
 
 
@@ -122,7 +122,7 @@ def test_given_daily_budget_nearly_spent_run_stops_cleanly_and_a_later_run_finis
         assert salesforce_state(sandbox)["scored"] == []  # stopped before writing anything
         sandbox.hubspot.limiter.daily_used = 0  # a new day
         summary = run_once(settings, kind="sync", clock=sandbox.clock)
-        assert summary["leads_scored"] >= 100 and summary["leads_waiting"] == 0
+        assert summary.leads_scored >= 100 and summary.leads_waiting == 0
         assert salesforce_state(sandbox)["scored"]
     finally:
         sandbox.stop()
@@ -165,7 +165,7 @@ def test_a_run_exports_metrics_and_status_shows_the_api_budget(
     settings.metrics.textfile = tmp_path / "metrics" / "connector.prom"
     summary = run_once(settings, kind="sync", clock=sandbox.clock)
     text = settings.metrics.textfile.read_text()
-    assert f'connector_leads_scored{{kind="sync"}} {summary["leads_scored"]}' in text
+    assert f'connector_leads_scored{{kind="sync"}} {summary.leads_scored}' in text
     assert 'connector_last_run_success{kind="sync"} 1' in text
     status = format_status(read_status(settings))
     assert "API budget" in status and "Salesforce" in status and "left" in status
@@ -197,6 +197,6 @@ def test_given_large_backfill_groups_writes_go_through_bulk_api_with_the_same_re
 
 def test_given_dry_run_backfill_records_no_progress(sandbox: Sandbox, settings) -> None:
     summary = run_once(settings, kind="backfill", since=SINCE, dry_run=True, clock=sandbox.clock)
-    assert summary["planned"]["updates"] > 0
+    assert summary.planned["updates"] > 0
     with open_store(settings) as store:
         assert store.cursors() == {}

@@ -87,7 +87,7 @@ def test_given_large_backfill_identity_by_two_query_jobs_and_writes_by_spooled_i
     calls = routes(tested) - before
     assert org_state(tested) == org_state(reference)
     assert org_state(tested)["tasks"]  # the seed has MQLs: Tasks were written
-    assert summary["write_failures"] == 0
+    assert summary.write_failures == 0
     # Identity: one query job for Leads, one for Contacts; no SOQL matching by email.
     assert matched_by_soql == []
     assert calls["POST jobs/query"] == 2
@@ -152,7 +152,7 @@ def test_given_faults_a_bulk_backfill_ends_as_a_clean_one(tmp_path: Path) -> Non
         summary = backfill(faulty, tmp_path / "faulty", BULK_FROM)  # retries what was left
 
         assert org_state(faulty) == org_state(reference)
-        assert summary["write_failures"] == 0
+        assert summary.write_failures == 0
         keys = Counter(org_state(faulty)["tasks"])
         assert max(keys.values()) == 1
     finally:
@@ -176,7 +176,7 @@ def test_incremental_sync_of_linked_leads_costs_one_composite_write_per_batch(
     calls = routes(box) - before
     # Linked leads need no matching; leads without a record were checked by the backfill
     # moments ago; unchanged values are not sent: no call at all from the write path.
-    assert summary["leads_scored"] > 100
+    assert summary.leads_scored > 100
     write_path = {r: n for r, n in calls.items() if "query" not in r or "jobs" in r}
     assert write_path == {}, write_path
 
@@ -208,6 +208,6 @@ def test_given_writes_left_spooled_a_later_run_for_the_same_leads_is_not_overwri
     summary = run_once(settings, kind="rescore", clock=lambda: later)
 
     assert org_state(tested) == org_state(reference)
-    assert summary["write_failures"] == 0
+    assert summary.write_failures == 0
     with open_store(settings) as store:
         assert store.spool.spool_count() == 0

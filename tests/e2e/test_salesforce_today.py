@@ -39,11 +39,11 @@ def test_given_a_lead_duplicate_rule_the_refusal_is_a_dead_letter_until_allow_sa
         update={"duplicate_rule_allow_save": True})})
     second = run_once(allowed, kind="sync", clock=sandbox.clock)
 
-    assert first["write_failures"] >= 1 and first["leads_created"] == 0
+    assert first.write_failures >= 1 and first.leads_created == 0
     assert {d["code"] for d in letters} == {"DUPLICATES_DETECTED"}
     assert all("salesforce.duplicate_rule_allow_save = true" in d["message"] for d in letters)
     assert retried.exit_code == 0
-    assert second["write_failures"] == 0 and second["leads_created"] == len(letters)
+    assert second.write_failures == 0 and second.leads_created == len(letters)
     assert len(sandbox.salesforce.store.records("Lead")) == leads_before + len(letters)
 
 

@@ -21,6 +21,7 @@ from core.config import Settings, load_settings
 from sandbox.hubspot import DEFAULT_HUBSPOT_TOKEN
 from sandbox.salesforce import DEFAULT_SALESFORCE_SESSION
 from sandbox.serve import PROJECT_MAPPINGS, Sandbox
+from sync.ports import RunSummary
 from sync.runner import open_store, run_once
 from tests.clock import HISTORY_START
 from tests.e2e.conftest import current_clock, started
@@ -120,7 +121,7 @@ def record(sandbox: Sandbox, sobject: str, record_id: str) -> dict[str, Any]:
     return found
 
 
-def sync_later(settings: Settings, seconds: float = 5) -> dict[str, Any]:
+def sync_later(settings: Settings, seconds: float = 5) -> RunSummary:
     now = current_clock()() + timedelta(seconds=seconds)
     return run_once(settings, kind="sync", clock=lambda: now)
 
@@ -167,7 +168,7 @@ def test_given_rep_edits_after_the_connector_wrote_next_run_keeps_edits_and_upda
 
     summary = sync_later(settings)
 
-    assert summary["write_failures"] == 0
+    assert summary.write_failures == 0
     after_e = record(sandbox, obj_e, edited["Id"])
     after_c = record(sandbox, obj_c, control["Id"])
     after_b = record(sandbox, obj_b, cleared["Id"])
@@ -218,7 +219,7 @@ def test_formatted_and_truncated_values_are_what_salesforce_stores(
     })
     settings = settings_with(sandbox, tmp_path, folder)
     summary = run_once(settings, kind="backfill", since=SINCE, clock=sandbox.clock)
-    assert summary["write_failures"] == 0
+    assert summary.write_failures == 0
     contacts = sandbox.hubspot.store.contacts
     checked = 0
     for r in scored(sandbox, "Contact"):
@@ -258,7 +259,7 @@ def test_given_linked_lead_merged_away_update_fails_and_next_run_writes_to_the_s
     touch_contact(sandbox, lead["HubSpot_Contact_Id__c"], jobtitle="CEO")
 
     first = sync_later(settings)
-    assert first["write_failures"] == 1  # Salesforce: ENTITY_IS_DELETED
+    assert first.write_failures == 1  # Salesforce: ENTITY_IS_DELETED
     with open_store(settings) as store:
         assert lead["Email"].lower() not in store.links([lead["Email"].lower()])
         (letter,) = [d for d in store.dead_letters() if d["lead_key"] == lead["Email"].lower()]
@@ -266,7 +267,7 @@ def test_given_linked_lead_merged_away_update_fails_and_next_run_writes_to_the_s
 
     second = sync_later(settings, seconds=10)  # nothing changed in HubSpot since
 
-    assert second["write_failures"] == 0 and second["records_updated"] == 1
+    assert second.write_failures == 0 and second.records_updated == 1
     after = record(sandbox, "Lead", survivor)
     assert after["Lead_Score__c"] == lead["Lead_Score__c"] + 15
     assert after["HubSpot_Contact_Id__c"] == lead["HubSpot_Contact_Id__c"]
@@ -287,7 +288,7 @@ def test_given_watched_fields_a_merged_away_lead_is_noticed_and_rematched_in_the
 
     summary = sync_later(settings)
 
-    assert summary["write_failures"] == 0 and summary["records_updated"] == 1
+    assert summary.write_failures == 0 and summary.records_updated == 1
     after = record(sandbox, "Lead", survivor)
     assert after["Lead_Score__c"] == lead["Lead_Score__c"] + 15
     assert after["Lead_Grade__c"]  # if_blank: the survivor's grade was empty
@@ -321,7 +322,7 @@ def test_given_watched_fields_a_converted_lead_is_followed_to_its_contact(
 
     summary = sync_later(settings)
 
-    assert summary["write_failures"] == 0
+    assert summary.write_failures == 0
     after = record(sandbox, "Contact", contact["Id"])
     assert after["Lead_Score__c"] == lead["Lead_Score__c"] + 15
     with open_store(settings) as store:
@@ -367,8 +368,8 @@ def test_linked_records_are_read_only_with_watched_rules_and_in_one_query_per_ob
     # (one query for the Leads, one for the Contacts) when the field map needs it, besides
     # the sales-outcome pull (one query per object: Lead, Contact, contact role, Opportunity).
     assert query_calls(sandbox) - before == reads + 4
-    assert summary["leads_scored"] == len(leads) + len(contacts)
-    assert summary["records_updated"] >= len(leads) and summary["write_failures"] == 0
+    assert summary.leads_scored == len(leads) + len(contacts)
+    assert summary.records_updated >= len(leads) and summary.write_failures == 0
 
 
 class FakeQueries:

@@ -30,11 +30,11 @@ def test_given_back_to_back_idle_incremental_runs_at_pro_no_search_answers_429(
     sandbox = started(tmp_path, tier="pro")
     try:
         settings = settings_for(sandbox, tmp_path)
-        run_once(settings, kind="backfill", since=SINCE)
-        summaries = [run_once(settings, kind="sync") for _ in range(4)]
+        run_once(settings, kind="backfill", since=SINCE, clock=sandbox.clock)
+        summaries = [run_once(settings, kind="sync", clock=sandbox.clock) for _ in range(4)]
         assert _answered_429(sandbox, search=True) == 0
-        assert [s["hubspot_429_search"] for s in summaries] == [0, 0, 0, 0]
-        assert all(s["hubspot_recent_searches"] for s in summaries)  # each run searched
+        assert [s.hubspot_429_search for s in summaries] == [0, 0, 0, 0]
+        assert all(s.hubspot_recent_searches for s in summaries)  # each run searched
     finally:
         sandbox.stop()
 
@@ -43,12 +43,12 @@ def test_given_injected_429s_the_run_summary_and_status_count_them(tmp_path: Pat
     sandbox = started(tmp_path, tier="pro")
     try:
         settings = settings_for(sandbox, tmp_path)
-        run_once(settings, kind="backfill", since=SINCE)
+        run_once(settings, kind="backfill", since=SINCE, clock=sandbox.clock)
         sandbox.hubspot.app.faults = FaultPlan.parse("429=0.25,seed=3")  # another app's use
-        summary = run_once(settings, kind="sync")
+        summary = run_once(settings, kind="sync", clock=sandbox.clock)
         injected = _answered_429(sandbox, search=True), _answered_429(sandbox, search=False)
         assert sum(injected) > 0
-        assert (summary["hubspot_429_search"], summary["hubspot_429_burst"]) == injected
+        assert (summary.hubspot_429_search, summary.hubspot_429_burst) == injected
         status = read_status(settings)
         last = status["runs"][0]["summary"]
         assert (last["hubspot_429_search"], last["hubspot_429_burst"]) == injected

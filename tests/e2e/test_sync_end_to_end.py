@@ -52,16 +52,16 @@ def test_given_demo_data_backfill_scores_leads_and_creates_one_task_per_mql(
 ) -> None:
     summary = run_once(settings, kind="backfill", since=SINCE, clock=sandbox.clock)
     state = salesforce_state(sandbox)
-    assert summary["leads_scored"] >= 100
-    assert summary["mqls"] >= 1 and summary["tasks_created"] == summary["new_mql_episodes"]
+    assert summary.leads_scored >= 100
+    assert summary.mqls >= 1 and summary.tasks_created == summary.new_mql_episodes
     keys = [key for key, _ in state["tasks"]]
-    assert len(keys) == len(set(keys)) == summary["tasks_created"]
+    assert len(keys) == len(set(keys)) == summary.tasks_created
     # Every Task hangs off the Lead or Contact of its lead, and every MQL record says so.
     records = sandbox.salesforce.store.records
     by_id = {r["Id"]: r for obj in ("Lead", "Contact") for r in records(obj)}
     for task in records("Task"):
         assert by_id[task["WhoId"]]["MQL_Status__c"] == "MQL"
-    assert summary["write_failures"] == 0
+    assert summary.write_failures == 0
 
 
 def test_given_nothing_changed_second_run_makes_no_salesforce_write_call(
@@ -72,13 +72,13 @@ def test_given_nothing_changed_second_run_makes_no_salesforce_write_call(
     calls_before = write_calls(sandbox)
     again = run_once(settings, kind="backfill", since=SINCE, clock=sandbox.clock)
     assert write_calls(sandbox) == calls_before
-    assert again["records_updated"] == again["leads_created"] == again["tasks_created"] == 0
+    assert again.records_updated == again.leads_created == again.tasks_created == 0
     assert salesforce_state(sandbox) == before
 
 
 def test_given_dry_run_nothing_is_written_and_cursors_stay(sandbox: Sandbox, settings) -> None:
     summary = run_once(settings, kind="sync", dry_run=True, clock=sandbox.clock)
-    assert summary["planned"]["updates"] + summary["planned"]["creates"] > 0
+    assert summary.planned["updates"] + summary.planned["creates"] > 0
     assert write_calls(sandbox) == 0
     assert salesforce_state(sandbox)["scored"] == []
     from sync.runner import read_status
@@ -102,7 +102,7 @@ def test_given_injected_faults_final_salesforce_state_equals_a_clean_run(tmp_pat
         settings = settings_for(faulty, tmp_path / "faulty")
         summary = run_once(settings, kind="backfill", since=SINCE, clock=current_clock())
         # Per-record lock errors that outlast the retries are dead letters; a rerun finishes.
-        if summary["write_failures"]:
+        if summary.write_failures:
             run_once(settings, kind="backfill", since=SINCE, clock=current_clock())
         assert salesforce_state(faulty) == expected
         seen: set[int] = set()
@@ -163,18 +163,18 @@ def test_given_new_activity_incremental_sync_picks_up_only_that(
     now = sandbox.clock()
     inject_new_activity(sandbox, leads, now)
     summary = run_once(settings, kind="sync", clock=lambda: now + timedelta(seconds=5))
-    assert summary["activities_new"] == 2 * len(leads)
-    assert summary["leads_scored"] == len(leads)
-    assert summary["new_mql_episodes"] == len(leads) == summary["tasks_created"]
+    assert summary.activities_new == 2 * len(leads)
+    assert summary.leads_scored == len(leads)
+    assert summary.new_mql_episodes == len(leads) == summary.tasks_created
     assert settings.sync.pull_outcomes  # with the outcome pull on, as shipped
 
     # The same sync again: the cursor overlap reads those activities (and the Leads the run
     # created) again, but nothing changed, so no lead is scored and nothing is written.
     again = run_once(settings, kind="sync", clock=lambda: now + timedelta(seconds=6))
-    assert again["activities_read"] > 0 and again["activities_new"] == 0
-    assert again["outcomes"]["read"]["Lead"] > 0 and again["outcomes"]["leads_marked"] == 0
-    assert again["leads_scored"] == 0
-    assert again["records_updated"] == again["leads_created"] == again["tasks_created"] == 0
+    assert again.activities_read > 0 and again.activities_new == 0
+    assert again.outcomes["read"]["Lead"] > 0 and again.outcomes["leads_marked"] == 0
+    assert again.leads_scored == 0
+    assert again.records_updated == again.leads_created == again.tasks_created == 0
 
 
 def _patch_company(sandbox: Sandbox, company_id: str, **properties: str) -> None:
@@ -210,9 +210,9 @@ def test_given_a_company_read_again_unchanged_its_leads_are_not_scored_again(
     # Only its modified time moves (an edit that sets the same value): nothing to score.
     _patch_company(sandbox, company_id, numberofemployees=employees or "")
     same = run_once(settings, kind="sync", clock=lambda: now + timedelta(seconds=5))
-    assert same["leads_scored"] == 0 and same["records_updated"] == 0
+    assert same.leads_scored == 0 and same.records_updated == 0
 
     # A real change: each of its leads is scored again, no other.
     _patch_company(sandbox, company_id, numberofemployees=str(int(employees or 0) + 5000))
     changed = run_once(settings, kind="sync", clock=lambda: now + timedelta(seconds=10))
-    assert changed["leads_scored"] == len(leads) > 0
+    assert changed.leads_scored == len(leads) > 0

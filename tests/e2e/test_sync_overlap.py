@@ -43,10 +43,10 @@ def _sync_after_changes(tmp_path: Path, overlapped: bool,
         in_search = {"on": False}
         real_process, real_extract = Pipeline._process_refs, Extraction._extract
 
-        def process(self, refs, now, options, summary):
+        def process(self, refs, run):
             if in_search["on"]:
                 during.append(len(refs))
-            return real_process(self, refs, now, options, summary)
+            return real_process(self, refs, run)
 
         def extract(self, windows, summary, *, advance, while_waiting=None):
             in_search["on"] = "contacts" in windows
@@ -77,10 +77,10 @@ def test_given_search_rate_limit_leads_are_processed_while_it_waits_ending_as_in
     monkeypatch.setattr(runner, "BATCH_SIZE", 10)
     overlapped = _sync_after_changes(tmp_path / "overlapped", True, monkeypatch)
     serial = _sync_after_changes(tmp_path / "serial", False, monkeypatch)
-    assert overlapped["summary"]["contacts_read"] >= CHANGED
+    assert overlapped["summary"].contacts_read >= CHANGED
     assert overlapped["during"] and all(n == 10 for n in overlapped["during"])
     assert serial["during"] == []
     assert overlapped["state"] == serial["state"]  # what Salesforce holds: identical
     assert overlapped["state"]["scored"]
     assert overlapped["waiting"] == serial["waiting"] == 0
-    assert overlapped["summary"]["write_failures"] == serial["summary"]["write_failures"] == 0
+    assert overlapped["summary"].write_failures == serial["summary"].write_failures == 0

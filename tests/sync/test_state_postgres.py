@@ -546,13 +546,13 @@ def test_sync_on_postgresql_equals_sync_on_sqlite_and_a_rerun_writes_nothing(
             summary = run_once(settings, kind="backfill", since=SINCE, clock=sandbox.clock)
             with open_store(settings) as store:
                 counts, streams = store.counts(), sorted(store.cursors())
-            results[backend] = (salesforce_state(sandbox), counts, streams, summary["mqls"])
+            results[backend] = (salesforce_state(sandbox), counts, streams, summary.mqls)
             if backend == "postgresql":
                 calls = write_calls(sandbox)
                 again = run_once(settings, kind="sync", clock=sandbox.clock)
                 assert write_calls(sandbox) == calls
-                assert again["records_updated"] == again["leads_created"] == 0
-                assert again["tasks_created"] == 0
+                assert again.records_updated == again.leads_created == 0
+                assert again.tasks_created == 0
                 assert not (folder / "state").exists()  # nothing went to SQLite
         finally:
             sandbox.stop()
