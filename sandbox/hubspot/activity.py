@@ -414,7 +414,8 @@ class ActivityApi:
             return selected
 
         selected = self._selection(("breakdown", salt, state, contact_filter), select)
-        body: dict[str, Any] = {"total": len(selected), "results": selected[start : start + limit]}
+        page = [_participation_json(item) for item in selected[start : start + limit]]
+        body: dict[str, Any] = {"total": len(selected), "results": page}
         if start + limit < len(selected):
             body["paging"] = self._paging(req, encode_cursor(start + limit, salt))
         return Response.json(200, body)
@@ -536,3 +537,16 @@ def _ms_arg(req: Request, name: str) -> int | None:
             code="INVALID_TIMESTAMP",
         )
     return parsed
+
+
+def _participation_json(item: dict[str, Any]) -> dict[str, Any]:
+    """A participation row as answered: a property without a value is left out, not `null`
+    (ParticipationProperties: `attendanceDurationSeconds` integer, `attendancePercentage`
+    string, both optional and non-nullable, in Marketing/Marketing Events/Rollouts/129888/
+    2026-09/marketingEvents.json and its v3 file alike). A registration nobody attended has
+    neither."""
+    properties = item.get("properties")
+    if not isinstance(properties, dict) or all(v is not None for v in properties.values()):
+        return item
+    present = {k: v for k, v in properties.items() if v is not None}
+    return {**item, "properties": present}

@@ -619,17 +619,21 @@ class CrmApi:
     def _pair(self, req: Request) -> tuple[ObjectStore, ObjectStore]:
         return self._store(req, "fromObjectType"), self._store(req, "toObjectType")
 
-    def _types_json(self, type_ids: tuple[int, ...]) -> list[dict[str, Any]]:
+    def _types_json(self, type_ids: tuple[int, ...], dated: bool = False) -> list[dict[str, Any]]:
+        """v4 sends `"label": null` for an unlabeled type (api-facts); on dated paths an
+        unlabeled type has no `label` at all: AssociationSpecWithLabel.label is an optional,
+        non-nullable string (CRM/Associations/Rollouts/130902/2026-09/associations.json)."""
         out = []
         for type_id in type_ids:
             known = ASSOCIATION_TYPES.get(type_id)
-            out.append(
-                {
-                    "category": "HUBSPOT_DEFINED" if known else "USER_DEFINED",
-                    "typeId": type_id,
-                    "label": known.label if known else None,
-                }
-            )
+            label = known.label if known else None
+            spec: dict[str, Any] = {
+                "category": "HUBSPOT_DEFINED" if known else "USER_DEFINED",
+                "typeId": type_id,
+            }
+            if label is not None or not dated:
+                spec["label"] = label
+            out.append(spec)
         return out
 
     def associations_read(self, req: Request) -> Response:
@@ -667,7 +671,9 @@ class CrmApi:
                             # integer in v4; a string in the 2026-09 spec
                             # (MultiAssociatedObjectWithLabel.toObjectId)
                             "toObjectId": to_id if dated is None else str(to_id),
-                            "associationTypes": self._types_json(edges[to_id]),
+                            "associationTypes": self._types_json(
+                                edges[to_id], dated is not None
+                            ),
                         }
                         for to_id in sorted(edges)
                     ],
