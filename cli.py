@@ -1,15 +1,7 @@
 """`connector`: the entry point. The group, its global options, and one `add_command` per
 command; each command lives in `commands/` (parse, call one application function, print,
-exit code). `main` and the `EXIT_*` codes stay importable from here for scripts and tests.
-
-Exit codes:
-  0  success
-  1  internal error (a bug: please report it with the log)
-  2  usage or configuration error (fix the command, the config file or a mapping file)
-  3  finished, but some records failed (see `connector status` and the dead-letter list)
-  4  another run holds the lock; nothing was done
-  5  stopped early: an API refused to continue (credentials, API budget, unreachable host);
-     cursors were not advanced past unfinished work, rerun later
+exit code). `main` and the `EXIT_*` codes (listed in `commands.base`) stay importable from
+here for scripts and tests.
 """
 
 from __future__ import annotations
