@@ -56,6 +56,16 @@ def sandbox() -> None:
     help="The moment the synthetic data is generated up to (ISO 8601; default: now). With "
     "--random-seed, two sandboxes given the same --now hold the same data.",
 )
+@click.option(
+    "--webhook-url",
+    default=None,
+    help="Send the HubSpot sandbox's contact changes as signed webhook batches to this URL.",
+)
+@click.option(
+    "--webhook-secret",
+    default=None,
+    help="The app client secret the webhooks are signed with (X-HubSpot-Signature-v3).",
+)
 @click.pass_obj
 def sandbox_serve(
     obj: Context,
@@ -70,6 +80,8 @@ def sandbox_serve(
     write_config: Path | None,
     random_seed: int,
     seed_now: str | None,
+    webhook_url: str | None,
+    webhook_secret: str | None,
 ) -> None:
     """Serve both sandboxes until SIGINT or SIGTERM."""
     now = parse_date(seed_now, "--now")
@@ -89,6 +101,8 @@ def sandbox_serve(
                 random_seed=random_seed,
                 now=now,
                 clock=obj.clock,
+                webhook_url=webhook_url,
+                webhook_secret=webhook_secret,
             ),
             announce=click.echo,
         )

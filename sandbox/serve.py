@@ -20,6 +20,7 @@ from core.clock import Clock, epoch_seconds, system_clock
 from sandbox.generator import HUBSPOT_KINDS, generate, split_by_kind
 from sandbox.httpbase import FaultPlan, RunningServer, stop_all
 from sandbox.hubspot import DEFAULT_HUBSPOT_TOKEN, HubSpotSandbox
+from sandbox.hubspot.webhooks import WebhookConfig
 from sandbox.salesforce import DEFAULT_SALESFORCE_SESSION, JwtTrust, SalesforceSandbox
 from sandbox.tls import CertificatePair, SigningKey, make_loopback_certificate, make_signing_key
 
@@ -44,6 +45,23 @@ class SandboxOptions:
     search_lag_seconds: float = 0.0
     workdir: Path | None = None
     clock: Clock = system_clock  # both servers' "now" (record stamps, limits, JWT expiry)
+    # HubSpot webhooks: where to POST signed batches, and the app's client secret they are
+    # signed with (`sandbox/hubspot/webhooks.py`); both or neither.
+    webhook_url: str | None = None
+    webhook_secret: str | None = field(default=None, repr=False)
+    webhook_retry_scale: float = 1.0
+
+    def webhook_config(self) -> WebhookConfig | None:
+        """The webhook settings; ValueError naming the option when only one is given."""
+        if self.webhook_url is None and self.webhook_secret is None:
+            return None
+        if not self.webhook_url:
+            raise ValueError("--webhook-secret needs --webhook-url")
+        if not self.webhook_secret:
+            raise ValueError("--webhook-url needs --webhook-secret (the app's client secret)")
+        return WebhookConfig(
+            self.webhook_url, self.webhook_secret, retry_scale=self.webhook_retry_scale
+        )
 
 
 @dataclass
@@ -114,6 +132,7 @@ class Sandbox:
 
     def stop(self) -> None:
         stop_all([self.hubspot_server, self.salesforce_server])
+        self.hubspot.close()
 
     def __enter__(self) -> Sandbox:
         return self
@@ -127,12 +146,14 @@ def start_sandbox(options: SandboxOptions) -> Sandbox:
     certificate = make_loopback_certificate(workdir / "tls")
     signing_key = make_signing_key(workdir / "jwt")
     faults = FaultPlan.parse(options.faults)
+    webhooks = options.webhook_config()
     hubspot = HubSpotSandbox(
         token=options.hubspot_token or DEFAULT_HUBSPOT_TOKEN,
         tier=options.tier,
         faults=faults,
         search_lag_seconds=options.search_lag_seconds,
         clock=epoch_seconds(options.clock),
+        webhooks=webhooks,
     )
     salesforce = SalesforceSandbox(
         session_id=options.salesforce_session or DEFAULT_SALESFORCE_SESSION,
@@ -150,6 +171,7 @@ def start_sandbox(options: SandboxOptions) -> Sandbox:
         ).start()
     except OSError:
         hubspot_server.stop()
+        hubspot.close()
         raise
     salesforce.instance_url = salesforce_server.url
     return Sandbox(
@@ -185,6 +207,8 @@ def serve_forever(options: SandboxOptions, announce: Callable[[str], None]) -> i
             )
             seeded = f", seeded {counts['hubspot'].get('contacts', 0)} contacts"
         config = ""
+        if sandbox.hubspot.webhooks.enabled:
+            config += f", webhooks to {options.webhook_url}"
         if options.write_config is not None:
             sandbox.write_config(options.write_config)
             config = f", config {options.write_config}"

@@ -43,6 +43,7 @@ from sandbox.hubspot.routes_common import (
 from sandbox.hubspot.rules import ValidationRule
 from sandbox.hubspot.search import SearchError, check_body_size, execute, parse_request
 from sandbox.hubspot.util import iso_ms, property_string
+from sandbox.hubspot.webhooks import WebhookSender
 
 # Date versions served beside v3/v4 (HubSpot-public-api-spec-collection has 2026-03 and
 # 2026-09 files for every CRM API used here).
@@ -70,6 +71,8 @@ class CrmApi:
         self.now_ms = now_ms
         self.lag_ms = lag_ms
         self.rules: list[ValidationRule] = []  # the portal's admin validation rules
+        # Contact changes made through the API go out as webhooks (changeSource API).
+        self.webhooks: WebhookSender | None = None
 
     def register(self, router: Router) -> None:
         """The legacy v3/v4 paths (old configs keep working until HubSpot drops them), then the
@@ -311,6 +314,24 @@ class CrmApi:
             else:
                 record.props[store.intern(name)] = value
 
+    def _watch(self, store: ObjectStore, record: Record) -> dict[str, str | None] | None:
+        """The watched values before a write (None: no webhooks for this write)."""
+        hooks = self.webhooks
+        if hooks is None or not hooks.enabled or store.object_type != "contacts":
+            return None
+        return hooks.watched_values(record.props)
+
+    def _announce(
+        self, store: ObjectStore, record: Record, before: dict[str, str | None] | None, now: int
+    ) -> None:
+        """Webhooks for a contact written through the API: `before` None means created."""
+        hooks = self.webhooks
+        if hooks is None or not hooks.enabled or store.object_type != "contacts":
+            return
+        if before is None:
+            hooks.contact_created(record.id, "API", now)
+        hooks.contact_changed(record.id, before or {}, record.props, "API", now)
+
     def _after_write(self, store: ObjectStore, record: Record, now: int) -> None:
         if self.lag_ms > 0:
             store.lagged[record.id] = now + self.lag_ms
@@ -327,6 +348,7 @@ class CrmApi:
                 record.props[store.intern(name)] = value
         store.insert(record)
         self._after_write(store, record, now)
+        self._announce(store, record, None, now)
         return record
 
     def _conflict(
@@ -424,9 +446,12 @@ class CrmApi:
         self._check_rules(req, store, [(record, props)])
         self._conflict(req, store, props, own_id=record.id)
         now = self.now_ms()
+        before = self._watch(store, record)
         self._apply(store, record, props)
         store.touch(record, now)
         self._after_write(store, record, now)
+        if before is not None:
+            self._announce(store, record, before, now)
         names = sorted(set(props) | set(ALWAYS_PROPERTIES[store.object_type]))
         return Response.json(200, store.render(record, names))
 
@@ -518,9 +543,12 @@ class CrmApi:
         now = self.now_ms()
         results = []
         for record, props in planned:
+            before = self._watch(store, record)
             self._apply(store, record, props)
             store.touch(record, now)
             self._after_write(store, record, now)
+            if before is not None:
+                self._announce(store, record, before, now)
             names = sorted(set(props) | set(ALWAYS_PROPERTIES[store.object_type]))
             results.append(store.render(record, names))
         errors = []
@@ -586,9 +614,12 @@ class CrmApi:
             else:
                 record = store.live[existing_id]
                 update = {k: v for k, v in props.items() if k != "email"}
+                before = self._watch(store, record)
                 self._apply(store, record, update)
                 store.touch(record, now)
                 self._after_write(store, record, now)
+                if before is not None:
+                    self._announce(store, record, before, now)
                 is_new = False
             names = sorted(set(props) | set(ALWAYS_PROPERTIES[store.object_type]))
             results.append({**store.render(record, names), "new": is_new})

@@ -10,7 +10,9 @@ Every API call goes through `before_call`, in this order:
 Routes: the CRM under v3/v4 and under each date version in `SERVED_VERSIONS`
 (`routes_crm.py`), activity (`activity.py`, with its dated marketing-events and events paths
 added here), account info, schemas and legacy v2 reads (`routes_account.py`). Admin: the
-portal's validation rules at `GET|POST /_sandbox/validation-rules` (`rules.py`).
+portal's validation rules at `GET|POST /_sandbox/validation-rules` (`rules.py`); webhooks
+at `GET|POST /_sandbox/webhooks` (`webhooks.py`). The Forms submission endpoint
+(`forms_submit.py`) is unauthenticated, as on HubSpot, and outside the API's tier limits.
 Then `decorate` adds `X-HubSpot-Correlation-Id` and, except on search, the rate-limit headers.
 """
 
@@ -27,11 +29,13 @@ from sandbox.hubspot.activity import ActivityApi, ActivityStore
 from sandbox.hubspot.constants import DEFAULT_HUBSPOT_TOKEN, OBJECT_TYPE_ALIASES, TIERS
 from sandbox.hubspot.crm_store import AssociationStore, ObjectStore, apply_visit_analytics
 from sandbox.hubspot.errors import AUTH_MESSAGE, error_body, gateway_error
+from sandbox.hubspot.forms_submit import SUBMIT_PREFIX, FormsSubmitApi
 from sandbox.hubspot.limits import MESSAGES, RateLimiter
-from sandbox.hubspot.routes_account import AccountApi
+from sandbox.hubspot.routes_account import SANDBOX_PORTAL_ID, AccountApi
 from sandbox.hubspot.routes_crm import SERVED_VERSIONS, CrmApi
 from sandbox.hubspot.rules import ValidationRule, parse_rules, rules_json
 from sandbox.hubspot.util import correlation_id
+from sandbox.hubspot.webhooks import DEFAULT_WATCHED, WebhookConfig, WebhookSender
 
 CRM_KEYS = ("contacts", "companies", "meetings")
 SEED_KEYS = (
@@ -58,6 +62,7 @@ class HubSpotSandbox:
         faults: FaultPlan | None = None,
         clock: Callable[[], float] = time.time,
         search_lag_seconds: float = 0.0,
+        webhooks: WebhookConfig | None = None,
     ) -> None:
         if tier not in TIERS:
             raise ValueError(f"unknown tier {tier!r}; known: {', '.join(TIERS)}")
@@ -73,7 +78,18 @@ class HubSpotSandbox:
             self.store.objects, self.store.associations, self.now_ms, int(search_lag_seconds * 1000)
         )
         self.activity = ActivityApi(self.store.activity, self.now_ms, self.tier.name)
+        self.webhooks = WebhookSender(SANDBOX_PORTAL_ID, self.now_ms, webhooks)
+        self.crm.webhooks = self.webhooks
         self.crm.register(self.app.router)
+        self.forms_submit = FormsSubmitApi(
+            self.store.contacts,
+            self.store.activity,
+            self.now_ms,
+            SANDBOX_PORTAL_ID,
+            self.webhooks,
+            int(search_lag_seconds * 1000),
+        )
+        self.forms_submit.register(self.app.router)
         self.activity.register(self.app.router)
         self._register_dated_activity()
         self.account = AccountApi(
@@ -88,6 +104,26 @@ class HubSpotSandbox:
         self.app.admin("GET", "limits", self._limits_endpoint)
         self.app.admin("GET", "validation-rules", self._rules_endpoint)
         self.app.admin("POST", "validation-rules", self._rules_endpoint)
+        self.app.admin("GET", "webhooks", self._webhooks_endpoint)
+        self.app.admin("POST", "webhooks", self._webhooks_endpoint)
+
+    def close(self) -> None:
+        """Stop the webhook delivery thread (queued deliveries are abandoned)."""
+        self.webhooks.close()
+
+    def _webhooks_endpoint(self, req: Request) -> Response:
+        """GET: config (never the secret), sent, failed, pending. POST `{"url", "secret",
+        "watched"?, "retryScale"?, "timeoutSeconds"?, "lingerSeconds"?}` configures delivery
+        at run time; `{"url": null}` stops emitting."""
+        if req.method == "POST":
+            try:
+                payload = req.json() or {}
+                if not isinstance(payload, dict):
+                    raise ValueError("expected a JSON object")
+                self.webhooks.configure(_webhook_config(payload))
+            except (ValueError, TypeError) as exc:
+                return Response.json(400, {"error": str(exc)})
+        return Response.json(200, self.webhooks.snapshot())
 
     def _register_dated_activity(self) -> None:
         """Marketing events and web analytics under their date versions: the same handlers
@@ -137,7 +173,9 @@ class HubSpotSandbox:
         if unknown:
             raise ValueError(f"unknown seed keys: {', '.join(sorted(unknown))}")
         with self.app.lock:
-            counts = self.store.seed(payload, self.now_ms(), int(self.search_lag_seconds * 1000))
+            counts = self.store.seed(
+                payload, self.now_ms(), int(self.search_lag_seconds * 1000), self.webhooks
+            )
         # Millions of seeded dicts make every full garbage collection a pause of hundreds of
         # milliseconds in the middle of some request; seeded data lives as long as the
         # sandbox, so move it out of the collector's sight.
@@ -168,8 +206,9 @@ class HubSpotSandbox:
 
     def _before_call(self, req: Request, call_number: int) -> Response | None:
         req.hs_correlation_id = correlation_id(self.app.faults.seed, call_number)  # type: ignore[attr-defined]
+        public = req.path.startswith(SUBMIT_PREFIX)  # unauthenticated, its own limits
         auth = req.header("authorization") or ""
-        if auth != f"Bearer {self.token}":
+        if not public and auth != f"Bearer {self.token}":
             req.hs_unauthenticated = True  # type: ignore[attr-defined]
             return Response.json(401, error_body(req, "INVALID_AUTHENTICATION", AUTH_MESSAGE))
         faults = self.app.faults
@@ -179,6 +218,8 @@ class HubSpotSandbox:
             return self._too_many(req, "TEN_SECONDLY_ROLLING", retry_after)
         if faults.fires("server_error", call_number):
             return _server_error(req, call_number, faults.seed)
+        if public:
+            return None
         rejection = self.limiter.admit(self.now_ms(), _is_search(req))
         if rejection is not None:
             return self._too_many(req, rejection.policy, rejection.retry_after_s)
@@ -235,11 +276,21 @@ class SandboxStore:
         self.activity.clear()
 
     def seed(
-        self, payload: Mapping[str, Iterable[dict[str, Any]]], now_ms: int, lag_ms: int
+        self,
+        payload: Mapping[str, Iterable[dict[str, Any]]],
+        now_ms: int,
+        lag_ms: int,
+        webhooks: WebhookSender | None = None,
     ) -> dict[str, int]:
         """Activities first, email events leading: a one-pass generator (`split_by_kind`)
-        buffers every kind not yet read, and the email events are the bulk of the data."""
+        buffers every kind not yet read, and the email events are the bulk of the data.
+
+        Page views seeded for contacts that already existed move their analytics
+        properties; with webhooks on, the watched ones that changed go out
+        (`changeSource` ANALYTICS). Contacts seeded in the same call send nothing: a seed is
+        history, not a change."""
         counts = self._seed_activity(payload)
+        before = self._watched_before(webhooks)
         for key in CRM_KEYS:
             if key not in payload:
                 continue
@@ -260,7 +311,25 @@ class SandboxStore:
             counts["associations"] = self._seed_associations(payload["associations"])
         touched = self.activity.take_page_view_contacts()  # their analytics properties move
         apply_visit_analytics(self.contacts, touched, self.activity.contact_page_views)
+        if webhooks is not None:
+            for contact_id, values in before.items():
+                record = self.contacts.get(contact_id)
+                if record is not None:
+                    webhooks.contact_changed(
+                        contact_id, values, record.props, "ANALYTICS", record.mod_ms
+                    )
         return counts
+
+    def _watched_before(self, webhooks: WebhookSender | None) -> dict[int, dict[str, str | None]]:
+        """Watched values of the existing contacts whose page views were just seeded."""
+        if webhooks is None or not webhooks.enabled:
+            return {}
+        out = {}
+        for raw in self.activity.page_view_contacts:
+            record = self.contacts.get(int(raw)) if raw.isdigit() else None
+            if record is not None:
+                out[record.id] = webhooks.watched_values(record.props)
+        return out
 
     def _seed_activity(self, payload: Mapping[str, Iterable[dict[str, Any]]]) -> dict[str, int]:
         activity = self.activity
@@ -337,4 +406,31 @@ def _server_error(req: Request, call_number: int, seed: int) -> Response:
             "SERVICE_UNAVAILABLE",
             "The service is temporarily unavailable. Please try again later.",
         ),
+    )
+
+
+def _webhook_config(payload: dict[str, Any]) -> WebhookConfig | None:
+    """A `WebhookConfig` from the admin endpoint's JSON; None when `url` is null."""
+    unknown = set(payload) - {
+        "url",
+        "secret",
+        "watched",
+        "retryScale",
+        "timeoutSeconds",
+        "lingerSeconds",
+    }
+    if unknown:
+        raise ValueError(f"unknown webhook settings: {', '.join(sorted(unknown))}")
+    if payload.get("url") is None:
+        return None
+    watched = payload.get("watched", list(DEFAULT_WATCHED))
+    if not isinstance(watched, list) or not all(isinstance(w, str) for w in watched):
+        raise ValueError("watched must be a list of property names")
+    return WebhookConfig(
+        url=str(payload["url"]),
+        secret=str(payload.get("secret") or ""),
+        watched=tuple(watched),
+        retry_scale=float(payload.get("retryScale", 1.0)),
+        timeout_seconds=float(payload.get("timeoutSeconds", 5.0)),
+        linger_seconds=float(payload.get("lingerSeconds", 0.2)),
     )
