@@ -11,7 +11,10 @@ processes what is marked.
 from __future__ import annotations
 
 import logging
+import signal
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import uvicorn
 
@@ -67,13 +70,31 @@ def run_service(
     server = uvicorn.Server(config)
     log.info("serving", extra={"host": host, "port": port})
     try:
-        server.run(sockets=[listening])  # returns after SIGTERM/SIGINT (uvicorn's handlers)
+        with _stop_signals_recorded():
+            server.run(sockets=[listening])  # returns after SIGTERM/SIGINT (uvicorn's handlers)
     finally:
         log.info("stopping: the sync loop ends after the pass under way")
         loop.stop()
         listening.close()
     log.info("stopped")
     return 0
+
+
+@contextmanager
+def _stop_signals_recorded() -> Iterator[None]:
+    """After a graceful stop, uvicorn raises the signal that stopped it again under the
+    handler that was there before it started; with the default one, SIGTERM would kill the
+    process before the loop is stopped. Here that handler only logs, so `run_service` goes on
+    to stop the loop and return 0."""
+    def noted(signum: int, _frame: object) -> None:
+        log.info("stop signal received", extra={"signal": signal.Signals(signum).name})
+
+    previous = {sig: signal.signal(sig, noted) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 __all__ = ["run_service"]
