@@ -27,6 +27,7 @@ from commands.report import report
 from commands.runs import backfill, rescore, status, sync
 from commands.sandbox import demo, sandbox
 from commands.score import score
+from commands.serve import serve
 from commands.setup import setup
 from core.clock import Clock
 
@@ -78,7 +79,7 @@ def main(ctx: click.Context, config_path: Path | None, verbose: int, quiet: bool
 
 
 for command in (sync, backfill, rescore, status, report, dlq, score, mappings, setup, sandbox,
-                demo):
+                demo, serve):
     main.add_command(command)
 
 if __name__ == "__main__":  # pragma: no cover

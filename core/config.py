@@ -133,6 +133,10 @@ class HubSpotSettings(_Section):
         description="Service Key, legacy private-app token or project-based app token.",
     )
     access_token_file: UsablePath | None = None
+    # The client secret of the project-based app whose webhooks `connector serve` receives:
+    # it verifies each request's X-HubSpot-Signature-v3 (docs/service.md). Never logged.
+    client_secret: SecretStr | None = None
+    client_secret_file: UsablePath | None = None
     # What kind of credential `access_token` is: it changes only the advice given when HubSpot
     # refuses it (where to find it, which scopes to tick); all three are sent the same way,
     # as `Authorization: Bearer <token>`.
@@ -317,6 +321,22 @@ class SyncSettings(_Section):
     pull_outcomes: bool = True
 
 
+class ServeSettings(_Section):
+    """`connector serve`: the webhook receiver, the sync loop, health and metrics."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    # The URL HubSpot calls (the app's webhook targetUrl), when a reverse proxy stands between:
+    # HubSpot signs that URL, not the one the request reaches this process with.
+    webhook_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
+    # The full incremental sync, the safety net for webhooks that never came.
+    poll_minutes: float = Field(default=15.0, gt=0)
+    # A webhook's hand-off pass starts this long after the last webhook of a burst...
+    debounce_seconds: float = Field(default=2.0, ge=0)
+    # ...but never later than this after the burst's first one.
+    debounce_max_seconds: float = Field(default=10.0, gt=0)
+
+
 class MetricsSettings(_Section):
     """Optional Prometheus metrics of every run."""
 
@@ -341,6 +361,7 @@ class Settings(BaseSettings):
     state: StateSettings = Field(default_factory=StateSettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    serve: ServeSettings = Field(default_factory=ServeSettings)
     config_path: Path | None = Field(default=None, exclude=True)
 
     @classmethod
@@ -366,6 +387,11 @@ class Settings(BaseSettings):
     def hubspot_token(self) -> SecretStr | None:
         return self.hubspot.access_token or _read_secret_file(
             self.hubspot.access_token_file, self.base_dir
+        )
+
+    def hubspot_client_secret(self) -> SecretStr | None:
+        return self.hubspot.client_secret or _read_secret_file(
+            self.hubspot.client_secret_file, self.base_dir
         )
 
     def salesforce_secret(self, name: str) -> SecretStr | None:
@@ -518,6 +544,7 @@ def _origin(
 # creates (the state file, the metrics file) must be a folder too.
 _PATHS: tuple[tuple[str, str, Expect, bool], ...] = (
     ("hubspot", "access_token_file", "file", False),
+    ("hubspot", "client_secret_file", "file", False),
     ("salesforce", "consumer_secret_file", "file", False),
     ("salesforce", "private_key_file", "file", False),
     ("salesforce", "password_file", "file", False),
@@ -554,7 +581,8 @@ def _check_secret_files(
 ) -> None:
     problems: list[str] = []
     checks: list[tuple[tuple[str, str], Callable[[], SecretStr | None]]] = [
-        (("hubspot", "access_token_file"), settings.hubspot_token)
+        (("hubspot", "access_token_file"), settings.hubspot_token),
+        (("hubspot", "client_secret_file"), settings.hubspot_client_secret),
     ]
     if salesforce:
         checks += [
@@ -578,6 +606,7 @@ __all__ = [
     "ENV_PREFIX",
     "HubSpotSettings",
     "SalesforceSettings",
+    "ServeSettings",
     "Settings",
     "StateSettings",
     "SyncSettings",

@@ -10,7 +10,7 @@ import logging
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -91,10 +91,17 @@ def run_once(
     dry_run: bool = False,
     limit: int | None = None,
     clock: Clock,
+    lock_held: bool = False,
 ) -> RunSummary:
-    """One locked, recorded run; returns its summary (recorded with the run as a dict)."""
+    """One locked, recorded run; returns its summary (recorded with the run as a dict).
+    `lock_held`: the caller holds the run lock already (`connector serve` holds it for its
+    whole life, see `sync.lock.state_lock`)."""
     target = state_target(settings)
-    lock = state_lock(target, wait_seconds=settings.sync.lock_wait_seconds)
+    lock: AbstractContextManager[None] = (
+        nullcontext()
+        if lock_held
+        else state_lock(target, wait_seconds=settings.sync.lock_wait_seconds)
+    )
     lost = database_errors(target)
     with lock, open_store(settings, clock=clock) as store:
         run_id = store.start_run(kind)
