@@ -124,7 +124,8 @@ def to_alert(
 class AlertOutbox:
     """Decides alert intents for new MQL episodes and sends the due ones (sync.ports.Alerts).
 
-    `owner_names` maps Salesforce owner Ids to names (a failure falls back to the Ids);
+    `owner_names` maps (sobject, record Id) pairs to their owners' names by record Id (a
+    failure falls back to the owner Ids state holds);
     `record_url` builds a record's link from (sobject, id); `monotonic` times the budgets."""
 
     store: StateStore
@@ -134,7 +135,7 @@ class AlertOutbox:
     max_attempts: int = 5
     retry_base: timedelta = timedelta(minutes=5)
     run_budget_seconds: float = 30.0
-    owner_names: Callable[[Sequence[str]], Mapping[str, str]] = lambda ids: {}
+    owner_names: Callable[[Sequence[tuple[str, str]]], Mapping[str, str]] = lambda ids: {}
     record_url: Callable[[str, str], str | None] = lambda sobject, record_id: None
     monotonic: Callable[[], float] = time.monotonic
 
@@ -171,11 +172,11 @@ class AlertOutbox:
 
     def _complete(self, rows: Sequence[OutboxRow], now: datetime) -> list[Alert]:
         links = self.store.links({r.lead_key for r in rows})
-        owner_ids = sorted({link.owner_id for link in links.values() if link.owner_id})
+        records = sorted({(link.sobject, link.record_id) for link in links.values()})
         names: Mapping[str, str] = {}
-        if owner_ids:
+        if records:
             try:
-                names = self.owner_names(owner_ids)
+                names = self.owner_names(records)
             except ConnectorError as exc:
                 log.warning("alert owners not read; their Ids are shown",
                             extra={"error": exc.message})
@@ -183,8 +184,8 @@ class AlertOutbox:
         for row in rows:
             link = links.get(row.lead_key)
             owner = None
-            if link is not None and link.owner_id:
-                owner = names.get(link.owner_id) or link.owner_id
+            if link is not None:
+                owner = names.get(link.record_id) or link.owner_id
             out.append(
                 to_alert(
                     row,

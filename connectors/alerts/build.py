@@ -63,21 +63,30 @@ def build_channels(
     return channels
 
 
+def _in_list(ids: Sequence[str]) -> str:
+    return ",".join(f"'{i}'" for i in ids)
+
+
 def owner_reader(
     query: Callable[[str], Iterator[dict[str, Any]]],
-) -> Callable[[Sequence[str]], Mapping[str, str]]:
-    """Owner Id -> name, by one SOQL query on User (Ids checked before they go into it)."""
+) -> Callable[[Sequence[tuple[str, str]]], Mapping[str, str]]:
+    """Record Id -> its owner's name, for (sobject, record Id) pairs: one SOQL query per
+    object for the OwnerIds as they are now (a Lead the run created, reassigned records),
+    then one on User for the names. Ids are checked before they go into a query; a record
+    whose owner is not a User (a queue) is left out."""
 
-    def names(owner_ids: Sequence[str]) -> Mapping[str, str]:
-        ids = sorted({i for i in owner_ids if SALESFORCE_ID.match(i)})
-        if not ids:
+    def names(records: Sequence[tuple[str, str]]) -> Mapping[str, str]:
+        owners: dict[str, str] = {}
+        for sobject in ("Lead", "Contact"):
+            ids = sorted({i for s, i in records if s == sobject and SALESFORCE_ID.match(i)})
+            if ids:
+                soql = f"SELECT Id, OwnerId FROM {sobject} WHERE Id IN ({_in_list(ids)})"
+                owners |= {r["Id"]: r["OwnerId"] for r in query(soql) if r.get("OwnerId")}
+        users = sorted({o for o in owners.values() if SALESFORCE_ID.match(o)})
+        if not users:
             return {}
-        quoted = ",".join(f"'{i}'" for i in ids)
-        out: dict[str, str] = {}
-        for row in query(f"SELECT Id, Name FROM User WHERE Id IN ({quoted})"):
-            if row.get("Name"):
-                out[row["Id"]] = row["Name"]
-                out[row["Id"][:15]] = row["Name"]
-        return out
+        soql = f"SELECT Id, Name FROM User WHERE Id IN ({_in_list(users)})"
+        name_of = {r["Id"]: r["Name"] for r in query(soql) if r.get("Name")}
+        return {rid: name_of[o] for rid, o in owners.items() if o in name_of}
 
     return names
