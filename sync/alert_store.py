@@ -65,7 +65,7 @@ class AlertStore:
         """Insert pending rows inside the caller's transaction (`record_decisions`); a key
         already there (sent or not) is left as it is."""
         now = self._now_iso()
-        first_try = precise_iso(self._clock())
+        first_try = ""  # before every instant: due at the run's send, whatever its clock
         db.executemany(
             "INSERT INTO alerts (alert_key, lead_key, episode, channel, status, payload, "
             "attempts, next_at, last_error, created_at, updated_at, sent_at) "
