@@ -44,6 +44,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         )
     lines.extend(_hubspot_writeback_lines(s))
     lines.extend(_outcome_lines(s))
+    lines.extend(_alert_summary_lines(s))
     lines.append(
         f"  API calls   HubSpot {s['hubspot_calls']}{_rate_limited(s)}, Salesforce "
         f"{s['salesforce_calls']}; problems reported {s['problems']}; {s['duration_seconds']} s"
@@ -84,6 +85,7 @@ def format_status(data: dict[str, Any]) -> str:
     if not data["cursors"]:
         lines.append("  (none yet: the first sync reads the initial look-back window)")
     lines.append("stored: " + ", ".join(f"{k} {v}" for k, v in data["counts"].items()))
+    lines.extend(_alert_status_lines(data["counts"]))
     lines.append("last runs:")
     for run in data["runs"]:
         summary = run.get("summary") or {}
@@ -123,6 +125,31 @@ def format_status(data: dict[str, Any]) -> str:
             f"Salesforce {salesforce} requests in the last 24 h"
         )
     return "\n".join(lines)
+
+
+def _alert_status_lines(counts: dict[str, Any]) -> list[str]:
+    """The hot-lead alert outbox ([alerts]), once it holds a row."""
+    if "alerts_pending" not in counts:
+        return []
+    line = (
+        f"alerts: {counts.get('alerts_sent', 0)} sent, {counts['alerts_pending']} pending, "
+        f"{counts.get('alerts_dead', 0)} dead"
+    )
+    if counts.get("alerts_dead"):
+        line += " (in `connector dlq list`, stage 'alert <channel>')"
+    return [line]
+
+
+def _alert_summary_lines(s: dict[str, Any]) -> list[str]:
+    """The run's alert sends (sync.alerts), when alerts are on."""
+    alerts = s.get("alerts") or {}
+    if not alerts:
+        return []
+    return [
+        f"  alerts      sent {alerts.get('sent', 0)}, failed (retried next run) "
+        f"{alerts.get('failed', 0)}, dead {alerts.get('dead', 0)}, waiting "
+        f"{alerts.get('waiting', 0)}; outbox pending {alerts.get('outbox_pending', 0)}"
+    ]
 
 
 def _stream_lines(streams: dict[str, str], indent: str) -> list[str]:

@@ -337,6 +337,87 @@ class ServeSettings(_Section):
     debounce_max_seconds: float = Field(default=10.0, gt=0)
 
 
+def webhook_url_problem(url: str) -> str | None:
+    """Why `url` cannot be a webhook URL, without echoing it (it holds the channel's token):
+    https, or http to this machine only (a relay or a test receiver on loopback)."""
+    parts = urlsplit(url.strip())
+    if parts.scheme == "https" and parts.hostname:
+        return None
+    if parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1", "::1"):
+        return None
+    return "expected an https:// URL (http:// only to localhost); the value is not shown"
+
+
+class AlertSettings(_Section):
+    """Hot-lead alerts (`[alerts]`, docs/alerts.md): one per configured channel for each new
+    MQL episode, exactly once. A channel is on when its URL (or `smtp_host`) is set."""
+
+    language: Literal["ja", "en"] = "ja"
+    # IANA time zone of the dates in the messages; default Asia/Tokyo for ja, UTC for en.
+    timezone: str | None = None
+    slack_webhook_url: SecretStr | None = None
+    slack_webhook_url_file: UsablePath | None = None
+    teams_webhook_url: SecretStr | None = None
+    teams_webhook_url_file: UsablePath | None = None
+    webhook_url: SecretStr | None = None
+    webhook_url_file: UsablePath | None = None
+    smtp_host: str | None = None
+    smtp_port: int | None = Field(default=None, ge=1, le=65535)  # 587 / 465 / 25 by security
+    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_password_file: UsablePath | None = None
+    smtp_from: str | None = None
+    smtp_to: list[str] = Field(default_factory=list)
+    smtp_ca_bundle: UsablePath | None = None
+    max_attempts: int = Field(default=5, ge=1, le=100)
+    retry_base_minutes: float = Field(default=5.0, ge=0)
+    timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    run_budget_seconds: float = Field(default=30.0, gt=0, le=3600)
+
+    @field_validator("slack_webhook_url", "teams_webhook_url", "webhook_url")
+    @classmethod
+    def _webhook_url(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is not None:
+            problem = webhook_url_problem(url.get_secret_value())
+            if problem is not None:
+                raise ValueError(problem)
+        return url
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, zone: str | None) -> str | None:
+        if zone is None:
+            return None
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {zone!r}: use an IANA name such as 'Asia/Tokyo'"
+            ) from None
+        return zone
+
+    @model_validator(mode="after")
+    def _smtp_complete(self) -> AlertSettings:
+        if self.smtp_host and not (self.smtp_from and self.smtp_to):
+            raise ValueError("smtp_host needs smtp_from and smtp_to (at least one address)")
+        if not self.smtp_host and (self.smtp_to or self.smtp_from):
+            raise ValueError("smtp_to/smtp_from are set but smtp_host is not")
+        if self.smtp_password is not None and self.smtp_password_file is not None:
+            raise ValueError("set smtp_password or smtp_password_file, not both")
+        return self
+
+    @property
+    def zone(self) -> str:
+        return self.timezone or ("Asia/Tokyo" if self.language == "ja" else "UTC")
+
+    @property
+    def port(self) -> int:
+        return self.smtp_port or {"starttls": 587, "ssl": 465, "none": 25}[self.smtp_security]
+
+
 class MetricsSettings(_Section):
     """Optional Prometheus metrics of every run."""
 
@@ -362,6 +443,7 @@ class Settings(BaseSettings):
     sync: SyncSettings = Field(default_factory=SyncSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
     config_path: Path | None = Field(default=None, exclude=True)
 
     @classmethod
@@ -399,6 +481,14 @@ class Settings(BaseSettings):
         if direct is not None:
             return direct
         return _read_secret_file(getattr(self.salesforce, f"{name}_file", None), self.base_dir)
+
+    def alert_secret(self, name: str) -> SecretStr | None:
+        """`slack_webhook_url`, `teams_webhook_url`, `webhook_url` or `smtp_password` of
+        `[alerts]`, given directly or in its `*_file`."""
+        direct = getattr(self.alerts, name)
+        if direct is not None:
+            return direct
+        return _read_secret_file(getattr(self.alerts, f"{name}_file"), self.base_dir)
 
 
 class _SalesforceUnchecked(SalesforceSettings):
@@ -554,6 +644,11 @@ _PATHS: tuple[tuple[str, str, Expect, bool], ...] = (
     ("state", "password_file", "file", False),
     ("sync", "mappings_dir", "folder", False),
     ("metrics", "textfile", "file", True),
+    ("alerts", "slack_webhook_url_file", "file", False),
+    ("alerts", "teams_webhook_url_file", "file", False),
+    ("alerts", "webhook_url_file", "file", False),
+    ("alerts", "smtp_password_file", "file", False),
+    ("alerts", "smtp_ca_bundle", "file", False),
 )
 
 
@@ -593,17 +688,31 @@ def _check_secret_files(
                 lambda: settings.salesforce_secret("consumer_secret"),
             ),
         ]
+    checks.append(
+        (("alerts", "smtp_password_file"), lambda: settings.alert_secret("smtp_password"))
+    )
     for loc, getter in checks:
         try:
             getter()
         except ValueError as exc:
             problems.append(f"{dotted(loc)}: {exc} [{where_set(loc)}]")
+    for name in ("slack_webhook_url", "teams_webhook_url", "webhook_url"):
+        loc = ("alerts", f"{name}_file")
+        try:
+            url = settings.alert_secret(name)
+        except ValueError as exc:
+            problems.append(f"{dotted(loc)}: {exc} [{where_set(loc)}]")
+            continue
+        problem = webhook_url_problem(url.get_secret_value()) if url is not None else None
+        if problem is not None and getattr(settings.alerts, name) is None:
+            problems.append(f"{dotted(loc)}: {problem} [{where_set(loc)}]")
     if problems:
         raise ConfigError("configuration is not valid", problems)
 
 
 __all__ = [
     "ENV_PREFIX",
+    "AlertSettings",
     "HubSpotSettings",
     "SalesforceSettings",
     "ServeSettings",

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.constants import SEARCH_PER_SECOND
@@ -16,6 +17,7 @@ from core.config import Settings
 from core.errors import ConfigError
 from core.logs import register_secret
 from scoring import load_rules
+from sync.alerts import AlertOutbox
 from sync.fieldmap import load_field_map
 from sync.pipeline import Pipeline
 from sync.scorer import RulesScorer
@@ -44,6 +46,14 @@ def _union(first: list[str], more: list[str]) -> list[str]:
     return list(dict.fromkeys([*first, *more]))
 
 
+def _register_url(url: str) -> None:
+    """A webhook URL, and its path and query on their own (urllib3 logs the request line)."""
+    parts = urlsplit(url)
+    register_secret(url)
+    register_secret(parts.path if len(parts.path) > 12 else None)
+    register_secret(parts.query if len(parts.query) > 12 else None)
+
+
 def _secrets(settings: Settings) -> None:
     token = settings.hubspot_token()
     if token is not None:
@@ -52,6 +62,39 @@ def _secrets(settings: Settings) -> None:
         secret = settings.salesforce_secret(name)
         if secret is not None:
             register_secret(secret.get_secret_value())
+    for name in ("slack_webhook_url", "teams_webhook_url", "webhook_url"):
+        url = settings.alert_secret(name)
+        if url is not None:
+            _register_url(url.get_secret_value())
+    password = settings.alert_secret("smtp_password")
+    if password is not None:
+        register_secret(password.get_secret_value())
+
+
+def build_alerts(
+    settings: Settings, store: StateStore, salesforce: SalesforceClient
+) -> AlertOutbox | None:
+    """The alert step when `[alerts]` configures a channel; None otherwise."""
+    from connectors.alerts.build import build_channels, owner_reader
+    from connectors.alerts.message import record_url
+
+    channels = build_channels(settings)
+    if not channels:
+        return None
+    cfg = settings.alerts
+    return AlertOutbox(
+        store=store,
+        channels=channels,
+        language=cfg.language,
+        zone=cfg.zone,
+        max_attempts=cfg.max_attempts,
+        retry_base=timedelta(minutes=cfg.retry_base_minutes),
+        run_budget_seconds=cfg.run_budget_seconds,
+        owner_names=owner_reader(salesforce.query),
+        record_url=lambda sobject, record_id: record_url(
+            salesforce.instance_url, sobject, record_id
+        ),
+    )
 
 
 @contextmanager
@@ -132,4 +175,5 @@ def build_pipeline(
         while_waiting=source.while_waiting,
         write_back=write_back,
         outcomes=outcomes,
+        alerts=build_alerts(settings, store, salesforce),
     )

@@ -59,6 +59,7 @@ from sync.plan import (
     task_keys,
 )
 from sync.ports import (
+    Alerts,
     BulkSink,
     OutcomePull,
     Run,
@@ -106,6 +107,8 @@ class Pipeline:
     # Sales outcomes, pulled once per run after extraction; they advance each scored stage
     # past MQL. None: stages are the scored ones.
     outcomes: OutcomePull | None = None
+    # Hot-lead alerts ([alerts] with a channel); None: off.
+    alerts: Alerts | None = None
     extraction: Extraction = field(init=False, repr=False)
     salesforce_writes: SalesforceWrites = field(init=False, repr=False)
 
@@ -213,6 +216,8 @@ class Pipeline:
             self.salesforce_writes.flush_spool(summary)
             # Task intents of every batch wait in the outbox: one send for the whole run.
             self.salesforce_writes.send_pending_tasks(summary)
+            if self.alerts is not None:  # after the writes: the alerts carry the record link
+                self.alerts.send_pending(run.now, summary)
             self.store.spool.clear_snapshot()
 
     def _bulk_backfill(self, options: RunOptions) -> bool:
@@ -343,8 +348,10 @@ class Pipeline:
                 message=rejected.message,
                 fields=(rejected.field,),
             )
-        # Decisions first (episodes + Task intents), in one transaction, then the writes.
-        self.store.record_decisions(new_states, plan.tasks, new_hot)
+        # Decisions first (episodes + Task and alert intents), in one transaction, then the
+        # writes.
+        alerts = self.alerts.intents(inputs, options.kind) if self.alerts is not None else []
+        self.store.record_decisions(new_states, plan.tasks, new_hot, alerts)
         retry = self.salesforce_writes.write_records(plan.records, summary, spool=run.spooling)
         if self.write_back is not None:  # HubSpot gets the values Salesforce got
             retry |= self.write_back.run(inputs, leads, summary, dry_run=False)

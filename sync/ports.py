@@ -1,7 +1,7 @@
 """What a run is given and what it gives back: the ports the pipeline talks through (`Source`
-for HubSpot, `Sink` and `BulkSink` for Salesforce, `Scorer`, the optional `OutcomePull` and
-`WriteBack` steps), a run's options, its summary, and the `Run` that carries them through the
-stages.
+for HubSpot, `Sink` and `BulkSink` for Salesforce, `Scorer`, the optional `OutcomePull`,
+`WriteBack` and `Alerts` steps), a run's options, its summary, and the `Run` that carries
+them through the stages.
 
 Adapters implement the ports (`connectors.hubspot.HubSpotSource`, `sync.sink.SalesforceSink`,
 `sync.scorer.RulesScorer`, `sync.outcomes.OutcomeSync`, `sync.hubspot_writeback.
@@ -19,6 +19,7 @@ from core.models import Activity, Company, Contact
 from core.outcomes import LeadOutcome
 from core.plan import RecordWrite, TaskWrite, WriteResult
 from scoring import MqlState
+from sync.alert_store import AlertIntent
 from sync.plan import LeadInput, SalesforceTarget, ScoredLead
 
 RunKind = Literal["sync", "backfill", "rescore"]
@@ -103,6 +104,15 @@ class WriteBack(Protocol):
     ) -> set[str]: ...
 
 
+class Alerts(Protocol):
+    """Hot-lead alerts ([alerts]; sync.alerts.AlertOutbox satisfies it): the outbox rows a
+    batch's new MQL episodes cause (stored with the episodes), and, once a run's Salesforce
+    writes are done, the send of every row that is due."""
+
+    def intents(self, inputs: Sequence[LeadInput], kind: RunKind) -> list[AlertIntent]: ...
+    def send_pending(self, now: datetime, summary: RunSummary) -> None: ...
+
+
 @dataclass
 class RunOptions:
     kind: RunKind = "sync"
@@ -161,6 +171,9 @@ class RunSummary:
     streams: dict[str, str] = field(default_factory=dict)
     # Sales outcomes pulled from Salesforce (sync.outcomes.PullReport.as_dict); {} when off.
     outcomes: dict[str, Any] = field(default_factory=dict)
+    # Hot-lead alerts of the run (sync.alerts: sent, failed, dead, waiting) and the outbox's
+    # rows per status after it (outbox_pending, outbox_sent, outbox_dead); {} when off.
+    alerts: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -29,6 +29,7 @@ from core.errors import ConfigError
 from core.models import Activity, Company, Contact, DistinctActivities, stored_activity
 from core.plan import TaskWrite
 from scoring import MqlState
+from sync.alert_store import AlertIntent, AlertStore
 from sync.db import (
     Database,
     Row,
@@ -140,6 +141,17 @@ MIGRATIONS: tuple[str, ...] = (
         owner_id TEXT, current TEXT NOT NULL);
     CREATE TABLE sf_no_match (lead_key TEXT PRIMARY KEY, checked_at TEXT NOT NULL);
     """,
+    # 6: the hot-lead alert outbox (`sync.alert_store`): one row per (lead, MQL episode,
+    # channel), written with the episode, `pending` until the channel confirms it (`sent`)
+    # or it has failed `alerts.max_attempts` times (`dead`); `next_at` is the backoff.
+    """
+    CREATE TABLE alerts (
+        alert_key TEXT PRIMARY KEY, lead_key TEXT NOT NULL, episode INTEGER NOT NULL,
+        channel TEXT NOT NULL, status TEXT NOT NULL, payload TEXT NOT NULL,
+        attempts INTEGER NOT NULL, next_at TEXT NOT NULL, last_error TEXT,
+        created_at TEXT NOT NULL, updated_at TEXT NOT NULL, sent_at TEXT);
+    CREATE INDEX alerts_due ON alerts(status, next_at);
+    """,
 )
 
 
@@ -192,6 +204,7 @@ class StateStore:
             raise ConfigError(unusable_message(target, exc)) from None
         self.outcomes = OutcomeStore(self._db, self._clock)
         self.spool = SpoolStore(self._db, self._clock, defer=self._defer)
+        self.alerts = AlertStore(self._db, self._clock)
 
     @property
     def where(self) -> str:
@@ -385,6 +398,9 @@ class StateStore:
         out["open_dead_letters"] = self._db.execute(
             "SELECT count(*) FROM dead_letters WHERE resolved = 0"
         ).fetchone()[0]
+        alerts = self.alerts.counts()
+        if any(alerts.values()):  # only once alerts are on: status stays as it was without
+            out |= {f"alerts_{status}": count for status, count in alerts.items()}
         return out
 
     # ------------------------------------------------------------------ Salesforce side
@@ -485,8 +501,9 @@ class StateStore:
         states: Mapping[str, MqlState],
         tasks: Iterable[TaskWrite],
         hot: Mapping[str, HotState] | None = None,
+        alerts: Iterable[AlertIntent] = (),
     ) -> None:
-        """MQL and hot episodes and the Task intents they cause, atomically."""
+        """MQL and hot episodes and the Task and alert intents they cause, atomically."""
         with self.transaction() as db:
             self._save_mql_states(db, states)
             if hot:
@@ -500,6 +517,7 @@ class StateStore:
                     ],
                 )
             self._record_task_intents(db, tasks)
+            self.alerts.record(db, alerts)
 
     def _save_mql_states(self, db: Database, states: Mapping[str, MqlState]) -> None:
         db.executemany(
