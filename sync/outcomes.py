@@ -361,6 +361,10 @@ class OutcomeSync:
                 report.touches += self._status_touches(keep)
                 self._forget_converted(keep, changed)
             store.outcomes.save_salesforce_records(keep)
+            owners, self.reader.owners = self.reader.owners, {}
+            if self._relink:
+                store.touches.save_owners({r.record_id: owners[r.record_id]
+                                           for r in keep if r.record_id in owners})
             report.stored += len(keep)
             report.changed += len(changed)
         elif sobject == "Opportunity":

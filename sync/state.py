@@ -154,7 +154,8 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX alerts_due ON alerts(status, next_at);
     """,
     # 7: the hand-off SLA (`sync.touch_store`): sales' touches of known leads as the outcome
-    # pull reads them, and one row per MQL episode with its owner, first touch and escalation.
+    # pull reads them, and one row per MQL episode with its owner, first touch and escalation;
+    # sf_owners: the OwnerId of each pulled Lead/Contact of a known lead.
     """
     CREATE TABLE sf_touches (
         touch_id TEXT NOT NULL, lead_key TEXT NOT NULL, kind TEXT NOT NULL,
@@ -166,6 +167,8 @@ MIGRATIONS: tuple[str, ...] = (
         sobject TEXT, record_id TEXT, touched_at TEXT, touch_kind TEXT, escalated_at TEXT,
         updated_at TEXT NOT NULL, PRIMARY KEY (lead_key, episode));
     CREATE INDEX handoffs_untouched ON handoffs(touched_at);
+    CREATE TABLE sf_owners (
+        record_id TEXT PRIMARY KEY, owner_id TEXT NOT NULL, updated_at TEXT NOT NULL);
     """,
 )
 

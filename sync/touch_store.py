@@ -4,7 +4,8 @@ logged call, a Lead status change) of a known lead; `handoffs` one row per MQL e
 its owner, its first touch (time and kind) and whether it was escalated (`sync.alerts`).
 
 `refresh` derives hand-offs from what the store already holds (`mql_state`, `links`,
-`sf_touches`): it is idempotent and cheap to call after each pull and before escalating.
+`sf_owners`, `sf_touches`): it is idempotent and cheap to call after each pull and before
+escalating.
 A hand-off's owner follows the record's owner until it is touched, then stays.
 
 `StateStore.touches`: on the state store's `Database`, the same connection and transactions.
@@ -42,6 +43,18 @@ class TouchStore:
                 rows,
             )
         return len(rows)
+
+    def save_owners(self, owners: dict[str, str]) -> None:
+        """Record Id -> OwnerId as the pull read it (the Leads the connector creates come
+        back with the owner Salesforce's assignment gave them)."""
+        if not owners:
+            return
+        with self._db.transaction() as db:
+            db.executemany(
+                "INSERT INTO sf_owners VALUES (?, ?, ?) ON CONFLICT(record_id) DO UPDATE SET "
+                "owner_id = excluded.owner_id, updated_at = excluded.updated_at",
+                [(rid, owner, self._now_iso()) for rid, owner in sorted(owners.items())],
+            )
 
     def lead_keys_by_record(self, record_ids: Iterable[str]) -> dict[str, set[str]]:
         """Record Id -> the known leads it belongs to: linked to it, or sharing the email
@@ -94,11 +107,14 @@ class TouchStore:
             )
             db.execute(
                 "UPDATE handoffs SET "
-                "owner_id = (SELECT owner_id FROM links WHERE links.lead_key = handoffs.lead_key), "
+                "owner_id = COALESCE((SELECT o.owner_id FROM sf_owners o JOIN links l "
+                "ON o.record_id = l.record_id WHERE l.lead_key = handoffs.lead_key), "
+                "(SELECT owner_id FROM links WHERE links.lead_key = handoffs.lead_key)), "
                 "sobject = (SELECT sobject FROM links WHERE links.lead_key = handoffs.lead_key), "
                 "record_id = (SELECT record_id FROM links "
                 "WHERE links.lead_key = handoffs.lead_key) "
-                "WHERE touched_at IS NULL AND lead_key IN (SELECT lead_key FROM links)"
+                "WHERE (touched_at IS NULL OR owner_id IS NULL) "
+                "AND lead_key IN (SELECT lead_key FROM links)"
             )
             untouched = [_handoff(r) for r in db.execute(
                 "SELECT * FROM handoffs WHERE touched_at IS NULL")]

@@ -91,6 +91,9 @@ class OutcomeReader:
     client: QueryClient
     fields: OutcomeFields = field(default_factory=OutcomeFields)
     problems: list[Problem] = field(default_factory=list)
+    # Lead/Contact Id -> OwnerId of the records read (the hand-off SLA's owner); the caller
+    # takes them after each page.
+    owners: dict[str, str] = field(default_factory=dict)
 
     def select(self, sobject: str) -> list[str]:
         custom = self.fields.names()
@@ -98,10 +101,10 @@ class OutcomeReader:
             return [
                 "Id", "Email", "Status", "IsConverted", "ConvertedDate", "ConvertedContactId",
                 "ConvertedOpportunityId", *custom, check_name(self.fields.hubspot_id),
-                "CreatedDate", "SystemModstamp",
+                "OwnerId", "CreatedDate", "SystemModstamp",
             ]  # fmt: skip
         if sobject == "Contact":
-            return ["Id", "Email", *custom, "CreatedDate", "SystemModstamp"]
+            return ["Id", "Email", *custom, "OwnerId", "CreatedDate", "SystemModstamp"]
         if sobject == "Opportunity":
             return [
                 "Id", "StageName", "IsClosed", "IsWon", "Amount", "CloseDate", "CreatedDate",
@@ -133,7 +136,11 @@ class OutcomeReader:
         page: list[Any] = []
         for row in self.client.query(self.soql(sobject, since)):
             try:
-                page.append(parse(row, self.fields))
+                record = parse(row, self.fields)
+                page.append(record)
+                owner = _text(field_value(row, "OwnerId"))
+                if owner is not None and sobject in ("Lead", "Contact"):
+                    self.owners[record.record_id] = owner
             except (ValueError, TypeError, InvalidOperation) as exc:
                 self.problems.append(
                     Problem(f"salesforce {sobject}", _text(row.get("Id")), f"unreadable: {exc}")
