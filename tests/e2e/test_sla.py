@@ -78,8 +78,10 @@ def test_given_one_touched_and_one_untouched_mql_only_the_untouched_escalates_on
 
     calendar = settings.sla.calendar()
     deadline = calendar.add_business_hours(untouched.mql_at, settings.sla.first_touch_hours)
-    if not calendar.is_open_day(untouched.mql_at.date()):
-        assert deadline - untouched.mql_at > timedelta(days=1)  # a weekend or holiday between
+    next_day = untouched.mql_at + timedelta(days=1)
+    if calendar.business_hours_between(untouched.mql_at, next_day) == 0:
+        # The pinned Friday 18:00 JST: the weekend and Monday 11-23 (a holiday) lie between.
+        assert deadline - untouched.mql_at > timedelta(days=3)
 
     before = sync_at(settings, deadline - timedelta(minutes=1))
     late = sync_at(settings, deadline + timedelta(hours=1))
