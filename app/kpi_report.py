@@ -39,6 +39,7 @@ from kpi.model import (
 
 if TYPE_CHECKING:
     from core.config import Settings
+    from core.handoff import OwnerSpeed
     from core.outcomes import LeadOutcome
     from kpi.model import KpiReport
     from scoring import MqlState, Rules
@@ -327,6 +328,18 @@ def agreement_check(store: StateStore, funnel: FunnelRules) -> Agreement | None:
 
 
 # ------------------------------------------------------------------------------ command
+def speed_to_lead(
+    store: StateStore, settings: Settings, *, since: datetime, until: datetime
+) -> list[OwnerSpeed]:
+    """The hand-off SLA per owner for the MQL episodes that started in [since, until),
+    breaches as of `until` (the report's "now")."""
+    from core.handoff import speed_by_owner
+
+    sla = settings.sla
+    handoffs = store.touches.handoffs(since, until)
+    return speed_by_owner(handoffs, until, sla.first_touch_hours, sla.calendar())
+
+
 def default_since(until: datetime, period: Period) -> datetime:
     """Start of the period holding `until` minus 26 weeks (week) or 6 months (month)."""
     from kpi.compute import period_start
@@ -404,6 +417,8 @@ def build_report(
             costs=costs,
             agreement=agreement_check(store, funnel),
             outcomes_known=outcomes_known,
+            speed_to_lead=speed_to_lead(store, settings, since=start, until=until),
+            sla_hours=settings.sla.first_touch_hours,
         )
     if problems.count:
         from dataclasses import replace

@@ -86,6 +86,7 @@ def format_status(data: dict[str, Any]) -> str:
         lines.append("  (none yet: the first sync reads the initial look-back window)")
     lines.append("stored: " + ", ".join(f"{k} {v}" for k, v in data["counts"].items()))
     lines.extend(_alert_status_lines(data["counts"]))
+    lines.extend(speed_to_lead_lines(data.get("speed_to_lead") or [], data.get("sla_hours")))
     lines.append("last runs:")
     for run in data["runs"]:
         summary = run.get("summary") or {}
@@ -125,6 +126,25 @@ def format_status(data: dict[str, Any]) -> str:
             f"Salesforce {salesforce} requests in the last 24 h"
         )
     return "\n".join(lines)
+
+
+def speed_to_lead_lines(rows: list[dict[str, Any]], sla_hours: float | None) -> list[str]:
+    """The hand-off SLA per owner ([sla]): hand-offs (MQL episodes), touched ones, median
+    business hours from MQL to first touch, breaches still open / touched late."""
+    if not rows:
+        return []
+    target = f"first touch within {sla_hours:g} business hours" if sla_hours else "SLA off"
+    lines = [f"speed-to-lead ({target}):"]
+    lines.append(f"  {'owner':20} {'hand-offs':>9} {'touched':>7} {'median h':>8} "
+                 f"{'breaches open':>13} {'closed':>6}")
+    for r in rows:
+        median = r["median_first_touch_business_hours"]
+        lines.append(
+            f"  {r['owner']:20} {r['handoffs']:>9} {r['touched']:>7} "
+            f"{'-' if median is None else f'{median:.1f}':>8} {r['breaches_open']:>13} "
+            f"{r['breaches_closed']:>6}"
+        )
+    return lines
 
 
 def _alert_status_lines(counts: dict[str, Any]) -> list[str]:

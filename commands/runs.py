@@ -90,7 +90,7 @@ def status(obj: Context, as_json: bool) -> None:
 
     def go() -> int:
 
-        data = read_status(obj.settings())
+        data = read_status(obj.settings(), clock=obj.clock)
         if as_json:
             echo_json(data)
         else:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -39,6 +40,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from core.business_hours import DEFAULT_EXTRA_CLOSED, BusinessCalendar, parse_month_day
 from core.envsource import EnvReading, read_env
 from core.errors import ConfigError
 from core.paths import Expect, shape_problem, shown, use_problem
@@ -418,6 +420,52 @@ class AlertSettings(_Section):
         return self.smtp_port or {"starttls": 587, "ssl": 465, "none": 25}[self.smtp_security]
 
 
+class SlaSettings(_Section):
+    """The hand-off SLA (`[sla]`, docs/alerts.md "Hand-off SLA"): sales' first touch of an
+    MQL within `first_touch_hours` business hours, else one escalation alert per channel.
+    Business hours: `workday_start`-`workday_end`, Monday to Friday in `timezone`, without
+    Japanese public holidays and `extra_closed_days` (MM-DD, every year; default 年末年始)."""
+
+    first_touch_hours: float = Field(default=4.0, ge=0, le=1000)  # 0: no escalations
+    timezone: str = "Asia/Tokyo"
+    workday_start: time = time(9, 0)
+    workday_end: time = time(18, 0)
+    extra_closed_days: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_EXTRA_CLOSED)
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, zone: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {zone!r}: use an IANA name such as 'Asia/Tokyo'"
+            ) from None
+        return zone
+
+    @field_validator("extra_closed_days")
+    @classmethod
+    def _days(cls, days: list[str]) -> list[str]:
+        for day in days:
+            parse_month_day(day)  # ValueError names the day
+        return days
+
+    @model_validator(mode="after")
+    def _day_order(self) -> SlaSettings:
+        if self.workday_start >= self.workday_end:
+            raise ValueError("workday_end must be after workday_start")
+        return self
+
+    def calendar(self) -> BusinessCalendar:
+        return BusinessCalendar.build(
+            self.timezone, self.workday_start, self.workday_end, self.extra_closed_days
+        )
+
+
 class MetricsSettings(_Section):
     """Optional Prometheus metrics of every run."""
 
@@ -444,6 +492,7 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    sla: SlaSettings = Field(default_factory=SlaSettings)
     config_path: Path | None = Field(default=None, exclude=True)
 
     @classmethod

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from core.handoff import OwnerSpeed
 from kpi.model import (
     CHANNEL_DIMENSION,
     Agreement,
@@ -222,6 +223,8 @@ def compute(
     costs: Costs | None = None,
     agreement: Agreement | None = None,
     outcomes_known: bool = True,
+    speed_to_lead: Sequence[OwnerSpeed] = (),
+    sla_hours: float = 0.0,
 ) -> KpiReport:
     """Every KPI of `leads` over `window` (one pass over `leads`; they may be a generator).
 
@@ -305,6 +308,8 @@ def compute(
         agreement=agreement,
         outcomes_known=outcomes_known,
         notes=tuple(notes),
+        speed_to_lead=tuple(speed_to_lead),
+        sla_hours=sla_hours,
     )
 
 

@@ -50,6 +50,19 @@ DEFINITIONS: Mapping[str, str] = {
         "leads linked to a Salesforce record: the connector's MQL decision against "
         "MQL_Status__c as Salesforce shows it"
     ),
+    "speed_to_lead_handoffs": (
+        "MQL episodes that started in the window, by the owner of the lead's record"
+    ),
+    "touched": (
+        "hand-offs with a first touch: a completed Task, a logged call or a Lead status "
+        "change on the record at or after the MQL"
+    ),
+    "median_first_touch_business_hours": (
+        "median business hours ([sla] calendar: working days, Japanese holidays and closed "
+        "days excluded) from MQL to first touch, touched hand-offs only"
+    ),
+    "breaches_open": "hand-offs still untouched after MQL + [sla] first_touch_hours",
+    "breaches_closed": "hand-offs touched, but after the deadline",
 }
 
 
@@ -168,6 +181,8 @@ def report_dict(report: KpiReport) -> dict[str, Any]:
         "segments": {d: [row_dict(r) for r in rows] for d, rows in report.segments.items()},
         "costs": [cost_dict(c) for c in report.costs],
         "agreement": agreement_dict(report.agreement),
+        "sla_hours": report.sla_hours,
+        "speed_to_lead": [r.as_dict() for r in report.speed_to_lead],
         "notes": list(report.notes),
         "definitions": dict(DEFINITIONS),
     }
@@ -237,6 +252,17 @@ def csv_tables(report: KpiReport) -> dict[str, str]:
                 "mqls",
                 "cost_per_lead",
                 "cost_per_mql",
+            ],
+        ),
+        "speed_to_lead.csv": _csv(
+            data["speed_to_lead"],
+            [
+                "owner",
+                "handoffs",
+                "touched",
+                "median_first_touch_business_hours",
+                "breaches_open",
+                "breaches_closed",
             ],
         ),
         "agreement.csv": _csv(

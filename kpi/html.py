@@ -325,6 +325,7 @@ def render_html(report: KpiReport) -> str:
             )
         )
     add("</section>")
+    add(_speed_to_lead(data["speed_to_lead"], data["sla_hours"]))
     add(_agreement(data["agreement"]))
     add("<section><h2>Definitions</h2><dl>")
     for name, text in DEFINITIONS.items():
@@ -337,6 +338,39 @@ def render_html(report: KpiReport) -> str:
     add(f'<script type="application/json" id="kpi-data">{embed_json(data)}</script>')
     add(f"<script>{_JS}</script></body></html>")
     return "".join(parts)
+
+
+def _speed_to_lead(rows: list[dict[str, Any]], sla_hours: float) -> str:
+    target = (
+        f"first touch within {sla_hours:g} business hours of the MQL"
+        if sla_hours
+        else "no first-touch target ([sla] first_touch_hours = 0)"
+    )
+    head = (
+        '<section id="speed-to-lead"><h2>Speed-to-lead per owner</h2>'
+        f'<p class="notes">Hand-offs are the MQL episodes that started in the window; '
+        f"SLA: {_e(target)}.</p>"
+    )
+    if not rows:
+        return head + '<p class="notes">No hand-offs in the window.</p></section>'
+    table = _table(
+        ("owner", "hand-offs", "touched", "median h to first touch", "breaches open",
+         "breaches closed"),
+        (
+            [
+                r["owner"],
+                _num(r["handoffs"]),
+                _num(r["touched"]),
+                "-" if r["median_first_touch_business_hours"] is None
+                else f"{r['median_first_touch_business_hours']:.1f}",
+                _num(r["breaches_open"]),
+                _num(r["breaches_closed"]),
+            ]
+            for r in rows
+        ),
+        table_id="speed-to-lead",
+    )
+    return head + table + "</section>"
 
 
 def _agreement(agreement: dict[str, Any] | None) -> str:

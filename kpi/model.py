@@ -14,6 +14,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
+from core.handoff import OwnerSpeed
+
 Period = Literal["week", "month"]
 UNKNOWN_CHANNEL = "UNKNOWN"
 CHANNEL_DIMENSION = "channel"  # the original source, beside the segments.toml dimensions
@@ -256,6 +258,9 @@ class KpiReport:
     agreement: Agreement | None
     outcomes_known: bool  # False: no Salesforce outcomes were available (SQL and later are 0)
     notes: Sequence[str] = ()
+    # The hand-off SLA per owner: MQL episodes in the window (core.handoff.speed_by_owner).
+    speed_to_lead: tuple[OwnerSpeed, ...] = ()
+    sla_hours: float = 0.0
 
 
 def _ratio(part: int, whole: int) -> float | None:

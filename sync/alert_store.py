@@ -1,5 +1,7 @@
 """The alert outbox in the state database (table `alerts`, migration 6 in `sync.state`): one
-row per (lead, MQL episode, channel), keyed `<lead>#mql<episode>#<channel>`.
+row per (lead, MQL episode, channel), keyed `<lead>#mql<episode>#<channel>`, and one per
+hand-off SLA breach and channel (the escalation, `sync.alerts`), keyed
+`sla:<lead>:<episode>:<channel>`.
 
 A row is written `pending` in the same transaction as the MQL episode that causes it
 (`StateStore.record_decisions` calls `record`), so a crash can neither lose an alert (the
@@ -27,7 +29,12 @@ from sync.state_rows import precise_iso, seconds_iso
 PENDING, SENT, DEAD = "pending", "sent", "dead"
 
 
-def alert_key(lead_key: str, episode: int, channel: str) -> str:
+MQL, SLA = "mql", "sla"  # alert kinds: a new MQL; a hand-off not touched in time
+
+
+def alert_key(lead_key: str, episode: int, channel: str, kind: str = MQL) -> str:
+    if kind == SLA:
+        return f"sla:{lead_key}:{episode}:{channel}"
     return f"{lead_key}#mql{episode}#{channel}"
 
 
@@ -39,10 +46,11 @@ class AlertIntent:
     episode: int
     channel: str
     payload: Mapping[str, Any]
+    kind: str = MQL
 
     @property
     def key(self) -> str:
-        return alert_key(self.lead_key, self.episode, self.channel)
+        return alert_key(self.lead_key, self.episode, self.channel, self.kind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +130,19 @@ class AlertStore:
                 (lead_key, f"alert {row.channel}", "ALERT_DEAD", error,
                  json.dumps([row.key]), now),
             )
+
+    def mql_payload(self, lead_key: str, episode: int) -> Mapping[str, Any] | None:
+        """What the MQL alert of this episode carried (any channel's); None: the episode was
+        never alerted (decided by a backfill or a rescore, or before alerts were on)."""
+        rows = self._db.execute(
+            "SELECT alert_key, channel, payload FROM alerts WHERE lead_key = ? AND episode = ? "
+            "ORDER BY alert_key",
+            (lead_key, episode),
+        )
+        for key, channel, payload in rows:
+            if key == alert_key(lead_key, episode, channel, MQL):
+                return json.loads(payload)
+        return None
 
     def counts(self) -> dict[str, int]:
         """Rows per status (every status present, zero when none)."""

@@ -26,6 +26,14 @@ same run, and a channel stops for the run after `run_budget_seconds`; what it di
 stays pending, no try counted. Other channels' rows are independent: a channel's success or
 failure never resends or holds another's.
 
+The hand-off SLA (`[sla]`, `core.handoff`): before each send, hand-offs still untouched when
+their deadline (MQL moment + `first_touch_hours` business hours) has passed get one
+escalation per configured channel, keyed `sla:<lead>:<episode>:<channel>`, recorded with the
+hand-off's `escalated` mark in one transaction, then sent like any row (same retries, same
+dead letters). Only episodes that had an MQL alert are escalated: a backfill's history and
+a rescore never do. The escalation carries the MQL alert's facts plus the business hours
+elapsed since the MQL when it was decided.
+
 Only `sync` runs raise alerts: a backfill imports history (alerting every old MQL at once
 would flood the channels), and a `rescore` re-applies rules to leads sales already knows.
 """
@@ -40,8 +48,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from connectors.alerts import Alert, Channel, Language, Reason, render
+from core.business_hours import BusinessCalendar
 from core.errors import ConnectorError, FatalAPIError
-from sync.alert_store import AlertIntent, OutboxRow
+from core.handoff import breach
+from sync.alert_store import MQL, SLA, AlertIntent, OutboxRow
 from sync.plan import LeadInput, ScoredLead
 from sync.ports import RunKind, RunSummary
 from sync.state import StateStore
@@ -117,6 +127,9 @@ def to_alert(
         record_id=record_id,
         record_url=url,
         owner=owner,
+        kind=p.get("kind", MQL),
+        elapsed_hours=p.get("elapsed_hours", ""),
+        sla_hours=p.get("sla_hours", ""),
     )
 
 
@@ -138,6 +151,9 @@ class AlertOutbox:
     owner_names: Callable[[Sequence[tuple[str, str]]], Mapping[str, str]] = lambda ids: {}
     record_url: Callable[[str, str], str | None] = lambda sobject, record_id: None
     monotonic: Callable[[], float] = time.monotonic
+    # The hand-off SLA ([sla]): business hours to the first touch (0: no escalations).
+    sla_hours: float = 0.0
+    calendar: BusinessCalendar | None = None
 
     def intents(self, inputs: Sequence[LeadInput], kind: RunKind) -> list[AlertIntent]:
         if kind != "sync":
@@ -153,7 +169,42 @@ class AlertOutbox:
             ]
         return out
 
+    def escalations(self, now: datetime) -> int:
+        """Record one escalation per channel for each alerted hand-off untouched past its
+        deadline (each once: the hand-off is marked in the same transaction)."""
+        if self.sla_hours <= 0 or self.calendar is None or not self.channels:
+            return 0
+        store = self.store
+        store.touches.refresh()
+        intents: list[AlertIntent] = []
+        escalated: list[tuple[str, int]] = []
+        for handoff in store.touches.unescalated():
+            if breach(handoff, now, self.sla_hours, self.calendar) != "open":
+                continue
+            payload = store.alerts.mql_payload(handoff.lead_key, handoff.episode)
+            if payload is None:
+                continue
+            elapsed = self.calendar.business_hours_between(handoff.mql_at, now)
+            payload = dict(payload) | {
+                "kind": SLA,
+                "qualified_at": handoff.mql_at.isoformat(),
+                "elapsed_hours": f"{elapsed:.1f}",
+                "sla_hours": f"{self.sla_hours:g}",
+            }
+            intents += [
+                AlertIntent(handoff.lead_key, handoff.episode, channel.name, payload, SLA)
+                for channel in self.channels
+            ]
+            escalated.append((handoff.lead_key, handoff.episode))
+        if escalated:
+            with store.transaction() as db:
+                store.alerts.record(db, intents)
+                store.touches.mark_escalated(db, escalated)
+            log.info("hand-off SLA breached; escalating", extra={"hand_offs": len(escalated)})
+        return len(escalated)
+
     def send_pending(self, now: datetime, summary: RunSummary) -> None:
+        escalated = self.escalations(now)
         due = self.store.alerts.due(now)
         counts = {"sent": 0, "failed": 0, "dead": 0, "waiting": 0}
         if due:
@@ -166,7 +217,7 @@ class AlertOutbox:
                     counts["waiting"] += len(rows)
                     continue
                 self._send_channel(channel, rows, now, counts)
-        summary.alerts = counts | {
+        summary.alerts = counts | {"escalated": escalated} | {
             f"outbox_{status}": n for status, n in self.store.alerts.counts().items()
         }
 

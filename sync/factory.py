@@ -94,6 +94,8 @@ def build_alerts(
         record_url=lambda sobject, record_id: record_url(
             salesforce.instance_url, sobject, record_id
         ),
+        sla_hours=settings.sla.first_touch_hours if settings.sync.pull_outcomes else 0.0,
+        calendar=settings.sla.calendar(),
     )
 
 

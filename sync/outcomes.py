@@ -27,9 +27,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from connectors.salesforce.outcomes import OUTCOME_OBJECTS, OutcomeFields, OutcomeReader
+from connectors.salesforce.outcomes import (
+    OUTCOME_OBJECTS,
+    TOUCH_OBJECT,
+    OutcomeFields,
+    OutcomeReader,
+    TaskTouch,
+)
 from core.clock import Clock, system_clock
 from core.errors import FatalAPIError, RecordError
+from core.handoff import Touch
 from core.outcomes import LeadOutcome, SalesforceRecord
 from core.tomlfile import load_model
 from sync.lead_refs import email_ref
@@ -241,6 +248,7 @@ class PullReport:
     stored: int = 0  # Leads/Contacts kept (those of known leads) + opportunities + roles
     changed: int = 0  # stored records whose outcome is new or changed
     leads_marked: int = 0  # leads marked for re-planning
+    touches: int = 0  # sales' touches of known leads (Tasks, calls, Lead status changes)
     calls: int = 0  # Salesforce API calls the pull made
     problems: list[str] = field(default_factory=list)
 
@@ -250,6 +258,7 @@ class PullReport:
             "stored": self.stored,
             "changed": self.changed,
             "leads_marked": self.leads_marked,
+            "touches": self.touches,
             "calls": self.calls,
             "problems": len(self.problems),
         }
@@ -267,6 +276,9 @@ class OutcomeSync:
     # run's injected clock); `follow_writes` applies what was written after it.
     clock: Clock = system_clock
     pulled_at: datetime | None = None
+    # The status the connector creates Leads with (`sync.fieldmap`): a Lead first seen with
+    # another status, or one whose status changed since the last pull, was touched by sales.
+    initial_lead_status: str = "Open - Not Contacted"
     _relink: bool = field(default=True, init=False, repr=False)
 
     def pull(
@@ -285,8 +297,8 @@ class OutcomeSync:
         self.pulled_at = self.clock()
         self._relink = advance  # a dry run changes no link
         calls_before = self.call_count()
-        for sobject in ("Lead", "Contact", "OpportunityContactRole", "Opportunity"):
-            assert sobject in OUTCOME_OBJECTS
+        for sobject in ("Lead", "Contact", "OpportunityContactRole", "Opportunity", TOUCH_OBJECT):
+            assert sobject in (*OUTCOME_OBJECTS, TOUCH_OBJECT)
             stream = CURSOR_PREFIX + sobject
             cursor = self.store.cursor(stream)
             start = cursor - overlap if cursor is not None else since
@@ -305,6 +317,8 @@ class OutcomeSync:
                 continue
             if advance and (cursor is None or now > cursor):
                 self.store.set_cursors({stream: now})
+        if advance:
+            self.store.touches.refresh()  # hand-offs and their first touches (the SLA)
         report.calls = self.call_count() - calls_before
         problems = self.reader.problems
         for problem in problems[:MAX_LOGGED_PROBLEMS]:
@@ -344,8 +358,13 @@ class OutcomeSync:
             # cursor has not moved) and finds the same change again.
             self._mark(keep, changed, report)
             if self._relink:
+                report.touches += self._status_touches(keep)
                 self._forget_converted(keep, changed)
             store.outcomes.save_salesforce_records(keep)
+            owners, self.reader.owners = self.reader.owners, {}
+            if self._relink:
+                store.touches.save_owners({r.record_id: owners[r.record_id]
+                                           for r in keep if r.record_id in owners})
             report.stored += len(keep)
             report.changed += len(changed)
         elif sobject == "Opportunity":
@@ -354,12 +373,45 @@ class OutcomeSync:
             store.outcomes.save_opportunities(page)
             report.stored += len(page)
             report.changed += len(changed)
+        elif sobject == TOUCH_OBJECT:
+            if self._relink:  # a dry run stores nothing
+                report.touches += self._task_touches(page)
         else:
             contacts = store.outcomes.changed_role_contacts(page)
             self._mark_records(contacts, report)
             store.outcomes.save_contact_roles(page)
             report.stored += len(page)
             report.changed += len(contacts)
+
+    def _task_touches(self, tasks: list[TaskTouch]) -> int:
+        keys = self.store.touches.lead_keys_by_record(t.who_id for t in tasks)
+        return self.store.touches.save_touches(
+            Touch(t.task_id, key, "call" if t.kind == "call" else "task", t.who_id, t.touched_at)
+            for t in tasks
+            for key in sorted(keys.get(t.who_id, ()))
+        )
+
+    def _status_touches(self, records: list[SalesforceRecord]) -> int:
+        """Leads whose status moved (from the last pulled one, or from the initial status
+        when never pulled) were touched; at `SystemModstamp`, the latest the change can be."""
+        leads = [r for r in records if r.sobject == "Lead" and r.status and r.modstamp]
+        before = self.store.touches.lead_statuses(r.record_id for r in leads)
+        moved = [
+            r for r in leads
+            if r.status != before.get(r.record_id, self.initial_lead_status)
+        ]
+        keys = self.store.touches.lead_keys_by_record(r.record_id for r in moved)
+        known = self.store.outcomes.known_lead_keys(r.email for r in moved if r.email)
+        for r in moved:
+            if r.email in known:
+                keys.setdefault(r.record_id, set()).add(r.email)
+        return self.store.touches.save_touches(
+            Touch(f"status:{r.record_id}:{r.modstamp.isoformat()}", key, "status",
+                  r.record_id, r.modstamp)
+            for r in moved
+            if r.modstamp is not None
+            for key in sorted(keys.get(r.record_id, ()))
+        )
 
     def _forget_converted(self, records: list[SalesforceRecord], changed: set[str]) -> None:
         """A linked Lead that was converted refuses writes (CANNOT_UPDATE_CONVERTED_LEAD):

@@ -38,9 +38,12 @@ def state_path(settings: Settings) -> Path:
     return settings.resolve(settings.state.path)
 
 
-def read_status(settings: Settings) -> dict[str, Any]:
-    """Cursors, counts and the last runs; creates nothing where no state is stored yet.
-    `state_path` is the file, or the PostgreSQL URL without its password."""
+def read_status(settings: Settings, clock: Clock = system_clock) -> dict[str, Any]:
+    """Cursors, counts and the last runs, speed-to-lead per owner (the hand-off SLA, open
+    breaches as of `clock()`); creates nothing where no state is stored yet. `state_path`
+    is the file, or the PostgreSQL URL without its password."""
+    from core.handoff import speed_by_owner
+
     target = state_target(settings)
     status: dict[str, Any] = {"state_path": target.display, "backend": target.dialect}
     if not state_exists(target):
@@ -50,6 +53,14 @@ def read_status(settings: Settings) -> dict[str, Any]:
             "cursors": {k: v.isoformat() for k, v in store.cursors().items()},
             "counts": store.counts(),
             "runs": store.runs(10),
+            "sla_hours": settings.sla.first_touch_hours,
+            "speed_to_lead": [
+                r.as_dict()
+                for r in speed_by_owner(
+                    store.touches.handoffs(), clock(), settings.sla.first_touch_hours,
+                    settings.sla.calendar(),
+                )
+            ],
         }
 
 

@@ -52,6 +52,7 @@ from sync.state_rows import (
     rows_in,
     seconds_iso,
 )
+from sync.touch_store import TouchStore
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -152,6 +153,23 @@ MIGRATIONS: tuple[str, ...] = (
         created_at TEXT NOT NULL, updated_at TEXT NOT NULL, sent_at TEXT);
     CREATE INDEX alerts_due ON alerts(status, next_at);
     """,
+    # 7: the hand-off SLA (`sync.touch_store`): sales' touches of known leads as the outcome
+    # pull reads them, and one row per MQL episode with its owner, first touch and escalation;
+    # sf_owners: the OwnerId of each pulled Lead/Contact of a known lead.
+    """
+    CREATE TABLE sf_touches (
+        touch_id TEXT NOT NULL, lead_key TEXT NOT NULL, kind TEXT NOT NULL,
+        record_id TEXT NOT NULL, touched_at TEXT NOT NULL, created_at TEXT NOT NULL,
+        PRIMARY KEY (touch_id, lead_key));
+    CREATE INDEX sf_touches_lead ON sf_touches(lead_key);
+    CREATE TABLE handoffs (
+        lead_key TEXT NOT NULL, episode INTEGER NOT NULL, mql_at TEXT NOT NULL, owner_id TEXT,
+        sobject TEXT, record_id TEXT, touched_at TEXT, touch_kind TEXT, escalated_at TEXT,
+        updated_at TEXT NOT NULL, PRIMARY KEY (lead_key, episode));
+    CREATE INDEX handoffs_untouched ON handoffs(touched_at);
+    CREATE TABLE sf_owners (
+        record_id TEXT PRIMARY KEY, owner_id TEXT NOT NULL, updated_at TEXT NOT NULL);
+    """,
 )
 
 
@@ -205,6 +223,7 @@ class StateStore:
         self.outcomes = OutcomeStore(self._db, self._clock)
         self.spool = SpoolStore(self._db, self._clock, defer=self._defer)
         self.alerts = AlertStore(self._db, self._clock)
+        self.touches = TouchStore(self._db, self._clock)
 
     @property
     def where(self) -> str:

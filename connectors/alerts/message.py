@@ -1,6 +1,10 @@
 """A hot-lead alert as plain data, and its texts in Japanese or English (pure: no I/O, no
 clock; the moment and the time zone are handed in).
 
+Two kinds: `mql` (a new MQL, for sales to pick up) and `sla` (the escalation of a hand-off
+nobody touched within `[sla] first_touch_hours` business hours: who owns it, whose lead, how
+long since the MQL, the record link).
+
 An `Alert` is one row of the alert outbox (`sync.alert_store`): what the run that started the
 MQL episode knew (who, the score and its top reasons, the MQL rule, when), completed at send
 time with the Salesforce record and its owner. `render` turns it into the lines every channel
@@ -47,6 +51,9 @@ class Alert:
     record_id: str | None = None
     record_url: str | None = None
     owner: str | None = None  # the owner's name, else its Id
+    kind: str = "mql"  # "mql" or "sla" (the escalation of an untouched hand-off)
+    elapsed_hours: str = ""  # sla: business hours since the MQL when escalated
+    sla_hours: str = ""  # sla: the first-touch target in business hours
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +94,8 @@ _LABELS: dict[Language, dict[str, str]] = {
         "no_record": "未作成(次回の同期で作成されます)",
         "no_owner": "未割り当て",
         "footer": "リードスコアリング連携より自動送信。営業引き渡しの対応をお願いします。",
+        "elapsed": "MQLからの経過(営業時間)",
+        "sla_footer": "初回対応の期限(営業時間{sla}時間)を過ぎました。至急ご対応ください。",
     },
     "en": {
         "name": "Name",
@@ -102,6 +111,9 @@ _LABELS: dict[Language, dict[str, str]] = {
         "no_record": "not created yet (the next sync creates it)",
         "no_owner": "unassigned",
         "footer": "Sent by the lead-scoring connector: please follow up on this hand-off.",
+        "elapsed": "Since MQL (business hours)",
+        "sla_footer": "The first-touch deadline ({sla} business hours) has passed: "
+        "please follow up now.",
     },
 }
 
@@ -130,7 +142,14 @@ def render(alert: Alert, language: Language, zone: str) -> AlertText:
     label = _LABELS[language]
     name = display_name(alert, language)
     who = f"{alert.company} {name}" if alert.company else name
-    if language == "ja":
+    owner = alert.owner or label["no_owner"]
+    if alert.kind == "sla" and language == "ja":
+        title = (f"【SLA超過】{owner}さん担当の{who}: MQLから営業時間{alert.elapsed_hours}時間、"
+                 "初回対応がありません")
+    elif alert.kind == "sla":
+        title = (f"SLA breach: {who} (owner {owner}) has had no first touch "
+                 f"{alert.elapsed_hours} business hours after MQL")
+    elif language == "ja":
         title = f"【MQL】{who}が営業引き渡しの条件を満たしました"
     else:
         title = f"New MQL: {who} is ready for sales"
@@ -144,9 +163,13 @@ def render(alert: Alert, language: Language, zone: str) -> AlertText:
         (label["score"], f"{alert.score} ({alert.grade})"),
         (label["rule"], alert.rule or "-"),
         (label["when"], format_moment(alert.qualified_at, language, zone)),
-        (label["owner"], alert.owner or label["no_owner"]),
+        (label["owner"], owner),
         (label["record"], record),
     ]
+    footer = label["footer"]
+    if alert.kind == "sla":
+        facts.insert(6, (label["elapsed"], f"{alert.elapsed_hours} / {alert.sla_hours}"))
+        footer = label["sla_footer"].format(sla=alert.sla_hours)
     reasons = tuple(f"{r.points} {r.rule}" for r in alert.reasons)
     return AlertText(
         title=title,
@@ -154,7 +177,7 @@ def render(alert: Alert, language: Language, zone: str) -> AlertText:
         reasons_label=label["reasons"],
         reasons=reasons,
         link_label=label["link"],
-        footer=label["footer"],
+        footer=footer,
     )
 
 

@@ -17,7 +17,7 @@ def webhook_payload(alert: Alert, text: AlertText) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
         "id": alert.key,
-        "event": "lead.mql",
+        "event": "lead.sla_breach" if alert.kind == "sla" else "lead.mql",
         "lead": {
             "email": alert.lead_key,
             "first_name": alert.first_name,

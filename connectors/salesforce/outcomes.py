@@ -15,6 +15,19 @@ How a lead's opportunity is found (Salesforce Object Reference, checked 2026-11)
 - `Opportunity.ContactId` is not used: it could not be confirmed in the reference available
   here, and contact roles carry the same link on every API version.
 
+First touches (the hand-off SLA, `core.handoff`): one more query a run, on Task, since its
+own cursor: `SELECT Id, WhoId, OwnerId, Status, IsClosed, TaskSubtype, CompletedDateTime,
+CreatedDate, SystemModstamp FROM Task WHERE SystemModstamp > <since> AND WhoId != null AND
+Connector_Key__c = null AND (IsClosed = true OR TaskSubtype = 'Call')` — completed Tasks and
+logged calls on a Lead/Contact, without the connector's own follow-up Tasks (those carry
+`Connector_Key__c`). Task fields (Object Reference, Task, v60.0,
+developer.salesforce.com/docs/atlas.en-us.260.0.object_reference/sforce_api_objects_task.htm):
+`WhoId` is the Lead or Contact (polymorphic), `IsClosed` (read-only) is true once the
+status is a closed one, `TaskSubtype` (set on create) is `Call` for a logged call,
+`CompletedDateTime` (read-only) is when the Task was saved closed. The touch time is
+`CompletedDateTime`, else (a call logged open) `CreatedDate`, else `SystemModstamp`. SOQL
+mixes AND and OR only with parentheses, hence the parentheses.
+
 Rows become plain records (`core.outcomes`); a row that cannot be read (no Id, a date that
 is not a date) is skipped and reported in `problems`, the rest goes on.
 """
@@ -31,11 +44,13 @@ from core.identity import canonical_email
 from core.outcomes import ContactRole, OpportunityRecord, SalesforceRecord
 
 from .client import check_name
+from .constants import TASK_EXTERNAL_ID_FIELD
 from .identity import QueryClient
 from .records import field_value
 
 PAGE = 2_000  # records per query batch: what Salesforce returns per call
 OUTCOME_OBJECTS = ("Lead", "Contact", "Opportunity", "OpportunityContactRole")
+TOUCH_OBJECT = "Task"  # sales' touches of a lead's record (the hand-off SLA)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +64,17 @@ class OutcomeFields:
 
     def names(self) -> list[str]:
         return [check_name(n, "field name") for n in (self.mql_status, self.mql_date, self.stage)]
+
+
+@dataclass(frozen=True, slots=True)
+class TaskTouch:
+    """A completed Task or a logged call on a Lead/Contact (`WhoId`)."""
+
+    task_id: str
+    who_id: str
+    owner_id: str | None
+    kind: str  # "call" (TaskSubtype = 'Call') or "task"
+    touched_at: datetime
 
 
 @dataclass
@@ -65,6 +91,9 @@ class OutcomeReader:
     client: QueryClient
     fields: OutcomeFields = field(default_factory=OutcomeFields)
     problems: list[Problem] = field(default_factory=list)
+    # Lead/Contact Id -> OwnerId of the records read (the hand-off SLA's owner); the caller
+    # takes them after each page.
+    owners: dict[str, str] = field(default_factory=dict)
 
     def select(self, sobject: str) -> list[str]:
         custom = self.fields.names()
@@ -72,10 +101,10 @@ class OutcomeReader:
             return [
                 "Id", "Email", "Status", "IsConverted", "ConvertedDate", "ConvertedContactId",
                 "ConvertedOpportunityId", *custom, check_name(self.fields.hubspot_id),
-                "CreatedDate", "SystemModstamp",
+                "OwnerId", "CreatedDate", "SystemModstamp",
             ]  # fmt: skip
         if sobject == "Contact":
-            return ["Id", "Email", *custom, "CreatedDate", "SystemModstamp"]
+            return ["Id", "Email", *custom, "OwnerId", "CreatedDate", "SystemModstamp"]
         if sobject == "Opportunity":
             return [
                 "Id", "StageName", "IsClosed", "IsWon", "Amount", "CloseDate", "CreatedDate",
@@ -83,10 +112,22 @@ class OutcomeReader:
             ]  # fmt: skip
         if sobject == "OpportunityContactRole":
             return ["Id", "OpportunityId", "ContactId", "IsPrimary", "SystemModstamp"]
+        if sobject == TOUCH_OBJECT:
+            return [
+                "Id", "WhoId", "OwnerId", "Status", "IsClosed", "TaskSubtype",
+                "CompletedDateTime", "CreatedDate", "SystemModstamp",
+            ]  # fmt: skip
         raise ValueError(f"not an outcome object: {sobject}")
 
     def soql(self, sobject: str, since: datetime | None) -> str:
-        where = f" WHERE SystemModstamp > {soql_datetime(since)}" if since is not None else ""
+        terms = [f"SystemModstamp > {soql_datetime(since)}"] if since is not None else []
+        if sobject == TOUCH_OBJECT:
+            terms += [
+                "WhoId != null",
+                f"{TASK_EXTERNAL_ID_FIELD} = null",
+                "(IsClosed = true OR TaskSubtype = 'Call')",
+            ]
+        where = f" WHERE {' AND '.join(terms)}" if terms else ""
         return f"SELECT {', '.join(self.select(sobject))} FROM {sobject}{where}"
 
     def changed(self, sobject: str, since: datetime | None) -> Iterator[list[Any]]:
@@ -95,7 +136,11 @@ class OutcomeReader:
         page: list[Any] = []
         for row in self.client.query(self.soql(sobject, since)):
             try:
-                page.append(parse(row, self.fields))
+                record = parse(row, self.fields)
+                page.append(record)
+                owner = _text(field_value(row, "OwnerId"))
+                if owner is not None and sobject in ("Lead", "Contact"):
+                    self.owners[record.record_id] = owner
             except (ValueError, TypeError, InvalidOperation) as exc:
                 self.problems.append(
                     Problem(f"salesforce {sobject}", _text(row.get("Id")), f"unreadable: {exc}")
@@ -218,9 +263,31 @@ def parse_contact_role(row: dict[str, Any], fields: OutcomeFields) -> ContactRol
     )
 
 
+def parse_task(row: dict[str, Any], fields: OutcomeFields) -> TaskTouch:
+    who = _text(field_value(row, "WhoId"))
+    if who is None:
+        raise ValueError("a touch without WhoId")
+    is_call = _text(field_value(row, "TaskSubtype")) == "Call"
+    moment = (
+        _datetime(field_value(row, "CompletedDateTime"))
+        or (_datetime(field_value(row, "CreatedDate")) if is_call else None)
+        or _datetime(field_value(row, "SystemModstamp"))
+    )
+    if moment is None:
+        raise ValueError("a touch without CompletedDateTime, CreatedDate or SystemModstamp")
+    return TaskTouch(
+        task_id=_required_id(row),
+        who_id=who,
+        owner_id=_text(field_value(row, "OwnerId")),
+        kind="call" if is_call else "task",
+        touched_at=moment,
+    )
+
+
 _PARSERS: dict[str, Callable[[dict[str, Any], OutcomeFields], Any]] = {
     "Lead": parse_lead,
     "Contact": parse_contact,
     "Opportunity": parse_opportunity,
     "OpportunityContactRole": parse_contact_role,
+    TOUCH_OBJECT: parse_task,
 }

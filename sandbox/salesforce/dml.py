@@ -332,7 +332,13 @@ class Dml:
             record["IsClosed"] = stage in (_CLOSED_WON, _CLOSED_LOST)
             record["IsWon"] = stage == _CLOSED_WON
         if sobject.name == "Task":
+            was_closed = bool(record.get("IsClosed"))
             record["IsClosed"] = record.get("Status") == "Completed"
+            # CompletedDateTime (read-only): when the Task was saved closed, null while open.
+            if not record["IsClosed"]:
+                record["CompletedDateTime"] = None
+            elif not was_closed or not record.get("CompletedDateTime"):
+                record["CompletedDateTime"] = record.get("SystemModstamp")
             record["IsHighPriority"] = record.get("Priority") == "High"
 
 

@@ -67,7 +67,7 @@ def test_stored_outcomes_match_the_sandbox_records(world: tuple[Sandbox, Setting
     # Its pull sees the backfill's writes.
     second = run_once(settings, kind="sync", clock=current_clock())
 
-    assert second.outcomes["calls"] == 4  # Lead, Contact, contact roles, Opportunity
+    assert second.outcomes["calls"] == 5  # Lead, Contact, contact roles, Opportunity, Task
     by_id = {r["Id"]: r for obj in ("Lead", "Contact") for r in records(sandbox, obj)}
     links = linked_leads(settings)
     assert len(links) > 20
@@ -106,7 +106,7 @@ def test_a_second_pull_reads_only_the_records_changed_since(
         report = step.pull(now(), since=now() - timedelta(days=365), overlap=timedelta(0))
 
         assert report.read == {"Lead": 1}
-        assert report.calls == 4  # one query per object, whatever changed
+        assert report.calls == 5  # one query per object (Task included), whatever changed
         assert report.leads_marked == 1
         assert store.dirty_refs(10) == [f"e:{canonical_email(lead['Email'])}"]
 

@@ -126,7 +126,7 @@ def test_json_has_stable_keys_exact_amounts_and_every_definition() -> None:
     data = report_dict(_report())
     assert list(data) == [
         "schema", "window", "currency", "outcomes_known", "totals", "periods", "segments",
-        "costs", "agreement", "notes", "definitions",
+        "costs", "agreement", "sla_hours", "speed_to_lead", "notes", "definitions",
     ]  # fmt: skip
     assert data["totals"]["cost"] == "1000.00" and data["totals"]["cost_per_lead"] == "1000.00"
     assert data["totals"]["mql_rate"] == 1.0
@@ -137,7 +137,9 @@ def test_json_has_stable_keys_exact_amounts_and_every_definition() -> None:
 
 def test_csv_has_one_table_each_and_defuses_spreadsheet_formulas() -> None:
     tables = csv_tables(_report())
-    assert set(tables) == {"periods.csv", "segments.csv", "costs.csv", "agreement.csv"}
+    assert set(tables) == {
+        "periods.csv", "segments.csv", "costs.csv", "agreement.csv", "speed_to_lead.csv"
+    }
     periods = list(csv.DictReader(io.StringIO(tables["periods.csv"])))
     assert [p["label"] for p in periods] == ["2026-09", "2026-10"]
     assert periods[0]["new_leads"] == "1" and periods[0]["engagement_open_rate"] == ""
