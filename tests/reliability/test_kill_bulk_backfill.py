@@ -55,8 +55,11 @@ def test_given_kill_9_at_random_salesforce_calls_of_a_bulk_backfill_the_end_stat
     killed: list[int] = []
     try:
         env = {**BULK_ENV, "KILL_COUNT_PORT": str(box.ports[1])}
-        for _ in range(40):
-            kill_at = rng.randint(1, 12)
+        # Eight runs, each killed at a random one of its first 12 Salesforce calls (a run
+        # that gets that far makes more: the token, the outcome pull, the Bulk API query jobs,
+        # then the flush of the spooled writes), unless it finishes before; then the
+        # operator's rerun below finishes the backfill.
+        for kill_at in (rng.randint(1, 12) for _ in range(8)):
             when = rng.choice(["before", "after"])
             process = subprocess.run(
                 [*KILLER, str(kill_at), when, "--config", str(box.config), "-q", "backfill",
@@ -68,8 +71,6 @@ def test_given_kill_9_at_random_salesforce_calls_of_a_bulk_backfill_the_end_stat
                 continue
             assert process.returncode in (0, 3), process.stderr
             break
-        else:
-            raise AssertionError("the backfill never finished")
         result = backfill(box.config, tmp_path / "killed")  # as an operator reruns it
         assert result.returncode == 0, result.stderr
         got = final_state(box)
