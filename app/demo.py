@@ -52,50 +52,47 @@ def pick_ready_leads(contacts: int, now: datetime, count: int) -> list[Any]:
     return chosen[:count]
 
 
-def inject_new_activity(sandbox: Sandbox, leads: list[Any], now: datetime) -> int:
-    """A webinar that just ended, attended by `leads`, each then requesting a consultation."""
-    event_id = "49000000001"
+WEBINAR_ID = "49000000001"
+WEBINAR_NAME = "スマートファクトリー実践ウェビナー: 導入事例"
+
+
+def attend_webinar(
+    sandbox: Sandbox, leads: list[Any], now: datetime, *, event_id: str = WEBINAR_ID,
+    external_id: str = "80000042999", first: int = 0,
+) -> int:
+    """A webinar (`event_id`, the webinar tool's `external_id`) that just ended, attended by
+    `leads`; participation ids are numbered from `first` (distinct per call)."""
     start, end = now - timedelta(minutes=70), now - timedelta(minutes=10)
-    consultation = form_guids(DEMO_SEED)["consultation_ja"]
-    participations, submissions = [], []
-    for n, lead in enumerate(leads):
-        participations.append(
-            {
-                "id": f"59{n:09d}",
-                "createdAt": _iso(now),  # the webinar tool reports attendance after the event
-                "properties": {
-                    "attendanceState": "ATTENDED",
-                    "occurredAt": _ms(start + timedelta(minutes=1)),
-                    "attendanceDurationSeconds": 3300,
-                    "attendancePercentage": "91.7",
+    external = external_id
+    participations = [
+        {
+            "id": f"59{first + n:09d}",
+            "createdAt": _iso(now),  # the webinar tool reports attendance after the event
+            "properties": {
+                "attendanceState": "ATTENDED",
+                "occurredAt": _ms(start + timedelta(minutes=1)),
+                "attendanceDurationSeconds": 3300,
+                "attendancePercentage": "91.7",
+            },
+            "associations": {
+                "marketingEvent": {
+                    "marketingEventId": event_id,
+                    "name": WEBINAR_NAME,
+                    "externalAccountId": "zoom-000042",
+                    "externalEventId": external,
                 },
-                "associations": {
-                    "marketingEvent": {
-                        "marketingEventId": event_id,
-                        "name": "スマートファクトリー実践ウェビナー: 導入事例",
-                        "externalAccountId": "zoom-000042",
-                        "externalEventId": "80000042999",
-                    },
-                    "contact": {"contactId": lead.hubspot_id, "email": lead.email},
-                },
-            }
-        )
-        submissions.append(
-            {
-                "formId": consultation,
-                "conversionId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"demo:{lead.hubspot_id}")),
-                "submittedAt": _ms(end + timedelta(minutes=5)),
-                "values": [{"name": "email", "value": lead.email}],
-                "pageUrl": "https://www.example-corp.jp/consultation",
-            }
-        )
+                "contact": {"contactId": lead.hubspot_id, "email": lead.email},
+            },
+        }
+        for n, lead in enumerate(leads)
+    ]
     sandbox.hubspot.seed(
         {
             "marketing_events": [
                 {
                     "id": event_id,
                     "objectId": event_id,
-                    "eventName": "スマートファクトリー実践ウェビナー: 導入事例",
+                    "eventName": WEBINAR_NAME,
                     "eventType": "WEBINAR",
                     "startDateTime": _iso(start),
                     "endDateTime": _iso(end),
@@ -103,14 +100,32 @@ def inject_new_activity(sandbox: Sandbox, leads: list[Any], now: datetime) -> in
                     "eventCancelled": False,
                     "eventCompleted": True,
                     "externalAccountId": "zoom-000042",
-                    "externalEventId": "80000042999",
+                    "externalEventId": external,
                     "createdAt": _iso(start - timedelta(days=14)),
                 }
             ],
             "participations": participations,
-            "form_submissions": submissions,
         }
     )
+    return len(leads)
+
+
+def inject_new_activity(sandbox: Sandbox, leads: list[Any], now: datetime) -> int:
+    """A webinar that just ended, attended by `leads`, each then requesting a consultation."""
+    attend_webinar(sandbox, leads, now)
+    end = now - timedelta(minutes=10)
+    consultation = form_guids(DEMO_SEED)["consultation_ja"]
+    submissions = [
+        {
+            "formId": consultation,
+            "conversionId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"demo:{lead.hubspot_id}")),
+            "submittedAt": _ms(end + timedelta(minutes=5)),
+            "values": [{"name": "email", "value": lead.email}],
+            "pageUrl": "https://www.example-corp.jp/consultation",
+        }
+        for lead in leads
+    ]
+    sandbox.hubspot.seed({"form_submissions": submissions})
     return len(leads)
 
 
