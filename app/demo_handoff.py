@@ -73,9 +73,10 @@ class ServeProcess:
         now: datetime,
         log: Path,
         env: Mapping[str, str] | None = None,
+        port: int | None = None,
         ready_timeout: float = 60.0,
     ) -> None:
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.webhook_url = f"{self.url}/hubspot/webhooks"
         self.log = log
@@ -135,9 +136,13 @@ class ServeProcess:
         return code
 
 
-def point_webhooks(sandbox: Sandbox, url: str | None, secret: str) -> None:
-    """The sandbox's HubSpot app sends its webhooks to `url` (None: to nobody)."""
-    sandbox.hubspot.webhooks.configure(None if url is None else WebhookConfig(url, secret))
+def point_webhooks(
+    sandbox: Sandbox, url: str | None, secret: str, *, retry_scale: float = 1.0
+) -> None:
+    """The sandbox's HubSpot app sends its webhooks to `url` (None: to nobody); `retry_scale`
+    shortens HubSpot's retry delays (2, 4, 8, ... minutes) for tests."""
+    config = None if url is None else WebhookConfig(url, secret, retry_scale=retry_scale)
+    sandbox.hubspot.webhooks.configure(config)
 
 
 def portal_id(sandbox: Sandbox) -> int:
