@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -218,7 +219,38 @@ __all__ = [
     "free_port",
     "point_webhooks",
     "portal_id",
+    "realtime_step",
     "submit_form",
     "timed_handoff",
     "wait_for",
 ]
+
+
+def realtime_step(
+    sandbox: Sandbox, config: Path, lead: Any, clock: Callable[[], datetime], workdir: Path,
+    form_guid: str, say: Callable[[str], None],
+) -> dict[str, Any]:
+    """The demo's real-time step: `connector serve` on a free loopback port, the sandbox's
+    webhooks pointed at it, one consultation request through the Forms endpoint from `lead`
+    (who attended the webinar), the time until its Task is in Salesforce, serve stopped."""
+    secret = secrets.token_urlsafe(24)
+    service = ServeProcess(config, secret=secret, now=clock(), log=workdir / "serve.log")
+    result: dict[str, Any] = {"port": service.port, "log": str(service.log)}
+    try:
+        wait_for("the start-up pass of connector serve", lambda: service.passes() >= 1, 60)
+        point_webhooks(sandbox, service.webhook_url, secret)
+        say(f"   connector serve listens on {service.url}; HubSpot's webhooks go to "
+            f"{service.webhook_url}")
+        handoff = timed_handoff(sandbox, portal_id(sandbox), form_guid, lead.hubspot_id,
+                                lead.email)
+        result |= {"seconds": round(handoff.seconds, 3), "tasks": handoff.tasks}
+        say(f"   form submitted -> follow-up Task in Salesforce after {handoff.seconds:.1f} s "
+            "(webhook -> 2 s debounce -> one sync pass)")
+    except (TimeoutError, RuntimeError, requests.RequestException) as exc:
+        result["error"] = str(exc)
+        say(f"   the real-time hand-off did not complete: {exc}")
+    finally:
+        point_webhooks(sandbox, None, secret)
+        result["exit_code"] = service.stop()
+    say(f"   connector serve stopped (exit code {result['exit_code']}; log in {service.log})")
+    return result
