@@ -3,12 +3,19 @@ bench/bench_handoff.py: `connector serve` as a process on a free loopback port, 
 sandbox's webhooks pointed at it, a consultation request posted to the Forms submission
 endpoint as a web site posts it, and the time until the follow-up Task is in Salesforce.
 
-Facts relied on (HubSpot docs and the published 2026-09 specs, as modelled in
-sandbox/hubspot/README.md, "Forms submission" and "Webhooks"):
-- the portal id of the submission URL is `portalId` of `GET /account-info/2026-09/details`;
-- `POST /submissions/v3/integration/submit/{portalId}/{formGuid}` takes `{"fields": [{"name",
-  "value"}], "submittedAt"?, "context"?: {"pageUri", "pageName"}}` without authentication and
-  answers 200; the form's required fields must be present (else 400 `REQUIRED_FIELD`);
+Facts relied on (as modelled in sandbox/hubspot/README.md, "Forms submission" and
+"Webhooks"):
+- the portal id of the submission URL is `portalId` of `GET /account-info/2026-09/details`
+  (required in its answer: PublicApiSpecs/Account/Account Info/Rollouts/144923/2026-09/
+  accountInfo.json);
+- `POST /submissions/v3/integration/submit/{portalId}/{formGuid}` (api.hsforms.com) takes
+  `{"fields": [{"name", "value"}], "submittedAt"?, "context"?: {"pageUri", "pageName"}}`
+  without authentication and answers 200 `{"inlineMessage"}` or `{"redirectUri"}`
+  (developers.hubspot.com/docs/api-reference/legacy/marketing/forms/v3-legacy/
+  submit-data-unauthenticated); fields must be on the form and its required fields present
+  (changelog "Upcoming Validation Change to the Forms API Submission Endpoints", 2022); the
+  unauthenticated endpoint is limited to 50 requests per 10 s (developers.hubspot.com/docs/
+  methods/forms/v2/submit_form), which bench/bench_handoff.py stays under;
 - the submission moves `num_conversion_events` and `recent_conversion_date` on the contact,
   which a `contact.propertyChange` subscription turns into a signed webhook (v3 signature
   with the app's client secret).
