@@ -190,11 +190,17 @@ def submit_form(
         raise RuntimeError(f"form submission answered {answer.status_code}: {answer.text[:300]}")
 
 
-def connector_tasks(sandbox: Sandbox, hubspot_id: str) -> list[dict[str, Any]]:
-    """The connector's Tasks on the Salesforce Lead or Contact of this HubSpot contact."""
+def connector_tasks(
+    sandbox: Sandbox, hubspot_id: str, email: str | None = None
+) -> list[dict[str, Any]]:
+    """The connector's Tasks on the Salesforce Lead or Contact of this HubSpot contact (or,
+    given `email`, on a record with that email: where several records share an email the
+    connector writes to the first, which may carry another contact's id)."""
     records = sandbox.salesforce.store.records
+    wanted = email.lower() if email else None
     who = {r.get("Id") for obj in ("Lead", "Contact") for r in records(obj)
-           if r.get("HubSpot_Contact_Id__c") == hubspot_id}
+           if r.get("HubSpot_Contact_Id__c") == hubspot_id
+           or (wanted is not None and str(r.get("Email") or "").lower() == wanted)}
     return [t for t in records("Task") if t.get("Connector_Key__c") and t.get("WhoId") in who]
 
 

@@ -74,15 +74,23 @@ class AlertReceiver:
     """A local generic-webhook receiver: the monotonic time each lead's first alert came."""
 
     def __init__(self) -> None:
-        self.first_seen: dict[str, float] = {}
+        self.first_seen: dict[str, float] = {}  # Salesforce record id and lead email -> time
         self.count = 0
         self._lock = threading.Lock()
 
     def record(self, body: dict[str, Any]) -> None:
         email = str((body.get("lead") or {}).get("email") or "").lower()
+        record_id = str((body.get("salesforce") or {}).get("id") or "")
+        now = time.monotonic()
         with self._lock:
             self.count += 1
-            self.first_seen.setdefault(email, time.monotonic())
+            for key in (email, record_id):
+                if key:
+                    self.first_seen.setdefault(key, now)
+
+    def seen(self, *keys: str) -> float | None:
+        times = [self.first_seen[k] for k in keys if k in self.first_seen]
+        return min(times) if times else None
 
 
 @contextmanager
@@ -133,20 +141,29 @@ def measure(
 ) -> tuple[list[float], list[float], int]:
     """Submit one consultation per lead every `interval` s; the seconds to each Task and
     alert, and how many of the MQL episodes serve decided (its `run finished` lines) got no
-    Task or alert within `bound` s. A submission that does not make the lead an MQL by the
-    rules (its score too low) has neither, and is no lost hand-off."""
+    new Task (distinct Connector_Key__c) or alert within `bound` s. A submission that does
+    not make the lead an MQL by the rules (its score too low) has neither, and is no lost
+    hand-off."""
     portal, guid = portal_id(sandbox), form_guids(DEMO_SEED)["consultation_ja"]
     submitted: dict[str, float] = {}
     task_at: dict[str, float] = {}
+    who: dict[str, str] = {}  # lead -> the Salesforce record its Task is on
     stop = threading.Event()
+    tasks_before = len(_task_keys(sandbox))
+    alerts_before = receiver.count
 
     def watch_tasks() -> None:
         while not stop.is_set():
             for lead in leads:
-                if lead.hubspot_id in submitted and lead.hubspot_id not in task_at \
-                        and connector_tasks(sandbox, lead.hubspot_id):
-                    task_at[lead.hubspot_id] = time.monotonic()
+                if lead.hubspot_id in submitted and lead.hubspot_id not in task_at:
+                    tasks = connector_tasks(sandbox, lead.hubspot_id, lead.email)
+                    if tasks:
+                        task_at[lead.hubspot_id] = time.monotonic()
+                        who[lead.hubspot_id] = str(tasks[0].get("WhoId"))
             stop.wait(0.05)
+
+    def alert_at(lead: Any) -> float | None:
+        return receiver.seen(lead.email.lower(), who.get(lead.hubspot_id, "-"))
 
     watcher = threading.Thread(target=watch_tasks, daemon=True)
     watcher.start()
@@ -156,19 +173,25 @@ def measure(
         fields = consultation_fields(sandbox, lead.email)
         submit_form(sandbox, portal, guid, fields)
         submitted[lead.hubspot_id] = time.monotonic()
-    emails = {lead.hubspot_id: lead.email.lower() for lead in leads}
     with suppress(TimeoutError):
         wait_for("every Task and alert", lambda: len(task_at) == len(leads) and all(
-            e in receiver.first_seen for e in emails.values()), bound + 5, 0.2)
+            alert_at(lead) is not None for lead in leads), bound + 5, 0.2)
     stop.set()
     watcher.join(5)
     task_seconds = [task_at[i] - submitted[i] for i in submitted if i in task_at]
-    alert_seconds = [receiver.first_seen[emails[i]] - submitted[i] for i in submitted
-                     if emails[i] in receiver.first_seen]
+    alert_seconds = [at - submitted[lead.hubspot_id] for lead in leads
+                     if (at := alert_at(lead)) is not None]
     decided = sum(int(r.get("new_mql_episodes") or 0) for r in service.log_lines()
                   if r.get("msg") == "run finished")
-    missing = max(0, decided - min(len(task_seconds), len(alert_seconds)))
+    new_tasks = len(_task_keys(sandbox)) - tasks_before
+    new_alerts = receiver.count - alerts_before
+    missing = max(0, decided - min(new_tasks, new_alerts))
     return task_seconds, alert_seconds, missing
+
+
+def _task_keys(sandbox: Sandbox) -> set[str]:
+    return {str(t["Connector_Key__c"]) for t in sandbox.salesforce.store.records("Task")
+            if t.get("Connector_Key__c")}
 
 
 def idle_window(sandbox: Sandbox, service: ServeProcess, minutes: float) -> tuple[int, int]:
@@ -233,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         results["a"] = (tasks, alerted, missing, calls, passes)
         print("(a) webhooks + connector serve (debounce 2 s, poll every 15 min)")
         print(line("submission -> Task", tasks))
-        print(line("submission -> alert", alerted))
+        print(line("submission -> alert", alerted), flush=True)
         print(f"  HubSpot calls per webhook pass: median {statistics.median(per_pass):.0f} "
               f"over {len(per_pass)} passes; {len(tasks)} of {args.requests} requests made an MQL, "
               f"{missing} MQL without Task or alert")
