@@ -141,7 +141,7 @@ def measure(
 ) -> tuple[list[float], list[float], int]:
     """Submit one consultation per lead every `interval` s; the seconds to each Task and
     alert, and how many of the MQL episodes serve decided (its `run finished` lines) got no
-    new Task (distinct Connector_Key__c) or alert within `bound` s. A submission that does
+    Task created (same lines) or alert (received) within `bound` s. A submission that does
     not make the lead an MQL by the rules (its score too low) has neither, and is no lost
     hand-off."""
     portal, guid = portal_id(sandbox), form_guids(DEMO_SEED)["consultation_ja"]
@@ -181,11 +181,14 @@ def measure(
     task_seconds = [task_at[i] - submitted[i] for i in submitted if i in task_at]
     alert_seconds = [at - submitted[lead.hubspot_id] for lead in leads
                      if (at := alert_at(lead)) is not None]
-    decided = sum(int(r.get("new_mql_episodes") or 0) for r in service.log_lines()
-                  if r.get("msg") == "run finished")
-    new_tasks = len(_task_keys(sandbox)) - tasks_before
+    runs = [r for r in service.log_lines() if r.get("msg") == "run finished"]
+    decided = sum(int(r.get("new_mql_episodes") or 0) for r in runs)
+    created = sum(int(r.get("tasks_created") or 0) for r in runs)
     new_alerts = receiver.count - alerts_before
-    missing = max(0, decided - min(new_tasks, new_alerts))
+    missing = max(0, decided - min(created, new_alerts))
+    print(f"  MQL episodes decided {decided}, Tasks created {created} (serve's run summaries), "
+          f"alerts received {new_alerts}; new distinct Connector_Key__c in the Salesforce "
+          f"sandbox {len(_task_keys(sandbox)) - tasks_before}", flush=True)
     return task_seconds, alert_seconds, missing
 
 
