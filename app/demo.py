@@ -5,7 +5,12 @@
 3. backfill the history through the sync engine;
 4. let a few leads do what the seed article's scenario leads to (attend a webinar that just
    ended, request a consultation) and run an incremental sync, which must pick exactly that up;
-5. print what happened, checked against the Salesforce sandbox's own records.
+5. let sales work three MQLs and sync the outcomes back;
+6. the real-time hand-off: `connector serve` on a free loopback port receives the sandbox's
+   signed webhooks; one more warm lead requests a consultation through the Forms submission
+   endpoint, and the time until its Task is in Salesforce is measured (app.demo_handoff);
+7. print what happened, checked against the Salesforce sandbox's own records, and write the
+   KPI report.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from app.demo_handoff import realtime_step
 from app.kpi_report import build_report, write_outputs
 from app.setup_hubspot import run_setup
 from app.texts import format_summary
@@ -52,50 +58,47 @@ def pick_ready_leads(contacts: int, now: datetime, count: int) -> list[Any]:
     return chosen[:count]
 
 
-def inject_new_activity(sandbox: Sandbox, leads: list[Any], now: datetime) -> int:
-    """A webinar that just ended, attended by `leads`, each then requesting a consultation."""
-    event_id = "49000000001"
+WEBINAR_ID = "49000000001"
+WEBINAR_NAME = "スマートファクトリー実践ウェビナー: 導入事例"
+
+
+def attend_webinar(
+    sandbox: Sandbox, leads: list[Any], now: datetime, *, event_id: str = WEBINAR_ID,
+    external_id: str = "80000042999", first: int = 0,
+) -> int:
+    """A webinar (`event_id`, the webinar tool's `external_id`) that just ended, attended by
+    `leads`; participation ids are numbered from `first` (distinct per call)."""
     start, end = now - timedelta(minutes=70), now - timedelta(minutes=10)
-    consultation = form_guids(DEMO_SEED)["consultation_ja"]
-    participations, submissions = [], []
-    for n, lead in enumerate(leads):
-        participations.append(
-            {
-                "id": f"59{n:09d}",
-                "createdAt": _iso(now),  # the webinar tool reports attendance after the event
-                "properties": {
-                    "attendanceState": "ATTENDED",
-                    "occurredAt": _ms(start + timedelta(minutes=1)),
-                    "attendanceDurationSeconds": 3300,
-                    "attendancePercentage": "91.7",
+    external = external_id
+    participations = [
+        {
+            "id": f"59{first + n:09d}",
+            "createdAt": _iso(now),  # the webinar tool reports attendance after the event
+            "properties": {
+                "attendanceState": "ATTENDED",
+                "occurredAt": _ms(start + timedelta(minutes=1)),
+                "attendanceDurationSeconds": 3300,
+                "attendancePercentage": "91.7",
+            },
+            "associations": {
+                "marketingEvent": {
+                    "marketingEventId": event_id,
+                    "name": WEBINAR_NAME,
+                    "externalAccountId": "zoom-000042",
+                    "externalEventId": external,
                 },
-                "associations": {
-                    "marketingEvent": {
-                        "marketingEventId": event_id,
-                        "name": "スマートファクトリー実践ウェビナー: 導入事例",
-                        "externalAccountId": "zoom-000042",
-                        "externalEventId": "80000042999",
-                    },
-                    "contact": {"contactId": lead.hubspot_id, "email": lead.email},
-                },
-            }
-        )
-        submissions.append(
-            {
-                "formId": consultation,
-                "conversionId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"demo:{lead.hubspot_id}")),
-                "submittedAt": _ms(end + timedelta(minutes=5)),
-                "values": [{"name": "email", "value": lead.email}],
-                "pageUrl": "https://www.example-corp.jp/consultation",
-            }
-        )
+                "contact": {"contactId": lead.hubspot_id, "email": lead.email},
+            },
+        }
+        for n, lead in enumerate(leads)
+    ]
     sandbox.hubspot.seed(
         {
             "marketing_events": [
                 {
                     "id": event_id,
                     "objectId": event_id,
-                    "eventName": "スマートファクトリー実践ウェビナー: 導入事例",
+                    "eventName": WEBINAR_NAME,
                     "eventType": "WEBINAR",
                     "startDateTime": _iso(start),
                     "endDateTime": _iso(end),
@@ -103,14 +106,32 @@ def inject_new_activity(sandbox: Sandbox, leads: list[Any], now: datetime) -> in
                     "eventCancelled": False,
                     "eventCompleted": True,
                     "externalAccountId": "zoom-000042",
-                    "externalEventId": "80000042999",
+                    "externalEventId": external,
                     "createdAt": _iso(start - timedelta(days=14)),
                 }
             ],
             "participations": participations,
-            "form_submissions": submissions,
         }
     )
+    return len(leads)
+
+
+def inject_new_activity(sandbox: Sandbox, leads: list[Any], now: datetime) -> int:
+    """A webinar that just ended, attended by `leads`, each then requesting a consultation."""
+    attend_webinar(sandbox, leads, now)
+    end = now - timedelta(minutes=10)
+    consultation = form_guids(DEMO_SEED)["consultation_ja"]
+    submissions = [
+        {
+            "formId": consultation,
+            "conversionId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"demo:{lead.hubspot_id}")),
+            "submittedAt": _ms(end + timedelta(minutes=5)),
+            "values": [{"name": "email", "value": lead.email}],
+            "pageUrl": "https://www.example-corp.jp/consultation",
+        }
+        for lead in leads
+    ]
+    sandbox.hubspot.seed({"form_submissions": submissions})
     return len(leads)
 
 
@@ -196,11 +217,30 @@ def write_demo_report(
     rate = "-" if t.funnel.mql_rate is None else f"{t.funnel.mql_rate:.1%}"
     differ = "not checked" if agreement is None else f"{len(agreement.differing)} differ"
     say(
-        f"\n5) KPI report: {t.funnel.new_leads} new leads, {t.funnel.mqls} MQLs ({rate}), "
+        f"\n6) KPI report: {t.funnel.new_leads} new leads, {t.funnel.mqls} MQLs ({rate}), "
         f"{t.funnel.sqls} SQLs, {t.handoffs} hand-offs; connector vs Salesforce MQLs: {differ}"
     )
     say(f"   open {path} in a browser (offline, one file); CSV tables in {workdir / 'report-csv'}")
     return path
+
+
+def _realtime_handoff(
+    sandbox: Sandbox, config: Path, contacts: int, now: datetime, workdir: Path, clock: Clock,
+    say: Callable[[str], None],
+) -> dict[str, Any]:
+    """Step 5: one more warm lead, who attended the webinar, requests a consultation on the
+    web site while `connector serve` runs; the Task follows within seconds."""
+    extra = pick_ready_leads(contacts, now, NEW_MQLS + 1)[NEW_MQLS:]  # as seeded
+    if not extra:
+        say("\n5) real-time hand-off skipped: no fourth warm lead in so few contacts")
+        return {"skipped": "no fourth warm lead"}
+    (lead,) = extra
+    attend_webinar(sandbox, [lead], clock(), event_id="49000000002",
+                   external_id="80000042998", first=NEW_MQLS)
+    say("\n5) real-time hand-off: connector serve runs; one more warm lead who attended a webinar "
+        "requests a consultation on the web site (HubSpot Forms submission endpoint)")
+    return realtime_step(sandbox, config, lead, clock, workdir,
+                         form_guids(DEMO_SEED)["consultation_ja"], say)
 
 
 def run_demo(
@@ -268,6 +308,8 @@ def run_demo(
         outcomes = run_once(settings, kind="sync", clock=clock)
         say(format_summary(outcomes.as_dict()))
 
+        realtime = _realtime_handoff(sandbox, config, contacts, now, workdir, clock, say)
+
     ok = (
         facts["tasks"] >= 1
         and facts["duplicate_task_keys"] == 0
@@ -278,6 +320,8 @@ def run_demo(
         and agreement["compared"] > 0
         and agreement["agree"] == agreement["compared"]
         and again.hubspot_written == 0
+        and bool(realtime.get("skipped")
+                 or (realtime.get("tasks") == 1 and realtime.get("exit_code") == 0))
     )
     say(
         "\nSalesforce sandbox now holds: "
@@ -304,4 +348,5 @@ def run_demo(
         "salesforce": facts,
         "report": str(report_path),
         "hubspot_agreement": agreement,
+        "realtime_handoff": realtime,
     }
