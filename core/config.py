@@ -339,6 +339,19 @@ class ServeSettings(_Section):
     debounce_max_seconds: float = Field(default=10.0, gt=0)
 
 
+def iana_zone(zone: str) -> str:
+    """`zone` if it names an IANA time zone, else a ValueError that says what is expected."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {zone!r}: use an IANA name such as 'Asia/Tokyo'"
+        ) from None
+    return zone
+
+
 def webhook_url_problem(url: str) -> str | None:
     """Why `url` cannot be a webhook URL, without echoing it (it holds the channel's token):
     https, or http to this machine only (a relay or a test receiver on loopback)."""
@@ -389,17 +402,7 @@ class AlertSettings(_Section):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, zone: str | None) -> str | None:
-        if zone is None:
-            return None
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone {zone!r}: use an IANA name such as 'Asia/Tokyo'"
-            ) from None
-        return zone
+        return None if zone is None else iana_zone(zone)
 
     @model_validator(mode="after")
     def _smtp_complete(self) -> AlertSettings:
@@ -437,15 +440,7 @@ class SlaSettings(_Section):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, zone: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone {zone!r}: use an IANA name such as 'Asia/Tokyo'"
-            ) from None
-        return zone
+        return iana_zone(zone)
 
     @field_validator("extra_closed_days")
     @classmethod
