@@ -4,7 +4,6 @@ API access, composite/sobjects retrieve by POST and the full resource list."""
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections.abc import Callable
 from typing import Any
@@ -12,10 +11,6 @@ from typing import Any
 import jwt
 import pytest
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceAuthenticationFailed,
@@ -26,6 +21,7 @@ from simple_salesforce.login import token_login
 
 from sandbox.salesforce import JwtTrust, SalesforceSandbox
 from sandbox.salesforce.org import DuplicateRule, OrgSettings
+from tests.sandbox.salesforce.test_sf_auth_faults import _key_and_cert
 
 KEY = "3MVG9today.key"
 USER = "integration@sandbox.example.com"
@@ -35,18 +31,7 @@ ALLOW_SAVE = {"Sforce-Duplicate-Rule-Header": "allowSave=true"}
 
 @pytest.fixture(scope="module")
 def key_pair() -> tuple[bytes, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "today")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
-    return pem, cert.public_bytes(serialization.Encoding.PEM).decode()
+    return _key_and_cert()
 
 
 def _token(sb: SalesforceSandbox, http: requests.Session, data: dict[str, str],
