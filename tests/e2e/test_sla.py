@@ -9,14 +9,18 @@ import time
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from app.kpi_report import build_report
 from app.texts import format_status
+from core.clock import parse_moment
 from core.config import Settings
 from core.handoff import Handoff
 from kpi.html import render_html
 from sandbox.salesforce.dml import WriteOptions
 from sandbox.serve import Sandbox
 from sync.runner import open_store, read_status
+from tests.clock import DEFAULT_TEST_NOW, TEST_NOW
 from tests.e2e.test_alerts import (  # noqa: F401 (the receivers fixture)
     HOOK,
     SLACK,
@@ -78,9 +82,15 @@ def test_given_one_touched_and_one_untouched_mql_only_the_untouched_escalates_on
 
     calendar = settings.sla.calendar()
     deadline = calendar.add_business_hours(untouched.mql_at, settings.sla.first_touch_hours)
-    next_day = untouched.mql_at + timedelta(days=1)
-    if calendar.business_hours_between(untouched.mql_at, next_day) == 0:
-        # The pinned Friday 18:00 JST: the weekend and Monday 11-23 (a holiday) lie between.
+    # The deadline is the moment the SLA's business hours have passed since the MQL.
+    hours = settings.sla.first_touch_hours
+    assert calendar.business_hours_between(untouched.mql_at, deadline) == pytest.approx(hours)
+    assert calendar.business_hours_between(
+        untouched.mql_at, deadline - timedelta(minutes=1)
+    ) < hours
+    if parse_moment(DEFAULT_TEST_NOW) == TEST_NOW:
+        # The default pinned Friday 18:00 JST: the weekend and Monday 11-23 (a holiday) lie
+        # between, so the deadline is Tuesday 13:00 JST.
         assert deadline - untouched.mql_at > timedelta(days=3)
 
     before = sync_at(settings, deadline - timedelta(minutes=1))
