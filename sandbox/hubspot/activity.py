@@ -420,24 +420,25 @@ class ActivityApi:
             body["paging"] = self._paging(req, encode_cursor(start + limit, salt))
         return Response.json(200, body)
 
-    def participations_by_event(self, req: Request) -> Response:
+    def _event_participations(self, req: Request) -> tuple[str, list[int]]:
+        """The marketing event the path names and its participation rows' positions; 404
+        for an event the portal does not have."""
         event_id = req.params["marketingEventId"]
         positions = self.store.participations_by_event.get(event_id)
         if positions is None:
             if event_id not in self.store.marketing_event_ids:
                 raise not_found(req, f"Marketing event {event_id} does not exist")
             positions = []
+        return event_id, positions
+
+    def participations_by_event(self, req: Request) -> Response:
+        event_id, positions = self._event_participations(req)
         return self._breakdown(
             req, positions, f"participations:{event_id}", req.arg("contactIdentifier")
         )
 
     def attendance_counters(self, req: Request) -> Response:
-        event_id = req.params["marketingEventId"]
-        positions = self.store.participations_by_event.get(event_id)
-        if positions is None:
-            if event_id not in self.store.marketing_event_ids:
-                raise not_found(req, f"Marketing event {event_id} does not exist")
-            positions = []
+        _, positions = self._event_participations(req)
         counts = dict.fromkeys(("attended", "cancelled", "noShows", "registered"), 0)
         names = {
             "ATTENDED": "attended",
