@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from kpi.compute import PROGRESSION_DAYS
-from kpi.model import Agreement, CostRow, KpiReport, Row
+from kpi.model import Agreement, CostRow, ExtraTable, KpiReport, Row
 
 SCHEMA = "connector.kpi-report/1"
 
@@ -185,6 +185,17 @@ def report_dict(report: KpiReport) -> dict[str, Any]:
         "speed_to_lead": [r.as_dict() for r in report.speed_to_lead],
         "notes": list(report.notes),
         "definitions": dict(DEFINITIONS),
+        "tables": {t.name: extra_table_dict(t) for t in report.extra_tables},
+    }
+
+
+def extra_table_dict(table: ExtraTable) -> dict[str, Any]:
+    keys = table.keys()
+    return {
+        "title": dict(table.title),
+        "columns": [dict(c) for c in table.columns],
+        "note": dict(table.note),
+        "rows": [dict(zip(keys, row, strict=True)) for row in table.rows],
     }
 
 
@@ -279,4 +290,6 @@ def csv_tables(report: KpiReport) -> dict[str, str]:
             ],
         ),
     }
+    for table in report.extra_tables:
+        tables[f"{table.name}.csv"] = _csv(data["tables"][table.name]["rows"], table.keys())
     return tables

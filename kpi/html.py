@@ -327,6 +327,8 @@ def render_html(report: KpiReport) -> str:
     add("</section>")
     add(_speed_to_lead(data["speed_to_lead"], data["sla_hours"]))
     add(_agreement(data["agreement"]))
+    for name, table in data["tables"].items():
+        add(_extra_table(name, table))
     add("<section><h2>Definitions</h2><dl>")
     for name, text in DEFINITIONS.items():
         add(f"<dt>{_e(name)}</dt><dd>{_e(text)}</dd>")
@@ -338,6 +340,24 @@ def render_html(report: KpiReport) -> str:
     add(f'<script type="application/json" id="kpi-data">{embed_json(data)}</script>')
     add(f"<script>{_JS}</script></body></html>")
     return "".join(parts)
+
+
+def _extra_table(name: str, table: dict[str, Any], language: str = "en") -> str:
+    """A table another part of the product added (`kpi.model.ExtraTable`)."""
+    title = table["title"].get(language) or next(iter(table["title"].values()), name)
+    headers = [c.get(language) or c.get("en", "") for c in table["columns"]]
+    keys = [c.get("en") or next(iter(c.values()), "") for c in table["columns"]]
+    note = table["note"].get(language) or table["note"].get("en")
+    rows = [[_num(r[k]) for k in keys] for r in table["rows"]]
+    body = _table(headers, rows, table_id=f"table-{name}") if rows else (
+        '<p class="notes">–</p>'
+    )
+    return (
+        f'<section id="section-{_e(name)}"><h2>{_e(title)}</h2>'
+        + (f'<p class="notes">{_e(note)}</p>' if note else "")
+        + body
+        + "</section>"
+    )
 
 
 def _speed_to_lead(rows: list[dict[str, Any]], sla_hours: float) -> str:

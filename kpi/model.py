@@ -247,6 +247,34 @@ class ReportWindow:
     segment_filter: tuple[str, str] | None = None  # (dimension, value)
 
 
+Cell = str | int | float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ExtraTable:
+    """A table another part of the product adds to the report (accounts, rejections, ...):
+    rendered as-is in the HTML, under `tables.<name>` in the JSON and as `<name>.csv`.
+    `title` and `columns` hold one text per language ("en", "ja"); the English column
+    texts are also the JSON keys and the CSV header."""
+
+    name: str  # a file-name-safe identifier: [a-z0-9_]+
+    title: Mapping[str, str]
+    columns: tuple[Mapping[str, str], ...]
+    rows: tuple[tuple[Cell, ...], ...]
+    note: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.name or not all(c.isascii() and (c.isalnum() or c == "_") for c in self.name):
+            raise ValueError(f"table name {self.name!r}: use letters, digits and _")
+        width = len(self.columns)
+        for row in self.rows:
+            if len(row) != width:
+                raise ValueError(f"table {self.name}: a row has {len(row)} cells, not {width}")
+
+    def keys(self) -> list[str]:
+        return [c.get("en") or next(iter(c.values()), "") for c in self.columns]
+
+
 @dataclass(frozen=True, slots=True)
 class KpiReport:
     window: ReportWindow
@@ -261,6 +289,7 @@ class KpiReport:
     # The hand-off SLA per owner: MQL episodes in the window (core.handoff.speed_by_owner).
     speed_to_lead: tuple[OwnerSpeed, ...] = ()
     sla_hours: float = 0.0
+    extra_tables: tuple[ExtraTable, ...] = ()
 
 
 def _ratio(part: int, whole: int) -> float | None:

@@ -126,7 +126,7 @@ def test_json_has_stable_keys_exact_amounts_and_every_definition() -> None:
     data = report_dict(_report())
     assert list(data) == [
         "schema", "window", "currency", "outcomes_known", "totals", "periods", "segments",
-        "costs", "agreement", "sla_hours", "speed_to_lead", "notes", "definitions",
+        "costs", "agreement", "sla_hours", "speed_to_lead", "notes", "definitions", "tables",
     ]  # fmt: skip
     assert data["totals"]["cost"] == "1000.00" and data["totals"]["cost_per_lead"] == "1000.00"
     assert data["totals"]["mql_rate"] == 1.0
@@ -174,3 +174,40 @@ def test_html_without_costs_or_agreement_says_why() -> None:
     )
     page = render_html(report)
     assert "No costs file" in page and "No Salesforce records are stored yet" in page
+
+
+def test_given_an_extra_table_it_appears_in_json_csv_and_escaped_html() -> None:
+    from dataclasses import replace
+
+    from kpi.model import ExtraTable
+
+    table = ExtraTable(
+        name="accounts",
+        title={"en": "Accounts", "ja": "アカウント"},
+        columns=({"en": "account", "ja": "アカウント"}, {"en": "score", "ja": "スコア"}),
+        rows=(("<b>acme</b>", 42), ("=cmd()", None)),
+    )
+    report = replace(_report(), extra_tables=(table,))
+    data = report_dict(report)
+    assert data["tables"]["accounts"]["rows"] == [
+        {"account": "<b>acme</b>", "score": 42},
+        {"account": "=cmd()", "score": None},
+    ]
+    rows = list(csv.reader(io.StringIO(csv_tables(report)["accounts.csv"])))
+    assert rows[0] == ["account", "score"]
+    assert rows[1] == ["<b>acme</b>", "42"]
+    assert rows[2][0].startswith("'")  # a formula is defused as in every other table
+    page = render_html(report)
+    assert '<section id="section-accounts"><h2>Accounts</h2>' in page
+    assert "&lt;b&gt;acme&lt;/b&gt;" in page and "<b>acme</b></td>" not in page
+
+
+def test_given_an_extra_table_with_a_ragged_row_it_is_refused() -> None:
+    from kpi.model import ExtraTable
+
+    with pytest.raises(ValueError, match="a row has 1 cells, not 2"):
+        ExtraTable(
+            name="x", title={"en": "X"}, columns=({"en": "a"}, {"en": "b"}), rows=(("1",),)
+        )
+    with pytest.raises(ValueError, match="use letters"):
+        ExtraTable(name="../x", title={"en": "X"}, columns=(), rows=())
