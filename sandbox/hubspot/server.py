@@ -28,6 +28,7 @@ from sandbox.httpbase import App, FaultPlan, Request, Response
 from sandbox.hubspot.activity import ActivityApi, ActivityStore
 from sandbox.hubspot.constants import DEFAULT_HUBSPOT_TOKEN, OBJECT_TYPE_ALIASES, TIERS
 from sandbox.hubspot.crm_store import AssociationStore, ObjectStore, apply_visit_analytics
+from sandbox.hubspot.deletions import DeletionsApi, dated_bases
 from sandbox.hubspot.errors import AUTH_MESSAGE, error_body, gateway_error
 from sandbox.hubspot.forms_submit import SUBMIT_PREFIX, FormsSubmitApi
 from sandbox.hubspot.limits import MESSAGES, RateLimiter
@@ -81,6 +82,16 @@ class HubSpotSandbox:
         self.webhooks = WebhookSender(SANDBOX_PORTAL_ID, self.now_ms, webhooks)
         self.crm.webhooks = self.webhooks
         self.crm.register(self.app.router)
+        self.deletions = DeletionsApi(
+            self.crm,
+            self.store.associations,
+            self.store.activity,
+            self.now_ms,
+            int(search_lag_seconds * 1000),
+            self.webhooks,
+            self.app.lock,
+        )
+        self.deletions.register(self.app.router, dated_bases(SERVED_VERSIONS))
         self.forms_submit = FormsSubmitApi(
             self.store.contacts,
             self.store.activity,
@@ -106,6 +117,8 @@ class HubSpotSandbox:
         self.app.admin("POST", "validation-rules", self._rules_endpoint)
         self.app.admin("GET", "webhooks", self._webhooks_endpoint)
         self.app.admin("POST", "webhooks", self._webhooks_endpoint)
+        # HubSpot restores from the UI's recycle bin only (no public API): deletions.py
+        self.app.admin("POST", "hubspot/{objectType}/{objectId}/restore", self.deletions.restore)
 
     def close(self) -> None:
         """Stop the webhook delivery thread (queued deliveries are abandoned)."""
@@ -256,6 +269,13 @@ class SandboxStore:
         self.objects: dict[str, ObjectStore] = {name: ObjectStore(name) for name in CRM_KEYS}
         self.associations = AssociationStore()
         self.activity = ActivityStore()
+        contacts = self.objects["contacts"]
+        # Tracking stops for GDPR-deleted people (deletions.py): activity seeded later for
+        # an erased contact id, or to an erased address nobody holds again, is not taken.
+        self.activity.erased_contact = lambda cid: cid.isdigit() and int(cid) in contacts.erased_ids
+        self.activity.erased_recipient = lambda email: (
+            email in contacts.erased_emails and contacts.id_by_email(email) is None
+        )
 
     @property
     def contacts(self) -> ObjectStore:
