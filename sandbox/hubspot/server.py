@@ -8,11 +8,13 @@ Every API call goes through `before_call`, in this order:
    `reset` and `slow` are done by `App`.
 3. Limits of the tier (see `limits.py`).
 Routes: the CRM under v3/v4 and under each date version in `SERVED_VERSIONS`
-(`routes_crm.py`), activity (`activity.py`, with its dated marketing-events and events paths
-added here), account info, schemas and legacy v2 reads (`routes_account.py`). Admin: the
-portal's validation rules at `GET|POST /_sandbox/validation-rules` (`rules.py`); webhooks
-at `GET|POST /_sandbox/webhooks` (`webhooks.py`). The Forms submission endpoint
-(`forms_submit.py`) is unauthenticated, as on HubSpot, and outside the API's tier limits.
+(`routes_crm.py`) with archive, merge and GDPR delete (`deletions.py`), activity
+(`activity.py`, with its dated marketing-events and events paths added here), account info,
+schemas and legacy v2 reads (`routes_account.py`). Admin: the portal's validation rules at
+`GET|POST /_sandbox/validation-rules` (`rules.py`); webhooks at `GET|POST /_sandbox/webhooks`
+(`webhooks.py`); the UI's restore at `POST /_sandbox/hubspot/{objectType}/{objectId}/restore`
+(`deletions.py`). The Forms submission endpoint (`forms_submit.py`) is unauthenticated, as on
+HubSpot, and outside the API's tier limits.
 Then `decorate` adds `X-HubSpot-Correlation-Id` and, except on search, the rate-limit headers.
 """
 
