@@ -104,13 +104,18 @@ class ActivityStore:
     # Set by the sandbox to look at the contact store; they must survive `clear`.
     erased_contact: Callable[[str], bool] = field(default=lambda _id: False, repr=False)
     erased_recipient: Callable[[str], bool] = field(default=lambda _email: False, repr=False)
+    # A merged-away contact id -> the id of the record the merge made (itself otherwise):
+    # page views seeded later for an old id are filed under the merged contact.
+    current_contact: Callable[[str], str] = field(default=lambda cid: cid, repr=False)
     # Bumped by every change, so selections computed before it are never served after it.
     generation: int = 0
 
     def clear(self) -> None:
         generation = self.generation + 1
         fresh = ActivityStore(
-            erased_contact=self.erased_contact, erased_recipient=self.erased_recipient
+            erased_contact=self.erased_contact,
+            erased_recipient=self.erased_recipient,
+            current_contact=self.current_contact,
         )
         self.__dict__.update(fresh.__dict__)
         self.generation = generation
@@ -189,10 +194,10 @@ class ActivityStore:
         event["occurredAt"] = iso_ms(occurred)
         if event.get("objectId") is not None:
             event["objectId"] = str(event["objectId"])
-            if str(event.get("objectType") or "contact") == "contact" and self.erased_contact(
-                event["objectId"]
-            ):
-                return
+            if str(event.get("objectType") or "contact") == "contact":
+                if self.erased_contact(event["objectId"]):
+                    return
+                event["objectId"] = self.current_contact(event["objectId"])
         entry = (occurred, len(self.events), self.packer.pack(event))
         self.events.append(entry)
         key = (str(event.get("objectType") or "contact"), str(event.get("objectId")))

@@ -275,6 +275,9 @@ class SandboxStore:
         # Tracking stops for GDPR-deleted people (deletions.py): activity seeded later for
         # an erased contact id, or to an erased address nobody holds again, is not taken.
         self.activity.erased_contact = lambda cid: cid.isdigit() and int(cid) in contacts.erased_ids
+        self.activity.current_contact = lambda cid: (
+            str(contacts.aliases.get(int(cid), cid)) if cid.isdigit() else cid
+        )
         self.activity.erased_recipient = lambda email: (
             email in contacts.erased_emails and contacts.id_by_email(email) is None
         )

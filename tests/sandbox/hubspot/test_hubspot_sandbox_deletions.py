@@ -265,6 +265,29 @@ def test_given_a_merge_then_histories_move_to_the_new_record(hs: Sandbox) -> Non
     assert len(emails["events"]) == 3  # email events name the address, which is kept
 
 
+def test_given_page_views_arriving_for_a_merged_away_id_then_the_merged_contact_gets_them(
+    hs: Sandbox,
+) -> None:
+    merged = hs.client.crm.contacts.basic_api.merge(
+        PublicMergeInput(primary_object_id="1", object_id_to_merge="2")
+    )
+    view = {
+        "eventType": "e_visited_page",
+        "occurredAt": BASE_MS + 10 * DAY * 1000,
+        "objectType": "contact",
+        "objectId": "2",
+        "properties": {"hs_url": "https://example.jp/pricing"},
+    }
+    hs.sb.seed({"page_views": [view]})
+    views = hs.get("/events/v3/events", objectType="contact", objectId=merged.id).json()
+    assert len(views["results"]) == 3
+    after = hs.client.crm.contacts.basic_api.get_by_id(
+        merged.id, properties=["hs_analytics_num_page_views", "hs_analytics_last_url"]
+    )
+    assert after.properties["hs_analytics_num_page_views"] == "3"
+    assert after.properties["hs_analytics_last_url"] == "https://example.jp/pricing"
+
+
 @pytest.mark.parametrize(
     ("primary", "to_merge", "status"),
     [("1", "1", 400), ("1", "999", 404), ("999", "1", 404), ("1", "3", 404)],
