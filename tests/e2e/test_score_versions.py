@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 import cli
-from app.demo import attend_webinar, inject_new_activity, pick_ready_leads
+from app.demo import DEMO_SEED, attend_webinar, inject_new_activity, pick_ready_leads
 from core.config import Settings, load_settings
 from core.identity import canonical_email
+from sandbox.generator.hubspot import form_guids
 from sandbox.serve import Sandbox
 from sync.rule_versions import fingerprint
 from sync.runner import open_store, run_once
@@ -142,6 +144,26 @@ def test_given_a_lower_shadow_bar_compare_reports_its_extra_mqls_and_only_live_r
     for key in (c, d):
         assert by_email[key]["MQL_Status__c"] == "MQL"
         assert float(by_email[key]["Lead_Score__c"]) == round(live[key].total)  # whole points
+
+
+def test_given_a_second_sync_where_live_catches_up_compare_moves_the_lead_to_both(
+    shadow_setup: Any, tmp_path: Path
+) -> None:
+    sandbox, settings, _, (a, b, c, d), first = shadow_setup
+    later = first + timedelta(hours=2)
+    consultation = form_guids(DEMO_SEED)["consultation_ja"]
+    sandbox.hubspot.seed({"form_submissions": [{
+        "formId": consultation,
+        "conversionId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"shadow-test:{a}")),
+        "submittedAt": int((later - timedelta(minutes=30)).timestamp() * 1000),
+        "values": [{"name": "email", "value": a}],
+        "pageUrl": "https://www.example-corp.jp/consultation",
+    }]})
+    sync_at(settings, later)
+    data = compare(tmp_path)
+    assert data["agreement"]["both_leads"] == sorted([a, c, d])
+    assert data["agreement"]["shadow_only_leads"] == [b]
+    assert data["live"]["mqls"] == 3 and data["shadow"]["mqls"] == 4
 
 
 def test_given_promote_the_version_is_recorded_and_the_next_run_stores_it(
