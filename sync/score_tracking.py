@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
+from operator import attrgetter
 
 from core.models import Activity
 from scoring import MqlState
@@ -60,6 +61,7 @@ class TrackedBatch:
     live_before: dict[str, StoredScore]
     shadow_before: dict[str, StoredScore]
     scores: list[tuple[str, str, StoredScore]] = field(default_factory=list)
+    _last: datetime | None = None
     entries: list[tuple[str, str, HistoryEntry]] = field(default_factory=list)
 
     def add(
@@ -71,9 +73,9 @@ class TrackedBatch:
         activities: Sequence[Activity],
     ) -> None:
         """The live score of one lead (`scored_stage`: before sales outcomes moved it)."""
-        last = max((a.occurred_at for a in activities), default=None)
+        self._last = max(map(_OCCURRED, activities), default=None)
         self._track(key, LIVE, self.tracking.live.version, score, scored_stage, state,
-                    activities, last, self.live_before.get(key))
+                    activities, self._last, self.live_before.get(key))
 
     def add_shadow(
         self,
@@ -83,10 +85,10 @@ class TrackedBatch:
         state: MqlState,
         activities: Sequence[Activity],
     ) -> None:
+        """The shadow score of the lead `add` was last given."""
         assert self.tracking.shadow is not None
-        last = max((a.occurred_at for a in activities), default=None)
         self._track(key, SHADOW, self.tracking.shadow.version.version, score, scored_stage,
-                    state, activities, last, self.shadow_before.get(key))
+                    state, activities, self._last, self.shadow_before.get(key))
 
     def shadow_state(self, key: str) -> MqlState | None:
         stored = self.shadow_before.get(key)
@@ -120,8 +122,28 @@ class TrackedBatch:
         if entry is not None:
             current = replace(current, logged_total=total)
             self.entries.append((key, track, entry))
+        elif track == LIVE and _same(before, current):
+            return  # nothing the next run compares with changed: no write (the shadow's
+            # rows are always written: `score compare` counts the leads it scored)
         self.scores.append((key, track, current))
 
     def save(self) -> None:
         self.store.save(self.scores, self.entries)
 
+
+
+_OCCURRED = attrgetter("occurred_at")
+
+
+def _same(before: StoredScore | None, current: StoredScore) -> bool:
+    """Whether the stored row already says all the next run compares with (the total as
+    last logged, the MQL state, stage, version, activity count and latest activity)."""
+    return (
+        before is not None
+        and before.version == current.version
+        and before.stage == current.stage
+        and before.scored_stage == current.scored_stage
+        and before.state == current.state
+        and before.activities == current.activities
+        and before.last_activity == current.last_activity
+    )
