@@ -157,20 +157,25 @@ def implementation(name: str) -> Any:
     return scoring
 
 
-def run_worker(args: tuple[str, int, int, int, int, float, str, bool]) -> Timing:
-    mappings, contacts, per_contact, pool_size, seed, start_at, name, distinct = args
+def run_worker(args: tuple[str, int, int, int, int, float, str, bool, str | None]) -> Timing:
+    mappings, contacts, per_contact, pool_size, seed, start_at, name, distinct, shadow = args
     impl = implementation(name)
     aggregate_activities, score_aggregate, score_lead = (
         impl.aggregate_activities, impl.score_aggregate, impl.score_lead)
     rules = load_rules(mappings)
+    # --shadow: every lead is scored again under the shadow rules, as a run with
+    # `[shadow] rules_dir` does (sync.pipeline), so the timings are those of both.
+    rule_sets = [rules] if shadow is None else [rules, load_rules(shadow)]
     pool = make_pool(min(pool_size, contacts), per_contact, seed, distinct)
-    aggregates = [aggregate_activities(rules, lead.activities, NOW) for lead in pool]
+    aggregates = [[aggregate_activities(r, lead.activities, NOW) for r in rule_sets]
+                  for lead in pool]
     time.sleep(max(0.0, start_at - time.time()))  # start together with sibling workers
     activities = 0
     wall, cpu = time.perf_counter(), time.process_time()
     for n in range(contacts):
         lead = pool[n % len(pool)]
-        score_lead(rules, lead.contact, lead.company, lead.activities, NOW)
+        for r in rule_sets:
+            score_lead(r, lead.contact, lead.company, lead.activities, NOW)
         activities += len(lead.activities)
     full_wall, full_cpu = time.perf_counter() - wall, time.process_time() - cpu
 
@@ -179,7 +184,8 @@ def run_worker(args: tuple[str, int, int, int, int, float, str, bool]) -> Timing
     for n in range(contacts):
         i = n % len(pool)
         lead = pool[i]
-        score_aggregate(rules, lead.contact, lead.company, aggregates[i], tomorrow)
+        for r, aggregate in zip(rule_sets, aggregates[i], strict=True):
+            score_aggregate(r, lead.contact, lead.company, aggregate, tomorrow)
     return Timing(contacts, activities, full_wall, full_cpu, time.perf_counter() - wall,
                   time.process_time() - cpu)
 
@@ -195,6 +201,9 @@ def main() -> None:
     parser.add_argument("--implementation", choices=["fast", "reference"], default="fast")
     parser.add_argument("--check-duplicates", action="store_true",
                         help="plain tuples: scoring checks every lead for repeated source_ids")
+    parser.add_argument("--shadow", metavar="DIR", default=None,
+                        help="also score every lead under the rule set in DIR, as a run with "
+                        "[shadow] rules_dir does (the cost of shadow mode)")
     args = parser.parse_args()
     load_before = os.getloadavg()
 
@@ -202,7 +211,7 @@ def main() -> None:
              for w in range(args.workers)]
     start_at = time.time() + 1.0 + args.pool / 2_000  # after every worker built its pool
     jobs = [(args.mappings, n, args.activities_per_contact, args.pool, args.seed + w, start_at,
-             args.implementation, not args.check_duplicates)
+             args.implementation, not args.check_duplicates, args.shadow)
             for w, n in enumerate(share)]
     if args.workers == 1:
         results = [run_worker(jobs[0])]
@@ -216,7 +225,9 @@ def main() -> None:
     print(f"implementation={args.implementation} workers={args.workers} "
           f"input={'tuple (duplicate check)' if args.check_duplicates else 'DistinctActivities'} "
           f"contacts={contacts:,} activities={activities:,} (pool {args.pool:,} distinct leads "
-          f"per worker) cpus={os.cpu_count()}")
+          f"per worker) cpus={os.cpu_count()}"
+          + (f" shadow={args.shadow} (each lead scored under both rule sets)"
+             if args.shadow else ""))
     print("load average (1, 5, 15 min): before " + " ".join(f"{x:.2f}" for x in load_before)
           + " | after " + " ".join(f"{x:.2f}" for x in load_after))
     # Workers run side by side: the slowest sets the wall-clock pace. The CPU figure divides

@@ -7,6 +7,14 @@ from pathlib import Path
 import click
 
 from app.explain import explain_lead, format_explanation
+from app.score_versions import (
+    compare_shadow,
+    format_compare,
+    format_history,
+    format_promote,
+    promote_shadow,
+    score_history,
+)
 from app.simulate import (
     DEFAULT_WEEKS,
     candidate_problems,
@@ -106,6 +114,81 @@ def simulate_command(
             echo_json(payload)
         else:
             click.echo(format_simulation(payload))
+        return EXIT_OK
+
+    run_guarded(go)
+
+
+# ------------------------------------------------------- rule versions, shadow, history
+@score.command("compare")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+@click.pass_obj
+def compare_command(obj: Context, as_json: bool) -> None:
+    """The shadow rules ([shadow] rules_dir) against the live ones since the shadow's first
+    run: MQLs each made, agreement, precision/recall against sales outcomes.
+
+    Exit code 2 without a shadow or when its rule files have problems (file:line).
+    """
+
+    def go() -> int:
+        payload = compare_shadow(obj.settings())
+        if as_json:
+            echo_json(payload)
+        else:
+            click.echo(format_compare(payload))
+        return EXIT_OK
+
+    run_guarded(go)
+
+
+@score.command("promote")
+@click.option("--reason", required=True, help="Why the shadow rules become live (recorded).")
+@click.option("--by", "by", metavar="NAME", help="Who promotes them (default: the OS user).")
+@click.option("--json", "as_json", is_flag=True, help="Print what was recorded as JSON.")
+@click.pass_obj
+def promote_command(obj: Context, reason: str, by: str | None, as_json: bool) -> None:
+    """Make the shadow rules live: record their version (hash, who, when, why), copy their
+    files over the live mappings atomically (the replaced files are kept under
+    <mappings>/.versions/), and score with them from the next run on.
+
+    Exit code 2 without a shadow or when the shadow's rule files do not load.
+    """
+
+    def go() -> int:
+        payload = promote_shadow(obj.settings(), reason=reason, by=by, clock=obj.clock)
+        if as_json:
+            echo_json(payload)
+        else:
+            click.echo(format_promote(payload))
+        return EXIT_OK
+
+    run_guarded(go)
+
+
+@score.command("history")
+@click.argument("email")
+@click.option("--json", "as_json", is_flag=True, help="Print the history as JSON.")
+@click.pass_obj
+def history_command(obj: Context, email: str, as_json: bool) -> None:
+    """Every change of one lead's score, stage and MQL status: when, why (activity, decay,
+    rule version, sales outcome) and the rule version that made it.
+
+    Exit code 2 when no stored lead has that email.
+    """
+
+    def go() -> int:
+        payload = score_history(obj.settings(), email)
+        if payload is None:
+            click.echo(
+                f"error: no lead with email {email.strip()!r} in the state store (emails are "
+                "compared normalised) / このメールアドレスのリードは保存されていません",
+                err=True,
+            )
+            return EXIT_USAGE
+        if as_json:
+            echo_json(payload)
+        else:
+            click.echo(format_history(payload))
         return EXIT_OK
 
     run_guarded(go)

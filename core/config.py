@@ -470,6 +470,14 @@ class MetricsSettings(_Section):
     pushgateway_url: str | None = None
 
 
+class ShadowSettings(_Section):
+    """A candidate rule set scored beside the live one (docs/scoring-versions.md): stored,
+    compared, never written. Unset: no shadow. The folder is checked when a run or a
+    `score` command uses it (it must load as a rule set; problems name file:line)."""
+
+    rules_dir: UsablePath | None = None
+
+
 class Settings(BaseSettings):
     """Everything the connector reads from its config file and environment."""
 
@@ -488,6 +496,7 @@ class Settings(BaseSettings):
     serve: ServeSettings = Field(default_factory=ServeSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     sla: SlaSettings = Field(default_factory=SlaSettings)
+    shadow: ShadowSettings = Field(default_factory=ShadowSettings)
     config_path: Path | None = Field(default=None, exclude=True)
 
     @classmethod

@@ -440,8 +440,8 @@ def simulate(
         else OutcomeReport(
             known,
             positives,
-            _outcome_score(flagged["current"], hits["current"], positives),
-            _outcome_score(flagged["candidate"], hits["candidate"], positives),
+            outcome_score(flagged["current"], hits["current"], positives),
+            outcome_score(flagged["candidate"], hits["candidate"], positives),
         ),
         evaluations=evaluations,
     )
@@ -451,7 +451,7 @@ def _verdict(score: LeadScore) -> Verdict:
     return Verdict(score.total, score.is_mql, score.mql_reason)
 
 
-def _outcome_score(flagged: int, hits: int, positives: int) -> OutcomeScore:
+def outcome_score(flagged: int, hits: int, positives: int) -> OutcomeScore:
     return OutcomeScore(
         flagged=flagged,
         hits=hits,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,9 +22,13 @@ from scoring import load_rules
 from sync.alerts import AlertOutbox
 from sync.fieldmap import load_field_map
 from sync.pipeline import Pipeline
+from sync.rule_versions import fingerprint, load_shadow, shadow_folder
+from sync.score_tracking import ScoreTracking, ShadowRules
 from sync.scorer import RulesScorer
 from sync.sink import SalesforceSink
 from sync.state import StateStore
+
+log = logging.getLogger("connector.sync")
 
 
 def previous_searches(runs: list[dict[str, Any]], per_second: int) -> list[float]:
@@ -97,6 +103,21 @@ def build_alerts(
         sla_hours=settings.sla.first_touch_hours if settings.sync.pull_outcomes else 0.0,
         calendar=settings.sla.calendar(),
     )
+
+
+def build_tracking(settings: Settings, folder: Path) -> ScoreTracking:
+    """The live rules' version and the shadow, if `[shadow] rules_dir` names one whose
+    files differ from the live ones (once promoted, the same files: no shadow runs)."""
+    live = fingerprint(folder)
+    shadow_dir = shadow_folder(settings)
+    if shadow_dir is None:
+        return ScoreTracking(live)
+    rules, version = load_shadow(shadow_dir)
+    if version.version == live.version:
+        log.info("shadow rules are the live rules (promoted): no shadow scoring",
+                 extra={"version": version.version})
+        return ScoreTracking(live)
+    return ScoreTracking(live, ShadowRules(RulesScorer(rules), version))
 
 
 @contextmanager
@@ -178,4 +199,5 @@ def build_pipeline(
         write_back=write_back,
         outcomes=outcomes,
         alerts=build_alerts(settings, store, salesforce),
+        tracking=build_tracking(settings, folder),
     )

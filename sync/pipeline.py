@@ -71,6 +71,7 @@ from sync.ports import (
     WriteBack,
 )
 from sync.salesforce_writes import SalesforceWrites
+from sync.score_tracking import ScoreTracking
 from sync.state import Link, StateStore
 
 log = logging.getLogger("connector.sync")
@@ -109,6 +110,9 @@ class Pipeline:
     outcomes: OutcomePull | None = None
     # Hot-lead alerts ([alerts] with a channel); None: off.
     alerts: Alerts | None = None
+    # The rule version of each stored score, the shadow rule set, the score history
+    # (`sync.score_tracking`); None: not tracked.
+    tracking: ScoreTracking | None = None
     extraction: Extraction = field(init=False, repr=False)
     salesforce_writes: SalesforceWrites = field(init=False, repr=False)
 
@@ -122,6 +126,8 @@ class Pipeline:
         now = self.clock()
         run = Run(now, options, RunSummary(kind=options.kind, dry_run=options.dry_run))
         summary = run.summary
+        if not options.dry_run and self.tracking is not None:
+            self.tracking.start(self.store.scores, now)
         if not options.dry_run:
             # Leads an earlier run left for this one (see `StateStore.clear_dirty`), also
             # those of a run killed before its end.
@@ -285,6 +291,12 @@ class Pipeline:
             tuple[str, Contact, Company | None, ScoredLead, str, int | None, int | None]
         ] = []
         new_states: dict[str, MqlState] = {}
+        tracked = (
+            self.tracking.batch(self.store.scores, keys, now)
+            if self.tracking is not None and not options.dry_run
+            else None
+        )
+        shadow = self.tracking.shadow if self.tracking is not None else None
         for key, members in leads:
             primary = primary_contact(members)
             company = self.store.company(primary.company_id)
@@ -292,8 +304,19 @@ class Pipeline:
             score, state, breakdown = self.scorer.score(
                 primary, company, activities, now, previous.get(key)
             )
+            scored_stage = score.stage
             if self.outcomes is not None:  # SQL, opportunity, won, lost from Salesforce
                 score = self.outcomes.advance(score, outcomes.get(key))
+            if tracked is not None:
+                tracked.add(key, score, scored_stage, state, activities)
+                if shadow is not None:  # stored only: never planned, written or alerted
+                    s_score, s_state, _ = shadow.scorer.score(
+                        primary, company, activities, now, tracked.shadow_state(key)
+                    )
+                    s_stage = s_score.stage
+                    if self.outcomes is not None:
+                        s_score = self.outcomes.advance(s_score, outcomes.get(key))
+                    tracked.add_shadow(key, s_score, s_stage, s_state, activities)
             summary.leads_scored += 1
             summary.mqls += int(score.is_mql)
             before = previous.get(key)
@@ -352,6 +375,8 @@ class Pipeline:
         # writes.
         alerts = self.alerts.intents(inputs, options.kind) if self.alerts is not None else []
         self.store.record_decisions(new_states, plan.tasks, new_hot, alerts)
+        if tracked is not None:
+            tracked.save()
         retry = self.salesforce_writes.write_records(plan.records, summary, spool=run.spooling)
         if self.write_back is not None:  # HubSpot gets the values Salesforce got
             retry |= self.write_back.run(inputs, leads, summary, dry_run=False)

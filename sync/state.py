@@ -42,6 +42,7 @@ from sync.db import (
 from sync.lead_refs import EMAIL_PREFIX, email_ref
 from sync.outcome_store import OutcomeStore
 from sync.plan import HotState
+from sync.score_store import ScoreStore
 from sync.spool_store import SpoolStore
 from sync.state_rows import (
     column_in,
@@ -170,6 +171,29 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE sf_owners (
         record_id TEXT PRIMARY KEY, owner_id TEXT NOT NULL, updated_at TEXT NOT NULL);
     """,
+    # rule versions and shadow: every rule-set version met (content hash of the rule files,
+    # who / when / why when recorded or promoted, when it first ran as a shadow); each lead's
+    # latest score per track ('live', 'shadow') with the version that made it and its MQL
+    # state; and the score history, a row only when a lead's score, stage, MQL status or
+    # version changed (`sync.score_store`).
+    """
+    CREATE TABLE rule_versions (
+        version TEXT PRIMARY KEY, files TEXT NOT NULL, first_seen_at TEXT NOT NULL,
+        recorded_at TEXT, recorded_by TEXT, reason TEXT, shadow_since TEXT,
+        promoted_from TEXT);
+    CREATE TABLE lead_scores (
+        lead_key TEXT NOT NULL, track TEXT NOT NULL, version TEXT NOT NULL,
+        total TEXT NOT NULL, stage TEXT NOT NULL, scored_stage TEXT NOT NULL,
+        episode INTEGER NOT NULL, qualified INTEGER NOT NULL, since TEXT, rule TEXT,
+        activities INTEGER NOT NULL, last_activity TEXT, scored_at TEXT NOT NULL,
+        logged_total TEXT NOT NULL, PRIMARY KEY (lead_key, track));
+    CREATE TABLE score_history (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, lead_key TEXT NOT NULL, track TEXT NOT NULL,
+        at TEXT NOT NULL, version TEXT NOT NULL, total TEXT NOT NULL, stage TEXT NOT NULL,
+        is_mql INTEGER NOT NULL, episode INTEGER NOT NULL, causes TEXT NOT NULL,
+        detail TEXT NOT NULL);
+    CREATE INDEX score_history_lead ON score_history(lead_key, track, id);
+    """,
 )
 
 
@@ -224,6 +248,7 @@ class StateStore:
         self.spool = SpoolStore(self._db, self._clock, defer=self._defer)
         self.alerts = AlertStore(self._db, self._clock)
         self.touches = TouchStore(self._db, self._clock)
+        self.scores = ScoreStore(self._db, self._clock)
 
     @property
     def where(self) -> str:
