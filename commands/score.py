@@ -109,3 +109,40 @@ def simulate_command(
         return EXIT_OK
 
     run_guarded(go)
+
+
+@score.command("tune")
+@click.option("--target-share", type=float, metavar="P",
+              help="Share of the period's new leads that should become MQLs, e.g. 0.05.")
+@click.option("--capacity", type=float, metavar="N",
+              help="Hand-offs sales can work a week (fits the median full week).")
+@click.option("--since", metavar="DATE",
+              help=f"Start of the period (default: {DEFAULT_WEEKS} ISO weeks back).")
+@click.option("--json", "as_json", is_flag=True, help="Print the tuning as JSON.")
+@click.pass_obj
+def tune_command(
+    obj: Context, target_share: float | None, capacity: float | None, since: str | None,
+    as_json: bool,
+) -> None:
+    """The MQL score threshold that would have made share P of new leads MQLs (or that fits
+    N hand-offs a week), with back-tested precision/recall there and at today's threshold.
+    Nothing is changed: the proposal comes as a diff of mappings/scoring.toml.
+    しきい値の提案のみで、設定は変更しません。
+    """
+    from app.tune import format_tune, run_tune
+
+    if (target_share is None) == (capacity is None):
+        raise click.UsageError("give one of --target-share P or --capacity N")
+    end = obj.clock()
+    start = parse_date(since, "--since") or weeks_back(end, DEFAULT_WEEKS)
+
+    def go() -> int:
+        payload = run_tune(obj.settings(), since=start, until=end,
+                           target_share=target_share, capacity=capacity)
+        if as_json:
+            echo_json(payload)
+        else:
+            click.echo(format_tune(payload))
+        return EXIT_OK
+
+    run_guarded(go)

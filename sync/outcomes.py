@@ -113,12 +113,31 @@ class SalesforceFields(_Section):
         return value
 
 
+class RejectionRules(_Section):
+    """Why sales rejected an MQL (`connector score rejections`, docs/scoring-feedback.md)."""
+
+    # Lead Status values that mean "rejected"; empty: those of [lost].
+    lead_statuses: list[str] = Field(default_factory=list)
+    # The Lead field holding the reason (a picklist); read in the outcome pull's Lead query.
+    reason_field: str | None = "Rejection_Reason__c"
+
+    _clean = field_validator("lead_statuses")(classmethod(lambda cls, v: _strings(v)))
+
+    @field_validator("reason_field")
+    @classmethod
+    def _api_name(cls, value: str | None) -> str | None:
+        if value is not None and not _SF_FIELD.match(value):
+            raise ValueError(f"{value!r} is not a Salesforce field API name")
+        return value
+
+
 class Funnel(_Section):
     sql: SqlRules = Field(default_factory=SqlRules)
     lost: LostRules = Field(default_factory=LostRules)
     opportunity: OpportunityRules = Field(default_factory=OpportunityRules)
     backtest: BacktestRules = Field(default_factory=BacktestRules)
     salesforce: SalesforceFields = Field(default_factory=SalesforceFields)
+    rejection: RejectionRules = Field(default_factory=RejectionRules)
 
     @model_validator(mode="after")
     def _statuses_disjoint(self) -> Funnel:
@@ -132,7 +151,13 @@ class Funnel(_Section):
 
     def outcome_fields(self) -> OutcomeFields:
         sf = self.salesforce
-        return OutcomeFields(sf.mql_status_field, sf.mql_date_field, sf.stage_field)
+        return OutcomeFields(
+            sf.mql_status_field, sf.mql_date_field, sf.stage_field,
+            rejection_reason=self.rejection.reason_field,
+        )
+
+    def rejected_statuses(self) -> list[str]:
+        return self.rejection.lead_statuses or self.lost.lead_statuses
 
 
 def load_funnel(directory: Path) -> Funnel:
@@ -361,6 +386,8 @@ class OutcomeSync:
                 report.touches += self._status_touches(keep)
                 self._forget_converted(keep, changed)
             store.outcomes.save_salesforce_records(keep)
+            if self._relink:  # a dry run stores nothing new
+                store.rejections.save_reasons(keep)
             owners, self.reader.owners = self.reader.owners, {}
             if self._relink:
                 store.touches.save_owners({r.record_id: owners[r.record_id]

@@ -42,6 +42,7 @@ from sync.db import (
 from sync.lead_refs import EMAIL_PREFIX, email_ref
 from sync.outcome_store import OutcomeStore
 from sync.plan import HotState
+from sync.rejection_store import RejectionStore
 from sync.spool_store import SpoolStore
 from sync.state_rows import (
     column_in,
@@ -170,6 +171,12 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE sf_owners (
         record_id TEXT PRIMARY KEY, owner_id TEXT NOT NULL, updated_at TEXT NOT NULL);
     """,
+    # rejection feedback: sales' reason for rejecting a Lead (`sync.rejection_store`), read by
+    # the outcome pull from the field named in funnel.toml [rejection] reason_field.
+    """
+    CREATE TABLE sf_rejections (
+        record_id TEXT PRIMARY KEY, reason TEXT, updated_at TEXT NOT NULL);
+    """,
 )
 
 
@@ -224,6 +231,7 @@ class StateStore:
         self.spool = SpoolStore(self._db, self._clock, defer=self._defer)
         self.alerts = AlertStore(self._db, self._clock)
         self.touches = TouchStore(self._db, self._clock)
+        self.rejections = RejectionStore(self._db, self._clock)
 
     @property
     def where(self) -> str:

@@ -61,6 +61,9 @@ class OutcomeFields:
     mql_date: str = "MQL_Date__c"
     stage: str = "Lead_Stage__c"
     hubspot_id: str = "HubSpot_Contact_Id__c"
+    # Lead field with why sales rejected it (funnel.toml [rejection] reason_field); read in
+    # the same Lead query, no extra call. None: not read.
+    rejection_reason: str | None = None
 
     def names(self) -> list[str]:
         return [check_name(n, "field name") for n in (self.mql_status, self.mql_date, self.stage)]
@@ -102,7 +105,8 @@ class OutcomeReader:
                 "Id", "Email", "Status", "IsConverted", "ConvertedDate", "ConvertedContactId",
                 "ConvertedOpportunityId", *custom, check_name(self.fields.hubspot_id),
                 "OwnerId", "CreatedDate", "SystemModstamp",
-            ]  # fmt: skip
+            ] + ([check_name(self.fields.rejection_reason)]
+                 if self.fields.rejection_reason else [])  # fmt: skip
         if sobject == "Contact":
             return ["Id", "Email", *custom, "OwnerId", "CreatedDate", "SystemModstamp"]
         if sobject == "Opportunity":
@@ -219,6 +223,9 @@ def parse_lead(row: dict[str, Any], fields: OutcomeFields) -> SalesforceRecord:
         hubspot_id=_text(field_value(row, fields.hubspot_id)),
         created_at=_datetime(field_value(row, "CreatedDate")),
         modstamp=_datetime(field_value(row, "SystemModstamp")),
+        rejection_reason=_text(field_value(row, fields.rejection_reason))
+        if fields.rejection_reason
+        else None,
     )
 
 
