@@ -119,7 +119,8 @@ class RejectionRules(_Section):
     # Lead Status values that mean "rejected"; empty: those of [lost].
     lead_statuses: list[str] = Field(default_factory=list)
     # The Lead field holding the reason (a picklist); read in the outcome pull's Lead query.
-    reason_field: str | None = "Rejection_Reason__c"
+    # None (the default without funnel.toml): not read, so an org without it loses nothing.
+    reason_field: str | None = None
 
     _clean = field_validator("lead_statuses")(classmethod(lambda cls, v: _strings(v)))
 
