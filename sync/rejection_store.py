@@ -4,11 +4,15 @@ migration in `sync.state`): the value of the reason field named in `mappings/fun
 
 `StateStore.rejections`: on the state store's `Database`, the same connection and
 transactions. A Lead read again with the reason cleared keeps a row with `reason` NULL.
+
+`sf_field_checks`: whether the org has the reason field, from a describe of Lead, and when
+that was checked (`sync.outcomes.OutcomeSync` reads the field only when it is there).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from core.clock import Clock
 from core.outcomes import SalesforceRecord
@@ -54,3 +58,29 @@ class RejectionStore:
                 if known is None or (updated, record) > (known[1], known[2]):
                     out[email] = (reason, updated, record)
         return {key: value[0] for key, value in out.items()}
+
+    def field_check(self, sobject: str, name: str) -> tuple[bool, datetime] | None:
+        """Whether `sobject.name` was found in the org's describe, and when; None: never
+        checked. Names compare case-insensitively, as Salesforce's do."""
+        for row in self._db.execute(
+            "SELECT present, checked_at FROM sf_field_checks WHERE sobject = ? AND field = ?",
+            (sobject, name.lower()),
+        ):
+            return bool(row[0]), datetime.fromisoformat(row[1])
+        return None
+
+    def save_field_check(self, sobject: str, name: str, present: bool) -> None:
+        with self._db.transaction() as db:
+            db.execute(
+                "INSERT INTO sf_field_checks VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(sobject, field) DO UPDATE "
+                "SET present = excluded.present, checked_at = excluded.checked_at",
+                (sobject, name.lower(), int(present), self._now_iso()),
+            )
+
+    def forget_field_check(self, sobject: str, name: str) -> None:
+        with self._db.transaction() as db:
+            db.execute(
+                "DELETE FROM sf_field_checks WHERE sobject = ? AND field = ?",
+                (sobject, name.lower()),
+            )

@@ -173,9 +173,14 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # rejection feedback: sales' reason for rejecting a Lead (`sync.rejection_store`), read by
     # the outcome pull from the field named in funnel.toml [rejection] reason_field.
+    # sf_field_checks: whether the org has a field the outcome pull reads only when present
+    # (the reason field), from a describe of the object, and when that was checked.
     """
     CREATE TABLE sf_rejections (
         record_id TEXT PRIMARY KEY, reason TEXT, updated_at TEXT NOT NULL);
+    CREATE TABLE sf_field_checks (
+        sobject TEXT NOT NULL, field TEXT NOT NULL, present INTEGER NOT NULL,
+        checked_at TEXT NOT NULL, PRIMARY KEY (sobject, field));
     """,
 )
 
