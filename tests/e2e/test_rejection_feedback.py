@@ -20,6 +20,7 @@ from sandbox.salesforce.convert import edit
 from sandbox.serve import Sandbox
 from sync.runner import open_store, run_once
 from tests.e2e.conftest import settings_for, started
+from tests.e2e.test_score_commands import REPLAY_FROM
 from tests.e2e.test_sync_end_to_end import SINCE
 
 FIELD = "Rejection_Reason__c"
@@ -130,3 +131,63 @@ def test_given_the_shipped_funnel_setup_salesforce_lists_and_checks_the_reason_p
     assert missing.exit_code == 2
     checks = {(c["sobject"], c["name"]): c for c in json.loads(missing.output)["check"]}
     assert checks[("Lead", FIELD)]["status"] == "missing"
+
+
+# ---------------------------------------------------------------------- sales rejects MQLs
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[Sandbox]:
+    """The demo seed at its usual size: several MQLs after a backfill."""
+    running = started(tmp_path)
+    yield running
+    running.stop()
+
+
+def test_given_sales_reject_mqls_with_reasons_they_are_counted_per_rule_segment_and_reason(
+    demo: Sandbox, tmp_path: Path
+) -> None:
+    sandbox = demo
+    settings = settings_for(sandbox, tmp_path)
+    run_once(settings, kind="backfill", since=SINCE, clock=sandbox.clock)
+    with open_store(settings) as store:
+        known = set(store.all_lead_emails())
+    mqls = [
+        r
+        for r in sandbox.salesforce.store.records("Lead")
+        if r.get("MQL_Status__c") == "MQL" and canonical_email(r["Email"]) in known
+    ]
+    assert len(mqls) >= 2
+    # Sales work two MQLs in Salesforce: Status to the funnel's rejected value, with a reason.
+    rejected = {canonical_email(mqls[0]["Email"]): "Competitor",
+                canonical_email(mqls[1]["Email"]): "No budget"}  # fmt: skip
+    for lead, reason in zip(mqls, rejected.values(), strict=False):
+        edit(sandbox.salesforce, "Lead", lead["Id"], Status="Closed - Not Converted",
+             **{FIELD: reason})  # fmt: skip
+
+    run_once(settings, kind="sync", clock=sandbox.clock)  # the outcome pull reads them
+
+    result = connector(settings, "-q", "score", "rejections", "--since", REPLAY_FROM, "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["rejected"] == 2
+    assert data["by_reason"] == {"Competitor": 1, "No budget": 1}
+    rows = {(r["kind"], r["name"]): r for r in data["rows"]}
+    # each rejected MQL counts once per segment dimension, with its reason
+    dimensions: dict[str, int] = {}
+    for (kind, name), row in rows.items():
+        if kind == "segment":
+            dimension = name.split("=", 1)[0]
+            dimensions[dimension] = dimensions.get(dimension, 0) + row["rejected"]
+    assert dimensions and set(dimensions.values()) == {2}
+    # every rejected MQL had points from some rule; the rule rows carry both reasons
+    rule_rows = [r for (kind, _), r in rows.items() if kind == "rule"]
+    assert max(r["rejected"] for r in rule_rows) == 2
+    top = max(rule_rows, key=lambda r: r["rejected"])
+    assert top["reasons"] == {"Competitor": 1, "No budget": 1}
+
+    report = connector(settings, "-q", "report", "--since", REPLAY_FROM, "--json")
+    assert report.exit_code == 0, report.output
+    table = json.loads(report.output)["tables"]["rejections"]
+    assert len(table["rows"]) == len(data["rows"])
+    assert any("Competitor 1" in str(row) and "No budget 1" in str(row) for row in table["rows"])
