@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from app.decay_suggest import decay_suggestion
 from app.leads import existing_store, read_leads
 from app.rule_edits import SCORING_FILE, set_behaviour_points, unified_diff
 from app.tables import ratio, table
@@ -262,6 +263,11 @@ def run_suggest(settings: Any, since: datetime, until: datetime) -> dict[str, An
             "lift": lift,
             "diff": unified_diff(text, edited),
         })
+    with existing_store(settings) as store:
+        handoffs = store.touches.handoffs(since, until)
+    decay = decay_suggestion(rules, text, segments, leads, labels, bounds, handoffs, _lift)
+    if decay is not None:
+        suggestions.append(decay)
     return {
         "from": since.isoformat(),
         "to": until.isoformat(),
@@ -295,10 +301,17 @@ def format_suggest(data: dict[str, Any]) -> str:
     ]
     for s in data["suggestions"]:
         lift = s["lift"]
+        if s["kind"] == "slower_decay":
+            change = ", ".join(f"{g} decay {d['current']:g} -> {d['proposed']:g} days"
+                               for g, d in s["groups"].items())
+            head = (f"- {change}: {s['why']} / {s['why_ja']}; drop-outs "
+                    f"{ratio(s['dropout']['current'])} -> {ratio(s['dropout']['proposed'])}")
+        else:
+            head = (f"- {s['rule']}: points {s['points']['current']:g} -> "
+                    f"{s['points']['proposed']:g}: {s['why']} / {s['why_ja']}")
         lines += [
             "",
-            f"- {s['rule']}: points {s['points']['current']:g} -> {s['points']['proposed']:g}: "
-            f"{s['why']} / {s['why_ja']}",
+            head,
             f"  precision {ratio(lift['precision']['current'])} -> "
             f"{ratio(lift['precision']['proposed'])}, recall "
             f"{ratio(lift['recall']['current'])} -> {ratio(lift['recall']['proposed'])}",
