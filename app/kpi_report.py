@@ -424,6 +424,9 @@ def build_report(
         from dataclasses import replace
 
         report = replace(report, notes=(*report.notes, *problems.notes()))
+    from app.feedback import with_rejection_table  # sales feedback (docs/scoring-feedback.md)
+
+    report = with_rejection_table(report, settings, start, until)
     return report
 
 

@@ -9,7 +9,11 @@ What is derived from the field map (`expected_fields`):
   for the HubSpot id, 255 otherwise); the email is Email;
 - what the connector always needs: `Lead.HubSpot_Contact_Id__c` Text(64), External ID,
   unique (Lead creation is an upsert on it) and `Task.Connector_Key__c` Text(80), External
-  ID, unique, case-sensitive (Task creation is an upsert on it).
+  ID, unique, case-sensitive (Task creation is an upsert on it);
+- what it reads when `mappings/funnel.toml [rejection] reason_field` names it: that Lead
+  picklist (default `Rejection_Reason__c`) with the `reason_values` (sales' reason for
+  rejecting an MQL; standard Lead has no such field). The outcome pull leaves it out, with
+  a warning, while the org lacks it.
 
 `--check` describes Lead, Contact and Task (three API calls) and reports each field as ok,
 missing or wrong (type, length, picklist values, External ID / unique flags).
@@ -138,13 +142,29 @@ def _spec(mapping: FieldMapping, sobject: str, rules: Any | None, origin: str) -
     return FieldSpec(type="string", length=length, **base)
 
 
+def rejection_spec(funnel: Any) -> FieldSpec | None:
+    """The Lead picklist `funnel.toml [rejection] reason_field` names (None: not read)."""
+    rejection = funnel.rejection
+    if rejection.reason_field is None:
+        return None
+    return FieldSpec(
+        sobject="Lead",
+        name=rejection.reason_field,
+        type="picklist",
+        kind="string",
+        picklist=tuple(rejection.reason_values),
+        origin="funnel.toml [rejection] reason_field: why sales rejected an MQL (read only)",
+    )
+
+
 def expected_fields(
     field_map: FieldMap,
     rules: Any | None = None,
     locate: Callable[[tuple[str | int, ...]], str] = lambda loc: "fields.toml",
+    extra: Sequence[FieldSpec] = (),
 ) -> list[FieldSpec]:
-    """The custom fields the field map writes, plus the two the connector always needs;
-    `locate(loc)` names where a mapping is written (file:line)."""
+    """The custom fields the field map writes, plus the two the connector always needs and
+    the `extra` ones it reads; `locate(loc)` names where a mapping is written (file:line)."""
     specs: dict[tuple[str, str], FieldSpec] = {}
     for index, mapping in enumerate(field_map.field):
         if not mapping.target.endswith("__c"):
@@ -171,6 +191,8 @@ def expected_fields(
             case_sensitive=case_sensitive,
             origin=f"{mapped.origin}; {why}" if mapped else f"connector: {why}",
         )
+    for spec in extra:
+        specs.setdefault((spec.sobject, spec.name.lower()), spec)
     order = {name: i for i, name in enumerate(OBJECTS)}
     return sorted(specs.values(), key=lambda s: order[s.sobject])
 
@@ -300,7 +322,10 @@ def run_setup(settings: Any, check: bool) -> dict[str, Any]:
     """The specs for the configured mappings and, with `check`, the org's comparison."""
     folder = settings.resolve(settings.sync.mappings_dir)
     field_map, rules, locate = load_inputs(folder)
-    specs = expected_fields(field_map, rules, locate)
+    from sync.outcomes import load_funnel
+
+    reason = rejection_spec(load_funnel(folder))
+    specs = expected_fields(field_map, rules, locate, extra=[reason] if reason else [])
     result: dict[str, Any] = {"fields_toml": str(folder / "fields.toml"), "fields": specs}
     if check:
         from connectors.salesforce.client import SalesforceClient

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -189,6 +191,93 @@ def history_command(obj: Context, email: str, as_json: bool) -> None:
             echo_json(payload)
         else:
             click.echo(format_history(payload))
+        return EXIT_OK
+
+    run_guarded(go)
+
+
+@score.command("tune")
+@click.option("--target-share", type=float, metavar="P",
+              help="Share of the period's new leads that should become MQLs, e.g. 0.05.")
+@click.option("--capacity", type=float, metavar="N",
+              help="Hand-offs sales can work a week (fits the median full week).")
+@click.option("--since", metavar="DATE",
+              help=f"Start of the period (default: {DEFAULT_WEEKS} ISO weeks back).")
+@click.option("--json", "as_json", is_flag=True, help="Print the tuning as JSON.")
+@click.pass_obj
+def tune_command(
+    obj: Context, target_share: float | None, capacity: float | None, since: str | None,
+    as_json: bool,
+) -> None:
+    """The MQL score threshold that would have made share P of new leads MQLs (or that fits
+    N hand-offs a week), with back-tested precision/recall there and at today's threshold.
+    Nothing is changed: the proposal comes as a diff of mappings/scoring.toml.
+    しきい値の提案のみで、設定は変更しません。
+    """
+    from app.tune import format_tune, run_tune
+
+    if (target_share is None) == (capacity is None):
+        raise click.UsageError("give one of --target-share P or --capacity N")
+    end = obj.clock()
+    start = parse_date(since, "--since") or weeks_back(end, DEFAULT_WEEKS)
+
+    def go() -> int:
+        payload = run_tune(obj.settings(), since=start, until=end,
+                           target_share=target_share, capacity=capacity)
+        if as_json:
+            echo_json(payload)
+        else:
+            click.echo(format_tune(payload))
+        return EXIT_OK
+
+    run_guarded(go)
+
+
+def _feedback_period(obj: Context, since: str | None) -> tuple[datetime, datetime]:
+    end = obj.clock()
+    start = parse_date(since, "--since") or weeks_back(end, DEFAULT_WEEKS)
+    if start >= end:
+        raise click.BadParameter("must be before now", param_hint="--since")
+    return start, end
+
+
+@score.command("rejections")
+@click.option("--since", metavar="DATE",
+              help=f"Start of the period (default: {DEFAULT_WEEKS} ISO weeks back).")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@click.pass_obj
+def rejections_command(obj: Context, since: str | None, as_json: bool) -> None:
+    """MQLs sales rejected, per scoring rule and per segment, with the reasons.
+    営業が不適格とした MQL をルール別・セグメント別に数えます。"""
+    from app.feedback import format_rejections, run_rejections
+
+    start, end = _feedback_period(obj, since)
+
+    def go() -> int:
+        payload = run_rejections(obj.settings(), start, end)
+        click.echo(json.dumps(payload, ensure_ascii=False, indent=2) if as_json
+                   else format_rejections(payload))
+        return EXIT_OK
+
+    run_guarded(go)
+
+
+@score.command("suggest")
+@click.option("--since", metavar="DATE",
+              help=f"Start of the period (default: {DEFAULT_WEEKS} ISO weeks back).")
+@click.option("--json", "as_json", is_flag=True, help="Print the suggestions as JSON.")
+@click.pass_obj
+def suggest_command(obj: Context, since: str | None, as_json: bool) -> None:
+    """Rule changes the stored history argues for, each with its measured lift and a diff
+    of mappings/scoring.toml; never applied. 提案のみで、ルールは変更しません。"""
+    from app.feedback import format_suggest, run_suggest
+
+    start, end = _feedback_period(obj, since)
+
+    def go() -> int:
+        payload = run_suggest(obj.settings(), start, end)
+        click.echo(json.dumps(payload, ensure_ascii=False, indent=2, default=str) if as_json
+                   else format_suggest(payload))
         return EXIT_OK
 
     run_guarded(go)

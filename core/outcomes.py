@@ -29,6 +29,8 @@ class SalesforceRecord:
     hubspot_id: str | None = None  # HubSpot_Contact_Id__c
     created_at: datetime | None = None
     modstamp: datetime | None = None  # SystemModstamp
+    # Why sales rejected the Lead: the reason field named in funnel.toml [rejection]
+    rejection_reason: str | None = None
 
     def outcome_fields(self) -> tuple[object, ...]:
         """What moves a lead's stage: a change here marks the lead for re-planning (the MQL

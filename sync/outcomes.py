@@ -48,7 +48,14 @@ log = logging.getLogger("connector.outcomes")
 FUNNEL_FILE = "funnel.toml"
 CURSOR_PREFIX = "salesforce:"
 MAX_LOGGED_PROBLEMS = 200
+# How long a describe that found the rejection-reason field is trusted: a present field is
+# read without describing Lead again until then (a field found missing is checked every
+# pull, so one created by `connector setup salesforce` is read on the next run).
+FIELD_CHECK_TTL = timedelta(hours=24)
+SETUP_HINT = "create it with `connector setup salesforce` (docs/scoring-feedback.md)"
 OutcomeStage = Literal["sql", "opportunity", "won", "lost"]
+# The shipped reason values (labels 予算なし, 時期尚早, 競合, 対象外 in the sandbox org)
+REJECTION_REASONS = ("No budget", "Not now", "Competitor", "Not a fit")
 _SF_FIELD = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
@@ -113,12 +120,37 @@ class SalesforceFields(_Section):
         return value
 
 
+class RejectionRules(_Section):
+    """Why sales rejected an MQL (`connector score rejections`, docs/scoring-feedback.md)."""
+
+    # Lead Status values that mean "rejected"; empty: those of [lost].
+    lead_statuses: list[str] = Field(default_factory=list)
+    # The Lead field holding the reason (a picklist); read in the outcome pull's Lead query.
+    # None (the default without funnel.toml): not read, so an org without it loses nothing.
+    reason_field: str | None = None
+    # The reason picklist's values (API values, not labels): what `connector setup
+    # salesforce` lists for the field and `--check` expects active.
+    reason_values: list[str] = Field(default_factory=lambda: list(REJECTION_REASONS))
+
+    _clean = field_validator("lead_statuses", "reason_values")(
+        classmethod(lambda cls, v: _strings(v))
+    )
+
+    @field_validator("reason_field")
+    @classmethod
+    def _api_name(cls, value: str | None) -> str | None:
+        if value is not None and not _SF_FIELD.match(value):
+            raise ValueError(f"{value!r} is not a Salesforce field API name")
+        return value
+
+
 class Funnel(_Section):
     sql: SqlRules = Field(default_factory=SqlRules)
     lost: LostRules = Field(default_factory=LostRules)
     opportunity: OpportunityRules = Field(default_factory=OpportunityRules)
     backtest: BacktestRules = Field(default_factory=BacktestRules)
     salesforce: SalesforceFields = Field(default_factory=SalesforceFields)
+    rejection: RejectionRules = Field(default_factory=RejectionRules)
 
     @model_validator(mode="after")
     def _statuses_disjoint(self) -> Funnel:
@@ -132,7 +164,13 @@ class Funnel(_Section):
 
     def outcome_fields(self) -> OutcomeFields:
         sf = self.salesforce
-        return OutcomeFields(sf.mql_status_field, sf.mql_date_field, sf.stage_field)
+        return OutcomeFields(
+            sf.mql_status_field, sf.mql_date_field, sf.stage_field,
+            rejection_reason=self.rejection.reason_field,
+        )
+
+    def rejected_statuses(self) -> list[str]:
+        return self.rejection.lead_statuses or self.lost.lead_statuses
 
 
 def load_funnel(directory: Path) -> Funnel:
@@ -251,9 +289,12 @@ class PullReport:
     touches: int = 0  # sales' touches of known leads (Tasks, calls, Lead status changes)
     calls: int = 0  # Salesforce API calls the pull made
     problems: list[str] = field(default_factory=list)
+    # Optional fields the org lacks, left out of the queries (Lead.Rejection_Reason__c)
+    missing_fields: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        missing = {"missing_fields": list(self.missing_fields)} if self.missing_fields else {}
+        return missing | {
             "read": dict(self.read),
             "stored": self.stored,
             "changed": self.changed,
@@ -302,10 +343,19 @@ class OutcomeSync:
             stream = CURSOR_PREFIX + sobject
             cursor = self.store.cursor(stream)
             start = cursor - overlap if cursor is not None else since
+            if sobject == "Lead":
+                self.reader.read_reason = self._reason_field_present(report)
             try:
-                for page in self.reader.changed(sobject, start):
-                    report.read[sobject] += len(page)
-                    self._store_page(sobject, page, report)
+                try:
+                    for page in self.reader.changed(sobject, start):
+                        report.read[sobject] += len(page)
+                        self._store_page(sobject, page, report)
+                except (RecordError, FatalAPIError) as exc:
+                    if not self._reason_field_gone(sobject, exc, report):
+                        raise
+                    for page in self.reader.changed(sobject, start):  # without the field
+                        report.read[sobject] += len(page)
+                        self._store_page(sobject, page, report)
             except (RecordError, FatalAPIError) as exc:
                 # A query Salesforce refuses (400: a field this org does not have, an object
                 # this user may not read) costs this object's outcomes, not the run. Budget,
@@ -334,6 +384,52 @@ class OutcomeSync:
         problems.clear()
         return report
 
+    def _reason_field_present(self, report: PullReport, *, fresh: bool = False) -> bool:
+        """Whether the org's Lead has the rejection-reason field: a describe of Lead (one
+        call), trusted for `FIELD_CHECK_TTL` when it found the field. A missing field is
+        left out of the query, with one warning naming it and the fix; the Lead outcomes
+        are read all the same."""
+        name = self.reader.fields.rejection_reason
+        if name is None:
+            return False
+        rejections = self.store.rejections
+        known = None if fresh else rejections.field_check("Lead", name)
+        if known is not None and known[0] and self.clock() - known[1] < FIELD_CHECK_TTL:
+            return True
+        try:
+            present = name.lower() in self.reader.lead_field_names()
+        except (RecordError, FatalAPIError) as exc:
+            if isinstance(exc, FatalAPIError) and exc.status != 400:
+                raise  # budget, session, transport: stop as a query would
+            log.warning(
+                "could not describe Lead; its rejection reason is not read this run",
+                extra={"field": f"Lead.{name}", "error": str(exc)},
+            )
+            return False
+        rejections.save_field_check("Lead", name, present)
+        if not present:
+            report.missing_fields.append(f"Lead.{name}")
+            log.warning(
+                f"Salesforce has no field Lead.{name} (funnel.toml [rejection] reason_field): "
+                f"rejection reasons are not read; {SETUP_HINT}",
+                extra={"field": f"Lead.{name}"},
+            )
+        return present
+
+    def _reason_field_gone(
+        self, sobject: str, exc: RecordError | FatalAPIError, report: PullReport
+    ) -> bool:
+        """The Lead query was refused for a field Salesforce does not have while it read a
+        reason field trusted from an earlier describe (deleted since): describe again, and
+        True when the field is indeed gone, so the query is sent again without it."""
+        if sobject != "Lead" or not self.reader.read_reason or exc.error_code != "INVALID_FIELD":
+            return False
+        name = self.reader.fields.rejection_reason
+        assert name is not None
+        self.store.rejections.forget_field_check("Lead", name)
+        self.reader.read_reason = self._reason_field_present(report, fresh=True)
+        return not self.reader.read_reason
+
     def _store_page(self, sobject: str, page: list[Any], report: PullReport) -> None:
         store = self.store
         if sobject in ("Lead", "Contact"):
@@ -361,6 +457,8 @@ class OutcomeSync:
                 report.touches += self._status_touches(keep)
                 self._forget_converted(keep, changed)
             store.outcomes.save_salesforce_records(keep)
+            if self._relink and self.reader.read_reason:  # a dry run stores nothing new
+                store.rejections.save_reasons(keep)
             owners, self.reader.owners = self.reader.owners, {}
             if self._relink:
                 store.touches.save_owners({r.record_id: owners[r.record_id]

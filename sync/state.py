@@ -42,6 +42,7 @@ from sync.db import (
 from sync.lead_refs import EMAIL_PREFIX, email_ref
 from sync.outcome_store import OutcomeStore
 from sync.plan import HotState
+from sync.rejection_store import RejectionStore
 from sync.score_store import ScoreStore
 from sync.spool_store import SpoolStore
 from sync.state_rows import (
@@ -194,6 +195,17 @@ MIGRATIONS: tuple[str, ...] = (
         detail TEXT NOT NULL);
     CREATE INDEX score_history_lead ON score_history(lead_key, track, id);
     """,
+    # rejection feedback: sales' reason for rejecting a Lead (`sync.rejection_store`), read by
+    # the outcome pull from the field named in funnel.toml [rejection] reason_field.
+    # sf_field_checks: whether the org has a field the outcome pull reads only when present
+    # (the reason field), from a describe of the object, and when that was checked.
+    """
+    CREATE TABLE sf_rejections (
+        record_id TEXT PRIMARY KEY, reason TEXT, updated_at TEXT NOT NULL);
+    CREATE TABLE sf_field_checks (
+        sobject TEXT NOT NULL, field TEXT NOT NULL, present INTEGER NOT NULL,
+        checked_at TEXT NOT NULL, PRIMARY KEY (sobject, field));
+    """,
 )
 
 
@@ -249,6 +261,7 @@ class StateStore:
         self.alerts = AlertStore(self._db, self._clock)
         self.touches = TouchStore(self._db, self._clock)
         self.scores = ScoreStore(self._db, self._clock)
+        self.rejections = RejectionStore(self._db, self._clock)
 
     @property
     def where(self) -> str:

@@ -35,10 +35,10 @@ is not a date) is skipped and reported in `problems`, the rest goes on.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Protocol
 
 from core.identity import canonical_email
 from core.outcomes import ContactRole, OpportunityRecord, SalesforceRecord
@@ -61,9 +61,18 @@ class OutcomeFields:
     mql_date: str = "MQL_Date__c"
     stage: str = "Lead_Stage__c"
     hubspot_id: str = "HubSpot_Contact_Id__c"
+    # Lead field with why sales rejected it (funnel.toml [rejection] reason_field); read in
+    # the same Lead query, no extra call. None: not read.
+    rejection_reason: str | None = None
 
     def names(self) -> list[str]:
         return [check_name(n, "field name") for n in (self.mql_status, self.mql_date, self.stage)]
+
+
+class DescribingClient(QueryClient, Protocol):
+    """A query client that can also describe an object (`GET sobjects/{Object}/describe`)."""
+
+    def describe(self, sobject: str) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,19 +99,37 @@ class OutcomeReader:
 
     client: QueryClient
     fields: OutcomeFields = field(default_factory=OutcomeFields)
+    # False: the Lead query leaves the rejection-reason field out (the org lacks it;
+    # `sync.outcomes.OutcomeSync` decides from a describe of Lead before each pull).
+    read_reason: bool = True
     problems: list[Problem] = field(default_factory=list)
     # Lead/Contact Id -> OwnerId of the records read (the hand-off SLA's owner); the caller
     # takes them after each page.
     owners: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def reason_field(self) -> str | None:
+        """The rejection-reason field the Lead query reads this time (None: none)."""
+        return self.fields.rejection_reason if self.read_reason else None
+
+    def lead_field_names(self) -> set[str]:
+        """Lower-cased API names of the org's Lead fields: one describe call."""
+        client = self.client
+        if not hasattr(client, "describe"):
+            raise TypeError("the outcome reader's client cannot describe objects")
+        described: DescribingClient = client  # type: ignore[assignment]
+        fields = described.describe("Lead").get("fields") or ()
+        return {str(f.get("name", "")).lower() for f in fields}
+
     def select(self, sobject: str) -> list[str]:
         custom = self.fields.names()
         if sobject == "Lead":
+            reason = self.reason_field
             return [
                 "Id", "Email", "Status", "IsConverted", "ConvertedDate", "ConvertedContactId",
                 "ConvertedOpportunityId", *custom, check_name(self.fields.hubspot_id),
                 "OwnerId", "CreatedDate", "SystemModstamp",
-            ]  # fmt: skip
+            ] + ([check_name(reason)] if reason else [])  # fmt: skip
         if sobject == "Contact":
             return ["Id", "Email", *custom, "OwnerId", "CreatedDate", "SystemModstamp"]
         if sobject == "Opportunity":
@@ -133,10 +160,11 @@ class OutcomeReader:
     def changed(self, sobject: str, since: datetime | None) -> Iterator[list[Any]]:
         """Pages of parsed records of `sobject` changed after `since` (all when None)."""
         parse = _PARSERS[sobject]
+        fields = self.fields if self.read_reason else replace(self.fields, rejection_reason=None)
         page: list[Any] = []
         for row in self.client.query(self.soql(sobject, since)):
             try:
-                record = parse(row, self.fields)
+                record = parse(row, fields)
                 page.append(record)
                 owner = _text(field_value(row, "OwnerId"))
                 if owner is not None and sobject in ("Lead", "Contact"):
@@ -219,6 +247,9 @@ def parse_lead(row: dict[str, Any], fields: OutcomeFields) -> SalesforceRecord:
         hubspot_id=_text(field_value(row, fields.hubspot_id)),
         created_at=_datetime(field_value(row, "CreatedDate")),
         modstamp=_datetime(field_value(row, "SystemModstamp")),
+        rejection_reason=_text(field_value(row, fields.rejection_reason))
+        if fields.rejection_reason
+        else None,
     )
 
 

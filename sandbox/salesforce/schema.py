@@ -110,6 +110,16 @@ class SObject:
     def relationship(self, name: str) -> Field | None:
         return self._by_relationship.get(name.lower())
 
+    def delete_field(self, name: str) -> None:
+        """What an admin's Setup > Fields & Relationships > Delete does to the schema: the
+        field leaves describe, SOQL (`INVALID_FIELD`) and DML. KeyError: no such field."""
+        known = self.field(name)
+        if known is None:
+            raise KeyError(f"{self.name}.{name}")
+        del self.fields[known.name]
+        self.raw["fields"] = [f for f in self.raw["fields"] if f["name"] != known.name]
+        self.__post_init__()
+
     def external_id_fields(self) -> list[Field]:
         return [f for f in self.fields.values() if f.external_id]
 

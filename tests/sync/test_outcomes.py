@@ -125,7 +125,12 @@ def test_backtest_labels_positive_negative_and_unknown() -> None:
 
 
 def test_shipped_funnel_file_is_valid_and_matches_the_defaults() -> None:
-    assert load_funnel(ROOT / "mappings") == Funnel()
+    shipped = load_funnel(ROOT / "mappings")
+    # the one difference: the shipped file reads the rejection reason; without a file, none
+    assert shipped.rejection.reason_field == "Rejection_Reason__c"
+    assert Funnel().rejection.reason_field is None
+    shipped.rejection.reason_field = None
+    assert shipped == Funnel()
 
 
 def test_given_no_funnel_file_the_defaults_apply(tmp_path: Path) -> None:
