@@ -470,6 +470,19 @@ class MetricsSettings(_Section):
     pushgateway_url: str | None = None
 
 
+class AccountSettings(_Section):
+    """Account scores and buying groups (docs/accounts.md); the rules are `[account]` in
+    `mappings/scoring.toml`."""
+
+    enabled: bool = False
+    # Write Account_Score__c, Engaged_Contacts__c, Buying_Group__c onto the Salesforce Account.
+    write_salesforce: bool = True
+    # Write connector_account_score, ... onto the HubSpot company (`setup hubspot` creates
+    # them; needs crm.objects.companies.write).
+    write_hubspot: bool = False
+    batch_size: int = Field(default=200, ge=1, le=200)
+
+
 class Settings(BaseSettings):
     """Everything the connector reads from its config file and environment."""
 
@@ -488,6 +501,7 @@ class Settings(BaseSettings):
     serve: ServeSettings = Field(default_factory=ServeSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     sla: SlaSettings = Field(default_factory=SlaSettings)
+    accounts: AccountSettings = Field(default_factory=AccountSettings)
     config_path: Path | None = Field(default=None, exclude=True)
 
     @classmethod
