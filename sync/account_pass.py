@@ -24,7 +24,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Protocol
 
 from core.freemail import company_domain, site_domain
@@ -41,6 +41,7 @@ STAGE_HUBSPOT = "account hubspot"
 # Activities the contact did not do themselves: they do not make a contact active.
 PASSIVE_KINDS = frozenset({"email_delivered", "email_bounce", "webinar_no_show",
                            "webinar_cancelled"})
+_ONE = Decimal(1)
 HUBSPOT_PROPERTIES: Mapping[str, str] = {
     "score": "connector_account_score",
     "engaged": "connector_engaged_contacts",
@@ -95,10 +96,13 @@ class AccountPass:
 
     # ------------------------------------------------------------------ step 1
     def note(self, leads: Iterable[tuple[str, Contact, Decimal, datetime | None]]) -> int:
-        """(lead key, primary contact, total score, last activity) of each scored lead."""
+        """(lead key, primary contact, total score, last activity) of each scored lead. The
+        score counts in whole points, rounded half up as Salesforce and HubSpot get it, so
+        the account matches the lead scores sales sees."""
         free = self.model.free_mail_domains
         rows = [
-            MemberRow(key, contact.company_id, company_domain(key, free), score,
+            MemberRow(key, contact.company_id, company_domain(key, free),
+                      Decimal(score).quantize(_ONE, rounding=ROUND_HALF_UP),
                       contact.get("jobtitle"), last)
             for key, contact, score, last in leads
         ]

@@ -97,7 +97,6 @@ def test_given_backfill_accounts_and_companies_carry_the_hand_counted_roll_up(
         assert set(setup["company_properties"].values()) == {"created"}
         summary = run_once(settings, kind="backfill", since=HISTORY_START, clock=sandbox.clock)
         expected = hand_count(sandbox)
-        print(summary.accounts, summary.hubspot_written, summary.salesforce_calls)
         assert expected, "the seed has companies with scored contacts"
         assert summary.accounts["accounts_computed"] >= len(expected)
 
