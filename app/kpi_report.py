@@ -424,7 +424,9 @@ def build_report(
         from dataclasses import replace
 
         report = replace(report, notes=(*report.notes, *problems.notes()))
-    return report
+    from app.account_report import with_accounts
+
+    return with_accounts(report, settings)
 
 
 def write_outputs(report: KpiReport, *, html_path: Path | None, csv_dir: Path | None) -> list[Path]:

@@ -4,13 +4,18 @@ count made here from the sandboxes' own records (not from the connector's state)
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from click.testing import CliRunner
+
+from app.kpi_report import build_report
 from app.setup_hubspot import run_setup
+from cli import main
 from core.config import Settings
 from sandbox.serve import Sandbox
 from sync.runner import open_store, run_once
@@ -53,6 +58,16 @@ def configured(sandbox: Sandbox, tmp_path: Path, **accounts: Any) -> Settings:
         "hubspot": settings.hubspot.model_copy(update={"write_back": True}),
         "accounts": settings.accounts.model_copy(update={"enabled": True, **accounts}),
     })
+
+
+def settings_file(settings: Settings, tmp_path: Path) -> Path:
+    """The CLI's config: the sandbox's file with the test's mappings and sections added."""
+    base = (tmp_path / "connector.toml").read_text(encoding="utf-8")
+    path = tmp_path / "accounts.toml"
+    base = re.sub(r'mappings_dir = ".*"', f'mappings_dir = "{settings.sync.mappings_dir}"',
+                  base)
+    path.write_text(base + "\n[accounts]\nenabled = true\n", encoding="utf-8")
+    return path
 
 
 def hand_count(sandbox: Sandbox) -> dict[str, dict[str, Any]]:
@@ -124,6 +139,20 @@ def test_given_backfill_accounts_and_companies_carry_the_hand_counted_roll_up(
         with open_store(settings) as store:
             mqls = {a.company_id for a in store.accounts.top() if a.result["mql"]}
         assert mqls == {c for c, want in expected.items() if want["mql"]}
+
+        # The report's accounts table and `connector accounts --json` list the same accounts.
+        report = build_report(settings, until=sandbox.clock())
+        table = next(t for t in report.extra_tables if t.name == "accounts")
+        assert table.title["ja"] and table.rows
+        assert [row[2] for row in table.rows] == sorted(
+            (want["score"] for want in expected.values()), reverse=True)[: len(table.rows)]
+        config = settings_file(settings, tmp_path)
+        listed = CliRunner().invoke(main, ["--config", str(config), "accounts", "--json"])
+        assert listed.exit_code == 0, listed.output
+        rows = json.loads(listed.output)
+        assert {r["hubspot_company_id"]: r["score"] for r in rows} == {
+            c: want["score"] for c, want in expected.items()} | {
+            r["hubspot_company_id"]: r["score"] for r in rows if r["hubspot_company_id"] is None}
 
         # Nothing changed: a second run writes nothing more.
         again = run_once(settings, kind="sync", clock=sandbox.clock)
