@@ -64,7 +64,8 @@ def accounts_table(rows: list[dict[str, Any]]) -> ExtraTable:
         ),
         note={"en": "Buying group: the roles of [account.buying_group] active in the window "
                     "(docs/accounts.md).",
-              "ja": "購買グループ: [account.buying_group] の役割が期間内に揃っているか（docs/accounts.md）。"},
+              "ja": "購買グループ: [account.buying_group] の役割が期間内に揃っているか"
+                    "（docs/accounts.md）。"},
     )
 
 

@@ -16,10 +16,12 @@ def list_accounts(settings: Any, limit: int | None) -> list[dict[str, Any]]:
 
 def format_accounts(rows: list[dict[str, Any]], enabled: bool) -> str:
     if not rows:
-        return ("no accounts yet: run a sync with [accounts] enabled = true / "
-                "アカウントはまだありません" if not enabled else
-                "no accounts yet: run a sync / アカウントはまだありません（sync を実行してください）")
-    lines = ["score  engaged  group  MQL  account (domain)  / スコア・エンゲージ人数・購買グループ・MQL"]
+        if not enabled:
+            return ("no accounts yet: set [accounts] enabled = true and run a sync / "
+                    "アカウントはまだありません")
+        return "no accounts yet: run a sync / アカウントはまだありません（sync を実行してください）"
+    lines = ["score  engaged  group  MQL  account (domain)",
+             "スコア・エンゲージ人数・購買グループ・MQL・アカウント"]
     for r in rows:
         group = "yes" if r["buying_group"] else "no"
         mql = r["mql_rule"] or "-"
