@@ -21,6 +21,8 @@ Definitions (`[account]` in `scoring.toml`, `scoring.account_schema`):
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import re
 from collections.abc import Sequence
@@ -76,6 +78,13 @@ class AccountModel:
         )
         formula = compile_formula(section.formula) if section.formula is not None else None
         return cls(section, roles, formula)
+
+    @property
+    def rules_hash(self) -> str:
+        """A short hash of the `[account]` section: the account pass recomputes every account
+        when it changes (the lead rules' version does not cover this section)."""
+        text = json.dumps(self.section.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
     @property
     def free_mail_domains(self) -> frozenset[str]:

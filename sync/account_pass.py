@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Protocol
 
@@ -33,6 +33,7 @@ from core.writeback import ContactUpdate, UpdateResult
 from scoring.accounts import AccountMember, AccountModel
 from sync.account_store import COMPANY, DOMAIN, MemberRow, StoredAccount
 from sync.state import StateStore
+from sync.state_rows import precise_iso
 
 log = logging.getLogger("connector.sync")
 
@@ -114,6 +115,7 @@ class AccountPass:
         stats = {"accounts_computed": 0, "accounts_changed": 0, "salesforce_written": 0,
                  "salesforce_unmatched": 0, "hubspot_written": 0, "write_failures": 0,
                  "batches": 0}
+        self._mark_changed_rules_and_aged(now, stats)
         domains_to_company: dict[str, str] | None = None
         after = ""
         while True:
@@ -126,8 +128,32 @@ class AccountPass:
             done = self._batch(marks, domains_to_company or {}, now, stats)
             self.store.accounts.clear_marks(done)
             stats["batches"] += 1
+        self.store.accounts.set_pass_values({"last_pass": precise_iso(now),
+                                             "rules": self.model.rules_hash})
         self.stats = stats
         return stats
+
+    def _mark_changed_rules_and_aged(self, now: datetime, stats: dict[str, int]) -> None:
+        """Accounts whose roll-up changed without a member changing: every account when the
+        `[account]` rules changed since the last pass; else those with a member whose last
+        activity left an activity window since the last pass (`engaged_days`, and the
+        buying group's `within_days`)."""
+        accounts = self.store.accounts
+        if accounts.pass_value("rules") not in (None, self.model.rules_hash):
+            stats["accounts_rules_changed"] = accounts.mark_all()
+            log.info("account rules changed: every account is recomputed",
+                     extra={"accounts": stats["accounts_rules_changed"]})
+            return
+        last = accounts.pass_value("last_pass")
+        if last is None:
+            return
+        since = datetime.fromisoformat(last)
+        section = self.model.section
+        days = {section.engaged_days}
+        if section.buying_group is not None:
+            days.add(section.buying_group.within_days)
+        for d in sorted(days):
+            accounts.mark_aged(since - timedelta(days=d), now - timedelta(days=d))
 
     def _batch(self, marks: list[str], domain_company: Mapping[str, str], now: datetime,
                stats: dict[str, int]) -> list[str]:

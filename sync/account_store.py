@@ -148,6 +148,46 @@ class AccountStore:
                 "ON CONFLICT(mark) DO NOTHING", (now,))
         return self.dirty_count()
 
+    def mark_aged(self, since: datetime, until: datetime) -> int:
+        """Mark the accounts of members whose last activity is in [since, until): those that
+        left an activity window (`engaged_days`, buying group `within_days`) between the last
+        pass (since = its now - days) and this one (until = now - days). No member changed,
+        yet their account's roll-up did."""
+        if until <= since:
+            return 0
+        bounds = (precise_iso(since), precise_iso(until))
+        now = self._now_iso()
+        marks = {
+            COMPANY + r[0] if r[0] else DOMAIN + r[1]
+            for r in self._db.execute(
+                "SELECT company_id, domain FROM account_members WHERE last_activity_at >= ? "
+                "AND last_activity_at < ? AND (company_id IS NOT NULL OR domain IS NOT NULL)",
+                bounds,
+            )
+        }
+        with self._db.transaction() as db:
+            db.executemany(
+                "INSERT INTO account_dirty VALUES (?, ?) ON CONFLICT(mark) DO NOTHING",
+                [(mark, now) for mark in sorted(marks)],
+            )
+        return len(marks)
+
+    # ------------------------------------------------------------------ pass bookkeeping
+    def pass_value(self, name: str) -> str | None:
+        """`last_pass` (ISO instant of the last account pass), `rules` (hash of `[account]`)."""
+        row = self._db.execute("SELECT value FROM account_pass WHERE name = ?",
+                               (name,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_pass_values(self, values: Mapping[str, str]) -> None:
+        now = self._now_iso()
+        with self._db.transaction() as db:
+            db.executemany(
+                "INSERT INTO account_pass VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
+                "value = excluded.value, updated_at = excluded.updated_at",
+                [(k, v, now) for k, v in sorted(values.items())],
+            )
+
     # ------------------------------------------------------------------ companies
     def company_domains(self) -> dict[str, str]:
         """Domain -> HubSpot company id, from the stored companies' `domain` property (the

@@ -174,7 +174,8 @@ MIGRATIONS: tuple[str, ...] = (
     # accounts: account scores and buying groups (`sync.account_store`): each scored lead's
     # account inputs (HubSpot company, e-mail domain, score, job title, last activity), the
     # accounts whose members changed (`account_dirty`, marks `company:<id>`/`domain:<d>`) and
-    # each account's roll-up with its Salesforce Account and what was last written where.
+    # each account's roll-up with its Salesforce Account and what was last written where;
+    # `account_pass`: the last pass's time and the `[account]` rules' hash.
     """
     CREATE TABLE account_members (
         lead_key TEXT PRIMARY KEY, company_id TEXT, domain TEXT, score TEXT NOT NULL,
@@ -186,6 +187,8 @@ MIGRATIONS: tuple[str, ...] = (
         account_key TEXT PRIMARY KEY, company_id TEXT, domain TEXT, name TEXT,
         result TEXT NOT NULL, sf_account_id TEXT, owner_id TEXT, sf_written TEXT,
         hs_written TEXT, computed_at TEXT NOT NULL);
+    CREATE TABLE account_pass (name TEXT PRIMARY KEY, value TEXT NOT NULL,
+        updated_at TEXT NOT NULL);
     """,
 )
 
