@@ -8,6 +8,7 @@ class) and the lead scores HubSpot shows, never from the connector's account cod
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -186,5 +187,43 @@ def test_given_leads_without_company_they_join_accounts_by_domain_but_never_by_f
         assert free is not None and free.get("Account_Score__c") is None
         free_company = sandbox.hubspot.store.companies.live[2_100_000_990].props
         assert free_company.get("connector_account_score") in (None, "")
+    finally:
+        sandbox.stop()
+
+
+def test_given_account_rules_change_every_account_is_recomputed_on_the_next_run(
+    tmp_path: Path,
+) -> None:
+    sandbox, history = planted(tmp_path, current_clock())
+    try:
+        base = configured(sandbox, tmp_path)
+        folder = tmp_path / "mappings"
+        shutil.copytree(base.resolve(base.sync.mappings_dir), folder)
+        settings = base.model_copy(update={
+            "sync": base.sync.model_copy(update={"mappings_dir": folder})})
+        first = run_once(settings, kind="backfill", since=HISTORY_START, clock=sandbox.clock)
+        computed = first.accounts["accounts_computed"]
+        rules = folder / "scoring.toml"
+        text = rules.read_text(encoding="utf-8")
+        assert 'method = "diminishing"' in text
+        rules.write_text(text.replace('method = "diminishing"', 'method = "best"', 1),
+                         encoding="utf-8")
+        after = run_once(settings, kind="sync", clock=sandbox.clock)
+        assert after.accounts["accounts_rules_changed"] >= computed  # marks
+        assert after.accounts["accounts_computed"] == computed
+        contacts = sandbox.hubspot.store.contacts.live
+        best: dict[str, int] = {}
+        for c in history.contacts:
+            company = history.account_of(c)
+            if company is not None:
+                shown = int(contacts[int(c.hubspot_id)].props["connector_lead_score"])
+                best[company.domain] = max(best.get(company.domain, 0), shown)
+        for company in history.companies:
+            side = on_salesforce(sandbox, company)
+            if side is not None and company.domain in best:
+                assert side["score"] == best[company.domain], company.domain
+        again = run_once(settings, kind="sync", clock=sandbox.clock)
+        assert "accounts_rules_changed" not in again.accounts
+        assert again.accounts["accounts_computed"] == 0
     finally:
         sandbox.stop()
