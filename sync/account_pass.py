@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Protocol
 
+from core.errors import FatalAPIError
 from core.freemail import company_domain, site_domain
 from core.models import Activity, Company, Contact
 from core.writeback import ContactUpdate, UpdateResult
@@ -243,11 +244,18 @@ class AccountPass:
                 if written.get("Id") == a.sf_account_id and written.get("values") == values:
                     continue
                 sends.append((key, a.sf_account_id, values))
-            answers = self.salesforce.update([
-                {"Id": rid, "Account_Score__c": v["score"], "Engaged_Contacts__c": v["engaged"],
-                 "Buying_Group__c": v["buying_group"]}
-                for _, rid, v in sends
-            ]) if sends else []
+            try:
+                answers = self.salesforce.update([
+                    {"Id": rid, "Account_Score__c": v["score"],
+                     "Engaged_Contacts__c": v["engaged"], "Buying_Group__c": v["buying_group"]}
+                    for _, rid, v in sends
+                ]) if sends else []
+            except FatalAPIError as exc:
+                if exc.error_code not in REFUSED_REQUEST_CODES:
+                    raise
+                # The whole request was refused (a field the org lacks): each account is a
+                # dead letter; the run goes on with HubSpot and the leads.
+                answers = [_Refused(exc.error_code, _setup_hint(exc.message))] * len(sends)
             for (key, rid, values), answer in zip(sends, answers, strict=True):
                 a = results[key]
                 if answer.success:
@@ -290,6 +298,37 @@ class AccountPass:
             return
         self.store.add_dead_letter(lead_key=f"account:{key}", stage=stage, code=code,
                                    message=message, fields=())
+
+
+# Salesforce refuses a whole sObject Collections request for these (a field the org does not
+# have, or one the user may not write: sandbox/salesforce/README.md, "Account roll-up fields").
+REFUSED_REQUEST_CODES = frozenset({"INVALID_FIELD", "INVALID_FIELD_FOR_INSERT_UPDATE"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Error:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Refused:
+    code: str | None
+    message: str
+    success: bool = False
+
+    @property
+    def retriable(self) -> bool:
+        return False
+
+    @property
+    def errors(self) -> Sequence[Any]:
+        return [_Error(self.code or "UNKNOWN", self.message)]
+
+
+def _setup_hint(message: str) -> str:
+    return (f"{message} — create the Account fields with `connector setup salesforce` "
+            "(docs/accounts.md)")
 
 
 def _member(m: MemberRow) -> AccountMember:

@@ -77,7 +77,7 @@ class AccountStore:
         if not rows:
             return 0
         before = {
-            r[0]: r[1:]
+            r[0]: tuple(r[i] for i in range(1, 6))
             for r in rows_in(self._db, "SELECT lead_key, company_id, domain, score, jobtitle, "
                              "last_activity_at FROM account_members WHERE lead_key IN ({marks})",
                              [m.lead_key for m in rows])

@@ -18,7 +18,7 @@ from app.setup_hubspot import run_setup
 from core.clock import Clock
 from sandbox.generator.accounts import AccountHistory, PlantedCompany, generate_accounts
 from sandbox.serve import Sandbox
-from sync.runner import run_once
+from sync.runner import open_store, run_once
 from tests.clock import HISTORY_START, TEST_NOW
 from tests.e2e.conftest import current_clock, settings_for, started
 
@@ -225,5 +225,26 @@ def test_given_account_rules_change_every_account_is_recomputed_on_the_next_run(
         again = run_once(settings, kind="sync", clock=sandbox.clock)
         assert "accounts_rules_changed" not in again.accounts
         assert again.accounts["accounts_computed"] == 0
+    finally:
+        sandbox.stop()
+
+
+def test_given_an_org_without_the_buying_group_field_accounts_become_dead_letters_saying_setup(
+    tmp_path: Path,
+) -> None:
+    sandbox, _ = planted(tmp_path, current_clock())
+    try:
+        settings = configured(sandbox, tmp_path)
+        account = sandbox.salesforce.schema.objects["Account"]
+        account.fields.pop("Buying_Group__c")  # an org where setup salesforce never ran
+        account._by_lower.pop("buying_group__c")
+        summary = run_once(settings, kind="backfill", since=HISTORY_START, clock=sandbox.clock)
+        assert summary.accounts["salesforce_written"] == 0
+        assert summary.accounts["hubspot_written"] > 0  # the run went on
+        with open_store(settings) as store:
+            letters = [d for d in store.dead_letters() if d["lead_key"].startswith("account:")]
+        assert letters and all(d["code"] == "INVALID_FIELD" for d in letters)
+        assert all("Buying_Group__c" in d["message"]
+                   and "connector setup salesforce" in d["message"] for d in letters)
     finally:
         sandbox.stop()
