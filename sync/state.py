@@ -182,6 +182,7 @@ MIGRATIONS: tuple[str, ...] = (
         jobtitle TEXT, last_activity_at TEXT, updated_at TEXT NOT NULL);
     CREATE INDEX account_members_company ON account_members(company_id);
     CREATE INDEX account_members_domain ON account_members(domain);
+    CREATE INDEX account_members_activity ON account_members(last_activity_at);
     CREATE TABLE account_dirty (mark TEXT PRIMARY KEY, marked_at TEXT NOT NULL);
     CREATE TABLE accounts (
         account_key TEXT PRIMARY KEY, company_id TEXT, domain TEXT, name TEXT,
