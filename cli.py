@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from commands.accounts import accounts
 from commands.base import (
     EXIT_INTERNAL,
     EXIT_LOCKED,
@@ -79,7 +80,7 @@ def main(ctx: click.Context, config_path: Path | None, verbose: int, quiet: bool
 
 
 for command in (sync, backfill, rescore, status, report, dlq, score, mappings, setup, sandbox,
-                demo, serve):
+                demo, serve, accounts):
     main.add_command(command)
 
 if __name__ == "__main__":  # pragma: no cover

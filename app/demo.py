@@ -155,6 +155,16 @@ def salesforce_facts(sandbox: Sandbox) -> dict[str, int]:
     }
 
 
+def account_facts(sandbox: Sandbox) -> dict[str, int]:
+    """Accounts and companies the account pass wrote, read from the sandboxes."""
+    accounts = [a for a in sandbox.salesforce.store.records("Account")
+                if a.get("Account_Score__c") is not None]
+    companies = [c for c in sandbox.hubspot.store.companies.live.values()
+                 if c.props.get("connector_account_score") not in (None, "")]
+    return {"salesforce_accounts": len(accounts), "hubspot_companies": len(companies),
+            "buying_groups": sum(1 for a in accounts if a.get("Buying_Group__c"))}
+
+
 def hubspot_agreement(sandbox: Sandbox) -> dict[str, int]:
     """Whether the HubSpot contacts hold the score and stage their Salesforce record holds
     (the write-back), checked against both sandboxes' own records."""
@@ -273,7 +283,11 @@ def run_demo(
         config = sandbox.write_config(workdir / "connector.toml", state)
         # Scores, stages and MQL status go back onto the HubSpot contacts too.
         text = config.read_text(encoding="utf-8")
-        config.write_text(text.replace("[hubspot]\n", "[hubspot]\nwrite_back = true\n", 1))
+        # Account scores and buying groups too (off by default for existing orgs: their
+        # Accounts need the fields `setup salesforce` lists first; the sandbox org has them
+        # and setup below creates the HubSpot company properties).
+        config.write_text(text.replace("[hubspot]\n", "[hubspot]\nwrite_back = true\n", 1)
+                          + "\n[accounts]\nenabled = true\nwrite_hubspot = true\n")
         settings = load_settings(config)
         setup = run_setup(settings, check_only=False)
         created = sum(1 for c in setup["properties"] if c.status == "created")
@@ -299,6 +313,7 @@ def run_demo(
         say(format_summary(again.as_dict()))
         facts = salesforce_facts(sandbox)
         agreement = hubspot_agreement(sandbox)
+        accounts = account_facts(sandbox)
 
         worked = len(sales_follow_up(sandbox))
         say(f"\n4) sales works {worked} of the MQLs in Salesforce (one deal won, one open, one "
@@ -320,6 +335,8 @@ def run_demo(
         and agreement["compared"] > 0
         and agreement["agree"] == agreement["compared"]
         and again.hubspot_written == 0
+        and again.accounts.get("salesforce_written", 0) == 0
+        and backfill.accounts.get("salesforce_written", 0) > 0
         and bool(realtime.get("skipped")
                  or (realtime.get("tasks") == 1 and realtime.get("exit_code") == 0))
     )
@@ -328,6 +345,13 @@ def run_demo(
         f"{facts['records_with_score']} Leads/Contacts with a score, {facts['mql_records']} "
         f"marked MQL, {facts['leads_created_by_connector']} Leads created by the connector, "
         f"{facts['tasks']} follow-up Tasks ({facts['duplicate_task_keys']} duplicates)."
+    )
+    say(
+        f"Accounts: {accounts['salesforce_accounts']} Salesforce Accounts and "
+        f"{accounts['hubspot_companies']} HubSpot companies carry an account score; "
+        f"{accounts['buying_groups']} with a buying group "
+        f"(アカウントスコア: 取引先 {accounts['salesforce_accounts']} 件, "
+        f"会社 {accounts['hubspot_companies']} 件)."
     )
     say(
         f"HubSpot write-back: {agreement['hubspot_contacts_scored']} contacts carry a score; "
@@ -348,5 +372,6 @@ def run_demo(
         "salesforce": facts,
         "report": str(report_path),
         "hubspot_agreement": agreement,
+        "accounts": accounts,
         "realtime_handoff": realtime,
     }

@@ -424,10 +424,11 @@ def build_report(
         from dataclasses import replace
 
         report = replace(report, notes=(*report.notes, *problems.notes()))
+    from app.account_report import with_accounts
     from app.feedback import with_rejection_table  # sales feedback (docs/scoring-feedback.md)
 
     report = with_rejection_table(report, settings, start, until)
-    return report
+    return with_accounts(report, settings)
 
 
 def write_outputs(report: KpiReport, *, html_path: Path | None, csv_dir: Path | None) -> list[Path]:

@@ -129,8 +129,14 @@ def run_setup(settings: Any, check_only: bool) -> dict[str, Any]:
                 elif check.name in refused:
                     check.status = "failed"
                     check.problems.append(refused[check.name])
+        companies = None
+        if settings.accounts.enabled and settings.accounts.write_hubspot:
+            from app.setup_accounts import ensure_company_properties
+
+            companies = ensure_company_properties(client, check_only)
         calls = client.total_calls
     return {
+        "company_properties": companies,
         "mapping": str(folder / FILE_NAME),
         "group": {"name": mapping.group.name, "label": mapping.group.label,
                   "status": group_status},

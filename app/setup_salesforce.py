@@ -38,6 +38,8 @@ from sync.fieldmap import FieldMap, FieldMapping
 from sync.plan import MQL_STATUS_VALUES, STAGE_PICKLIST
 
 OBJECTS = ("Lead", "Contact", "Task")
+# With `[accounts] enabled`, the account roll-up's fields too (sync.account_pass).
+ACCOUNT_OBJECT = "Account"
 GRADES = tuple(letter + band for letter in "ABCD" for band in "1234")
 _TEXT_LENGTHS = {"grade": 2, "hubspot_id": 64}
 _SCORES = frozenset({"score", "fit", "engagement"})
@@ -193,8 +195,20 @@ def expected_fields(
         )
     for spec in extra:
         specs.setdefault((spec.sobject, spec.name.lower()), spec)
-    order = {name: i for i, name in enumerate(OBJECTS)}
+    order = {name: i for i, name in enumerate((*OBJECTS, ACCOUNT_OBJECT))}
     return sorted(specs.values(), key=lambda s: order[s.sobject])
+
+
+def account_field_specs() -> list[FieldSpec]:
+    """The three Account fields the account roll-up writes (docs/accounts.md)."""
+    why = "connector: account roll-up ([accounts] enabled)"
+    return [
+        FieldSpec(ACCOUNT_OBJECT, "Account_Score__c", "double", "score", precision=18, scale=0,
+                  origin=why),
+        FieldSpec(ACCOUNT_OBJECT, "Engaged_Contacts__c", "double", "score", precision=18,
+                  scale=0, origin=why),
+        FieldSpec(ACCOUNT_OBJECT, "Buying_Group__c", "boolean", "boolean", origin=why),
+    ]
 
 
 # ---------------------------------------------------------------------- comparing with the org
@@ -272,7 +286,7 @@ def format_specs(specs: Sequence[FieldSpec], source: str) -> str:
         "(Setup > Object Manager > <object> > Fields & Relationships > New)",
     ]
     width = max((len(s.name) for s in specs), default=10) + 2
-    for sobject in OBJECTS:
+    for sobject in (*OBJECTS, ACCOUNT_OBJECT):
         group = [s for s in specs if s.sobject == sobject]
         if not group:
             continue
@@ -326,12 +340,16 @@ def run_setup(settings: Any, check: bool) -> dict[str, Any]:
 
     reason = rejection_spec(load_funnel(folder))
     specs = expected_fields(field_map, rules, locate, extra=[reason] if reason else [])
+    if settings.accounts.enabled:
+        specs += account_field_specs()
     result: dict[str, Any] = {"fields_toml": str(folder / "fields.toml"), "fields": specs}
     if check:
         from connectors.salesforce.client import SalesforceClient
 
         client = SalesforceClient(settings)
-        describes = {obj: client.describe(obj) for obj in OBJECTS}
+        objects = {s.sobject for s in specs} | set(OBJECTS)
+        describes = {obj: client.describe(obj) for obj in (*OBJECTS, ACCOUNT_OBJECT)
+                     if obj in objects}
         result["check"] = check_org(specs, describes)
         result["salesforce_calls"] = client.total_calls
     return result

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # name -> the quick arguments (read each script's argparse for the full sizes)
 QUICK: dict[str, list[str]] = {
+    "bench_accounts": ["--accounts", "2000"],
     "bench_handoff": ["--contacts", "2000", "--requests", "5", "--poll-minutes", "0.25",
                       "--idle-minutes", "0.25"],
     "bench_extract": ["--contacts", "1000", "--memory-contacts", "5000", "--skip-pro"],

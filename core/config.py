@@ -476,6 +476,17 @@ class ShadowSettings(_Section):
     `score` command uses it (it must load as a rule set; problems name file:line)."""
 
     rules_dir: UsablePath | None = None
+class AccountSettings(_Section):
+    """Account scores and buying groups (docs/accounts.md); the rules are `[account]` in
+    `mappings/scoring.toml`."""
+
+    enabled: bool = False
+    # Write Account_Score__c, Engaged_Contacts__c, Buying_Group__c onto the Salesforce Account.
+    write_salesforce: bool = True
+    # Write connector_account_score, ... onto the HubSpot company (`setup hubspot` creates
+    # them; needs crm.objects.companies.write).
+    write_hubspot: bool = False
+    batch_size: int = Field(default=200, ge=1, le=200)
 
 
 class Settings(BaseSettings):
@@ -497,6 +508,7 @@ class Settings(BaseSettings):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     sla: SlaSettings = Field(default_factory=SlaSettings)
     shadow: ShadowSettings = Field(default_factory=ShadowSettings)
+    accounts: AccountSettings = Field(default_factory=AccountSettings)
     config_path: Path | None = Field(default=None, exclude=True)
 
     @classmethod

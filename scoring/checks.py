@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.models import ActivityKind
+from scoring.account_schema import unknown_roles
 from scoring.fields import COMPANY_FIELDS, CONTACT_FIELDS
 
 Path = tuple[str | int, ...]
@@ -119,6 +120,9 @@ def _scoring(scoring: dict[str, Any], names: _Names) -> Iterator[tuple[Path, str
     stages = scoring.get("stages") if isinstance(scoring.get("stages"), dict) else {}
     for index, rule in _items(stages, "rules"):
         yield from _clause(rule.get("when"), ("stages", "rules", index, "when"), names, _LABEL)
+    if isinstance(scoring.get("account"), dict):  # roles named but not defined
+        for path, text in unknown_roles(scoring["account"]):
+            yield ("account", *path), text
 
 
 def _segments(segments: dict[str, Any], names: _Names) -> Iterator[tuple[Path, str]]:

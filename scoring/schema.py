@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from core.regex import compile_glob, compile_regex
+from scoring.account_schema import AccountSection
 from scoring.fields import ACTIVITY_ATTRIBUTES
 
 RuleId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]+$", min_length=1, max_length=80)]
@@ -354,6 +355,9 @@ class ScoringFile(StrictModel):
     mql: Mql = Field(default_factory=Mql)
     disqualifiers: list[Disqualifier] = Field(default_factory=list)
     stages: Stages
+    # Account roll-up (scoring.accounts). Left out of the dump, so the lead rules' version
+    # (`scoring.compile._version`) does not change with it: it scores no lead.
+    account: AccountSection | None = Field(default=None, exclude=True)
 
 
 # ------------------------------------------------------------------------ segments.toml

@@ -200,4 +200,33 @@ def build_pipeline(
         outcomes=outcomes,
         alerts=build_alerts(settings, store, salesforce),
         tracking=build_tracking(settings, folder),
+        accounts=build_accounts(settings, store, rules, salesforce, hubspot, folder),
+    )
+
+
+def build_accounts(settings: Settings, store: StateStore, rules: Any, salesforce: Any,
+                   hubspot: Any, folder: Any) -> Any:
+    """The account pass when `[accounts] enabled`; ConfigError when the rules lack
+    `[account]`."""
+    if not settings.accounts.enabled:
+        return None
+    from connectors.hubspot.writeback import HubSpotContactWriter
+    from connectors.salesforce.accounts import SalesforceAccounts
+    from scoring.accounts import AccountModel
+    from sync.account_pass import AccountPass
+
+    section = rules.scoring.account
+    if section is None:
+        raise ConfigError(
+            f"accounts.enabled: {folder}/scoring.toml has no [account] section "
+            "(see docs/accounts.md)"
+        )
+    return AccountPass(
+        store,
+        AccountModel.from_section(section),
+        salesforce=SalesforceAccounts(salesforce) if settings.accounts.write_salesforce
+        else None,
+        hubspot=HubSpotContactWriter(hubspot, object_type="companies")
+        if settings.accounts.write_hubspot else None,
+        batch_size=settings.accounts.batch_size,
     )

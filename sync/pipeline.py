@@ -45,6 +45,7 @@ from core.clock import Clock, system_clock
 from core.models import Company, Contact
 from core.plan import RecordWrite, TaskWrite
 from scoring import MqlState
+from sync.account_pass import AccountPass, last_activity
 from sync.extraction import Extraction
 from sync.fieldmap import FieldMap
 from sync.lead_refs import contact_ref, email_ref, split_refs
@@ -113,6 +114,8 @@ class Pipeline:
     # The rule version of each stored score, the shadow rule set, the score history
     # (`sync.score_tracking`); None: not tracked.
     tracking: ScoreTracking | None = None
+    # Account scores and buying groups ([accounts] enabled; sync.account_pass); None: off.
+    accounts: AccountPass | None = None
     extraction: Extraction = field(init=False, repr=False)
     salesforce_writes: SalesforceWrites = field(init=False, repr=False)
 
@@ -224,6 +227,8 @@ class Pipeline:
             self.salesforce_writes.send_pending_tasks(summary)
             if self.alerts is not None:  # after the writes: the alerts carry the record link
                 self.alerts.send_pending(run.now, summary)
+            if self.accounts is not None:  # the accounts whose contacts changed
+                summary.accounts = self.accounts.run(run.now)
             self.store.spool.clear_snapshot()
 
     def _bulk_backfill(self, options: RunOptions) -> bool:
@@ -297,6 +302,7 @@ class Pipeline:
             else None
         )
         shadow = self.tracking.shadow if self.tracking is not None else None
+        account_inputs: list[tuple[str, Contact, Any, datetime | None]] = []
         for key, members in leads:
             primary = primary_contact(members)
             company = self.store.company(primary.company_id)
@@ -333,6 +339,8 @@ class Pipeline:
                 previous_hot.get(key), score, now, self.field_map.task
             )
             scored.append((key, primary, company, score, breakdown, new_episode, hot_episode))
+            if self.accounts is not None:
+                account_inputs.append((key, primary, score.total, last_activity(activities)))
 
         would_create = {item[0] for item in scored if should_create(item[3], options.create_policy)}
         targets = self._targets(keys, now, would_create, spooling=run.spooling)
@@ -377,6 +385,8 @@ class Pipeline:
         self.store.record_decisions(new_states, plan.tasks, new_hot, alerts)
         if tracked is not None:
             tracked.save()
+        if self.accounts is not None:  # marks the accounts for the pass at the run's end
+            self.accounts.note(account_inputs)
         retry = self.salesforce_writes.write_records(plan.records, summary, spool=run.spooling)
         if self.write_back is not None:  # HubSpot gets the values Salesforce got
             retry |= self.write_back.run(inputs, leads, summary, dry_run=False)

@@ -174,6 +174,8 @@ class RunSummary:
     # Hot-lead alerts of the run (sync.alerts: sent, failed, dead, waiting) and the outbox's
     # rows per status after it (outbox_pending, outbox_sent, outbox_dead); {} when off.
     alerts: dict[str, int] = field(default_factory=dict)
+    # The account pass (sync.account_pass: accounts computed, changed, written); {} when off.
+    accounts: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -29,6 +29,7 @@ from core.errors import ConfigError
 from core.models import Activity, Company, Contact, DistinctActivities, stored_activity
 from core.plan import TaskWrite
 from scoring import MqlState
+from sync.account_store import AccountStore
 from sync.alert_store import AlertIntent, AlertStore
 from sync.db import (
     Database,
@@ -206,6 +207,26 @@ MIGRATIONS: tuple[str, ...] = (
         sobject TEXT NOT NULL, field TEXT NOT NULL, present INTEGER NOT NULL,
         checked_at TEXT NOT NULL, PRIMARY KEY (sobject, field));
     """,
+    # accounts: account scores and buying groups (`sync.account_store`): each scored lead's
+    # account inputs (HubSpot company, e-mail domain, score, job title, last activity), the
+    # accounts whose members changed (`account_dirty`, marks `company:<id>`/`domain:<d>`) and
+    # each account's roll-up with its Salesforce Account and what was last written where;
+    # `account_pass`: the last pass's time and the `[account]` rules' hash.
+    """
+    CREATE TABLE account_members (
+        lead_key TEXT PRIMARY KEY, company_id TEXT, domain TEXT, score TEXT NOT NULL,
+        jobtitle TEXT, last_activity_at TEXT, updated_at TEXT NOT NULL);
+    CREATE INDEX account_members_company ON account_members(company_id);
+    CREATE INDEX account_members_domain ON account_members(domain);
+    CREATE INDEX account_members_activity ON account_members(last_activity_at);
+    CREATE TABLE account_dirty (mark TEXT PRIMARY KEY, marked_at TEXT NOT NULL);
+    CREATE TABLE accounts (
+        account_key TEXT PRIMARY KEY, company_id TEXT, domain TEXT, name TEXT,
+        result TEXT NOT NULL, sf_account_id TEXT, owner_id TEXT, sf_written TEXT,
+        hs_written TEXT, computed_at TEXT NOT NULL);
+    CREATE TABLE account_pass (name TEXT PRIMARY KEY, value TEXT NOT NULL,
+        updated_at TEXT NOT NULL);
+    """,
 )
 
 
@@ -262,6 +283,7 @@ class StateStore:
         self.touches = TouchStore(self._db, self._clock)
         self.scores = ScoreStore(self._db, self._clock)
         self.rejections = RejectionStore(self._db, self._clock)
+        self.accounts = AccountStore(self._db, self._clock)
 
     @property
     def where(self) -> str:

@@ -32,6 +32,9 @@ from core.writeback import ContactUpdate, UpdateResult
 
 BATCH_UPDATE_MAX = 100
 BATCH_UPDATE = Endpoint("contacts.batch_update", expected=frozenset({200, 207}))
+# The account roll-up's company write-back: the same batch update on companies
+# (`POST /crm/objects/{v}/companies/batch/update`, 2026-09 companies spec).
+COMPANY_BATCH_UPDATE = Endpoint("companies.batch_update", expected=frozenset({200, 207}))
 PROPERTIES_LIST = Endpoint("properties.list")
 GROUPS_LIST = Endpoint("properties.groups.list")
 GROUP_CREATE = Endpoint("properties.groups.create", expected=frozenset({201}))
@@ -42,13 +45,20 @@ PROPERTIES_BATCH_CREATE = Endpoint(
 
 
 class HubSpotContactWriter:
-    """Sends `ContactUpdate`s in batches of 100; one `UpdateResult` per update, in order."""
+    """Sends `ContactUpdate`s in batches of 100; one `UpdateResult` per update, in order.
+    `object_type="companies"`: the same for companies (`contact_id` then holds the company
+    id), for the account roll-up."""
 
-    def __init__(self, client: HubSpotClient, batch_size: int = BATCH_UPDATE_MAX) -> None:
+    def __init__(self, client: HubSpotClient, batch_size: int = BATCH_UPDATE_MAX,
+                 object_type: str = "contacts") -> None:
         if not 1 <= batch_size <= BATCH_UPDATE_MAX:
             raise ValueError(f"batch_size must be 1..{BATCH_UPDATE_MAX}")
+        if object_type not in ("contacts", "companies"):
+            raise ValueError("object_type must be contacts or companies")
         self._client = client
         self._batch_size = batch_size
+        self._object_type = object_type
+        self._endpoint = BATCH_UPDATE if object_type == "contacts" else COMPANY_BATCH_UPDATE
         self.calls = 0
 
     def update(self, updates: Sequence[ContactUpdate]) -> list[UpdateResult]:
@@ -64,7 +74,8 @@ class HubSpotContactWriter:
         self.calls += 1
         try:
             answer = self._client.request(
-                BATCH_UPDATE, "POST", self._client.paths.batch("contacts", "update"), body=body
+                self._endpoint, "POST", self._client.paths.batch(self._object_type, "update"),
+                body=body,
             )
         except RecordError as exc:
             if len(chunk) > 1:  # the whole batch was refused: find the culprit(s)
