@@ -476,6 +476,8 @@ class ShadowSettings(_Section):
     `score` command uses it (it must load as a rule set; problems name file:line)."""
 
     rules_dir: UsablePath | None = None
+
+
 class AccountSettings(_Section):
     """Account scores and buying groups (docs/accounts.md); the rules are `[account]` in
     `mappings/scoring.toml`."""
