@@ -182,6 +182,125 @@ class ErasureStore:
                 out[r[0]] = r[1]
         return out
 
+    def set_archived(self, hubspot_id: str, archived: bool) -> str | None:
+        """Mark one stored contact archived or not; returns its e-mail (its lead key)."""
+        with self._db.transaction() as db:
+            db.execute(
+                "UPDATE contacts SET archived = ? WHERE hubspot_id = ?",
+                (int(archived), hubspot_id),
+            )
+            row = db.execute(
+                "SELECT email FROM contacts WHERE hubspot_id = ?", (hubspot_id,)
+            ).fetchone()
+        return row[0] if row else None
+
+    def live_members(self, email: str) -> int:
+        """How many of the lead's contacts are not archived."""
+        return int(
+            self._db.execute(
+                "SELECT count(*) FROM contacts WHERE email = ? AND archived = 0", (email,)
+            ).fetchone()[0]
+        )
+
+    def merge_into(self, merged_id: str, survivor_id: str) -> tuple[str | None, str | None]:
+        """Move what the state holds of a merged-away contact to its survivor, in one
+        transaction: its activities (primary keys: a moved activity the survivor already
+        has is not doubled), and when the two had different e-mails the lead-keyed rows
+        (link, MQL episode, hot state, Tasks, hand-offs, alerts, touches, marks) from the
+        merged lead key to the survivor's. The survivor keeps its own link and MQL standing
+        when it has one (a qualified standing wins over an unqualified one), so no second
+        episode, and no second Task, starts. Returns (merged email, survivor email)."""
+        with self._db.transaction() as db:
+            def email_of(cid: str) -> str | None:
+                row = db.execute(
+                    "SELECT email FROM contacts WHERE hubspot_id = ?", (cid,)
+                ).fetchone()
+                return row[0] if row else None
+
+            old, new = email_of(merged_id), email_of(survivor_id)
+            # Activities the survivor already holds under the same source id stay single.
+            db.execute(
+                "DELETE FROM activities WHERE contact_id = ? AND source_id IN "
+                "(SELECT source_id FROM activities WHERE contact_id = ?)",
+                (merged_id, survivor_id),
+            )
+            db.execute(
+                "UPDATE activities SET contact_id = ? WHERE contact_id = ?",
+                (survivor_id, merged_id),
+            )
+            if old and new and old != new:
+                db.execute("UPDATE activities SET email = ? WHERE email = ?", (new, old))
+                self._move_lead(db, old, new)
+            db.execute("DELETE FROM contacts WHERE hubspot_id = ?", (merged_id,))
+            db.execute("DELETE FROM dirty WHERE ref = ?", (f"c:{merged_id}",))
+            db.execute("INSERT INTO dirty VALUES (?, ?) ON CONFLICT DO NOTHING",
+                       (f"c:{survivor_id}", self._now_iso()))
+            self.record_merge(db, merged_id, survivor_id)
+        return old, new
+
+    def _move_lead(self, db: Database, old: str, new: str) -> None:
+        # One row per lead: the survivor's wins, except an unqualified MQL standing, which a
+        # qualified one of the merged lead replaces (the person was an MQL).
+        survivor_mql = db.execute(
+            "SELECT qualified FROM mql_state WHERE lead_key = ?", (new,)
+        ).fetchone()
+        merged_mql = db.execute(
+            "SELECT qualified FROM mql_state WHERE lead_key = ?", (old,)
+        ).fetchone()
+        if (survivor_mql is not None and merged_mql is not None
+                and not survivor_mql[0] and merged_mql[0]):
+            db.execute("DELETE FROM mql_state WHERE lead_key = ?", (new,))
+            db.execute("DELETE FROM hot_state WHERE lead_key = ?", (new,))
+        for table in ("links", "mql_state", "hot_state", "sf_no_match", "sf_snapshot",
+                      "write_spool"):
+            taken = db.execute(f"SELECT 1 FROM {table} WHERE lead_key = ?", (new,)).fetchone()
+            if taken:
+                db.execute(f"DELETE FROM {table} WHERE lead_key = ?", (old,))
+            else:
+                db.execute(f"UPDATE {table} SET lead_key = ? WHERE lead_key = ?", (new, old))
+        # The merged lead's written values described its own record: gone with the link.
+        db.execute("DELETE FROM written WHERE lead_key = ?", (old,))
+        db.execute(
+            "DELETE FROM handoffs WHERE lead_key = ? AND episode IN "
+            "(SELECT episode FROM handoffs WHERE lead_key = ?)",
+            (old, new),
+        )
+        db.execute(
+            "DELETE FROM sf_touches WHERE lead_key = ? AND touch_id IN "
+            "(SELECT touch_id FROM sf_touches WHERE lead_key = ?)",
+            (old, new),
+        )
+        for table in ("tasks", "handoffs", "alerts", "sf_touches", "dead_letters"):
+            db.execute(f"UPDATE {table} SET lead_key = ? WHERE lead_key = ?", (new, old))
+        db.execute("DELETE FROM dirty WHERE ref = ?", (f"e:{old}",))
+        db.execute("INSERT INTO dirty VALUES (?, ?) ON CONFLICT DO NOTHING",
+                   (f"e:{new}", self._now_iso()))
+
+    def emails_of(self, hubspot_ids: Iterable[str]) -> set[str]:
+        ids = sorted(set(hubspot_ids))
+        return column_in(
+            self._db,
+            "SELECT email FROM contacts WHERE hubspot_id IN ({marks}) AND email IS NOT NULL",
+            ids,
+        )
+
+    def stored_ids(self) -> list[str]:
+        return [r[0] for r in self._db.execute("SELECT hubspot_id FROM contacts ORDER BY 1")]
+
+    def activity_kinds(self) -> list[str]:
+        return [r[0] for r in self._db.execute("SELECT DISTINCT kind FROM activities")]
+
+    def prune_activities(self, kinds: Iterable[str], before: str) -> int:
+        """Delete activities of `kinds` that happened before `before` (ISO text)."""
+        kinds = list(kinds)
+        if not kinds:
+            return 0
+        with self._db.transaction() as db:
+            return db.executemany(
+                "DELETE FROM activities WHERE kind = ? AND occurred_at < ?",
+                [(k, before) for k in kinds],
+            )
+
     # ------------------------------------------------------------------ counts
     def counts(self) -> dict[str, int]:
         one = lambda sql: int(self._db.execute(sql).fetchone()[0])  # noqa: E731

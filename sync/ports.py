@@ -126,6 +126,7 @@ class RunOptions:
     backfill_chunk: timedelta = timedelta(days=90)
     batch_size: int = BATCH_SIZE
     create_policy: Literal["mql", "hot", "all"] = "mql"
+    reconcile: bool = False  # check every stored contact id against HubSpot this run
 
 
 @dataclass
@@ -174,6 +175,10 @@ class RunSummary:
     # Hot-lead alerts of the run (sync.alerts: sent, failed, dead, waiting) and the outbox's
     # rows per status after it (outbox_pending, outbox_sent, outbox_dead); {} when off.
     alerts: dict[str, int] = field(default_factory=dict)
+    # Contacts archived, restored, merged and erased this run (sync.deletions), and raw
+    # activities deleted by retention.
+    deletions: dict[str, int] = field(default_factory=dict)
+    activities_pruned: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
