@@ -52,6 +52,7 @@ def read_status(settings: Settings, clock: Clock = system_clock) -> dict[str, An
         return status | {
             "cursors": {k: v.isoformat() for k, v in store.cursors().items()},
             "counts": store.counts(),
+            "deletions": store.erasure.counts(),
             "runs": store.runs(10),
             "sla_hours": settings.sla.first_touch_hours,
             "speed_to_lead": [
