@@ -12,7 +12,8 @@ its HEAD with `git show`, nothing is copied. The script
    groups, batch create, the stream probes), a `backfill` and a `sync` with the HubSpot
    write-back on (`sync.runner.run_once`);
 2. sends the error cases: 404 of a missing object, 400 of a bad search, a batch read with a
-   missing id, a 429 (an injected `rate_limit` fault);
+   missing id, a 429 (an injected `rate_limit` fault); then archive, batch archive, the
+   archived reads, merge and GDPR delete with their refusals (404, 400);
 3. starts a second sandbox at tier `pro` for the 403 of the events API;
 4. matches each request to its operation in the 2026-09 specs (the most literal path template;
    for the shared `/crm/objects/2026-09/{objectType}` templates the file named after the
@@ -256,6 +257,7 @@ def drive_enterprise(workdir: Path, contacts: int, recorder: Recorder) -> None:
         run_once(settings, kind="sync", clock=sandbox.clock)
         run_setup(settings, check_only=True)
         _error_cases(requests.Session(), sandbox.hubspot_url, sandbox.hubspot.token)
+        _deletions(requests.Session(), sandbox.hubspot_url, sandbox.hubspot.token)
     finally:
         sandbox.stop()
 
@@ -294,6 +296,36 @@ def _error_cases(http: Any, url: str, token: str) -> None:
         http.get(objects, params={"limit": 1}, timeout=30)  # 429
     finally:
         http.post(f"{url}/_sandbox/faults", json={}, timeout=30)
+
+
+def _deletions(http: Any, url: str, token: str) -> None:
+    """Archive, batch archive, merge and GDPR delete on the dated paths, with their refusals
+    (the connector reads the archived listing and the merged ids; sandbox/hubspot/deletions.py)."""
+    http.headers[TOKEN_HEADER] = f"Bearer {token}"
+    objects = f"{url}/crm/objects/{VERSION}/contacts"
+    ids = [r["id"] for r in http.get(objects, params={"limit": 8}, timeout=30).json()["results"]]
+    http.delete(f"{objects}/{ids[0]}", timeout=30)  # 204
+    http.get(f"{objects}/{ids[0]}", timeout=30)  # 404: archived
+    http.get(f"{objects}/{ids[0]}", params={"archived": "true"}, timeout=30)  # with archivedAt
+    http.post(f"{objects}/batch/archive", json={"inputs": [{"id": ids[1]}]}, timeout=30)
+    http.get(objects, params={"archived": "true", "limit": 10}, timeout=30)
+    http.post(
+        f"{objects}/batch/read",
+        params={"archived": "true"},
+        json={"inputs": [{"id": ids[0]}, {"id": ids[1]}], "properties": ["email"]},
+        timeout=30,
+    )
+    merge = {"primaryObjectId": ids[2], "objectIdToMerge": ids[3]}
+    http.post(f"{objects}/merge", json=merge, timeout=30)  # 200: the new record
+    http.get(f"{objects}/{ids[3]}", timeout=30)  # 200: the merged-away id answers
+    http.post(f"{objects}/merge", json=merge, timeout=30)  # 400: already one record
+    bad = {"primaryObjectId": ids[4], "objectIdToMerge": "999999999"}
+    http.post(f"{objects}/merge", json=bad, timeout=30)  # 404
+    http.post(f"{objects}/gdpr-delete", json={"objectId": ids[5]}, timeout=30)  # 204
+    http.post(f"{objects}/gdpr-delete", json={"objectId": "999999999"}, timeout=30)  # 404
+    http.delete(f"{objects}/999999999", timeout=30)  # 404
+    over = {"inputs": [{"id": str(i)} for i in range(101)]}
+    http.post(f"{objects}/batch/archive", json=over, timeout=30)  # 400
 
 
 def drive_pro(workdir: Path, recorder: Recorder) -> None:

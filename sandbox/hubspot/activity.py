@@ -99,12 +99,24 @@ class ActivityStore:
         default_factory=dict
     )
     event_types: set[str] = field(default_factory=set)
+    # Tracking stops for GDPR-deleted people (deletions.py): page views of an erased contact
+    # id and email events to an erased address that no contact holds again are not taken.
+    # Set by the sandbox to look at the contact store; they must survive `clear`.
+    erased_contact: Callable[[str], bool] = field(default=lambda _id: False, repr=False)
+    erased_recipient: Callable[[str], bool] = field(default=lambda _email: False, repr=False)
+    # A merged-away contact id -> the id of the record the merge made (itself otherwise):
+    # page views seeded later for an old id are filed under the merged contact.
+    current_contact: Callable[[str], str] = field(default=lambda cid: cid, repr=False)
     # Bumped by every change, so selections computed before it are never served after it.
     generation: int = 0
 
     def clear(self) -> None:
         generation = self.generation + 1
-        fresh = ActivityStore()
+        fresh = ActivityStore(
+            erased_contact=self.erased_contact,
+            erased_recipient=self.erased_recipient,
+            current_contact=self.current_contact,
+        )
         self.__dict__.update(fresh.__dict__)
         self.generation = generation
 
@@ -132,6 +144,8 @@ class ActivityStore:
         self.generation += 1
         if event.get("created") is None or not event.get("id"):
             raise ValueError("email_events: each event needs id and created")
+        if self.erased_recipient(str(event.get("recipient") or "").lower()):
+            return
         self.email_events.append(self.packer.pack(event))
 
     def add_marketing_event(self, event: dict[str, Any]) -> None:
@@ -180,6 +194,10 @@ class ActivityStore:
         event["occurredAt"] = iso_ms(occurred)
         if event.get("objectId") is not None:
             event["objectId"] = str(event["objectId"])
+            if str(event.get("objectType") or "contact") == "contact":
+                if self.erased_contact(event["objectId"]):
+                    return
+                event["objectId"] = self.current_contact(event["objectId"])
         entry = (occurred, len(self.events), self.packer.pack(event))
         self.events.append(entry)
         key = (str(event.get("objectType") or "contact"), str(event.get("objectId")))
@@ -210,15 +228,115 @@ class ActivityStore:
                 key=lambda s: (-(to_ms(s.get("submittedAt")) or 0), str(s.get("conversionId", "")))
             )
         self.email_events.sort(key=lambda e: (-int(field_of(e, "created")), str(field_of(e, "id"))))
+        self._index_email_events()
+        self.events.sort(key=lambda e: (e[0], e[1]))
+        for items in self.events_by_object.values():
+            items.sort(key=lambda e: (e[0], e[1]))
+
+    def _index_email_events(self) -> None:
         self.email_neg_created = [-int(field_of(e, "created")) for e in self.email_events]
         self.email_by_recipient = {}
         for position, event in enumerate(self.email_events):
             recipient = str(field_of(event, "recipient") or "").lower()
             if recipient:
                 self.email_by_recipient.setdefault(recipient, []).append(position)
-        self.events.sort(key=lambda e: (e[0], e[1]))
-        for items in self.events_by_object.values():
-            items.sort(key=lambda e: (e[0], e[1]))
+
+    def _index_participations(self) -> None:
+        self.participation_ids = {}
+        self.participations_by_event = {}
+        self.participations_by_contact = {}
+        for position, item in enumerate(self.participations):
+            assoc = item.get("associations") or {}
+            event_id = (assoc.get("marketingEvent") or {}).get("marketingEventId")
+            contact = assoc.get("contact") or {}
+            if item.get("id"):
+                self.participation_ids[str(item["id"])] = position
+            self.participations_by_event.setdefault(str(event_id), []).append(position)
+            for key in (contact.get("contactId"), contact.get("email")):
+                if key:
+                    self.participations_by_contact.setdefault(str(key).lower(), []).append(position)
+
+    @staticmethod
+    def _participant(item: dict[str, Any]) -> tuple[str, str]:
+        contact = (item.get("associations") or {}).get("contact") or {}
+        return str(contact.get("contactId") or ""), str(contact.get("email") or "").lower()
+
+    # ------------------------------------------------------------------ merges, erasure
+
+    def move_contact(self, old_ids: list[str], new_id: str) -> None:
+        """A merge: the old contacts' page views and participations now name `new_id`
+        (email events v1 and form submissions name an address, which the merged contact
+        keeps, so they stay as they are)."""
+        self.generation += 1
+        moved: dict[int, tuple[int, int, Row]] = {}
+        entries = self.events_by_object.get(("contact", new_id), [])
+        for old in old_ids:
+            for ms, seq, row in self.events_by_object.pop(("contact", old), []):
+                event = unpack(row)
+                event["objectId"] = new_id
+                moved[seq] = (ms, seq, self.packer.pack(event))
+        if moved:
+            entries = sorted([*entries, *moved.values()], key=lambda e: (e[0], e[1]))
+            self.events_by_object[("contact", new_id)] = entries
+            self.events = [moved.get(e[1], e) for e in self.events]
+            self.page_view_contacts.add(new_id)
+        olds = set(old_ids)
+        changed = False
+        for position, item in enumerate(self.participations):
+            contact_id, _ = self._participant(item)
+            if contact_id in olds:
+                assoc = dict(item.get("associations") or {})
+                assoc["contact"] = {**(assoc.get("contact") or {}), "contactId": new_id}
+                self.participations[position] = {**item, "associations": assoc}
+                changed = True
+        if changed:
+            self._index_participations()
+
+    def forget_contact(self, contact_ids: set[str], emails: set[str]) -> dict[str, int]:
+        """A GDPR delete: every email event, form submission, participation and page view
+        naming one of the person's ids or addresses (lower-cased) is removed from every
+        API. Returns how many of each went."""
+        self.generation += 1
+        counts = {"email_events": 0, "form_submissions": 0, "participations": 0, "page_views": 0}
+        if any(e in self.email_by_recipient for e in emails):
+            kept = [
+                e
+                for e in self.email_events
+                if str(field_of(e, "recipient") or "").lower() not in emails
+            ]
+            counts["email_events"] = len(self.email_events) - len(kept)
+            self.email_events = kept
+            self._index_email_events()
+        for guid, items in self.submissions.items():
+            kept_items = [s for s in items if not _names_any(s, emails)]
+            counts["form_submissions"] += len(items) - len(kept_items)
+            self.submissions[guid] = kept_items
+        kept_rows = [
+            item
+            for item in self.participations
+            if (who := self._participant(item))[0] not in contact_ids and who[1] not in emails
+        ]
+        if len(kept_rows) != len(self.participations):
+            counts["participations"] = len(self.participations) - len(kept_rows)
+            self.participations = kept_rows
+            self._index_participations()
+        gone: set[int] = set()
+        for contact_id in contact_ids:
+            for _ms, seq, _row in self.events_by_object.pop(("contact", contact_id), []):
+                gone.add(seq)
+            self.page_view_contacts.discard(contact_id)
+        if gone:
+            counts["page_views"] = len(gone)
+            self.events = [e for e in self.events if e[1] not in gone]
+        return counts
+
+
+def _names_any(submission: dict[str, Any], emails: set[str]) -> bool:
+    """Whether a form submission carries one of `emails` in any field."""
+    for value in submission.get("values") or []:
+        if isinstance(value, dict) and str(value.get("value") or "").strip().lower() in emails:
+            return True
+    return False
 
 
 class ActivityApi:

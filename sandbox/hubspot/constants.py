@@ -147,3 +147,20 @@ DEFAULT_ASSOCIATION = {
     ("companies", "meetings"): 187,
     ("meetings", "companies"): 188,
 }
+
+# Archived (deleted) records can be restored for 90 days, then they are gone: the 2026-09
+# contacts spec on DELETE and batch/archive ("Archived contacts can be restored within 90 days
+# of deletion"); knowledge base "Understand restorable and permanent contact deletions".
+RESTORE_DAYS = 90
+# Lifecycle stages in funnel order: a merge keeps the one furthest down (knowledge base
+# "Merge records").
+LIFECYCLE_ORDER = (
+    "subscriber",
+    "lead",
+    "marketingqualifiedlead",
+    "salesqualifiedlead",
+    "opportunity",
+    "customer",
+    "evangelist",
+    "other",
+)

@@ -7,7 +7,12 @@ Per object type (`ObjectStore`):
   a bisect; counting a modified-time range among an id range runs at C speed over a slice.
 - `mod_ms` / `mod_ids`: the same pairs sorted by (modified time, id), for the incremental
   query `lastmodifieddate >= x` sorted by modified time.
-- `emails`: lower-cased email -> id (contacts).
+- `emails`: lower-cased email -> id (contacts), additional emails of merged contacts too.
+- `aliases`: merged-away id -> the id of the record the merge created (`deletions.py`).
+- `erased_emails`: addresses GDPR-deleted (HubSpot's blocklist), `erased_ids` the ids.
+Archive (`archive` / `unarchive`) moves a record between `live` and `archived` and in or out
+of the sorted indexes; `drop` forgets a record for good (90 days after its archive, or at once
+for a GDPR delete).
 Writes move one entry in each sorted list (a memmove, about a millisecond at 1M records).
 Seeding appends and sorts once at the end.
 
@@ -33,6 +38,7 @@ from sandbox.hubspot.constants import (
     DEFAULT_ASSOCIATION,
     MODIFIED_ALIASES,
     MODIFIED_PROPERTY,
+    RESTORE_DAYS,
 )
 from sandbox.hubspot.properties import PropertyRegistry
 from sandbox.hubspot.util import iso_ms, property_string, to_ms
@@ -80,6 +86,15 @@ class ObjectStore:
         self.mod_ids: list[int] = []
         self.archived_ids: list[int] = []
         self.emails: dict[str, int] = {}
+        # merged-away id -> id of the record the merge created (chains are collapsed)
+        self.aliases: dict[int, int] = {}
+        # GDPR-deleted ids and addresses (lower-cased): the portal's blocklist
+        self.erased_ids: set[int] = set()
+        self.erased_emails: set[str] = set()
+        # archived id -> its associations, put back by a restore
+        self.archived_edges: dict[int, list[Edge]] = {}
+        # the highest id ever held: ids of merged or erased records are never given again
+        self.high_water = 0
         # False once a seeded record's alias (hs_lastmodifieddate) differs from its primary
         # modified property: searches on the alias then evaluate values instead of the index.
         self.alias_indexed = True
@@ -106,6 +121,15 @@ class ObjectStore:
     def id_by_email(self, email: str) -> int | None:
         return self.emails.get(email.strip().lower())
 
+    def resolve(self, object_id: int) -> Record | None:
+        """The live record `object_id` names: itself, or the record a merge made of it."""
+        record = self.live.get(object_id)
+        if record is None:
+            survivor = self.aliases.get(object_id)
+            if survivor is not None:
+                record = self.live.get(survivor)
+        return record
+
     def page_after(self, start_id: int, limit: int, archived: bool = False) -> list[Record]:
         """Up to `limit` records with id >= start_id, ascending."""
         ids = self.archived_ids if archived else self.ids
@@ -125,7 +149,9 @@ class ObjectStore:
 
     def next_new_id(self) -> int:
         top = max(
-            self.ids[-1] if self.ids else 0, self.archived_ids[-1] if self.archived_ids else 0
+            self.ids[-1] if self.ids else 0,
+            self.archived_ids[-1] if self.archived_ids else 0,
+            self.high_water,
         )
         return top + 1
 
@@ -272,6 +298,97 @@ class ObjectStore:
             pos = bisect.bisect_left(self.ids, record.id)
             self.id_mod[pos] = now_ms
 
+    def emails_of(self, record: Record) -> list[str]:
+        """The record's addresses, lower-cased: `email`, then `hs_additional_emails` (";")."""
+        out = []
+        for raw in [
+            record.props.get("email") or "",
+            *(record.props.get("hs_additional_emails") or "").split(";"),
+        ]:
+            key = raw.strip().lower()
+            if key and key not in out:
+                out.append(key)
+        return out
+
+    def _remove_from_indexes(self, record: Record) -> None:
+        self._changed()
+        self.high_water = max(self.high_water, record.id)
+        pos = bisect.bisect_left(self.ids, record.id)
+        if pos < len(self.ids) and self.ids[pos] == record.id:
+            del self.ids[pos]
+            del self.id_mod[pos]
+        self._mod_remove(record.mod_ms, record.id)
+        self.lagged.pop(record.id, None)
+        for key in self.emails_of(record):
+            if self.emails.get(key) == record.id:
+                del self.emails[key]
+
+    def remove_live(self, record: Record) -> None:
+        """Take a live record out of `live` and every index (merge, GDPR delete)."""
+        self._remove_from_indexes(record)
+        del self.live[record.id]
+
+    def archive(self, record: Record, now_ms: int) -> None:
+        """Move a live record to the archive (HubSpot's recycle bin), archived at `now_ms`."""
+        self.remove_live(record)
+        record.archived = True
+        record.archived_ms = now_ms
+        self.archived[record.id] = record
+        bisect.insort(self.archived_ids, record.id)
+
+    def unarchive(self, record: Record, now_ms: int) -> None:
+        """Back from the archive: live again, modified at `now_ms` (restore)."""
+        self._changed()
+        del self.archived[record.id]
+        pos = bisect.bisect_left(self.archived_ids, record.id)
+        if pos < len(self.archived_ids) and self.archived_ids[pos] == record.id:
+            del self.archived_ids[pos]
+        record.archived = False
+        record.archived_ms = None
+        self.live[record.id] = record
+        for key in self.emails_of(record):
+            self.emails.setdefault(key, record.id)
+        pos = bisect.bisect_left(self.ids, record.id)
+        self.ids.insert(pos, record.id)
+        self.id_mod.insert(pos, record.mod_ms)
+        self._mod_insert(record.mod_ms, record.id)
+        self.touch(record, now_ms)
+
+    def drop(self, object_id: int) -> Record | None:
+        """Forget a record, live or archived, and every alias to it; returns it."""
+        record = self.live.get(object_id)
+        if record is not None:
+            self.remove_live(record)
+        else:
+            record = self.archived.pop(object_id, None)
+            if record is not None:
+                self._changed()
+                self.high_water = max(self.high_water, object_id)
+                pos = bisect.bisect_left(self.archived_ids, object_id)
+                if pos < len(self.archived_ids) and self.archived_ids[pos] == object_id:
+                    del self.archived_ids[pos]
+        for old in [k for k, v in self.aliases.items() if v == object_id]:
+            del self.aliases[old]
+        self.aliases.pop(object_id, None)
+        self.archived_edges.pop(object_id, None)
+        return record
+
+    def sweep(self, now_ms: int) -> int:
+        """Forget records archived `RESTORE_DAYS` or more ago (gone for good); returns how
+        many."""
+        expired = self.expired_archived(now_ms - RESTORE_DAYS * 86_400_000)
+        for object_id in expired:
+            self.drop(object_id)
+        return len(expired)
+
+    def expired_archived(self, cutoff_ms: int) -> list[int]:
+        """Ids archived at or before `cutoff_ms`."""
+        return [
+            i
+            for i, r in self.archived.items()
+            if r.archived_ms is not None and r.archived_ms <= cutoff_ms
+        ]
+
     def set_email(self, record: Record, new_email: str | None) -> None:
         old = record.props.get("email")
         if old:
@@ -319,9 +436,7 @@ def visit_analytics(page_views: Sequence[tuple[int, str | None]]) -> dict[str, s
     return out
 
 
-def apply_visit_analytics(
-    contacts: ObjectStore, touched: Iterable[str], page_views: Any
-) -> int:
+def apply_visit_analytics(contacts: ObjectStore, touched: Iterable[str], page_views: Any) -> int:
     """Recompute the analytics properties of the `touched` contacts from `page_views(id)`
     ((occurred ms, url) oldest first); returns how many contacts changed."""
     changed = 0
@@ -343,6 +458,10 @@ def apply_visit_analytics(
             contacts.touch(record, last_ms)
         changed += 1
     return changed
+
+
+# (from type, from id, to type, to id, association type ids)
+Edge = tuple[str, int, str, int, tuple[int, ...]]
 
 
 class AssociationStore:
@@ -381,6 +500,28 @@ class AssociationStore:
             default_back = DEFAULT_ASSOCIATION.get((to_type, from_type))
             if default_back is not None:
                 self._add_one(to_type, to_id, from_type, from_id, default_back)
+
+    def detach(self, object_type: str, object_id: int) -> list[Edge]:
+        """Remove every association of one record, both directions; returns the edges from
+        it (`attach` puts them back, the inverses included)."""
+        taken: list[Edge] = []
+        for (from_type, to_type), by_from in list(self._edges.items()):
+            if from_type == object_type:
+                targets = by_from.pop(object_id, None)
+                for to_id, types in (targets or {}).items():
+                    taken.append((from_type, object_id, to_type, to_id, types))
+                    back = self._edges.get((to_type, from_type), {}).get(to_id)
+                    if back is not None:
+                        back.pop(object_id, None)
+        return taken
+
+    def attach(self, edges: Iterable[Edge], new_id: int | None = None) -> None:
+        """Store `edges` again (from `new_id` instead of their own from-id when given)."""
+        for from_type, from_id, to_type, to_id, types in edges:
+            for type_id in types:
+                self.add(
+                    from_type, new_id if new_id is not None else from_id, to_type, to_id, type_id
+                )
 
     def targets(self, from_type: str, to_type: str, from_id: int) -> dict[int, tuple[int, ...]]:
         return self._edges.get((from_type, to_type), {}).get(from_id, {})

@@ -210,7 +210,11 @@ class CrmApi:
             object_id = int(raw_id)
         except (TypeError, ValueError):
             return None
-        return store.get(object_id, archived)
+        if archived:
+            store.sweep(self.now_ms())  # archived 90 days ago: gone for good
+            return store.get(object_id, archived=True)
+        # a merged-away id answers with the record the merge made (deletions.py)
+        return store.resolve(object_id)
 
     def _validate_properties(
         self, req: Request, store: ObjectStore, props: Any, creating: bool
@@ -396,6 +400,8 @@ class CrmApi:
         store = self._store(req)
         limit = int_arg(req, "limit", LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT)
         archived = bool_arg(req, "archived")
+        if archived:
+            store.sweep(self.now_ms())
         after = req.arg("after")
         start = 0
         if after:
@@ -466,6 +472,7 @@ class CrmApi:
         if id_property and id_property not in ("hs_object_id", "email"):
             raise validation_error(req, f"{id_property} is not a unique identifier property")
         results, missing, seen = [], [], set()
+        answered: set[int] = set()
         for item in inputs:
             raw_id = str((item or {}).get("id", "")).strip()
             if raw_id in seen:
@@ -474,7 +481,8 @@ class CrmApi:
             record = self._find(req, store, raw_id, id_property, archived)
             if record is None:
                 missing.append(raw_id)
-            else:
+            elif record.id not in answered:  # two merged-away ids name one record
+                answered.add(record.id)
                 results.append(store.render(record, names))
         errors = []
         if missing:
@@ -487,9 +495,7 @@ class CrmApi:
                     {"ids": missing},
                 )
             )
-        return Response.json(
-            batch_status(req, errors), batch_body(results, errors, self.now_ms())
-        )
+        return Response.json(batch_status(req, errors), batch_body(results, errors, self.now_ms()))
 
     def batch_create(self, req: Request) -> Response:
         store = self._store(req)
@@ -702,17 +708,13 @@ class CrmApi:
                             # integer in v4; a string in the 2026-09 spec
                             # (MultiAssociatedObjectWithLabel.toObjectId)
                             "toObjectId": to_id if dated is None else str(to_id),
-                            "associationTypes": self._types_json(
-                                edges[to_id], dated is not None
-                            ),
+                            "associationTypes": self._types_json(edges[to_id], dated is not None),
                         }
                         for to_id in sorted(edges)
                     ],
                 }
             )
-        return Response.json(
-            batch_status(req, errors), batch_body(results, errors, self.now_ms())
-        )
+        return Response.json(batch_status(req, errors), batch_body(results, errors, self.now_ms()))
 
     def associations_create(self, req: Request) -> Response:
         source, target = self._pair(req)

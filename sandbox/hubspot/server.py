@@ -8,11 +8,13 @@ Every API call goes through `before_call`, in this order:
    `reset` and `slow` are done by `App`.
 3. Limits of the tier (see `limits.py`).
 Routes: the CRM under v3/v4 and under each date version in `SERVED_VERSIONS`
-(`routes_crm.py`), activity (`activity.py`, with its dated marketing-events and events paths
-added here), account info, schemas and legacy v2 reads (`routes_account.py`). Admin: the
-portal's validation rules at `GET|POST /_sandbox/validation-rules` (`rules.py`); webhooks
-at `GET|POST /_sandbox/webhooks` (`webhooks.py`). The Forms submission endpoint
-(`forms_submit.py`) is unauthenticated, as on HubSpot, and outside the API's tier limits.
+(`routes_crm.py`) with archive, merge and GDPR delete (`deletions.py`), activity
+(`activity.py`, with its dated marketing-events and events paths added here), account info,
+schemas and legacy v2 reads (`routes_account.py`). Admin: the portal's validation rules at
+`GET|POST /_sandbox/validation-rules` (`rules.py`); webhooks at `GET|POST /_sandbox/webhooks`
+(`webhooks.py`); the UI's restore at `POST /_sandbox/hubspot/{objectType}/{objectId}/restore`
+(`deletions.py`). The Forms submission endpoint (`forms_submit.py`) is unauthenticated, as on
+HubSpot, and outside the API's tier limits.
 Then `decorate` adds `X-HubSpot-Correlation-Id` and, except on search, the rate-limit headers.
 """
 
@@ -28,6 +30,7 @@ from sandbox.httpbase import App, FaultPlan, Request, Response
 from sandbox.hubspot.activity import ActivityApi, ActivityStore
 from sandbox.hubspot.constants import DEFAULT_HUBSPOT_TOKEN, OBJECT_TYPE_ALIASES, TIERS
 from sandbox.hubspot.crm_store import AssociationStore, ObjectStore, apply_visit_analytics
+from sandbox.hubspot.deletions import DeletionsApi, dated_bases
 from sandbox.hubspot.errors import AUTH_MESSAGE, error_body, gateway_error
 from sandbox.hubspot.forms_submit import SUBMIT_PREFIX, FormsSubmitApi
 from sandbox.hubspot.limits import MESSAGES, RateLimiter
@@ -81,6 +84,16 @@ class HubSpotSandbox:
         self.webhooks = WebhookSender(SANDBOX_PORTAL_ID, self.now_ms, webhooks)
         self.crm.webhooks = self.webhooks
         self.crm.register(self.app.router)
+        self.deletions = DeletionsApi(
+            self.crm,
+            self.store.associations,
+            self.store.activity,
+            self.now_ms,
+            int(search_lag_seconds * 1000),
+            self.webhooks,
+            self.app.lock,
+        )
+        self.deletions.register(self.app.router, dated_bases(SERVED_VERSIONS))
         self.forms_submit = FormsSubmitApi(
             self.store.contacts,
             self.store.activity,
@@ -106,6 +119,8 @@ class HubSpotSandbox:
         self.app.admin("POST", "validation-rules", self._rules_endpoint)
         self.app.admin("GET", "webhooks", self._webhooks_endpoint)
         self.app.admin("POST", "webhooks", self._webhooks_endpoint)
+        # HubSpot restores from the UI's recycle bin only (no public API): deletions.py
+        self.app.admin("POST", "hubspot/{objectType}/{objectId}/restore", self.deletions.restore)
 
     def close(self) -> None:
         """Stop the webhook delivery thread (queued deliveries are abandoned)."""
@@ -256,6 +271,16 @@ class SandboxStore:
         self.objects: dict[str, ObjectStore] = {name: ObjectStore(name) for name in CRM_KEYS}
         self.associations = AssociationStore()
         self.activity = ActivityStore()
+        contacts = self.objects["contacts"]
+        # Tracking stops for GDPR-deleted people (deletions.py): activity seeded later for
+        # an erased contact id, or to an erased address nobody holds again, is not taken.
+        self.activity.erased_contact = lambda cid: cid.isdigit() and int(cid) in contacts.erased_ids
+        self.activity.current_contact = lambda cid: (
+            str(contacts.aliases.get(int(cid), cid)) if cid.isdigit() else cid
+        )
+        self.activity.erased_recipient = lambda email: (
+            email in contacts.erased_emails and contacts.id_by_email(email) is None
+        )
 
     @property
     def contacts(self) -> ObjectStore:

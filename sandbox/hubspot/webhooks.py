@@ -59,6 +59,7 @@ SUBSCRIPTIONS: dict[str, int] = {
     "contact.deletion": 7_003,
     "contact.merge": 7_004,
     "contact.privacyDeletion": 7_005,
+    "contact.restore": 7_006,
 }
 SANDBOX_APP_ID = 4_200_001
 BATCH_MAX_EVENTS = 100
@@ -259,6 +260,16 @@ class WebhookSender:
 
     def contact_deleted(self, object_id: int, source: str, occurred_at: int | None = None) -> None:
         self.emit("contact.deletion", object_id, source, occurred_at, changeFlag="DELETED")
+
+    def contact_restored(self, object_id: int, source: str, occurred_at: int | None = None) -> None:
+        """`contact.restore`: the changelog "New subscription types for webhooks" adds no
+        payload property for restores."""
+        self.emit("contact.restore", object_id, source, occurred_at)
+
+    def contact_privacy_deleted(
+        self, object_id: int, source: str, occurred_at: int | None = None
+    ) -> None:
+        self.emit("contact.privacyDeletion", object_id, source, occurred_at)
 
     def contact_merged(
         self,

@@ -12,7 +12,8 @@ from hubspot.crm.contacts import (
 )
 from hubspot.crm.contacts.exceptions import ApiException, NotFoundException
 
-from tests.sandbox.hubspot.hs_sandbox_kit import Sandbox, contact
+from sandbox.hubspot.util import iso_ms
+from tests.sandbox.hubspot.hs_sandbox_kit import START, Sandbox, contact
 
 
 def test_given_250_contacts_list_paging_walks_every_record_exactly_once(hs: Sandbox) -> None:
@@ -154,7 +155,8 @@ def test_update_by_email_and_missing_update_404(hs: Sandbox) -> None:
 def test_archived_records_are_listed_only_with_archived_true(make_sandbox) -> None:
     gone = contact(3)
     gone["archived"] = True
-    gone["archivedAt"] = gone["updatedAt"]
+    # archived a day before the sandbox's clock (START): within the 90 days it can be restored
+    gone["archivedAt"] = iso_ms(int((START - 86_400) * 1000))
     hs = make_sandbox({"contacts": [contact(1), contact(2), gone]})
     live = hs.client.crm.contacts.basic_api.get_page(limit=100)
     assert [r.id for r in live.results] == ["1", "2"]
