@@ -82,7 +82,10 @@ class ActivityStore:
     # tens of millions of them.
     packer: Packer = field(default_factory=Packer)
     # email events newest first; `email_neg_created` aligned (ascending) for bisecting
-    email_events: list[Row] = field(default_factory=list)
+    # A GDPR delete leaves None in place of each of the person's email events (the indexes stay
+    # valid without a rebuild); `finish` drops them.
+    email_events: list[Row | None] = field(default_factory=list)
+    email_tombstones: int = 0
     email_neg_created: list[int] = field(default_factory=list)
     email_by_recipient: dict[str, list[int]] = field(default_factory=dict)
     marketing_events: list[dict[str, Any]] = field(default_factory=list)
@@ -227,6 +230,9 @@ class ActivityStore:
             items.sort(
                 key=lambda s: (-(to_ms(s.get("submittedAt")) or 0), str(s.get("conversionId", "")))
             )
+        if self.email_tombstones:
+            self.email_events = [e for e in self.email_events if e is not None]
+            self.email_tombstones = 0
         self.email_events.sort(key=lambda e: (-int(field_of(e, "created")), str(field_of(e, "id"))))
         self._index_email_events()
         self.events.sort(key=lambda e: (e[0], e[1]))
@@ -278,7 +284,8 @@ class ActivityStore:
         if moved:
             entries = sorted([*entries, *moved.values()], key=lambda e: (e[0], e[1]))
             self.events_by_object[("contact", new_id)] = entries
-            self.events = [moved.get(e[1], e) for e in self.events]
+            for seq, entry in moved.items():
+                self.events[self._event_position(entry[0], seq)] = entry
             self.page_view_contacts.add(new_id)
         olds = set(old_ids)
         changed = False
@@ -298,15 +305,11 @@ class ActivityStore:
         API. Returns how many of each went."""
         self.generation += 1
         counts = {"email_events": 0, "form_submissions": 0, "participations": 0, "page_views": 0}
-        if any(e in self.email_by_recipient for e in emails):
-            kept = [
-                e
-                for e in self.email_events
-                if str(field_of(e, "recipient") or "").lower() not in emails
-            ]
-            counts["email_events"] = len(self.email_events) - len(kept)
-            self.email_events = kept
-            self._index_email_events()
+        for email in emails:
+            for position in self.email_by_recipient.pop(email, []):
+                self.email_events[position] = None
+                counts["email_events"] += 1
+        self.email_tombstones += counts["email_events"]
         for guid, items in self.submissions.items():
             kept_items = [s for s in items if not _names_any(s, emails)]
             counts["form_submissions"] += len(items) - len(kept_items)
@@ -320,15 +323,19 @@ class ActivityStore:
             counts["participations"] = len(self.participations) - len(kept_rows)
             self.participations = kept_rows
             self._index_participations()
-        gone: set[int] = set()
         for contact_id in contact_ids:
-            for _ms, seq, _row in self.events_by_object.pop(("contact", contact_id), []):
-                gone.add(seq)
+            for ms, seq, _row in self.events_by_object.pop(("contact", contact_id), []):
+                del self.events[self._event_position(ms, seq)]
+                counts["page_views"] += 1
             self.page_view_contacts.discard(contact_id)
-        if gone:
-            counts["page_views"] = len(gone)
-            self.events = [e for e in self.events if e[1] not in gone]
         return counts
+
+    def _event_position(self, ms: int, seq: int) -> int:
+        """Where the page view (ms, seq) is in `events` (sorted by (ms, seq); seq unique)."""
+        position = bisect.bisect_left(self.events, (ms, seq))
+        if position >= len(self.events) or self.events[position][1] != seq:
+            raise LookupError(f"page view {seq} is not in the events list")
+        return position
 
 
 def _names_any(submission: dict[str, Any], emails: set[str]) -> bool:
@@ -429,6 +436,8 @@ class ActivityApi:
             position = positions[cursor]
             event = events[position]
             cursor += 1
+            if event is None:  # GDPR-deleted
+                continue
             created = -neg_created[position]
             if (low is not None and created < low) or (high is not None and created > high):
                 continue

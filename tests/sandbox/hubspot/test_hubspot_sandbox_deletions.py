@@ -52,7 +52,8 @@ def _seed() -> dict[str, Any]:
         "email_events": [
             {"id": f"e{i}", "created": BASE_MS + i, "type": "OPEN", "recipient": email2}
             for i in range(3)
-        ],
+        ]
+        + [{"id": "e9", "created": BASE_MS + 9, "type": "CLICK", "recipient": "user3@example.com"}],
         "forms": [{"id": FORM, "name": "資料請求", "formType": "hubspot", "archived": False}],
         "form_submissions": [
             {
@@ -326,6 +327,7 @@ def test_given_a_gdpr_delete_then_the_person_is_gone_from_every_api(hs: Sandbox)
         hs.client.crm.contacts.basic_api.get_by_id("user2@example.com", id_property="email")
     assert _search_email(hs, "user2@example.com") == 0
     assert hs.get("/email/public/v1/events", recipient="user2@example.com").json()["events"] == []
+    assert [e["id"] for e in hs.get("/email/public/v1/events").json()["events"]] == ["e9"]
     submissions = hs.get(f"/form-integrations/v1/submissions/forms/{FORM}").json()["results"]
     assert [s["conversionId"] for s in submissions] == ["c3"]
     assert (
@@ -347,6 +349,7 @@ def test_given_a_gdpr_delete_then_the_person_is_gone_from_every_api(hs: Sandbox)
         }
     )
     assert hs.get("/events/v3/events", objectType="contact", objectId="2").json()["results"] == []
+    assert [e["id"] for e in hs.get("/email/public/v1/events").json()["events"]] == ["e9"]
 
 
 def test_given_gdpr_delete_by_email_of_a_merged_contact_then_every_id_and_address_go(
