@@ -163,8 +163,9 @@ class Deletions:
             log.info("contact merged", extra={"hubspot_id": cid, "survivor": other})
             return True
         if change in ("archive", "restore"):
-            if store.contact(cid) is None:
-                return False
+            contact = store.contact(cid)
+            if contact is None or contact.archived == (change == "archive"):
+                return False  # unknown, or already so (a webhook and a read both said it)
             email = store.erasure.set_archived(cid, change == "archive")
             log.info(f"contact {change}d", extra={"hubspot_id": cid})
             if email and change == "archive" and store.erasure.live_members(email) == 0:

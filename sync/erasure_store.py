@@ -148,6 +148,23 @@ class ErasureStore:
             )
         return len(rows)
 
+    def queue_restores(self, db: Database, live_ids: Iterable[str]) -> int:
+        """Inside the caller's transaction: queue a "restore" for those of `live_ids` (read
+        live from HubSpot) that are stored archived and have none queued yet."""
+        ids = sorted(set(live_ids))
+        queued = 0
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            queued += max(db.execute(
+                "INSERT INTO contact_changes (hubspot_id, change, other_id, recorded_at) "
+                f"SELECT hubspot_id, 'restore', NULL, ? FROM contacts WHERE archived = 1 "
+                f"AND hubspot_id IN ({marks}) AND hubspot_id NOT IN (SELECT hubspot_id FROM "
+                "contact_changes WHERE change = 'restore')",
+                [self._now_iso(), *chunk],
+            ).rowcount or 0, 0)
+        return queued
+
     def pending_changes(self) -> list[Change]:
         rows = self._db.execute(
             "SELECT id, hubspot_id, change, other_id FROM contact_changes ORDER BY id"

@@ -299,13 +299,17 @@ class StateStore:
         with self.transaction() as db:
             self._upsert_contacts(db, contacts)
 
-    @staticmethod
-    def _upsert_contacts(db: Database, contacts: Iterable[Contact]) -> None:
+    def _upsert_contacts(self, db: Database, contacts: Iterable[Contact]) -> None:
+        # An archived contact read live again was restored: it stays archived here and a
+        # "restore" change is queued, which `sync.deletions` applies this run (scored again,
+        # what `sync.on_archive` wrote undone).
+        contacts = list(contacts)
+        self.erasure.queue_restores(db, [c.hubspot_id for c in contacts if not c.archived])
         db.executemany(
             "INSERT INTO contacts VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(hubspot_id) DO UPDATE "
             "SET email = excluded.email, properties = excluded.properties, "
             "company_id = excluded.company_id, updated_at = excluded.updated_at, "
-            "archived = excluded.archived",
+            "archived = CASE WHEN contacts.archived = 1 THEN 1 ELSE excluded.archived END",
             [
                 (
                     c.hubspot_id,
