@@ -176,7 +176,10 @@ CHANGES = {
 def contact_changes(events: Sequence[WebhookEvent]) -> list[tuple[str, str, str | None]]:
     """(hubspot_id, change, survivor) for the archive, restore, merge and erase events of a
     batch, in order; a merge gives one per merged-away id (`mergedObjectIds`), its survivor
-    being `newObjectId`, else `primaryObjectId`."""
+    being `newObjectId`, else `primaryObjectId`. When the merge created a new record
+    (`newObjectId` "only present if a new record is created", and differs from the primary:
+    HubSpot changelog "New subscription types for webhooks"; merges create a new id since
+    2024, see sandbox/hubspot/README.md), the primary's old id is merged away too."""
     out: list[tuple[str, str, str | None]] = []
     for event in events:
         kind = event.subscription_type
@@ -184,8 +187,11 @@ def contact_changes(events: Sequence[WebhookEvent]) -> list[tuple[str, str, str 
             out.append((event.object_id, CHANGES[kind], None))
         elif kind == MERGE:
             survivor = event.new_object_id or event.primary_object_id or event.object_id
+            gone = [*event.merged_object_ids]
+            if event.new_object_id and event.primary_object_id:
+                gone.append(event.primary_object_id)
             out.extend(
-                (old, "merge", survivor) for old in event.merged_object_ids if old != survivor
+                (old, "merge", survivor) for old in dict.fromkeys(gone) if old != survivor
             )
     return out
 
