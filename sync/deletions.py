@@ -33,10 +33,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from core.errors import ConfigError
-from core.plan import RecordWrite
+from core.errors import ConfigError, RecordError, RetriableAPIError
+from core.plan import RecordWrite, WriteError, WriteResult
 from scoring import Rules
 from scoring.retention import kinds_to_prune, minimum_retention_days
+from sync.deletion_writes import PendingWrite
+from sync.erasure_store import ERASED_TEXT
 from sync.state import StateStore
 from sync.state_rows import iso
 
@@ -93,6 +95,7 @@ class Deletions:
     rules: Rules | None = None
     retention: int | None = None  # days
     merged_on_read: Callable[[], Mapping[str, str]] = dict
+    _failures: int = field(default=0, init=False, repr=False)
 
     # ------------------------------------------------------------------ one run
     def run(self, now: datetime, overlap: timedelta, *, reconcile: bool,
@@ -100,6 +103,8 @@ class Deletions:
         counts = {"archived": 0, "restored": 0, "merged": 0, "erased": 0}
         if dry_run:
             return counts
+        self._failures = 0
+        self._retry_kept()
         changes = self.store.erasure
         changes.add_changes(
             (old, "merge", new) for old, new in sorted(self.merged_on_read().items())
@@ -114,6 +119,8 @@ class Deletions:
             if self._apply(change.change, change.hubspot_id, change.other_id):
                 counts[kind] += 1
             changes.drop_changes([change.id])
+        if self._failures:
+            counts["salesforce_failed"] = self._failures
         return counts
 
     def _reconcile_due(self, now: datetime) -> bool:
@@ -180,6 +187,7 @@ class Deletions:
         link = self.store.links([email]).get(email)
         if link is None or self.policy.on_archive == "keep" or self.writer is None:
             return
+        cid = self._id_of(email)
         fields: dict[str, Any] = {}
         if self.policy.on_archive == "clear_mql":
             fields = {f: None for f in self.policy.mql_fields}
@@ -189,15 +197,19 @@ class Deletions:
                 self.store.record_written(email, PRIOR_STATUS, {"Status": prior})
             fields = {"Status": self.policy.disqualified_status}
         if fields:
-            self._write(email, link.sobject, link.record_id, fields)
+            self._write(PendingWrite(0, "archive", cid, email, link.sobject, link.record_id,
+                                     "update", fields, None))
 
     def _on_restore(self, email: str) -> None:
         link = self.store.links([email]).get(email)
         if link is None or self.writer is None:
             return
+        # an archive write still waiting is superseded: the lead is live again
+        self.store.deletion_writes.drop_for(link.record_id, "archive")
         prior = self.store.written([email]).get(email, {}).get(f"{PRIOR_STATUS}.Status")
         if prior is not None and link.sobject == "Lead":
-            self._write(email, "Lead", link.record_id, {"Status": prior})
+            self._write(PendingWrite(0, "restore", self._id_of(email), email, "Lead",
+                                     link.record_id, "update", {"Status": prior}, None))
         # The MQL fields cleared on archive: the next scoring sees them as written empty
         # and writes the lead's standing again (the lead is marked).
         self.store.mark_dirty([f"e:{email}"])
@@ -210,7 +222,10 @@ class Deletions:
             if link is not None and self.policy.erase_in_salesforce == "clear_fields":
                 names = self.policy.written_fields.get(link.sobject, ())
                 if names:
-                    self._write(email, link.sobject, link.record_id, {n: None for n in names})
+                    # named by ids only: the address is about to be purged
+                    self._write(PendingWrite(0, "erase", self._id_of(email, ids), None,
+                                             link.sobject, link.record_id, "update",
+                                             {n: None for n in names}, None), email)
         result = self.store.erasure.erase(ids, emails)
         for cid in ids:
             log.info("contact erased", extra={"hubspot_id": cid, "rows_purged": result.rows})
@@ -219,11 +234,50 @@ class Deletions:
                         "the next erasure or run retries")
         return True
 
-    def _write(self, email: str, sobject: str, record_id: str, fields: dict[str, Any]) -> None:
+    def _id_of(self, email: str, among: Iterable[str] = ()) -> str | None:
+        """The HubSpot id a write names its lead by (one of `among` when given)."""
+        members = self.store.contacts_by_email([email]).get(email, [])
+        ids = [m.hubspot_id for m in members]
+        chosen = [i for i in ids if i in set(among)] or ids
+        return chosen[0] if chosen else None
+
+    def _write(self, write: PendingWrite, address: str | None = None) -> bool:
+        """One policy write; a failure is kept for the next run with a dead letter naming the
+        HubSpot id and record id (`sync.deletion_writes`). `address`: the erased address, cut
+        from Salesforce's error message before it is stored."""
         assert self.writer is not None
-        results = self.writer.write_records([RecordWrite(email, sobject, record_id, fields)])
-        if all(getattr(r, "success", False) for r in results or ()):
-            self.store.record_written(email, sobject, fields)
+        key = write.lead_key or f"hubspot:{write.hubspot_id or '-'}"
+        try:
+            results = list(self.writer.write_records(
+                [RecordWrite(key, write.sobject, write.record_id, dict(write.fields))]
+            ) or ())
+        except (RetriableAPIError, RecordError) as exc:  # did not reach Salesforce, or refused
+            results = [WriteResult(key, False, errors=(WriteError("UNREACHED", str(exc)),))]
+        if results and all(r.success for r in results):
+            if write.lead_key:
+                self.store.record_written(write.lead_key, write.sobject, write.fields)
+            if write.id:
+                self.store.deletion_writes.done(write)
+            return True
+        self._failures += 1
+        errors = [e for r in results for e in r.errors] or [WriteError("FAILED", "no result")]
+        message = (f"HubSpot contact {write.hubspot_id or '-'}, Salesforce {write.sobject} "
+                   f"{write.record_id}: {errors[0].message}")
+        address = address or write.lead_key  # the dead letter names ids, never an address
+        if address:
+            message = message.replace(address, ERASED_TEXT)
+        self.store.deletion_writes.failed(write, code=errors[0].code, message=message,
+                                          fields=errors[0].fields)
+        log.warning("deletion policy write failed; kept for the next run",
+                    extra={"hubspot_id": write.hubspot_id, "record_id": write.record_id,
+                           "reason": write.reason, "code": errors[0].code})
+        return False
+
+    def _retry_kept(self) -> None:
+        if self.writer is None:
+            return
+        for write in self.store.deletion_writes.pending():
+            self._write(write)
 
     # ------------------------------------------------------------------ retention
     def prune(self, now: datetime) -> int:

@@ -142,6 +142,8 @@ class Pipeline:
             summary.deletions = self.deletions.run(
                 now, options.overlap, reconcile=options.reconcile, dry_run=options.dry_run
             )
+            # a policy write Salesforce refused is a dead letter, retried by the next run
+            summary.write_failures += summary.deletions.get("salesforce_failed", 0)
         self._process_dirty(run)
         if self.deletions is not None and not options.dry_run:
             summary.activities_pruned = self.deletions.prune(now)

@@ -39,6 +39,7 @@ from sync.db import (
     database_errors,
     unusable_message,
 )
+from sync.deletion_writes import DeletionWriteStore
 from sync.erasure_store import ErasureStore
 from sync.lead_refs import EMAIL_PREFIX, contact_ref, email_ref, split_refs
 from sync.outcome_store import OutcomeStore
@@ -177,7 +178,12 @@ MIGRATIONS: tuple[str, ...] = (
     #   salted hash and the day, so a later page or event about that person is dropped;
     # - contact_changes: archive / restore / merge / erase events (webhooks, the archived
     #   listing, reconciliation) waiting for the next run; a row goes once applied;
-    # - merged_contacts: a merged-away contact id and its survivor.
+    # - merged_contacts: a merged-away contact id and its survivor;
+    # - deletion_writes: Salesforce writes of the deletion policies (on_archive,
+    #   erase_in_salesforce) that failed, retried by each run (`sync.deletion_writes`); named
+    #   by HubSpot id and record id (lead_key only for archive/restore, never for an erasure);
+    # - created_leads: the Leads the connector created (from this release on), the only ones
+    #   `erase_in_salesforce = "delete_created_leads"` may delete.
     """
     CREATE TABLE state_secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL);
     CREATE TABLE erasures (
@@ -187,6 +193,12 @@ MIGRATIONS: tuple[str, ...] = (
         other_id TEXT, recorded_at TEXT NOT NULL);
     CREATE TABLE merged_contacts (
         merged_id TEXT PRIMARY KEY, survivor_id TEXT NOT NULL, merged_at TEXT NOT NULL);
+    CREATE TABLE deletion_writes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, reason TEXT NOT NULL, hubspot_id TEXT,
+        lead_key TEXT, sobject TEXT NOT NULL, record_id TEXT NOT NULL, action TEXT NOT NULL,
+        fields TEXT NOT NULL, dead_letter INTEGER, created_at TEXT NOT NULL);
+    CREATE TABLE created_leads (
+        record_id TEXT PRIMARY KEY, hubspot_id TEXT, created_at TEXT NOT NULL);
     """,
 )
 
@@ -243,6 +255,7 @@ class StateStore:
         self.alerts = AlertStore(self._db, self._clock)
         self.touches = TouchStore(self._db, self._clock)
         self.erasure = ErasureStore(self._db, self._clock)
+        self.deletion_writes = DeletionWriteStore(self._db, self._clock)
 
     @property
     def where(self) -> str:
