@@ -15,7 +15,8 @@ and the purge that makes the connector forget an erased person.
 
 `purge` deletes every row that names the person, from every table of the schema (the known
 ones by their key columns, then any other table by a scan of its text columns, so a table a
-later migration adds is covered too); run summaries are kept with the address replaced. On
+later migration adds is covered too); rows of the tables not about one person (runs,
+companies, anything shared or unknown) are kept with the address replaced by `[erased]`. On
 SQLite it runs with `PRAGMA secure_delete=ON` (freed cells and pages are overwritten with
 zeros; SQLite docs, https://www.sqlite.org/pragma.html#pragma_secure_delete) and is followed
 by `PRAGMA wal_checkpoint(TRUNCATE)` (the WAL's frames, which hold the old pages, are copied
@@ -65,8 +66,13 @@ KEYED: tuple[tuple[str, str, str], ...] = (
     ("merged_contacts", "merged_id", "id"),
     ("merged_contacts", "survivor_id", "id"),
 )
-# Kept, with the address replaced: the run history.
-REWRITTEN = ("runs",)
+# Tables about one person: a row of theirs that still mentions the address after the keyed
+# deletes (a payload, a message) is deleted by the scan.
+PER_PERSON = frozenset({t for t, _, _ in KEYED} | {"dirty", "deletion_writes"})
+# Every other table (run history, companies, Salesforce opportunities, owners, and any table a
+# later migration adds) is shared: a row that mentions the address keeps its place with the
+# address replaced by `[erased]` (a company must not disappear because one of its people
+# asked to be forgotten).
 # Never scanned: they hold no personal data by construction.
 SKIPPED = ("erasures", "state_secrets", "schema_version", "cursors")
 
@@ -390,7 +396,7 @@ class ErasureStore:
                 rows += n
                 touched.add("dirty")
         # Whatever else still mentions an address (a message, a payload, another branch's
-        # table): rows deleted, run summaries rewritten.
+        # table): rows of per-person tables deleted, rows of shared tables rewritten.
         for table, columns in self._text_columns(db).items():
             if table in SKIPPED:
                 continue
@@ -400,14 +406,16 @@ class ErasureStore:
                     pattern = "%" + _like_escape(form) + "%"
                     where = " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in columns)
                     params = [pattern] * len(columns)
-                    if table in REWRITTEN:
+                    if table not in PER_PERSON:
                         for column in columns:
                             n = db.execute(
                                 f"UPDATE {table} SET {column} = replace({column}, ?, ?) "
                                 f"WHERE {column} LIKE ? ESCAPE '\\'",
                                 (form, ERASED_TEXT, pattern),
                             ).rowcount
-                            rows += max(n or 0, 0)
+                            if n and n > 0:
+                                rows += n
+                                touched.add(table)
                     else:
                         n = db.execute(f"DELETE FROM {table} WHERE {where}", params).rowcount
                         if n and n > 0:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from core.models import Activity, Contact
+from core.models import Activity, Company, Contact
 from core.plan import TaskWrite
 from scoring import MqlState
 from sync.db import SqliteTarget, StateTarget
@@ -155,3 +155,27 @@ def test_given_queued_changes_they_come_back_in_order_until_dropped(
     ]
     store.erasure.drop_changes([pending[0].id])
     assert [c.hubspot_id for c in store.erasure.pending_changes()] == ["2"]
+
+
+def test_given_shared_rows_mention_the_address_they_are_redacted_not_deleted(
+    store: StateStore,
+) -> None:
+    _fill(store, GONE, "1")
+    _fill(store, KEPT, "2")
+    # a company whose properties name the person (a contact note, the main address)
+    store.upsert_companies([Company("77", {"name": "Kansai Kikai", "notes": f"ask {GONE}",
+                                           "main_email": GONE})])
+    store._db.execute("CREATE TABLE other_feature (id TEXT PRIMARY KEY, note TEXT)")
+    store._db.execute("INSERT INTO other_feature VALUES ('x', ?)", (f"sent to {GONE}",))
+    store.erasure.erase(["1"], [GONE])
+    company = store.company("77")
+    assert company is not None and company.get("name") == "Kansai Kikai"  # still there
+    assert company.get("notes") == "ask [erased]" and company.get("main_email") == "[erased]"
+    assert store._db.execute("SELECT note FROM other_feature").fetchall()[0][0] == (
+        "sent to [erased]"
+    )
+    assert _mentions(store, GONE) == []
+    # per-person rows that mentioned the address are gone, not rewritten
+    letters = [d["message"] for d in store.dead_letters()]
+    assert f"bad {KEPT}" in letters and all("[erased]" not in m for m in letters)
+    assert store.runs(10)  # the run history stays
