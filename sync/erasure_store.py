@@ -89,6 +89,7 @@ class Change:
 class PurgeResult:
     rows: int
     wal_truncated: bool | None  # SQLite: whether the checkpoint emptied the WAL; else None
+    vacuumed: tuple[str, ...] = ()  # PostgreSQL: the purged tables VACUUMed after the commit
 
 
 class ErasureStore:
@@ -361,7 +362,8 @@ class ErasureStore:
         elif touched:
             for table in sorted(touched):
                 self._db.execute(f"VACUUM {table}")
-        return PurgeResult(rows, wal_truncated)
+        vacuumed = tuple(sorted(touched)) if not sqlite else ()
+        return PurgeResult(rows, wal_truncated, vacuumed)
 
     def _vacuum_once(self) -> None:
         """The first erasure of a SQLite store rebuilds the file once (`VACUUM`): rows

@@ -179,3 +179,30 @@ def test_given_shared_rows_mention_the_address_they_are_redacted_not_deleted(
     letters = [d["message"] for d in store.dead_letters()]
     assert f"bad {KEPT}" in letters and all("[erased]" not in m for m in letters)
     assert store.runs(10)  # the run history stays
+
+
+def test_given_postgresql_the_erased_rows_are_gone_and_the_touched_tables_vacuumed(
+    store: StateStore,
+) -> None:
+    if store._db.dialect != "postgresql":
+        pytest.skip("PostgreSQL only (SQLite: secure_delete and the WAL checkpoint, above)")
+    _fill(store, GONE, "101")
+    _fill(store, KEPT, "202")
+    result = store.erasure.erase(["101"], [GONE])
+    assert {"contacts", "activities", "links", "tasks", "dead_letters"} <= set(result.vacuumed)
+    # gone from every table, as a query sees it
+    assert _mentions(store, GONE) == []
+    for table, column in (("contacts", "email"), ("activities", "email"), ("links", "lead_key")):
+        assert store._db.execute(
+            f"SELECT count(*) FROM {table} WHERE {column} = ?", (GONE,)
+        ).fetchone()[0] == 0
+    # VACUUM ran on each purged table (the dead row versions are removed from heap and
+    # indexes): PostgreSQL's own statistics say when a table was last vacuumed by hand
+    store._db.execute("SELECT pg_stat_clear_snapshot()")
+    vacuumed = {
+        r[0] for r in store._db.execute(
+            "SELECT relname FROM pg_stat_user_tables WHERE schemaname = current_schema() "
+            "AND last_vacuum IS NOT NULL"
+        )
+    }
+    assert set(result.vacuumed) <= vacuumed
