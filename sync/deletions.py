@@ -20,7 +20,10 @@ What Salesforce gets follows the settings (docs/deletions.md): `sync.on_archive`
 lead_statuses`, the status before kept to be put back on restore; a Contact has no Lead status
 and is left as it is) and `sync.erase_in_salesforce` (`none`: the record is never written
 again, since the lead is gone from the state; `clear_fields`: every field the field map writes
-on that record set to empty first). Only linked records (`links`) are ever touched.
+on that record set to empty first; `delete_created_leads`: the linked Lead deleted when the
+connector created it (`created_leads`, recorded since this release) and it is not converted;
+anything else left as with `none`). Only linked records (`links`) are ever touched. A policy
+write Salesforce refuses is kept and retried by each run (`sync.deletion_writes`).
 Logs name HubSpot ids, never an erased person's address.
 """
 
@@ -56,6 +59,8 @@ class ContactStates(Protocol):
 
 class RecordWriter(Protocol):
     def write_records(self, writes: Any) -> Any: ...
+    def converted_leads(self, record_ids: Any) -> set[str]: ...
+    def delete_leads(self, record_ids: Any) -> Any: ...
 
 
 def retention_days(configured: int | None, rules: Rules) -> int:
@@ -226,6 +231,9 @@ class Deletions:
                     self._write(PendingWrite(0, "erase", self._id_of(email, ids), None,
                                              link.sobject, link.record_id, "update",
                                              {n: None for n in names}, None), email)
+            elif link is not None and self.policy.erase_in_salesforce == "delete_created_leads":
+                self._delete_if_created(link.sobject, link.record_id, self._id_of(email, ids),
+                                        email)
         result = self.store.erasure.erase(ids, emails)
         for cid in ids:
             log.info("contact erased", extra={"hubspot_id": cid, "rows_purged": result.rows})
@@ -233,6 +241,19 @@ class Deletions:
             log.warning("state database busy: its WAL was not truncated after an erasure; "
                         "the next erasure or run retries")
         return True
+
+    def _delete_if_created(self, sobject: str, record_id: str, hubspot_id: str | None,
+                           email: str) -> None:
+        """`delete_created_leads`: only a Lead this connector created (recorded since this
+        release: `created_leads`), never a Contact, never a Lead sales created or one created
+        before the record was kept; the converted check happens at the delete."""
+        created = self.store.deletion_writes.created_by_connector([record_id])
+        if sobject != "Lead" or record_id not in created:
+            log.info("erased person's Salesforce record kept: not a Lead the connector created",
+                     extra={"hubspot_id": hubspot_id, "record_id": record_id})
+            return
+        self._write(PendingWrite(0, "erase", hubspot_id, None, "Lead", record_id, "delete",
+                                 {}, None), email)
 
     def _id_of(self, email: str, among: Iterable[str] = ()) -> str | None:
         """The HubSpot id a write names its lead by (one of `among` when given)."""
@@ -248,12 +269,27 @@ class Deletions:
         assert self.writer is not None
         key = write.lead_key or f"hubspot:{write.hubspot_id or '-'}"
         try:
-            results = list(self.writer.write_records(
-                [RecordWrite(key, write.sobject, write.record_id, dict(write.fields))]
-            ) or ())
+            if write.action == "delete":
+                if self.writer.converted_leads([write.record_id]):
+                    # converted since it was created: sales' record now, never deleted
+                    log.info("erased person's Lead kept: converted in Salesforce",
+                             extra={"hubspot_id": write.hubspot_id,
+                                    "record_id": write.record_id})
+                    self._forget_delete(write)
+                    return True
+                results = list(self.writer.delete_leads([write.record_id]) or ())
+            else:
+                results = list(self.writer.write_records(
+                    [RecordWrite(key, write.sobject, write.record_id, dict(write.fields))]
+                ) or ())
         except (RetriableAPIError, RecordError) as exc:  # did not reach Salesforce, or refused
             results = [WriteResult(key, False, errors=(WriteError("UNREACHED", str(exc)),))]
         if results and all(r.success for r in results):
+            if write.action == "delete":
+                self._forget_delete(write)
+                log.info("erased person's Lead deleted in Salesforce (created by the connector)",
+                         extra={"hubspot_id": write.hubspot_id, "record_id": write.record_id})
+                return True
             if write.lead_key:
                 self.store.record_written(write.lead_key, write.sobject, write.fields)
             if write.id:
@@ -272,6 +308,11 @@ class Deletions:
                     extra={"hubspot_id": write.hubspot_id, "record_id": write.record_id,
                            "reason": write.reason, "code": errors[0].code})
         return False
+
+    def _forget_delete(self, write: PendingWrite) -> None:
+        self.store.deletion_writes.forget_created(write.record_id)
+        if write.id:
+            self.store.deletion_writes.done(write)
 
     def _retry_kept(self) -> None:
         if self.writer is None:

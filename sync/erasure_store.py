@@ -65,6 +65,7 @@ KEYED: tuple[tuple[str, str, str], ...] = (
     ("contact_changes", "other_id", "id"),
     ("merged_contacts", "merged_id", "id"),
     ("merged_contacts", "survivor_id", "id"),
+    ("created_leads", "hubspot_id", "id"),
 )
 # Tables about one person: a row of theirs that still mentions the address after the keyed
 # deletes (a payload, a message) is deleted by the scan.

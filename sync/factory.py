@@ -201,16 +201,6 @@ def _deletions(
     from sync.deletions import DeletionPolicy, Deletions, retention_days
     from sync.outcomes import load_funnel
 
-    if settings.sync.erase_in_salesforce == "delete_created_leads":
-        raise ConfigError(
-            "configuration is not valid",
-            [
-                "sync.erase_in_salesforce: \"delete_created_leads\" is not available yet: the "
-                "connector creates Leads for MQLs but its state does not record which Leads it "
-                "created, so it cannot tell them from Leads sales created; use \"none\" or "
-                "\"clear_fields\" (docs/deletions.md)"
-            ],
-        )
     funnel = load_funnel(folder)
     lost = list(funnel.lost.lead_statuses)
     hours = settings.sync.reconcile_hours
