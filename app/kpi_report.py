@@ -32,6 +32,7 @@ from kpi.model import (
     Agreement,
     AgreementRow,
     Engagement,
+    ExtraTable,
     LeadFacts,
     Outcome,
     Period,
@@ -327,6 +328,27 @@ def agreement_check(store: StateStore, funnel: FunnelRules) -> Agreement | None:
     )
 
 
+def deletions_table(counts: Mapping[str, int]) -> ExtraTable:
+    """Contacts HubSpot archived, merged away and erased, as the state holds them now
+    (docs/deletions.md). Counts only: an erased person leaves nothing else behind."""
+    rows = (
+        ({"en": "archived", "ja": "アーカイブ済み"}, counts.get("archived", 0)),
+        ({"en": "merged away", "ja": "統合（マージ）済み"}, counts.get("merged", 0)),
+        ({"en": "erased (GDPR / APPI)", "ja": "完全削除（GDPR・個人情報保護法）"},
+         counts.get("erased", 0)),
+    )
+    return ExtraTable(
+        name="deletions",
+        title={"en": "Deleted, merged and erased contacts",
+               "ja": "削除・統合・完全削除されたコンタクト"},
+        columns=({"en": "contacts", "ja": "コンタクト"}, {"en": "count", "ja": "件数"}),
+        rows=tuple((f"{label['en']} / {label['ja']}", n) for label, n in rows),
+        note={"en": "Archived contacts are not scored; erased people are purged from the state.",
+              "ja": "アーカイブ済みのコンタクトはスコアリングされず、"
+                    "完全削除された人のデータは状態DBから消去されます。"},
+    )
+
+
 # ------------------------------------------------------------------------------ command
 def speed_to_lead(
     store: StateStore, settings: Settings, *, since: datetime, until: datetime
@@ -420,6 +442,10 @@ def build_report(
             speed_to_lead=speed_to_lead(store, settings, since=start, until=until),
             sla_hours=settings.sla.first_touch_hours,
         )
+        deletions = deletions_table(store.erasure.counts())
+    from dataclasses import replace as _replace
+
+    report = _replace(report, extra_tables=(*report.extra_tables, deletions))
     if problems.count:
         from dataclasses import replace
 

@@ -86,6 +86,13 @@ def format_status(data: dict[str, Any]) -> str:
         lines.append("  (none yet: the first sync reads the initial look-back window)")
     lines.append("stored: " + ", ".join(f"{k} {v}" for k, v in data["counts"].items()))
     lines.extend(_alert_status_lines(data["counts"]))
+    if data.get("deletions"):
+        d = data["deletions"]
+        lines.append(
+            f"contacts: {d.get('archived', 0)} archived, {d.get('merged', 0)} merged away, "
+            f"{d.get('erased', 0)} erased, {d.get('deletion_events_waiting', 0)} deletion "
+            "events waiting"
+        )
     lines.extend(speed_to_lead_lines(data.get("speed_to_lead") or [], data.get("sla_hours")))
     lines.append("last runs:")
     for run in data["runs"]:

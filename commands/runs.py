@@ -31,13 +31,19 @@ def print_summary(summary: dict[str, Any], as_json: bool) -> None:
 @click.option("--dry-run", is_flag=True, help="Plan the writes and print them; write nothing.")
 @click.option("--limit", type=click.IntRange(min=1), help="Score and write at most N leads.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
+@click.option(
+    "--reconcile",
+    is_flag=True,
+    help="Check every stored contact id against HubSpot now (archived, merged, erased).",
+)
 @click.pass_obj
-def sync(obj: Context, dry_run: bool, limit: int | None, as_json: bool) -> None:
+def sync(obj: Context, dry_run: bool, limit: int | None, as_json: bool, reconcile: bool) -> None:
     """Incremental run: what changed in HubSpot since the last run."""
 
     def go() -> int:
         summary = run_once(
-            obj.settings(), kind="sync", dry_run=dry_run, limit=limit, clock=obj.clock
+            obj.settings(), kind="sync", dry_run=dry_run, limit=limit, clock=obj.clock,
+            reconcile=reconcile,
         )
         print_summary(summary.as_dict(), as_json)
         return EXIT_RECORDS_FAILED if summary.write_failures else EXIT_OK

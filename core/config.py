@@ -286,6 +286,10 @@ class StateSettings(_Section):
     password_file: UsablePath | None = Field(
         default=None, description="File holding the PostgreSQL password, kept out of `url`."
     )
+    # deletions: raw activities older than this are deleted at the end of a run. None: the
+    # minimum the scoring rules allow (`scoring.retention`); a value below it is refused when
+    # the rules are loaded (`sync.deletions.retention_days`).
+    activity_retention_days: int | None = Field(default=None, ge=1)
 
     @field_validator("url")
     @classmethod
@@ -321,6 +325,11 @@ class SyncSettings(_Section):
     # Pull sales outcomes (Lead status, conversion, opportunities) every run: stages after
     # MQL, the agreement check, precision/recall in `score simulate` (mappings/funnel.toml).
     pull_outcomes: bool = True
+    # deletions (docs/deletions.md): what Salesforce gets when a contact is archived in
+    # HubSpot, and when a person is erased; how often known ids are reconciled (hours).
+    on_archive: Literal["keep", "clear_mql", "mark_disqualified"] = "keep"
+    erase_in_salesforce: Literal["none", "clear_fields", "delete_created_leads"] = "none"
+    reconcile_hours: float = Field(default=24.0, ge=0)
 
 
 class ServeSettings(_Section):

@@ -348,6 +348,9 @@ def _open_sqlite(path: Path) -> sqlite3.Connection:
     db.row_factory = sqlite3.Row
     _enable_wal(db)
     db.execute("PRAGMA synchronous=NORMAL")
+    # Deleted content is overwritten with zeros, not left in free space (erasure:
+    # `sync.erasure_store`); some builds have it on by default, this makes it so on all.
+    db.execute("PRAGMA secure_delete=ON")
     db.execute("PRAGMA foreign_keys=ON")
     return db
 

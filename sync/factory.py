@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from connectors.hubspot.client import HubSpotClient
@@ -18,9 +18,9 @@ from connectors.salesforce.client import SalesforceClient
 from core.config import Settings
 from core.errors import ConfigError
 from core.logs import register_secret
-from scoring import load_rules
+from scoring import Rules, load_rules
 from sync.alerts import AlertOutbox
-from sync.fieldmap import load_field_map
+from sync.fieldmap import FieldMap, load_field_map
 from sync.pipeline import Pipeline
 from sync.rule_versions import fingerprint, load_shadow, shadow_folder
 from sync.score_tracking import ScoreTracking, ShadowRules
@@ -29,6 +29,8 @@ from sync.sink import SalesforceSink
 from sync.state import StateStore
 
 log = logging.getLogger("connector.sync")
+if TYPE_CHECKING:
+    from sync.deletions import Deletions
 
 
 def previous_searches(runs: list[dict[str, Any]], per_second: int) -> list[float]:
@@ -175,10 +177,12 @@ def build_pipeline(
             call_count=lambda: salesforce.total_calls,
             clock=clock,
         )
+    sink = SalesforceSink(salesforce, field_map, settings)
+    deletions = _deletions(settings, store, source, sink, folder, rules, field_map)
     yield Pipeline(
         store=store,
         source=source,
-        sink=SalesforceSink(salesforce, field_map, settings),
+        sink=sink,
         scorer=RulesScorer(rules),
         field_map=field_map,
         clock=clock,
@@ -201,6 +205,7 @@ def build_pipeline(
         alerts=build_alerts(settings, store, salesforce),
         tracking=build_tracking(settings, folder),
         accounts=build_accounts(settings, store, rules, salesforce, hubspot, folder),
+        deletions=deletions,
     )
 
 
@@ -229,4 +234,41 @@ def build_accounts(settings: Settings, store: StateStore, rules: Any, salesforce
         hubspot=HubSpotContactWriter(hubspot, object_type="companies")
         if settings.accounts.write_hubspot else None,
         batch_size=settings.accounts.batch_size,
+    )
+
+
+def _deletions(
+    settings: Settings,
+    store: StateStore,
+    source: HubSpotSource,
+    sink: SalesforceSink,
+    folder: Path,
+    rules: Rules,
+    field_map: FieldMap,
+) -> Deletions:
+    """Archive, merge, erasure and retention (sync.deletions) as the settings say."""
+    from sync.deletions import DeletionPolicy, Deletions, retention_days
+    from sync.outcomes import load_funnel
+
+    funnel = load_funnel(folder)
+    lost = list(funnel.lost.lead_statuses)
+    hours = settings.sync.reconcile_hours
+    policy = DeletionPolicy(
+        on_archive=settings.sync.on_archive,
+        erase_in_salesforce=settings.sync.erase_in_salesforce,
+        reconcile_every=timedelta(hours=hours) if hours > 0 else None,
+        mql_fields=(funnel.salesforce.mql_status_field, funnel.salesforce.mql_date_field),
+        disqualified_status=lost[0] if lost else None,
+        written_fields={
+            s: tuple(m.target for m in field_map.for_object(s)) for s in ("Lead", "Contact")
+        },
+    )
+    return Deletions(
+        store=store,
+        source=source,
+        writer=sink,
+        policy=policy,
+        rules=rules,
+        retention=retention_days(settings.state.activity_retention_days, rules),
+        merged_on_read=lambda: dict(source.merged_ids),
     )

@@ -46,6 +46,7 @@ from core.models import Company, Contact
 from core.plan import RecordWrite, TaskWrite
 from scoring import MqlState
 from sync.account_pass import AccountPass, last_activity
+from sync.deletions import Deletions
 from sync.extraction import Extraction
 from sync.fieldmap import FieldMap
 from sync.lead_refs import contact_ref, email_ref, split_refs
@@ -116,6 +117,8 @@ class Pipeline:
     tracking: ScoreTracking | None = None
     # Account scores and buying groups ([accounts] enabled; sync.account_pass); None: off.
     accounts: AccountPass | None = None
+    # Archive, merge, erasure and retention (sync.deletions); None: off.
+    deletions: Deletions | None = None
     extraction: Extraction = field(init=False, repr=False)
     salesforce_writes: SalesforceWrites = field(init=False, repr=False)
 
@@ -144,7 +147,15 @@ class Pipeline:
             summary.outcomes = self.outcomes.pull(
                 now, since=since, overlap=options.overlap, advance=not options.dry_run
             ).as_dict()
+        if self.deletions is not None and options.extract:
+            summary.deletions = self.deletions.run(
+                now, options.overlap, reconcile=options.reconcile, dry_run=options.dry_run
+            )
+            # a policy write Salesforce refused is a dead letter, retried by the next run
+            summary.write_failures += summary.deletions.get("salesforce_failed", 0)
         self._process_dirty(run)
+        if self.deletions is not None and not options.dry_run:
+            summary.activities_pruned = self.deletions.prune(now)
         if self.outcomes is not None and self.outcomes.pulled_at and not options.dry_run:
             self.outcomes.follow_writes(self.outcomes.pulled_at)  # for the agreement check
         summary.leads_waiting = self.store.dirty_count()
@@ -212,7 +223,10 @@ class Pipeline:
         keys = {c.email for c in known.values() if c.email} | emails
         summary.leads_without_email += sum(1 for c in known.values() if not c.email)
         by_email = self.store.contacts_by_email(keys)
-        return [(key, members) for key, members in sorted(by_email.items()) if members]
+        # An archived contact is not scored; a lead whose contacts are all archived stops
+        # being scored (sync.deletions says what Salesforce gets).
+        live = {key: [m for m in members if not m.archived] for key, members in by_email.items()}
+        return [(key, members) for key, members in sorted(live.items()) if members]
 
     def _process_dirty(self, run: Run) -> None:
         options, summary = run.options, run.summary

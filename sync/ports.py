@@ -126,6 +126,7 @@ class RunOptions:
     backfill_chunk: timedelta = timedelta(days=90)
     batch_size: int = BATCH_SIZE
     create_policy: Literal["mql", "hot", "all"] = "mql"
+    reconcile: bool = False  # check every stored contact id against HubSpot this run
 
 
 @dataclass
@@ -176,6 +177,10 @@ class RunSummary:
     alerts: dict[str, int] = field(default_factory=dict)
     # The account pass (sync.account_pass: accounts computed, changed, written); {} when off.
     accounts: dict[str, int] = field(default_factory=dict)
+    # Contacts archived, restored, merged and erased this run (sync.deletions), and raw
+    # activities deleted by retention.
+    deletions: dict[str, int] = field(default_factory=dict)
+    activities_pruned: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -52,6 +52,7 @@ def read_status(settings: Settings, clock: Clock = system_clock) -> dict[str, An
         return status | {
             "cursors": {k: v.isoformat() for k, v in store.cursors().items()},
             "counts": store.counts(),
+            "deletions": store.erasure.counts(),
             "runs": store.runs(10),
             "sla_hours": settings.sla.first_touch_hours,
             "speed_to_lead": [
@@ -103,6 +104,7 @@ def run_once(
     limit: int | None = None,
     clock: Clock,
     lock_held: bool = False,
+    reconcile: bool = False,
 ) -> RunSummary:
     """One locked, recorded run; returns its summary (recorded with the run as a dict).
     `lock_held`: the caller holds the run lock already (`connector serve` holds it for its
@@ -124,7 +126,9 @@ def run_once(
             with build_pipeline(settings, store, clock=clock) as pipeline:
                 if sys.stderr.isatty():
                     pipeline.progress = TerminalProgress()
-                result = _run(pipeline, settings, kind, since, until, dry_run, limit)
+                result = _run(
+                    pipeline, settings, kind, since, until, dry_run, limit, reconcile=reconcile
+                )
             summary = result.as_dict()
             outcome = "dry-run" if dry_run else ("partial" if result.write_failures else "ok")
             log.info(
@@ -187,6 +191,8 @@ def _run(
     until: datetime | None,
     dry_run: bool,
     limit: int | None,
+    *,
+    reconcile: bool = False,
 ) -> RunSummary:
     if kind == "rescore":
         pipeline.store.mark_all_dirty()
@@ -201,5 +207,6 @@ def _run(
         limit=limit,
         create_policy=settings.sync.create_leads_for,
         batch_size=settings.sync.backfill_batch_size if kind == "backfill" else BATCH_SIZE,
+        reconcile=reconcile,
     )
     return pipeline.run(options)

@@ -115,6 +115,13 @@ class SalesforceWrites:
             for w, r in zip(writes, results, strict=True)
             if r.success
         )
+        # The Leads this write created (not those an upsert found by external id): the only
+        # ones `erase_in_salesforce = "delete_created_leads"` may delete (sync.deletion_writes).
+        self.store.deletion_writes.record_created(
+            (r.record_id or "", w.external_id)
+            for w, r in zip(writes, results, strict=True)
+            if w.is_create and r.success and r.created
+        )
         for write, result in zip(writes, results, strict=True):
             if result.success:
                 if write.is_create:

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from connectors.salesforce.client import SalesforceClient
+from connectors.salesforce.client import SalesforceClient, check_record_id
 from connectors.salesforce.identity import MatchReport, bulk_identity, match_emails
 from connectors.salesforce.records import fetch_by_ids, field_value
 from connectors.salesforce.writer import write_records, write_tasks
@@ -122,6 +122,23 @@ class SalesforceSink:
 
     def write_records(self, writes: Sequence[RecordWrite]) -> list[WriteResult]:
         return write_records(self.client, writes, bulk_threshold=self.settings.sync.bulk_threshold)
+
+    def converted_leads(self, record_ids: Sequence[str]) -> set[str]:
+        """Those of these Lead ids Salesforce says are converted (`IsConverted`)."""
+        ids = sorted({check_record_id(i) for i in record_ids})
+        found: set[str] = set()
+        for start in range(0, len(ids), 200):
+            quoted = ",".join(f"'{i}'" for i in ids[start : start + 200])
+            soql = f"SELECT Id FROM Lead WHERE IsConverted = true AND Id IN ({quoted})"
+            found |= {str(r["Id"]) for r in self.client.query(soql)}
+        return found
+
+    def delete_leads(self, record_ids: Sequence[str]) -> list[WriteResult]:
+        """Delete Leads by Id (sObject Collections delete); one result per id, in order."""
+        return [
+            WriteResult(rid, r.success, record_id=rid, errors=r.errors)
+            for rid, r in zip(record_ids, self.client.delete(list(record_ids)), strict=True)
+        ]
 
     def write_tasks(self, tasks: Sequence[TaskWrite], created: dict[str, str]) -> list[WriteResult]:
         return write_tasks(

@@ -40,7 +40,9 @@ from sync.db import (
     database_errors,
     unusable_message,
 )
-from sync.lead_refs import EMAIL_PREFIX, email_ref
+from sync.deletion_writes import DeletionWriteStore
+from sync.erasure_store import ErasureStore
+from sync.lead_refs import EMAIL_PREFIX, contact_ref, email_ref, split_refs
 from sync.outcome_store import OutcomeStore
 from sync.plan import HotState
 from sync.rejection_store import RejectionStore
@@ -227,6 +229,34 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE account_pass (name TEXT PRIMARY KEY, value TEXT NOT NULL,
         updated_at TEXT NOT NULL);
     """,
+    # deletions: archive, merge and erasure (`sync.erasure_store`, issue #18):
+    # - state_secrets: the salt of the erasure hashes, generated once;
+    # - erasures: one row per erased person and key kind ("email", "id"), holding only a
+    #   salted hash and the day, so a later page or event about that person is dropped;
+    # - contact_changes: archive / restore / merge / erase events (webhooks, the archived
+    #   listing, reconciliation) waiting for the next run; a row goes once applied;
+    # - merged_contacts: a merged-away contact id and its survivor;
+    # - deletion_writes: Salesforce writes of the deletion policies (on_archive,
+    #   erase_in_salesforce) that failed, retried by each run (`sync.deletion_writes`); named
+    #   by HubSpot id and record id (lead_key only for archive/restore, never for an erasure);
+    # - created_leads: the Leads the connector created (from this release on), the only ones
+    #   `erase_in_salesforce = "delete_created_leads"` may delete.
+    """
+    CREATE TABLE state_secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE erasures (
+        subject_hash TEXT PRIMARY KEY, kind TEXT NOT NULL, erased_on TEXT NOT NULL);
+    CREATE TABLE contact_changes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, hubspot_id TEXT NOT NULL, change TEXT NOT NULL,
+        other_id TEXT, recorded_at TEXT NOT NULL);
+    CREATE TABLE merged_contacts (
+        merged_id TEXT PRIMARY KEY, survivor_id TEXT NOT NULL, merged_at TEXT NOT NULL);
+    CREATE TABLE deletion_writes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, reason TEXT NOT NULL, hubspot_id TEXT,
+        lead_key TEXT, sobject TEXT NOT NULL, record_id TEXT NOT NULL, action TEXT NOT NULL,
+        fields TEXT NOT NULL, dead_letter INTEGER, created_at TEXT NOT NULL);
+    CREATE TABLE created_leads (
+        record_id TEXT PRIMARY KEY, hubspot_id TEXT, created_at TEXT NOT NULL);
+    """,
 )
 
 
@@ -284,6 +314,8 @@ class StateStore:
         self.scores = ScoreStore(self._db, self._clock)
         self.rejections = RejectionStore(self._db, self._clock)
         self.accounts = AccountStore(self._db, self._clock)
+        self.erasure = ErasureStore(self._db, self._clock)
+        self.deletion_writes = DeletionWriteStore(self._db, self._clock)
 
     @property
     def where(self) -> str:
@@ -340,13 +372,17 @@ class StateStore:
         with self.transaction() as db:
             self._upsert_contacts(db, contacts)
 
-    @staticmethod
-    def _upsert_contacts(db: Database, contacts: Iterable[Contact]) -> None:
+    def _upsert_contacts(self, db: Database, contacts: Iterable[Contact]) -> None:
+        # An archived contact read live again was restored: it stays archived here and a
+        # "restore" change is queued, which `sync.deletions` applies this run (scored again,
+        # what `sync.on_archive` wrote undone).
+        contacts = list(contacts)
+        self.erasure.queue_restores(db, [c.hubspot_id for c in contacts if not c.archived])
         db.executemany(
             "INSERT INTO contacts VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(hubspot_id) DO UPDATE "
             "SET email = excluded.email, properties = excluded.properties, "
             "company_id = excluded.company_id, updated_at = excluded.updated_at, "
-            "archived = excluded.archived",
+            "archived = CASE WHEN contacts.archived = 1 THEN 1 ELSE excluded.archived END",
             [
                 (
                     c.hubspot_id,
@@ -683,7 +719,10 @@ class StateStore:
         dirty: Iterable[str] = (),
     ) -> int:
         """One page of extraction and the leads it touches, atomically. Returns how many
-        activities were new."""
+        activities were new. Records of an erased person (`sync.erasure_store`) are dropped
+        here, before anything of them is stored."""
+        if self.erasure.any_erased():
+            contacts, activities, dirty = self._without_erased(contacts, activities, dirty)
         with self.transaction() as db:
             self._upsert_contacts(db, contacts)
             self._upsert_companies(db, companies)
@@ -693,6 +732,29 @@ class StateStore:
                 [(r, self._now_iso()) for r in dirty],
             )
             return new
+
+    def _without_erased(
+        self, contacts: Iterable[Contact], activities: Iterable[Activity], dirty: Iterable[str]
+    ) -> tuple[list[Contact], list[Activity], list[str]]:
+        contacts, activities, dirty = list(contacts), list(activities), list(dirty)
+        ids = {c.hubspot_id for c in contacts} | {a.contact_id for a in activities if a.contact_id}
+        ids |= split_refs(dirty).contact_ids
+        emails = {c.email for c in contacts if c.email} | {a.email for a in activities if a.email}
+        emails |= split_refs(dirty).emails
+        gone_ids = self.erasure.erased_ids(ids)
+        gone_emails = self.erasure.erased_emails(emails)
+        if not gone_ids and not gone_emails:
+            return contacts, activities, dirty
+        gone_refs = {contact_ref(i) for i in gone_ids} | {email_ref(e) for e in gone_emails}
+        return (
+            [c for c in contacts if c.hubspot_id not in gone_ids and c.email not in gone_emails],
+            [
+                a
+                for a in activities
+                if (a.contact_id not in gone_ids) and (a.email not in gone_emails)
+            ],
+            [r for r in dirty if r not in gone_refs],
+        )
 
     def mark_dirty(self, refs: Iterable[str]) -> None:
         self.store_page(dirty=refs)

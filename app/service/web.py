@@ -32,6 +32,7 @@ from connectors.hubspot.webhooks import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     PayloadError,
+    contact_changes,
     parse_events,
     signature_problem,
     triage,
@@ -63,8 +64,11 @@ def build_app(
         query = request.url.query
         return public + (f"?{query}" if query else "")
 
-    def mark(contact_ids: tuple[str, ...]) -> None:
+    def mark(contact_ids: tuple[str, ...], changes: list[tuple[str, str, str | None]]) -> None:
         with open_store(settings, clock=clock) as store:
+            # Archive / restore / merge / erase first: the loop's run applies them
+            # (sync.deletions); a mark of an erased person is dropped by the store.
+            store.erasure.add_changes(changes)
             store.mark_dirty(contact_ref(i) for i in contact_ids)  # one transaction
 
     async def webhooks(request: Request) -> Response:
@@ -95,8 +99,9 @@ def build_app(
             log.warning("webhook body refused", extra={"reason": str(exc)})
             return JSONResponse({"error": str(exc)}, status_code=400)
         todo = triage(events)
-        if todo.contact_ids:
-            await run_in_threadpool(mark, todo.contact_ids)
+        changes = contact_changes(events)
+        if todo.contact_ids or changes:
+            await run_in_threadpool(mark, todo.contact_ids, changes)
             loop.notify(received)
         metrics.webhook_requests.labels("accepted").inc()
         for event in events:
@@ -107,9 +112,9 @@ def build_app(
                    "merges": todo.merges, "deletions": todo.deletions,
                    "ignored": todo.ignored},
         )
-        if todo.deletions:
-            log.info("contact deletions received; deleted contacts are not removed by this "
-                     "service", extra={"deletions": todo.deletions})
+        if changes:
+            log.info("contact deletions and merges queued for the next pass",
+                     extra={"hubspot_ids": sorted({c[0] for c in changes})})
         return Response(status_code=204)
 
     def store_answers() -> bool:

@@ -456,10 +456,14 @@ class HubSpotClient:
         after: str | None = None,
         properties: Sequence[str] = (),
         associations: Sequence[str] = (),
+        archived: bool = False,
     ) -> dict[str, Any]:
-        """GET /crm/objects/{v}/{type} (one page)."""
+        """GET /crm/objects/{v}/{type} (one page). `archived=True`: only the archived records,
+        each with `archivedAt` (the 2026-09 spec's `archived` query parameter)."""
         _check_object_type(object_type)
-        qs: dict[str, Any] = {"limit": limit, "archived": "false", "after": after}
+        qs: dict[str, Any] = {
+            "limit": limit, "archived": "true" if archived else "false", "after": after
+        }
         if properties:
             qs["properties"] = ",".join(properties)
         if associations:
@@ -475,9 +479,11 @@ class HubSpotClient:
         *,
         properties: Sequence[str] = (),
         id_property: str | None = None,
+        archived: bool = False,
     ) -> dict[str, Any]:
         """POST /crm/objects/{v}/{type}/batch/read: at most 100 ids; missing ids come back in
-        `errors` (200 in the 2026-09 spec, 207 in v3's: both read)."""
+        `errors` (200 in the 2026-09 spec, 207 in v3's: both read). `archived=True` reads the
+        archived records instead (the spec's `archived` query parameter)."""
         _check_object_type(object_type)
         inputs = [{"id": str(i)} for i in ids]
         if not inputs or len(inputs) > c.BATCH_READ_MAX:
@@ -493,7 +499,7 @@ class HubSpotClient:
             c.batch_read_endpoint(object_type),
             "POST",
             self._paths.batch(object_type, "read"),
-            qs={"archived": "false"},
+            qs={"archived": "true" if archived else "false"},
             body=body,
         )
 

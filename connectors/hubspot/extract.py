@@ -455,6 +455,58 @@ class HubSpotSource:
                 found.setdefault(contact.hubspot_id, contact)
         return list(found.values())
 
+    # ------------------------------------------------------------------ deletions (#18)
+    def archived_contacts(self, since: datetime | None) -> list[tuple[str, datetime | None]]:
+        """(id, archivedAt) of the contacts archived at or after `since` (all when None).
+        HubSpot's list of archived records has no filter nor order by `archivedAt`, so every
+        page is read (archived contacts stay listed 90 days, then they are gone)."""
+        out: list[tuple[str, datetime | None]] = []
+        after: str | None = None
+        while True:
+            page = self.client.list_page("contacts", after=after, archived=True)
+            for record in _results(page):
+                if not isinstance(record, Mapping) or record.get("id") is None:
+                    continue
+                if record.get("archived") is not True:  # only what HubSpot says is archived
+                    continue
+                when = parse_timestamp(record.get("archivedAt"))
+                if since is None or when is None or when >= since:
+                    out.append((str(record["id"]), when))
+            after = next_after(page)
+            if after is None:
+                return out
+
+    def contact_states(self, ids: Iterable[str]) -> dict[str, tuple[str, str | None]]:
+        """Per stored contact id: ("live", None), ("merged", survivor id), ("archived", None)
+        or ("gone", None): not found even among the archived records (GDPR-deleted, or
+        archived more than 90 days ago). A merged-away id is answered with the survivor's
+        record, which lists it in `hs_merged_object_ids`."""
+        wanted = sorted(set(ids))
+        out: dict[str, tuple[str, str | None]] = {}
+        missing: list[str] = []
+        for chunk in chunked(wanted, c.BATCH_READ_MAX):
+            answer = self.client.batch_read(
+                "contacts", chunk, properties=["hs_merged_object_ids"]
+            )
+            for record in _results(answer):
+                if not isinstance(record, Mapping) or record.get("id") is None:
+                    continue
+                rid = str(record["id"])
+                props = record.get("properties") or {}
+                merged = str(props.get("hs_merged_object_ids") or "").split(";")
+                if rid in chunk:
+                    out[rid] = ("live", None)
+                for old in (m.strip() for m in merged):
+                    if old and old != rid and old in chunk:
+                        out[old] = ("merged", rid)
+            missing += [i for i in chunk if i not in out]
+        for chunk in chunked(missing, c.BATCH_READ_MAX):
+            answer = self.client.batch_read("contacts", chunk, archived=True)
+            found = {str(r.get("id")) for r in _results(answer) if isinstance(r, Mapping)}
+            for key in chunk:
+                out[key] = ("archived", None) if key in found else ("gone", None)
+        return out
+
     def contacts_by_emails(
         self, emails: Iterable[str], *, with_company: bool = True
     ) -> list[Contact]:

@@ -164,6 +164,38 @@ def parse_events(body: bytes) -> list[WebhookEvent]:
     return events
 
 
+# What each deletion-side subscription asks of the state (`sync.deletions`): `contact.deletion`
+# is an archive (restorable 90 days), `contact.privacyDeletion` a permanent GDPR delete.
+CHANGES = {
+    "contact.deletion": "archive",
+    "contact.restore": "restore",
+    "contact.privacyDeletion": "erase",
+}
+
+
+def contact_changes(events: Sequence[WebhookEvent]) -> list[tuple[str, str, str | None]]:
+    """(hubspot_id, change, survivor) for the archive, restore, merge and erase events of a
+    batch, in order; a merge gives one per merged-away id (`mergedObjectIds`), its survivor
+    being `newObjectId`, else `primaryObjectId`. When the merge created a new record
+    (`newObjectId` "only present if a new record is created", and differs from the primary:
+    HubSpot changelog "New subscription types for webhooks"; merges create a new id since
+    2024, see sandbox/hubspot/README.md), the primary's old id is merged away too."""
+    out: list[tuple[str, str, str | None]] = []
+    for event in events:
+        kind = event.subscription_type
+        if kind in CHANGES:
+            out.append((event.object_id, CHANGES[kind], None))
+        elif kind == MERGE:
+            survivor = event.new_object_id or event.primary_object_id or event.object_id
+            gone = [*event.merged_object_ids]
+            if event.new_object_id and event.primary_object_id:
+                gone.append(event.primary_object_id)
+            out.extend(
+                (old, "merge", survivor) for old in dict.fromkeys(gone) if old != survivor
+            )
+    return out
+
+
 @dataclass(frozen=True)
 class Triage:
     """What a batch asks of the connector."""

@@ -117,6 +117,16 @@ def check_name(name: str, what: str = "sObject or field name") -> str:
     return name
 
 
+_RECORD_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
+
+
+def check_record_id(record_id: str) -> str:
+    """Record ids are interpolated into paths: 15 or 18 letters and digits only."""
+    if not _RECORD_ID.match(record_id):
+        raise ValueError(f"not a valid Salesforce record id: {record_id!r}")
+    return record_id
+
+
 class SalesforceClient:
     """The Salesforce REST API as this connector uses it.
 
@@ -399,6 +409,31 @@ class SalesforceClient:
         acted can create twice. The writer creates through `upsert` instead."""
         check_name(sobject)
         return self._collection("POST", COLLECTIONS_PATH, sobject, records)
+
+    def delete(self, record_ids: Sequence[str]) -> list[RecordResult]:
+        """DELETE composite/sobjects?ids=...&allOrNone=false (sObject Collections delete, up to
+        200 ids a call): one result per id, in order; a record refused fails alone. Salesforce
+        REST API guide, "Delete Records Using sObject Collections": DeleteResults "returned in
+        the order in which the IDs ... were specified", allOrNone defaults to false, 200 OK
+        with per-item `success`/`errors` (https://developer.salesforce.com/docs/platform/
+        api-rest/guide/resources-composite-sobjects-collections-delete.html)."""
+        results: list[RecordResult] = []
+        for start in range(0, len(record_ids), COLLECTION_BATCH_SIZE):
+            chunk = list(record_ids[start : start + COLLECTION_BATCH_SIZE])
+            for record_id in chunk:
+                check_record_id(record_id)
+            path = f"{COLLECTIONS_PATH}?ids={','.join(chunk)}&allOrNone=false"
+            try:
+                answer = self._call(
+                    f"DELETE {COLLECTIONS_PATH}",
+                    lambda sf, p=path: sf.restful(p, method="DELETE",
+                                                  timeout=self._cfg.timeout_seconds),
+                )
+                results += self._parse_collection(answer, len(chunk))
+            except RecordError as exc:
+                error = self._write_error(exc.error_code, exc.message)
+                results += [RecordResult(success=False, errors=(error,))] * len(chunk)
+        return results
 
     def _collection(
         self, method: str, path: str, sobject: str, records: Sequence[Mapping[str, Any]]

@@ -213,7 +213,8 @@ def test_report_command_writes_html_json_and_csv(synced, tmp_path: Path) -> None
     assert [r["label"] for r in data["segments"]["channel"]] == ["PAID_SEARCH"]
     assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     assert sorted(p.name for p in (tmp_path / "csv").iterdir()) == [
-        "agreement.csv", "costs.csv", "periods.csv", "rejections.csv", "segments.csv",
+        "agreement.csv", "costs.csv", "deletions.csv", "periods.csv", "rejections.csv",
+        "segments.csv",
         "speed_to_lead.csv",
     ]  # fmt: skip
 

@@ -109,3 +109,25 @@ def test_given_run_budget_the_calls_left_are_limit_minus_used_per_platform() -> 
     budget = {"hubspot_daily_used": 40, "hubspot_daily_limit": 650_000,
               "salesforce_daily_used": None, "salesforce_daily_limit": 15_000}
     assert remaining_budget(budget) == {"hubspot": 649_960}
+
+
+def test_given_deletion_restore_privacy_and_merge_events_they_become_queued_changes() -> None:
+    from connectors.hubspot.webhooks import contact_changes
+
+    body = json.dumps([
+        {"objectId": 21, "subscriptionType": "contact.deletion", "changeFlag": "DELETED"},
+        {"objectId": 22, "subscriptionType": "contact.restore"},
+        {"objectId": 23, "subscriptionType": "contact.privacyDeletion"},
+        # a merge that created a new record: both old ids point to it
+        {"objectId": 24, "subscriptionType": "contact.merge", "primaryObjectId": 24,
+         "mergedObjectIds": [25], "newObjectId": 26},
+        # a merge into the primary (no new record): only the merged-away id moves
+        {"objectId": 27, "subscriptionType": "contact.merge", "primaryObjectId": 27,
+         "mergedObjectIds": [28]},
+        {"objectId": 29, "subscriptionType": "contact.propertyChange",
+         "propertyName": "email", "propertyValue": "x@example.com"},
+    ]).encode()
+    assert contact_changes(parse_events(body)) == [
+        ("21", "archive", None), ("22", "restore", None), ("23", "erase", None),
+        ("25", "merge", "26"), ("24", "merge", "26"), ("28", "merge", "27"),
+    ]
