@@ -6,7 +6,8 @@ The shadow's MQL rule is the live one without its score bar and consultation: a 
 attended within 60 days is enough. After a backfill (no shadow yet), four warm leads attend a
 webinar; two of them (C, D) also ask for a consultation. The first sync with the shadow
 processes only those four, so by hand: live MQLs {C, D}, shadow MQLs {A, B, C, D}: agreement
-both = {C, D}, shadow only = {A, B}, live only = none.
+both = {C, D}, shadow only = {A, B}, live only = none. Sales outcomes set in the Salesforce
+sandbox (opportunities for A, B, C; D disqualified) give the precision/recall by hand.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from app.demo import DEMO_SEED, attend_webinar, inject_new_activity, pick_ready_
 from core.config import Settings, load_settings
 from core.identity import canonical_email
 from sandbox.generator.hubspot import form_guids
+from sandbox.salesforce.convert import convert_lead, edit
+from sandbox.salesforce.dml import WriteOptions
 from sandbox.serve import Sandbox
 from sync.rule_versions import fingerprint
 from sync.runner import open_store, run_once
@@ -236,3 +239,48 @@ def test_given_an_unknown_email_or_no_shadow_the_commands_exit_2(
     with_shadow(tmp_path, broken)
     result = connector(tmp_path, "score", "promote", "--reason", "x")
     assert result.exit_code == 2 and "scoring.toml:1" in result.output
+
+
+def sales_lead(sandbox: Sandbox, email: str) -> str:
+    """The Salesforce Lead with `email` (the connector wrote it), or one a rep enters by hand."""
+    salesforce = sandbox.salesforce
+    for record in salesforce.store.records("Lead"):
+        if canonical_email(record.get("Email")) == email and not record.get("IsConverted"):
+            return str(record["Id"])
+    with salesforce.store.lock:
+        return salesforce.dml.create(
+            salesforce.schema.objects["Lead"],
+            {"LastName": "営業入力", "Company": "手入力株式会社", "Email": email,
+             "Status": "Open - Not Contacted"},
+            WriteOptions(user_id=salesforce.default_user_id),
+        )
+
+
+def test_given_sales_outcomes_compare_reports_precision_and_recall_as_counted_by_hand(
+    shadow_setup: Any, tmp_path: Path
+) -> None:
+    sandbox, settings, _, (a, b, c, d), first = shadow_setup
+    # Sales open an opportunity for A, B and C (funnel.toml [backtest] positive: opportunity)
+    # and disqualify D (Closed - Not Converted: lost, negative).
+    for key in (a, b, c):
+        convert_lead(sandbox.salesforce, sales_lead(sandbox, key),
+                     opportunity_stage="Qualification")
+    edit(sandbox.salesforce, "Lead", sales_lead(sandbox, d), Status="Closed - Not Converted")
+    sync_at(settings, max(first, sandbox.clock()) + timedelta(minutes=5))  # the pull reads them
+    data = compare(tmp_path)
+    assert data["agreement"]["both_leads"] == sorted([c, d])  # unchanged by the outcomes
+    assert data["agreement"]["shadow_only_leads"] == sorted([a, b])
+    # By hand: known outcomes {A, B, C, D}, positives {A, B, C}.
+    # live MQLs {C, D}: hits {C}: precision 1/2, recall 1/3.
+    # shadow MQLs {A, B, C, D}: hits {A, B, C}: precision 3/4, recall 3/3.
+    outcomes = data["outcomes"]
+    assert (outcomes["known"], outcomes["positives"]) == (4, 3)
+    assert (outcomes["live"]["flagged"], outcomes["live"]["hits"]) == (2, 1)
+    assert outcomes["live"]["precision"] == pytest.approx(1 / 2)
+    assert outcomes["live"]["recall"] == pytest.approx(1 / 3)
+    assert (outcomes["shadow"]["flagged"], outcomes["shadow"]["hits"]) == (4, 3)
+    assert outcomes["shadow"]["precision"] == pytest.approx(3 / 4)
+    assert outcomes["shadow"]["recall"] == pytest.approx(1.0)
+    text = connector(tmp_path, "score", "compare")
+    assert "precision 50.0% (1 of 2 MQLs), recall 33.3%" in text.output, text.output
+    assert "precision 75.0% (3 of 4 MQLs), recall 100.0%" in text.output, text.output
