@@ -78,6 +78,14 @@ class ScoreStore:
         ).fetchone()
         return None if row is None else _version_row(row)
 
+    def live_since(self, version: str) -> str | None:
+        """Since when `version` is live: when it was last promoted or put back, else when a
+        run first used it; None when never met."""
+        row = self.version(version)
+        if row is None:
+            return None
+        return row["recorded_at"] or row["first_seen_at"]
+
     def versions(self) -> list[dict[str, Any]]:
         rows = self._db.execute("SELECT * FROM rule_versions ORDER BY first_seen_at, version")
         return [_version_row(r) for r in rows]

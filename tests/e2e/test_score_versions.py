@@ -284,3 +284,38 @@ def test_given_sales_outcomes_compare_reports_precision_and_recall_as_counted_by
     text = connector(tmp_path, "score", "compare")
     assert "precision 50.0% (1 of 2 MQLs), recall 33.3%" in text.output, text.output
     assert "precision 75.0% (3 of 4 MQLs), recall 100.0%" in text.output, text.output
+
+
+def test_given_a_broken_shadow_mappings_validate_names_its_file_line_and_exits_2(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    own_mappings(sandbox, tmp_path)
+    broken = tmp_path / "broken"
+    shutil.copytree(ROOT / "mappings", broken)
+    (broken / "segments.toml").write_text("[[segment]]\nname = \n", encoding="utf-8")
+    with_shadow(tmp_path, broken)
+    result = connector(tmp_path, "mappings", "validate")
+    assert result.exit_code == 2, result.output
+    assert "shadow rules" in result.output and "segments.toml:2" in result.output
+    data = json.loads(connector(tmp_path, "mappings", "validate", "--json").stdout)
+    assert data["ok"] is False and data["problems"] == []  # the live mappings are fine
+    assert data["shadow"]["ok"] is False
+    assert any("segments.toml:2" in p for p in data["shadow"]["problems"])
+
+
+def test_given_a_shadow_that_ran_status_shows_both_versions_and_since_when(
+    shadow_setup: Any, tmp_path: Path
+) -> None:
+    _, _, folder, _, first = shadow_setup
+    result = connector(tmp_path, "status", "--json")
+    assert result.exit_code == 0, result.output
+    rules = json.loads(result.stdout)["rules"]
+    assert rules["live"]["version"] == fingerprint(tmp_path / "mappings").version
+    assert rules["shadow"]["version"] == fingerprint(folder).version
+    assert datetime.fromisoformat(rules["shadow"]["since"]) == first  # its first run
+    assert datetime.fromisoformat(rules["live"]["since"]) < first  # the backfill's run
+    text = connector(tmp_path, "status").output
+    assert f"shadow rules / シャドールール {rules['shadow']['version']}" in text
+    assert f"since {rules['shadow']['since']}" in text
+    valid = connector(tmp_path, "mappings", "validate")
+    assert valid.exit_code == 0 and "shadow rules ([shadow] rules_dir) are valid" in valid.output
