@@ -24,6 +24,7 @@ from sync.lock import state_lock
 from sync.metrics import export as export_metrics
 from sync.pipeline import Pipeline
 from sync.ports import BATCH_SIZE, RunKind, RunOptions, RunSummary
+from sync.rule_versions import finish_swap
 from sync.state import StateStore
 
 log = logging.getLogger("connector.run")
@@ -143,6 +144,9 @@ def run_once(
     )
     lost = database_errors(target)
     with lock, open_store(settings, clock=clock) as store:
+        # A promotion or rollback a crash interrupted between its renames: finished (or
+        # rolled back) before the rules load (`sync.rule_versions`).
+        finish_swap(mappings_dir(settings), store.scores)
         run_id = store.start_run(kind)
         outcome = "failed"
         summary: dict[str, Any] = {}  # as recorded in the run history

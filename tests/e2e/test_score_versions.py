@@ -24,12 +24,14 @@ from click.testing import CliRunner, Result
 
 import cli
 from app.demo import DEMO_SEED, attend_webinar, inject_new_activity, pick_ready_leads
+from app.score_versions import promote_shadow
 from core.config import Settings, load_settings
 from core.identity import canonical_email
 from sandbox.generator.hubspot import form_guids
 from sandbox.salesforce.convert import convert_lead, edit
 from sandbox.salesforce.dml import WriteOptions
 from sandbox.serve import Sandbox
+from sync import rule_versions
 from sync.rule_versions import fingerprint
 from sync.runner import open_store, run_once
 from sync.score_store import LIVE, SHADOW
@@ -319,3 +321,60 @@ def test_given_a_shadow_that_ran_status_shows_both_versions_and_since_when(
     assert f"since {rules['shadow']['since']}" in text
     valid = connector(tmp_path, "mappings", "validate")
     assert valid.exit_code == 0 and "shadow rules ([shadow] rules_dir) are valid" in valid.output
+
+
+class Crash(BaseException):
+    """The promoting process dies (kill -9): nothing after it runs."""
+
+
+def test_given_promote_dies_between_its_renames_the_next_sync_finishes_it_and_undo_puts_back(
+    shadow_setup: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, settings, folder, _, first = shadow_setup
+    live_dir = tmp_path / "mappings"
+    old, new = fingerprint(live_dir).version, fingerprint(folder).version
+    real, renames = rule_versions.os.replace, []
+
+    def dies_on_second(source: Any, destination: Any) -> None:
+        renames.append(destination)
+        if Path(destination).parent == live_dir and len(
+            [d for d in renames if Path(d).parent == live_dir]
+        ) == 2:
+            raise Crash
+        real(source, destination)
+
+    monkeypatch.setattr(rule_versions.os, "replace", dies_on_second)
+    with pytest.raises(Crash):
+        promote_shadow(settings, reason="webinar is enough", by="mori",
+                       clock=lambda: first + timedelta(minutes=1))
+    monkeypatch.undo()
+    assert rule_versions.pending_swap(live_dir) is not None  # half-swapped, unrecorded
+    assert (live_dir / ".versions" / ".incoming" / "segments.toml").exists()
+    with open_store(settings) as store:
+        assert store.scores.events() == []
+
+    sync_at(settings, first + timedelta(hours=1), "rescore")  # the next run finishes it
+
+    assert fingerprint(live_dir).version == new
+    with open_store(settings) as store:
+        events = store.scores.events()
+        assert [(e["action"], e["version"], e["previous"], e["recorded_by"]) for e in events] \
+            == [("promote", new, old, "mori")]
+        assert {s.version for s in store.scores.latest(store.all_lead_emails(), LIVE).values()
+                if s.scored_at > first} == {new}
+    status = json.loads(connector(tmp_path, "status", "--json").stdout)["rules"]
+    assert status["live"]["version"] == new
+    assert datetime.fromisoformat(status["live"]["since"]) == first + timedelta(minutes=1)
+
+    undo = connector(tmp_path, "score", "promote", "--undo", "--reason", "too many MQLs",
+                     "--by", "sato", "--json")
+
+    assert undo.exit_code == 0, undo.output
+    assert fingerprint(live_dir).version == old
+    with open_store(settings) as store:
+        last = store.scores.events()[-1]
+        assert (last["action"], last["version"], last["previous"]) == ("rollback", old, new)
+        assert (last["recorded_by"], last["reason"]) == ("sato", "too many MQLs")
+    assert fingerprint(live_dir / ".versions" / new).version == new  # redo: rollback NEW
+    missing = connector(tmp_path, "score", "rollback", "0123456789ab", "--reason", "x")
+    assert missing.exit_code == 2 and "not kept" in missing.output
