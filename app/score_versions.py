@@ -332,6 +332,9 @@ def format_history(data: dict[str, Any]) -> str:
             more = c["new_activities"] - len(c["activities"])
             cause += f": {named}" + (f" (+{more})" if more > 0 else "")
         before = c.get("previous") or {}
+        sales = c.get("sales_outcome")
+        if sales:
+            cause += f" ({sales.get('status') or sales.get('stage') or 'recycled'})"
         if "rule_version" in c["causes"]:
             cause += f" ({before.get('version')} -> {c['version']})"
         rows.append([when(c["at"]), c["total"], c["stage"], "MQL" if c["is_mql"] else "-",

@@ -148,6 +148,8 @@ class ScoreStore:
                                 "previous": e.previous,
                                 "activities": e.activities,
                                 "new_activities": e.new_activities,
+                                **({"sales_outcome": e.sales_outcome}
+                                   if e.sales_outcome is not None else {}),
                             },
                             ensure_ascii=False,
                         ),

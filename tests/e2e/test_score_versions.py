@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -378,3 +379,31 @@ def test_given_promote_dies_between_its_renames_the_next_sync_finishes_it_and_un
     assert fingerprint(live_dir / ".versions" / new).version == new  # redo: rollback NEW
     missing = connector(tmp_path, "score", "rollback", "0123456789ab", "--reason", "x")
     assert missing.exit_code == 2 and "not kept" in missing.output
+
+
+def test_given_sales_disqualify_then_recycle_an_mql_history_names_the_sales_outcome(
+    shadow_setup: Any, tmp_path: Path
+) -> None:
+    sandbox, settings, _, (_, _, c, _), first = shadow_setup
+    lead_id = sales_lead(sandbox, c)
+    edit(sandbox.salesforce, "Lead", lead_id, Status="Closed - Not Converted")  # [lost]
+    # Runs just after the edits on the sandbox's clock: the pull's window (cursor minus the
+    # overlap) reaches back to them.
+    moment = max(first, sandbox.clock()) + timedelta(seconds=1)
+    sync_at(settings, moment)
+    time.sleep(1.1)  # SOQL date-time literals have whole seconds
+    edit(sandbox.salesforce, "Lead", lead_id, Status="Open - Not Contacted")  # recycled
+    sync_at(settings, max(moment, sandbox.clock()) + timedelta(seconds=1))
+
+    result = connector(tmp_path, "score", "history", c, "--json")
+    assert result.exit_code == 0, result.output
+    changes = json.loads(result.stdout)["changes"]
+    mql, lost, recycled = changes[-3:]
+    assert mql["is_mql"] and mql["stage"] not in ("lost", "sql")
+    assert lost["causes"] == ["sales_outcome"] and lost["stage"] == "lost"
+    assert lost["sales_outcome"] == {"stage": "lost", "status": "Closed - Not Converted"}
+    assert recycled["causes"] == ["sales_outcome"] and recycled["stage"] == mql["stage"]
+    assert recycled["sales_outcome"] == {"stage": None, "status": "Open - Not Contacted"}
+    text = connector(tmp_path, "score", "history", c).output
+    assert "sales outcome (Closed - Not Converted)" in text
+    assert "sales outcome (Open - Not Contacted)" in text
