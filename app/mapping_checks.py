@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -50,6 +50,7 @@ from core.paths import shown, use_problem
 from sync.fieldmap import FieldMap, FieldMapping
 from sync.hubspot_fields import FILE_NAME as HUBSPOT_MAPPING_FILE
 from sync.hubspot_fields import load_hubspot_mapping, property_specs
+from sync.rule_versions import shadow_folder, shadow_problems
 from sync.runner import mappings_dir
 
 Severity = Literal["error", "warning"]
@@ -442,15 +443,25 @@ class MappingCheck:
     warnings: list[str]
     calls: dict[str, int]
     streams: list[StreamStatus]  # online: each HubSpot activity stream's probe
+    # The `[shadow] rules_dir` rule set, checked with the configured mappings (not --dir).
+    shadow: Path | None = None
+    shadow_errors: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.errors or self.shadow_errors)
 
     def payload(self) -> dict[str, Any]:
         payload: dict[str, Any] = {
             "directory": str(self.directory),
             "problems": self.errors,
             "warnings": self.warnings,
-            "ok": not self.errors,
+            "ok": not self.failed,
             "online": self.online,
         }
+        if self.shadow is not None:
+            payload["shadow"] = {"rules_dir": str(self.shadow), "problems": self.shadow_errors,
+                                 "ok": not self.shadow_errors}
         if self.online:
             payload["api_calls"] = self.calls
             payload["streams"] = {s.stream: probe_text(s) for s in self.streams}
@@ -471,6 +482,12 @@ class MappingCheck:
             lines.append(f"{self.directory}: all mapping files are {what}")
         if self.streams:
             lines += ["HubSpot activity streams:", *probe_lines(self.streams)]
+        if self.shadow is not None and self.shadow_errors:
+            lines.append(f"{len(self.shadow_errors)} problem(s) in the shadow rules "
+                         f"{self.shadow} ([shadow] rules_dir) / シャドールールの問題:")
+            lines += [f"  - {problem}" for problem in self.shadow_errors]
+        elif self.shadow is not None:
+            lines.append(f"{self.shadow}: the shadow rules ([shadow] rules_dir) are valid")
         return "\n".join(lines)
 
 
@@ -513,10 +530,13 @@ def check_mappings(settings: Settings | None, directory: Path | None, online: bo
     """Every file of the mappings folder (`directory`, else the configured one); with
     `online`, also against the Salesforce and HubSpot schemas (only when the files are valid).
     `settings` may be None when neither the configured folder nor the APIs are needed."""
+    shadow = None
     if directory is None:
         assert settings is not None, "the configured mappings folder needs the settings"
         directory = mappings_dir(settings)
+        shadow = shadow_folder(settings)
     errors = list(validate_mappings(directory))
+    shadow_errors = [] if shadow is None else shadow_problems(shadow)
     warnings: list[str] = []
     calls: dict[str, int] = {}
     streams: list[StreamStatus] = []
@@ -525,4 +545,5 @@ def check_mappings(settings: Settings | None, directory: Path | None, online: bo
         found, calls, streams = run_online_check(settings, directory)
         errors = [str(p) for p in found if p.severity == "error"]
         warnings = [str(p) for p in found if p.severity == "warning"]
-    return MappingCheck(directory, online, errors, warnings, calls, streams)
+    return MappingCheck(directory, online, errors, warnings, calls, streams, shadow,
+                        shadow_errors)

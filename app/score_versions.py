@@ -5,6 +5,8 @@ one lead's score changes with their causes (docs/scoring-versions.md)."""
 from __future__ import annotations
 
 import getpass
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,16 +22,22 @@ from sync.db import state_target
 from sync.lock import state_lock
 from sync.outcomes import load_funnel, stored_outcome_labels
 from sync.rule_versions import (
+    SCORING_FILES,
+    VERSIONS_FOLDER,
+    Swap,
+    begin_swap,
     fingerprint,
+    finish_swap,
+    kept_folder,
     load_shadow,
-    replace_rule_files,
     shadow_folder,
     shadow_problems,
 )
 from sync.runner import mappings_dir, open_store
 from sync.score_store import LIVE, SHADOW
+from sync.state import StateStore
+from sync.state_rows import precise_iso
 
-VERSIONS_FOLDER = ".versions"  # inside the mappings folder: the files each promotion replaced
 TEXT_LIST_LIMIT = 30
 NO_SHADOW = (
     "no shadow rule set: set [shadow] rules_dir in the config to a folder with scoring.toml "
@@ -166,39 +174,87 @@ def format_compare(data: dict[str, Any]) -> str:
 def promote_shadow(
     settings: Settings, *, reason: str, by: str | None, clock: Clock
 ) -> dict[str, Any]:
-    """Make the shadow rules live: their files replace the live ones (each atomically, the
-    replaced ones kept in `<mappings>/.versions/<old version>/`), and the version is
+    """Make the shadow rules live: their files replace the live ones (journalled, the
+    replaced ones kept in `<mappings>/.versions/<old version>/`), and the version event is
     recorded with who, when and why. Under the run lock: no run scores half-way through."""
     if not reason.strip():
         raise ConfigError("--reason: say why the shadow rules become live")
     shadow_dir = _shadow_dir(settings)
     load_shadow(shadow_dir)  # the files must compile, not only parse
+    return _swap(settings, shadow_dir, "promote", reason=reason, by=by, clock=clock)
+
+
+def rollback_rules(
+    settings: Settings, version: str | None, *, reason: str, by: str | None, clock: Clock
+) -> dict[str, Any]:
+    """Put back the rule files a promotion or rollback kept in `<mappings>/.versions/
+    <version>/` (None: those the last one replaced, `promote --undo`), recorded as a version
+    event like a promotion. ConfigError when they are not kept, altered, or already live."""
+    if not reason.strip():
+        raise ConfigError("--reason: say why the rules are put back")
     folder = mappings_dir(settings)
-    live, shadow = fingerprint(folder), fingerprint(shadow_dir)
-    if live.version == shadow.version:
-        raise ConfigError(f"the shadow rules in {shadow_dir} are already live "
-                          f"(version {live.version}): nothing to promote")
+    if version is None:
+        with _locked_store(settings, clock) as store:
+            finish_swap(folder, store.scores)
+            events = store.scores.events()
+        if not events:
+            raise ConfigError("nothing to undo: no promotion or rollback is recorded")
+        version = str(events[-1]["previous"])
+    source = kept_folder(folder, version)
+    if not source.is_dir():
+        kept = sorted(p.name for p in (folder / VERSIONS_FOLDER).glob("*")
+                      if p.is_dir() and not p.name.startswith("."))
+        raise ConfigError(f"rule version {version} is not kept in {folder / VERSIONS_FOLDER} "
+                          f"(kept: {', '.join(kept) or 'none'})")
+    if fingerprint(source).version != version:
+        raise ConfigError(f"{source}: its files are no longer version {version} (edited after "
+                          "they were kept): not put back")
+    return _swap(settings, source, "rollback", reason=reason, by=by, clock=clock)
+
+
+@contextmanager
+def _locked_store(settings: Settings, clock: Clock) -> Iterator[StateStore]:
+    """The state store under the run lock: no run scores while the rule files change."""
+    with (
+        state_lock(state_target(settings), wait_seconds=settings.sync.lock_wait_seconds),
+        open_store(settings, clock=clock) as store,
+    ):
+        yield store
+
+
+def _swap(
+    settings: Settings, source: Path, action: str, *, reason: str, by: str | None,
+    clock: Clock,
+) -> dict[str, Any]:
+    folder = mappings_dir(settings)
     who = by or _os_user()
-    with state_lock(state_target(settings), wait_seconds=settings.sync.lock_wait_seconds):
-        keep = folder / VERSIONS_FOLDER / live.version
-        written = replace_rule_files(shadow_dir, folder, keep)
+    with _locked_store(settings, clock) as store:
+        finish_swap(folder, store.scores)  # one a crash interrupted goes first
+        live, new = fingerprint(folder), fingerprint(source)
+        if live.version == new.version:
+            raise ConfigError(f"the rules in {source} are already live (version "
+                              f"{live.version}): nothing to {action}")
         at = clock()
-        with open_store(settings, clock=clock) as store:
-            store.scores.record_version(live.version, live.manifest(), at)
-            store.scores.record_version(
-                shadow.version, shadow.manifest(), at, by=who, reason=reason.strip(),
-                promoted_from=live.version,
-            )
+        swap = Swap(
+            id=f"{action}:{new.version}:{precise_iso(at)}", action=action,
+            version=new.version, previous=live.version, at=at, by=who,
+            reason=reason.strip(), manifest=tuple(new.manifest()),
+            previous_manifest=tuple(live.manifest()),
+        )
+        begin_swap(source, folder, swap)
+        finish_swap(folder, store.scores)
     return {
-        "version": shadow.version,
+        "action": action,
+        "version": new.version,
         "previous": live.version,
         "by": who,
         "at": at.isoformat(),
         "reason": reason.strip(),
-        "files": [str(p) for p in written],
-        "previous_files": str(keep),
-        "note": "the next run scores with this version; the shadow's stored scores are kept. "
-        "Point [shadow] rules_dir at a new candidate or remove it.",
+        "files": [str(folder / name) for name in SCORING_FILES],
+        "previous_files": str(kept_folder(folder, live.version)),
+        "note": "the next run scores with this version; stored scores and history are kept."
+        + (" Point [shadow] rules_dir at a new candidate or remove it."
+           if action == "promote" else ""),
     }
 
 
@@ -210,11 +266,16 @@ def _os_user() -> str:
 
 
 def format_promote(data: dict[str, Any]) -> str:
+    done, ja = (
+        ("promoted", "シャドーのルールを本番に反映しました")
+        if data["action"] == "promote"
+        else ("put back", "以前のルールに戻しました")
+    )
     return (
-        f"promoted rules {data['version']} (was {data['previous']}) by {data['by']} at "
+        f"{done} rules {data['version']} (was {data['previous']}) by {data['by']} at "
         f"{when(data['at'])}: {data['reason']}\n"
         f"  previous files kept in {data['previous_files']}\n  {data['note']}\n"
-        f"  シャドーのルールを本番に反映しました (バージョン {data['version']})。"
+        f"  {ja} (バージョン {data['version']})。"
     )
 
 
@@ -271,6 +332,9 @@ def format_history(data: dict[str, Any]) -> str:
             more = c["new_activities"] - len(c["activities"])
             cause += f": {named}" + (f" (+{more})" if more > 0 else "")
         before = c.get("previous") or {}
+        sales = c.get("sales_outcome")
+        if sales:
+            cause += f" ({sales.get('status') or sales.get('stage') or 'recycled'})"
         if "rule_version" in c["causes"]:
             cause += f" ({before.get('version')} -> {c['version']})"
         rows.append([when(c["at"]), c["total"], c["stage"], "MQL" if c["is_mql"] else "-",

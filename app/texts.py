@@ -85,6 +85,7 @@ def format_status(data: dict[str, Any]) -> str:
     if not data["cursors"]:
         lines.append("  (none yet: the first sync reads the initial look-back window)")
     lines.append("stored: " + ", ".join(f"{k} {v}" for k, v in data["counts"].items()))
+    lines.extend(rules_status_lines(data.get("rules")))
     lines.extend(_alert_status_lines(data["counts"]))
     if data.get("deletions"):
         d = data["deletions"]
@@ -133,6 +134,29 @@ def format_status(data: dict[str, Any]) -> str:
             f"Salesforce {salesforce} requests in the last 24 h"
         )
     return "\n".join(lines)
+
+
+def rules_status_lines(rules: dict[str, Any] | None) -> list[str]:
+    """The live rule version and the shadow's (docs/scoring-versions.md), with since when."""
+    if not rules:
+        return []
+    lines = []
+    for name, label, waiting in (
+        ("live", "live rules   / 本番ルール    ", "not run yet / 未実行"),
+        ("shadow", "shadow rules / シャドールール",
+         "not run yet: the next sync starts it / 次回の同期から"),
+    ):
+        side = rules.get(name)
+        if side is None:
+            continue
+        if side.get("version") is None:
+            lines.append(f"{label} {side['rules_dir']}: {side.get('error')}")
+            continue
+        since = f"since {side['since']}" if side.get("since") else waiting
+        lines.append(f"{label} {side['version']} ({side['rules_dir']}), {since}")
+        if side.get("note"):
+            lines.append(f"  {side['note']}")
+    return lines
 
 
 def speed_to_lead_lines(rows: list[dict[str, Any]], sla_hours: float | None) -> list[str]:

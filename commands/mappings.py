@@ -29,8 +29,9 @@ def mappings() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON.")
 @click.pass_obj
 def validate(obj: Context, directory: Path | None, online: bool, as_json: bool) -> None:
-    """Validate every file in the mappings folder; print every problem with file and line
-    (exit 2 when there is one; warnings alone exit 0)."""
+    """Validate every file in the mappings folder, and the shadow rule set when [shadow]
+    rules_dir is set (with the configured folder, not --dir); print every problem with file
+    and line (exit 2 when there is one; warnings alone exit 0)."""
 
     def go() -> int:
         settings = obj.settings() if online or directory is None else None
@@ -39,6 +40,6 @@ def validate(obj: Context, directory: Path | None, online: bool, as_json: bool) 
             echo_json(found.payload())
         else:
             click.echo(found.text())
-        return EXIT_USAGE if found.errors else EXIT_OK
+        return EXIT_USAGE if found.failed else EXIT_OK
 
     run_guarded(go)

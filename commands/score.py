@@ -15,6 +15,7 @@ from app.score_versions import (
     format_history,
     format_promote,
     promote_shadow,
+    rollback_rules,
     score_history,
 )
 from app.simulate import (
@@ -146,18 +147,51 @@ def compare_command(obj: Context, as_json: bool) -> None:
 @score.command("promote")
 @click.option("--reason", required=True, help="Why the shadow rules become live (recorded).")
 @click.option("--by", "by", metavar="NAME", help="Who promotes them (default: the OS user).")
+@click.option("--undo", is_flag=True, help="Put back the rule files the last promotion (or "
+              "rollback) replaced, as `score rollback` does.")
 @click.option("--json", "as_json", is_flag=True, help="Print what was recorded as JSON.")
 @click.pass_obj
-def promote_command(obj: Context, reason: str, by: str | None, as_json: bool) -> None:
+def promote_command(obj: Context, reason: str, by: str | None, undo: bool, as_json: bool) -> None:
     """Make the shadow rules live: record their version (hash, who, when, why), copy their
-    files over the live mappings atomically (the replaced files are kept under
-    <mappings>/.versions/), and score with them from the next run on.
+    files over the live mappings (journalled: a crash half-way is finished by the next run;
+    the replaced files are kept under <mappings>/.versions/), and score with them from the
+    next run on. With --undo: put back the files the last promotion replaced.
 
     Exit code 2 without a shadow or when the shadow's rule files do not load.
     """
 
     def go() -> int:
-        payload = promote_shadow(obj.settings(), reason=reason, by=by, clock=obj.clock)
+        settings = obj.settings()
+        payload = (
+            rollback_rules(settings, None, reason=reason, by=by, clock=obj.clock)
+            if undo
+            else promote_shadow(settings, reason=reason, by=by, clock=obj.clock)
+        )
+        if as_json:
+            echo_json(payload)
+        else:
+            click.echo(format_promote(payload))
+        return EXIT_OK
+
+    run_guarded(go)
+
+
+@score.command("rollback")
+@click.argument("version")
+@click.option("--reason", required=True, help="Why these rules are put back (recorded).")
+@click.option("--by", "by", metavar="NAME", help="Who puts them back (default: the OS user).")
+@click.option("--json", "as_json", is_flag=True, help="Print what was recorded as JSON.")
+@click.pass_obj
+def rollback_command(obj: Context, version: str, reason: str, by: str | None,
+                     as_json: bool) -> None:
+    """Put back rule VERSION's files kept in <mappings>/.versions/VERSION/ (by a promotion or
+    rollback that replaced them), recorded as a version event (who, when, why).
+
+    Exit code 2 when that version is not kept, its kept files were edited, or it is live.
+    """
+
+    def go() -> int:
+        payload = rollback_rules(obj.settings(), version, reason=reason, by=by, clock=obj.clock)
         if as_json:
             echo_json(payload)
         else:

@@ -328,7 +328,7 @@ class Pipeline:
             if self.outcomes is not None:  # SQL, opportunity, won, lost from Salesforce
                 score = self.outcomes.advance(score, outcomes.get(key))
             if tracked is not None:
-                tracked.add(key, score, scored_stage, state, activities)
+                tracked.add(key, score, scored_stage, state, activities, outcomes.get(key))
                 if shadow is not None:  # stored only: never planned, written or alerted
                     s_score, s_state, _ = shadow.scorer.score(
                         primary, company, activities, now, tracked.shadow_state(key)

@@ -24,6 +24,7 @@ from sync.lock import state_lock
 from sync.metrics import export as export_metrics
 from sync.pipeline import Pipeline
 from sync.ports import BATCH_SIZE, RunKind, RunOptions, RunSummary
+from sync.rule_versions import finish_swap
 from sync.state import StateStore
 
 log = logging.getLogger("connector.run")
@@ -47,9 +48,11 @@ def read_status(settings: Settings, clock: Clock = system_clock) -> dict[str, An
     target = state_target(settings)
     status: dict[str, Any] = {"state_path": target.display, "backend": target.dialect}
     if not state_exists(target):
-        return status | {"cursors": {}, "counts": {}, "runs": []}
+        return status | {"cursors": {}, "counts": {}, "runs": [],
+                         "rules": rules_status(settings, None)}
     with open_store(settings) as store:
         return status | {
+            "rules": rules_status(settings, store),
             "cursors": {k: v.isoformat() for k, v in store.cursors().items()},
             "counts": store.counts(),
             "deletions": store.erasure.counts(),
@@ -63,6 +66,32 @@ def read_status(settings: Settings, clock: Clock = system_clock) -> dict[str, An
                 )
             ],
         }
+
+
+def rules_status(settings: Settings, store: StateStore | None) -> dict[str, Any]:
+    """The live rule version and since when it is live (its last promotion or rollback,
+    else the first run that used it), and the shadow's version and since when it runs
+    (its first run; None before). A folder whose files cannot be read shows its error."""
+    from sync.rule_versions import fingerprint, shadow_folder
+
+    def side(folder: Path, shadow: bool) -> dict[str, Any]:
+        try:
+            version = fingerprint(folder).version
+        except ConfigError as exc:
+            return {"rules_dir": str(folder), "version": None, "error": str(exc)}
+        row = store.scores.version(version) if store is not None else None
+        if shadow:
+            since = None if row is None else row["shadow_since"]
+        else:
+            since = store.scores.live_since(version) if store is not None else None
+        return {"rules_dir": str(folder), "version": version, "since": since}
+
+    live = side(mappings_dir(settings), shadow=False)
+    folder = shadow_folder(settings)
+    shadow = None if folder is None else side(folder, shadow=True)
+    if shadow is not None and shadow["version"] == live["version"]:
+        shadow["note"] = "the shadow rules are the live rules (promoted): no shadow runs"
+    return {"live": live, "shadow": shadow}
 
 
 @contextmanager
@@ -117,6 +146,9 @@ def run_once(
     )
     lost = database_errors(target)
     with lock, open_store(settings, clock=clock) as store:
+        # A promotion or rollback a crash interrupted between its renames: finished (or
+        # rolled back) before the rules load (`sync.rule_versions`).
+        finish_swap(mappings_dir(settings), store.scores)
         run_id = store.start_run(kind)
         outcome = "failed"
         summary: dict[str, Any] = {}  # as recorded in the run history

@@ -7,7 +7,10 @@ last entry (so a slow decay shows once it adds up to a point, not on every run).
 - `first`: the lead's first stored score (a backfill writes one entry per lead);
 - `rule_version`: the version that scored it changed;
 - `activity`: activities arrived since the previous run (named in `activities`);
-- `sales_outcome`: the stage moved because of a Salesforce outcome (converted, won, lost...);
+- `sales_outcome`: the stage a Salesforce outcome gives changed (converted, won; sales
+  disqualified the lead — `funnel.toml [lost] lead_statuses` — which ends its MQL stage; or
+  recycled it: no outcome stage any more, back to the scored one); the entry names the
+  outcome (`sales_outcome`: the stage and the Lead status or opportunity stage);
 - `decay`: none of the above and the score fell or rose with time alone;
 - `profile`: none of the above (a contact or company property the fit rules read changed).
 """
@@ -57,6 +60,9 @@ class HistoryEntry:
     previous: dict[str, object] | None  # version, total, stage, is_mql before
     activities: list[dict[str, str]] = field(default_factory=list)
     new_activities: int = 0
+    # With the `sales_outcome` cause: {"stage": the outcome's stage or None (recycled),
+    # "status": the Lead status / opportunity stage Salesforce shows}.
+    sales_outcome: dict[str, str | None] | None = None
 
 
 def new_activities(
@@ -76,10 +82,20 @@ def new_activities(
     return sorted(newer, key=lambda a: (a.occurred_at, a.source_id))
 
 
+def outcome_part(score: StoredScore) -> str | None:
+    """The stage a sales outcome gave the lead (None: the scored stage stands)."""
+    return score.stage if score.stage != score.scored_stage else None
+
+
 def history_entry(
-    previous: StoredScore | None, current: StoredScore, arrived: Sequence[Activity]
+    previous: StoredScore | None,
+    current: StoredScore,
+    arrived: Sequence[Activity],
+    outcome_status: str | None = None,
 ) -> HistoryEntry | None:
-    """The entry `current` makes after `previous`; None when nothing worth one changed."""
+    """The entry `current` makes after `previous`; None when nothing worth one changed.
+    `outcome_status`: what Salesforce shows of the lead's outcome (Lead status, opportunity
+    stage), named when the outcome is a cause."""
     named = [
         {"kind": a.kind, "at": a.occurred_at.isoformat(), "id": a.source_id}
         for a in arrived[-NAMED_ACTIVITIES:]
@@ -100,8 +116,12 @@ def history_entry(
         causes.append("rule_version")
     if arrived:
         causes.append("activity")
-    if current.stage != previous.stage and current.stage != current.scored_stage:
-        causes.append("sales_outcome")  # the stage moved, to one a Salesforce outcome gave
+    sales = None
+    if current.stage != previous.stage and outcome_part(current) != outcome_part(previous):
+        # The stage moved to one a Salesforce outcome gave (lost: sales disqualified it), or
+        # back from one to the scored stage (sales recycled the lead).
+        causes.append("sales_outcome")
+        sales = {"stage": outcome_part(current), "status": outcome_status}
     if not causes:
         # Time alone only lowers a score (decay) or ends an MQL hold; a rise without
         # activity, version or outcome is a property the fit rules read.
@@ -112,7 +132,7 @@ def history_entry(
         "stage": previous.stage,
         "is_mql": previous.is_mql,
     }
-    return _entry(current, tuple(causes), before, named, len(arrived))
+    return _entry(current, tuple(causes), before, named, len(arrived), sales)
 
 
 def _entry(
@@ -121,6 +141,7 @@ def _entry(
     before: dict[str, object] | None,
     named: list[dict[str, str]],
     count: int,
+    sales: dict[str, str | None] | None = None,
 ) -> HistoryEntry:
     return HistoryEntry(
         at=current.scored_at,
@@ -133,4 +154,5 @@ def _entry(
         previous=before,
         activities=named,
         new_activities=count,
+        sales_outcome=sales,
     )

@@ -1,6 +1,7 @@
 """Rule versions, each lead's latest score per track and the score history, in the state
 database (the rule-versions migration in `sync.state`):
 
+- `rule_version_events`: each promotion and rollback (who, when, why, from which version);
 - `rule_versions`: one row per rule-set version met (`sync.rule_versions`): its files, when a
   run first used it, who recorded it when and why (`score promote`), and since when it runs
   as a shadow;
@@ -20,13 +21,16 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.clock import Clock
 from scoring import MqlState
 from sync.db import Database, Row
 from sync.score_history import HistoryEntry, StoredScore
 from sync.state_rows import chunks, parse, precise_iso, rows_in
+
+if TYPE_CHECKING:
+    from sync.rule_versions import Swap
 
 LIVE = "live"
 SHADOW = "shadow"
@@ -52,31 +56,43 @@ class ScoreStore:
     ) -> None:
         """Note `version` (first seen at `at`); as a shadow: since `at` unless it already
         ran as one; with `by`/`reason`: recorded (promoted) at `at`."""
-        stamp = precise_iso(at)
         with self._db.transaction() as db:
+            _upsert_version(db, version, manifest, at, shadow=shadow, by=by, reason=reason,
+                            promoted_from=promoted_from)
+
+    def record_swap(self, swap: Swap) -> None:
+        """A promotion or rollback (`sync.rule_versions.Swap`): both versions, the new one
+        recorded with who, when, why and what it replaced, and the event (once per swap id,
+        so finishing an interrupted swap twice records it once)."""
+        with self._db.transaction() as db:
+            _upsert_version(db, swap.previous, swap.previous_manifest, swap.at)
+            _upsert_version(db, swap.version, swap.manifest, swap.at, by=swap.by,
+                            reason=swap.reason, promoted_from=swap.previous)
             db.execute(
-                "INSERT INTO rule_versions (version, files, first_seen_at) VALUES (?, ?, ?) "
-                "ON CONFLICT DO NOTHING",
-                (version, json.dumps(list(manifest)), stamp),
+                "INSERT INTO rule_version_events (id, at, action, version, previous, "
+                "recorded_by, reason) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (swap.id, precise_iso(swap.at), swap.action, swap.version, swap.previous,
+                 swap.by, swap.reason),
             )
-            if shadow:
-                db.execute(
-                    "UPDATE rule_versions SET shadow_since = ? "
-                    "WHERE version = ? AND shadow_since IS NULL",
-                    (stamp, version),
-                )
-            if by is not None or reason is not None:
-                db.execute(
-                    "UPDATE rule_versions SET recorded_at = ?, recorded_by = ?, reason = ?, "
-                    "promoted_from = ? WHERE version = ?",
-                    (stamp, by, reason, promoted_from, version),
-                )
+
+    def events(self) -> list[dict[str, Any]]:
+        """Every promotion and rollback, oldest first."""
+        rows = self._db.execute("SELECT * FROM rule_version_events ORDER BY at, id")
+        return [dict(r) for r in rows]
 
     def version(self, version: str) -> dict[str, Any] | None:
         row = self._db.execute(
             "SELECT * FROM rule_versions WHERE version = ?", (version,)
         ).fetchone()
         return None if row is None else _version_row(row)
+
+    def live_since(self, version: str) -> str | None:
+        """Since when `version` is live: when it was last promoted or put back, else when a
+        run first used it; None when never met."""
+        row = self.version(version)
+        if row is None:
+            return None
+        return row["recorded_at"] or row["first_seen_at"]
 
     def versions(self) -> list[dict[str, Any]]:
         rows = self._db.execute("SELECT * FROM rule_versions ORDER BY first_seen_at, version")
@@ -132,6 +148,8 @@ class ScoreStore:
                                 "previous": e.previous,
                                 "activities": e.activities,
                                 "new_activities": e.new_activities,
+                                **({"sales_outcome": e.sales_outcome}
+                                   if e.sales_outcome is not None else {}),
                             },
                             ensure_ascii=False,
                         ),
@@ -200,6 +218,36 @@ class ScoreStore:
         ):
             out.setdefault(r[0], r[1])
         return out
+
+
+def _upsert_version(
+    db: Database,
+    version: str,
+    manifest: Sequence[Mapping[str, Any]],
+    at: datetime,
+    *,
+    shadow: bool = False,
+    by: str | None = None,
+    reason: str | None = None,
+    promoted_from: str | None = None,
+) -> None:
+    stamp = precise_iso(at)
+    db.execute(
+        "INSERT INTO rule_versions (version, files, first_seen_at) VALUES (?, ?, ?) "
+        "ON CONFLICT DO NOTHING",
+        (version, json.dumps(list(manifest)), stamp),
+    )
+    if shadow:
+        db.execute(
+            "UPDATE rule_versions SET shadow_since = ? WHERE version = ? AND shadow_since IS NULL",
+            (stamp, version),
+        )
+    if by is not None or reason is not None:
+        db.execute(
+            "UPDATE rule_versions SET recorded_at = ?, recorded_by = ?, reason = ?, "
+            "promoted_from = ? WHERE version = ?",
+            (stamp, by, reason, promoted_from, version),
+        )
 
 
 def _track(track: str) -> str:

@@ -17,6 +17,7 @@ from decimal import Decimal
 from operator import attrgetter
 
 from core.models import Activity
+from core.outcomes import LeadOutcome
 from scoring import MqlState
 from sync.plan import ScoredLead
 from sync.ports import Scorer
@@ -62,6 +63,7 @@ class TrackedBatch:
     shadow_before: dict[str, StoredScore]
     scores: list[tuple[str, str, StoredScore]] = field(default_factory=list)
     _last: datetime | None = None
+    _status: str | None = None
     entries: list[tuple[str, str, HistoryEntry]] = field(default_factory=list)
 
     def add(
@@ -71,9 +73,12 @@ class TrackedBatch:
         scored_stage: str,
         state: MqlState,
         activities: Sequence[Activity],
+        outcome: LeadOutcome | None = None,
     ) -> None:
-        """The live score of one lead (`scored_stage`: before sales outcomes moved it)."""
+        """The live score of one lead (`scored_stage`: before sales outcomes moved it;
+        `outcome`: the stored Salesforce outcome, named when it changed the stage)."""
         self._last = max(map(_OCCURRED, activities), default=None)
+        self._status = outcome_status(outcome)
         self._track(key, LIVE, self.tracking.live.version, score, scored_stage, state,
                     activities, self._last, self.live_before.get(key))
 
@@ -118,7 +123,9 @@ class TrackedBatch:
             scored_at=self.now,
             logged_total=before.logged_total if before is not None else total,
         )
-        entry = history_entry(before, current, new_activities(before, activities))
+        entry = history_entry(
+            before, current, new_activities(before, activities), self._status
+        )
         if entry is not None:
             current = replace(current, logged_total=total)
             self.entries.append((key, track, entry))
@@ -133,6 +140,20 @@ class TrackedBatch:
 
 
 _OCCURRED = attrgetter("occurred_at")
+
+
+def outcome_status(outcome: LeadOutcome | None) -> str | None:
+    """What Salesforce shows of a lead's outcome, for a history entry: the opportunity's
+    stage, else the Lead status(es), marked converted when it was."""
+    if outcome is None:
+        return None
+    if outcome.opportunity_id and outcome.opportunity_stage:
+        return f"Opportunity {outcome.opportunity_stage}"
+    statuses = outcome.lead_statuses or ((outcome.status,) if outcome.status else ())
+    text = ", ".join(dict.fromkeys(statuses)) or None
+    if outcome.is_converted:
+        return "converted" + (f" ({text})" if text else "")
+    return text
 
 
 def _same(before: StoredScore | None, current: StoredScore) -> bool:

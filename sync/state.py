@@ -179,8 +179,11 @@ MIGRATIONS: tuple[str, ...] = (
     # who / when / why when recorded or promoted, when it first ran as a shadow); each lead's
     # latest score per track ('live', 'shadow') with the version that made it and its MQL
     # state; and the score history, a row only when a lead's score, stage, MQL status or
-    # version changed (`sync.score_store`).
+    # version changed; each promotion and rollback of the live rule files (`sync.score_store`).
     """
+    CREATE TABLE rule_version_events (
+        id TEXT PRIMARY KEY, at TEXT NOT NULL, action TEXT NOT NULL, version TEXT NOT NULL,
+        previous TEXT, recorded_by TEXT, reason TEXT);
     CREATE TABLE rule_versions (
         version TEXT PRIMARY KEY, files TEXT NOT NULL, first_seen_at TEXT NOT NULL,
         recorded_at TEXT, recorded_by TEXT, reason TEXT, shadow_since TEXT,

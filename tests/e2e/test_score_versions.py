@@ -6,13 +6,15 @@ The shadow's MQL rule is the live one without its score bar and consultation: a 
 attended within 60 days is enough. After a backfill (no shadow yet), four warm leads attend a
 webinar; two of them (C, D) also ask for a consultation. The first sync with the shadow
 processes only those four, so by hand: live MQLs {C, D}, shadow MQLs {A, B, C, D}: agreement
-both = {C, D}, shadow only = {A, B}, live only = none.
+both = {C, D}, shadow only = {A, B}, live only = none. Sales outcomes set in the Salesforce
+sandbox (opportunities for A, B, C; D disqualified) give the precision/recall by hand.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import time
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,10 +25,14 @@ from click.testing import CliRunner, Result
 
 import cli
 from app.demo import DEMO_SEED, attend_webinar, inject_new_activity, pick_ready_leads
+from app.score_versions import promote_shadow
 from core.config import Settings, load_settings
 from core.identity import canonical_email
 from sandbox.generator.hubspot import form_guids
+from sandbox.salesforce.convert import convert_lead, edit
+from sandbox.salesforce.dml import WriteOptions
 from sandbox.serve import Sandbox
+from sync import rule_versions
 from sync.rule_versions import fingerprint
 from sync.runner import open_store, run_once
 from sync.score_store import LIVE, SHADOW
@@ -236,3 +242,168 @@ def test_given_an_unknown_email_or_no_shadow_the_commands_exit_2(
     with_shadow(tmp_path, broken)
     result = connector(tmp_path, "score", "promote", "--reason", "x")
     assert result.exit_code == 2 and "scoring.toml:1" in result.output
+
+
+def sales_lead(sandbox: Sandbox, email: str) -> str:
+    """The Salesforce Lead with `email` (the connector wrote it), or one a rep enters by hand."""
+    salesforce = sandbox.salesforce
+    for record in salesforce.store.records("Lead"):
+        if canonical_email(record.get("Email")) == email and not record.get("IsConverted"):
+            return str(record["Id"])
+    with salesforce.store.lock:
+        return salesforce.dml.create(
+            salesforce.schema.objects["Lead"],
+            {"LastName": "営業入力", "Company": "手入力株式会社", "Email": email,
+             "Status": "Open - Not Contacted"},
+            WriteOptions(user_id=salesforce.default_user_id),
+        )
+
+
+def test_given_sales_outcomes_compare_reports_precision_and_recall_as_counted_by_hand(
+    shadow_setup: Any, tmp_path: Path
+) -> None:
+    sandbox, settings, _, (a, b, c, d), first = shadow_setup
+    # Sales open an opportunity for A, B and C (funnel.toml [backtest] positive: opportunity)
+    # and disqualify D (Closed - Not Converted: lost, negative).
+    for key in (a, b, c):
+        convert_lead(sandbox.salesforce, sales_lead(sandbox, key),
+                     opportunity_stage="Qualification")
+    edit(sandbox.salesforce, "Lead", sales_lead(sandbox, d), Status="Closed - Not Converted")
+    sync_at(settings, max(first, sandbox.clock()) + timedelta(minutes=5))  # the pull reads them
+    data = compare(tmp_path)
+    assert data["agreement"]["both_leads"] == sorted([c, d])  # unchanged by the outcomes
+    assert data["agreement"]["shadow_only_leads"] == sorted([a, b])
+    # By hand: known outcomes {A, B, C, D}, positives {A, B, C}.
+    # live MQLs {C, D}: hits {C}: precision 1/2, recall 1/3.
+    # shadow MQLs {A, B, C, D}: hits {A, B, C}: precision 3/4, recall 3/3.
+    outcomes = data["outcomes"]
+    assert (outcomes["known"], outcomes["positives"]) == (4, 3)
+    assert (outcomes["live"]["flagged"], outcomes["live"]["hits"]) == (2, 1)
+    assert outcomes["live"]["precision"] == pytest.approx(1 / 2)
+    assert outcomes["live"]["recall"] == pytest.approx(1 / 3)
+    assert (outcomes["shadow"]["flagged"], outcomes["shadow"]["hits"]) == (4, 3)
+    assert outcomes["shadow"]["precision"] == pytest.approx(3 / 4)
+    assert outcomes["shadow"]["recall"] == pytest.approx(1.0)
+    text = connector(tmp_path, "score", "compare")
+    assert "precision 50.0% (1 of 2 MQLs), recall 33.3%" in text.output, text.output
+    assert "precision 75.0% (3 of 4 MQLs), recall 100.0%" in text.output, text.output
+
+
+def test_given_a_broken_shadow_mappings_validate_names_its_file_line_and_exits_2(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    own_mappings(sandbox, tmp_path)
+    broken = tmp_path / "broken"
+    shutil.copytree(ROOT / "mappings", broken)
+    (broken / "segments.toml").write_text("[[segment]]\nname = \n", encoding="utf-8")
+    with_shadow(tmp_path, broken)
+    result = connector(tmp_path, "mappings", "validate")
+    assert result.exit_code == 2, result.output
+    assert "shadow rules" in result.output and "segments.toml:2" in result.output
+    data = json.loads(connector(tmp_path, "mappings", "validate", "--json").stdout)
+    assert data["ok"] is False and data["problems"] == []  # the live mappings are fine
+    assert data["shadow"]["ok"] is False
+    assert any("segments.toml:2" in p for p in data["shadow"]["problems"])
+
+
+def test_given_a_shadow_that_ran_status_shows_both_versions_and_since_when(
+    shadow_setup: Any, tmp_path: Path
+) -> None:
+    _, _, folder, _, first = shadow_setup
+    result = connector(tmp_path, "status", "--json")
+    assert result.exit_code == 0, result.output
+    rules = json.loads(result.stdout)["rules"]
+    assert rules["live"]["version"] == fingerprint(tmp_path / "mappings").version
+    assert rules["shadow"]["version"] == fingerprint(folder).version
+    assert datetime.fromisoformat(rules["shadow"]["since"]) == first  # its first run
+    assert datetime.fromisoformat(rules["live"]["since"]) < first  # the backfill's run
+    text = connector(tmp_path, "status").output
+    assert f"shadow rules / シャドールール {rules['shadow']['version']}" in text
+    assert f"since {rules['shadow']['since']}" in text
+    valid = connector(tmp_path, "mappings", "validate")
+    assert valid.exit_code == 0 and "shadow rules ([shadow] rules_dir) are valid" in valid.output
+
+
+class Crash(BaseException):
+    """The promoting process dies (kill -9): nothing after it runs."""
+
+
+def test_given_promote_dies_between_its_renames_the_next_sync_finishes_it_and_undo_puts_back(
+    shadow_setup: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, settings, folder, _, first = shadow_setup
+    live_dir = tmp_path / "mappings"
+    old, new = fingerprint(live_dir).version, fingerprint(folder).version
+    real, renames = rule_versions.os.replace, []
+
+    def dies_on_second(source: Any, destination: Any) -> None:
+        renames.append(destination)
+        if Path(destination).parent == live_dir and len(
+            [d for d in renames if Path(d).parent == live_dir]
+        ) == 2:
+            raise Crash
+        real(source, destination)
+
+    monkeypatch.setattr(rule_versions.os, "replace", dies_on_second)
+    with pytest.raises(Crash):
+        promote_shadow(settings, reason="webinar is enough", by="mori",
+                       clock=lambda: first + timedelta(minutes=1))
+    monkeypatch.undo()
+    assert rule_versions.pending_swap(live_dir) is not None  # half-swapped, unrecorded
+    assert (live_dir / ".versions" / ".incoming" / "segments.toml").exists()
+    with open_store(settings) as store:
+        assert store.scores.events() == []
+
+    sync_at(settings, first + timedelta(hours=1), "rescore")  # the next run finishes it
+
+    assert fingerprint(live_dir).version == new
+    with open_store(settings) as store:
+        events = store.scores.events()
+        assert [(e["action"], e["version"], e["previous"], e["recorded_by"]) for e in events] \
+            == [("promote", new, old, "mori")]
+        assert {s.version for s in store.scores.latest(store.all_lead_emails(), LIVE).values()
+                if s.scored_at > first} == {new}
+    status = json.loads(connector(tmp_path, "status", "--json").stdout)["rules"]
+    assert status["live"]["version"] == new
+    assert datetime.fromisoformat(status["live"]["since"]) == first + timedelta(minutes=1)
+
+    undo = connector(tmp_path, "score", "promote", "--undo", "--reason", "too many MQLs",
+                     "--by", "sato", "--json")
+
+    assert undo.exit_code == 0, undo.output
+    assert fingerprint(live_dir).version == old
+    with open_store(settings) as store:
+        last = store.scores.events()[-1]
+        assert (last["action"], last["version"], last["previous"]) == ("rollback", old, new)
+        assert (last["recorded_by"], last["reason"]) == ("sato", "too many MQLs")
+    assert fingerprint(live_dir / ".versions" / new).version == new  # redo: rollback NEW
+    missing = connector(tmp_path, "score", "rollback", "0123456789ab", "--reason", "x")
+    assert missing.exit_code == 2 and "not kept" in missing.output
+
+
+def test_given_sales_disqualify_then_recycle_an_mql_history_names_the_sales_outcome(
+    shadow_setup: Any, tmp_path: Path
+) -> None:
+    sandbox, settings, _, (_, _, c, _), first = shadow_setup
+    lead_id = sales_lead(sandbox, c)
+    edit(sandbox.salesforce, "Lead", lead_id, Status="Closed - Not Converted")  # [lost]
+    # Runs just after the edits on the sandbox's clock: the pull's window (cursor minus the
+    # overlap) reaches back to them.
+    moment = max(first, sandbox.clock()) + timedelta(seconds=1)
+    sync_at(settings, moment)
+    time.sleep(1.1)  # SOQL date-time literals have whole seconds
+    edit(sandbox.salesforce, "Lead", lead_id, Status="Open - Not Contacted")  # recycled
+    sync_at(settings, max(moment, sandbox.clock()) + timedelta(seconds=1))
+
+    result = connector(tmp_path, "score", "history", c, "--json")
+    assert result.exit_code == 0, result.output
+    changes = json.loads(result.stdout)["changes"]
+    mql, lost, recycled = changes[-3:]
+    assert mql["is_mql"] and mql["stage"] not in ("lost", "sql")
+    assert lost["causes"] == ["sales_outcome"] and lost["stage"] == "lost"
+    assert lost["sales_outcome"] == {"stage": "lost", "status": "Closed - Not Converted"}
+    assert recycled["causes"] == ["sales_outcome"] and recycled["stage"] == mql["stage"]
+    assert recycled["sales_outcome"] == {"stage": None, "status": "Open - Not Contacted"}
+    text = connector(tmp_path, "score", "history", c).output
+    assert "sales outcome (Closed - Not Converted)" in text
+    assert "sales outcome (Open - Not Contacted)" in text

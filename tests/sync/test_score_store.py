@@ -75,6 +75,29 @@ def test_given_a_stage_moved_by_a_sales_outcome_the_cause_is_the_outcome() -> No
     assert entry is not None and entry.causes == ("sales_outcome",)
 
 
+def test_given_sales_disqualify_an_mql_the_cause_names_the_outcome_and_its_status() -> None:
+    mql = stored("60", stage="mql", mql=True)
+    lost = stored("60", stage="lost", scored_stage="mql", mql=True)
+    entry = history_entry(mql, lost, [], "Closed - Not Converted")
+    assert entry is not None and entry.causes == ("sales_outcome",)
+    assert entry.sales_outcome == {"stage": "lost", "status": "Closed - Not Converted"}
+
+
+def test_given_sales_recycle_a_lost_lead_back_the_cause_is_the_outcome_not_decay() -> None:
+    lost = stored("60", stage="lost", scored_stage="mql", mql=True)
+    recycled = stored("60", stage="mql", mql=True)
+    entry = history_entry(lost, recycled, [], "Open - Not Contacted")
+    assert entry is not None and entry.causes == ("sales_outcome",)
+    assert entry.sales_outcome == {"stage": None, "status": "Open - Not Contacted"}
+
+
+def test_given_the_scored_stage_moves_under_an_outcome_stage_no_outcome_is_named() -> None:
+    before = stored("60", stage="lost", scored_stage="mql", mql=True)
+    after = stored("30", stage="lost", scored_stage="warm")  # decayed; still lost
+    entry = history_entry(before, after, [], "Closed - Not Converted")
+    assert entry is not None and entry.causes == ("decay",) and entry.sales_outcome is None
+
+
 def test_given_a_rise_without_activity_the_cause_is_the_profile() -> None:
     entry = history_entry(stored("40"), stored("55"), [])
     assert entry is not None and entry.causes == ("profile",)
