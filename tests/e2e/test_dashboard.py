@@ -1,0 +1,202 @@
+"""The live dashboard end to end in a real headless Chromium (issue 16's "Done when"):
+`connector dashboard` as a child process bound beyond localhost with a token, the page
+opened through the Chrome DevTools protocol over `--remote-debugging-pipe` (stdlib only: no
+browser download, no websocket package). It draws the charts; a sync that makes a new MQL
+changes the page's number without a reload (server-sent events); the language switch shows
+the Japanese labels; a drill-down lists exactly the leads behind the number; a missing or
+wrong token gets 401 and the right one works."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from app.demo import attend_webinar, pick_ready_leads
+from app.demo_handoff import (
+    CONNECTOR,
+    NOW_VARIABLE,
+    ROOT,
+    consultation_fields,
+    free_port,
+    portal_id,
+    submit_form,
+    wait_for,
+)
+from core.identity import canonical_email
+from sandbox.generator.hubspot import form_guids
+from sync.runner import run_once
+from tests.clock import DATA_UNTIL, HISTORY_START
+from tests.e2e.conftest import SEED_CONTACTS, current_clock, settings_for, started
+from tests.e2e.test_report import _chromium
+
+TOKEN = "dash-token-5f1c0a9e-only-for-this-test"
+CONSULTATION = form_guids(42)["consultation_ja"]
+
+
+class Cdp:
+    """Chromium driven over --remote-debugging-pipe: JSON messages ending in NUL on fds 3/4."""
+
+    def __init__(self, binary: str) -> None:
+        to_child_r, self._w = os.pipe()
+        self._r, from_child_w = os.pipe()
+
+        def fds() -> None:
+            os.dup2(to_child_r, 3)
+            os.dup2(from_child_w, 4)
+
+        self.process = subprocess.Popen(
+            [binary, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-dev-shm-usage", "--remote-debugging-pipe", "about:blank"],
+            preexec_fn=fds, pass_fds=(to_child_r, from_child_w),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        os.close(to_child_r)
+        os.close(from_child_w)
+        self._buffer, self._id, self.session = b"", 0, None
+
+    def call(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        self._id += 1
+        message: dict[str, Any] = {"id": self._id, "method": method, "params": params or {}}
+        if self.session and not method.startswith("Target."):
+            message["sessionId"] = self.session
+        os.write(self._w, json.dumps(message).encode() + b"\0")
+        while True:
+            while b"\0" not in self._buffer:
+                chunk = os.read(self._r, 1 << 16)
+                if not chunk:
+                    raise RuntimeError("Chromium closed the pipe")
+                self._buffer += chunk
+            raw, self._buffer = self._buffer.split(b"\0", 1)
+            reply = json.loads(raw)
+            if reply.get("id") == self._id:
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                return reply["result"]
+
+    def open(self, url: str) -> None:
+        target = self.call("Target.createTarget", {"url": url})["targetId"]
+        self.session = self.call("Target.attachToTarget",
+                                 {"targetId": target, "flatten": True})["sessionId"]
+
+    def js(self, expression: str) -> Any:
+        result = self.call("Runtime.evaluate", {"expression": expression,
+                                                "returnByValue": True, "awaitPromise": True})
+        return result["result"].get("value")
+
+    def close(self) -> None:
+        self.process.kill()
+        self.process.wait(10)
+        os.close(self._w)
+        os.close(self._r)
+
+
+@pytest.fixture
+def dashboard(tmp_path: Path) -> Iterator[tuple[Any, Any, str]]:
+    sandbox = started(tmp_path, tier="pro")
+    settings = settings_for(sandbox, tmp_path)
+    run_once(settings, kind="backfill", since=HISTORY_START, clock=sandbox.clock)
+    port = free_port()
+    log = (tmp_path / "dashboard.log").open("w", encoding="utf-8")
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "PYTHONPATH": path, NOW_VARIABLE: current_clock()().isoformat(),
+           "CONNECTOR_SERVE__DASHBOARD_TOKEN": TOKEN,
+           "CONNECTOR_SERVE__DASHBOARD_POLL_SECONDS": "0.5", "LANG": "C.UTF-8"}
+    process = subprocess.Popen(
+        [*CONNECTOR, "--config", str(tmp_path / "connector.toml"), "dashboard",
+         "--host", "0.0.0.0", "--port", str(port)],
+        cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError((tmp_path / "dashboard.log").read_text())
+        try:
+            return requests.get(url + "/healthz", timeout=2).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    try:
+        wait_for("connector dashboard", up, 60, 0.1)
+        yield sandbox, settings, url
+    finally:
+        process.terminate()
+        process.wait(20)
+        log.close()
+        sandbox.stop()
+        text = (tmp_path / "dashboard.log").read_text(encoding="utf-8")
+        assert "Traceback" not in text and TOKEN not in text
+
+
+def test_given_a_token_beyond_localhost_only_the_right_one_opens_the_dashboard(dashboard) -> None:
+    _, _, url = dashboard
+    assert requests.get(url + "/", timeout=10).status_code == 401
+    assert requests.get(url + "/api/report", timeout=10).status_code == 401
+    assert requests.get(url + "/", headers={"Authorization": "Bearer wrong"},
+                        timeout=10).status_code == 401
+    assert requests.get(url + "/?token=wrong", timeout=10,
+                        allow_redirects=False).status_code == 401
+    assert requests.get(url + "/healthz", timeout=10).status_code == 200
+    ok = requests.get(url + "/", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+    assert ok.status_code == 200 and "script-src 'self'" in ok.headers["Content-Security-Policy"]
+    once = requests.get(url + "/?token=" + TOKEN + "&lang=ja", timeout=10,
+                        allow_redirects=False)
+    assert once.status_code == 303 and once.headers["Location"] == "/?lang=ja"
+    cookie = once.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and TOKEN not in cookie
+
+
+@pytest.mark.slow
+def test_dashboard_in_chromium_draws_updates_live_switches_language_and_drills_down(
+    dashboard,
+) -> None:
+    binary = _chromium()
+    sandbox, settings, url = dashboard
+    browser = Cdp(binary)
+    try:
+        browser.open(f"{url}/?token={TOKEN}")
+        wait_for("the charts", lambda: browser.js(
+            "document.body && document.body.getAttribute('data-charts')") == "rendered", 60, 0.2)
+        assert browser.js("location.search") == ""  # the token left the address
+        assert browser.js("document.querySelectorAll('.funnel-bar').length") == 5
+        assert browser.js("document.querySelectorAll('.trend-bar').length") > 0
+        cell = "document.querySelector('td[data-metric=new_mqls][data-period=\"\"]')"
+        before = int(browser.js(f"{cell}.textContent").replace(",", ""))
+        browser.js("window.__still_here = 1")  # gone if the page reloads
+
+        (lead,) = pick_ready_leads(SEED_CONTACTS, DATA_UNTIL, 1)
+        attend_webinar(sandbox, [lead], sandbox.clock())
+        submit_form(sandbox, portal_id(sandbox), CONSULTATION,
+                    consultation_fields(sandbox, lead.email))
+        summary = run_once(settings, kind="sync", clock=sandbox.clock)
+        assert summary.new_mql_episodes >= 1
+        after = wait_for("the page's new MQLs to change", lambda: int(
+            browser.js(f"{cell}.textContent").replace(",", "")) > before or None, 30, 0.2)
+        assert after is True or after
+        assert int(browser.js(f"{cell}.textContent").replace(",", "")) == before + 1
+        assert browser.js("window.__still_here") == 1  # updated without a reload
+
+        browser.js("document.querySelector('[data-set-lang=ja]').click()")
+        wait_for("Japanese labels", lambda: browser.js(
+            "document.documentElement.lang") == "ja" or None, 30, 0.2)
+        wait_for("MQL率", lambda: "MQL率" in browser.js("document.body.textContent") or None,
+                 30, 0.2)
+        assert browser.js("window.__still_here") == 1
+
+        browser.js(f"{cell}.click()")
+        wait_for("the drill-down", lambda: browser.js(
+            "!document.getElementById('drill').hidden") or None, 60, 0.2)
+        emails = browser.js("Array.from(document.querySelectorAll('#drill tr.drill-lead'))"
+                            ".map(function (r) { return r.getAttribute('data-email'); })")
+        assert len(emails) == before + 1
+        assert canonical_email(lead.email) in emails
+        assert browser.js("document.querySelectorAll('#drill pre').length") == len(emails)
+    finally:
+        browser.close()
