@@ -151,15 +151,113 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "close": ("close", "閉じる"),
     "loading": ("loading…", "読み込み中…"),
     "error": ("could not load", "読み込めませんでした"),
-    # CLI summaries (app/texts.py)
-    "run_finished": ("{kind} run {outcome}", "{kind} の実行: {outcome}"),
-    "leads_scored": ("leads scored", "スコアリングしたリード"),
-    "new_mql_episodes": ("new MQLs", "新規MQL"),
-    "tasks_created": ("follow-up Tasks created", "作成したフォローアップToDo"),
-    "records_updated": ("Salesforce records updated", "更新したSalesforceレコード"),
-    "leads_created": ("Salesforce Leads created", "作成したSalesforceリード"),
-    "write_failures": ("records that failed", "失敗したレコード"),
-    "last_runs": ("last runs", "最近の実行"),
+    # CLI summaries (app/texts.py): the run summary and `connector status`
+    "kind_sync": ("sync", "同期"),
+    "kind_backfill": ("backfill", "バックフィル"),
+    "kind_rescore": ("rescore", "再スコアリング"),
+    "outcome_ok": ("ok", "成功"),
+    "outcome_partial": ("partial", "一部失敗"),
+    "outcome_failed": ("failed", "失敗"),
+    "outcome_stopped": ("stopped", "停止"),
+    "outcome_dry-run": ("dry-run", "ドライラン"),
+    "sum_dry": (" (dry run: nothing written)", " (ドライラン: 書き込みなし)"),
+    "sum_window": ("window {start} .. {end}", "対象期間 {start} 〜 {end}"),
+    "sum_no_window": ("no extraction (stored leads only)", "抽出なし (保存済みのリードのみ)"),
+    "sum_waiting": (", {n} waiting for the next run", "、次回の実行待ち {n}"),
+    "sum_hubspot": (
+        "  HubSpot     contacts read {contacts}, activities read {activities} ({new} new)",
+        "  HubSpot     読み込んだコンタクト {contacts}、アクティビティ {activities} (新規 {new})",
+    ),
+    "sum_scoring": (
+        "  scoring     leads scored {scored}, MQLs {mqls} ({new} new), without usable email "
+        "{no_email}{waiting}",
+        "  スコアリング スコアリングしたリード {scored}、MQL {mqls} (新規MQL {new})、"
+        "有効なメールアドレスなし {no_email}{waiting}",
+    ),
+    "sum_streams": ("  streams     ", "  取得状況    "),
+    "sum_planned": (
+        "  planned     updates {updates}, Lead creates {creates}, Tasks {tasks}",
+        "  予定        更新 {updates}、リード作成 {creates}、ToDo {tasks}",
+    ),
+    "sum_example": ("    e.g. {object} {id} {lead}: {fields}",
+                    "    例: {object} {id} {lead}: {fields}"),
+    "sum_new_record": ("(new)", "(新規)"),
+    "sum_salesforce": (
+        "  Salesforce  records updated {updated}, Leads created {created}, Tasks created "
+        "{tasks}, unchanged {unchanged}, failed {failed}",
+        "  Salesforce  更新したレコード {updated}、作成したリード {created}、作成したToDo {tasks}、"
+        "変更なし {unchanged}、失敗 {failed}",
+    ),
+    "sum_hs_written": (
+        "  HubSpot     contacts written back {written} in {calls} call(s), unchanged "
+        "{unchanged}, refused by the mappings {rejected}",
+        "  HubSpot     書き戻したコンタクト {written} (呼び出し {calls} 回)、変更なし {unchanged}、"
+        "マッピングで拒否 {rejected}",
+    ),
+    "sum_hs_planned": (
+        "  planned     HubSpot contacts {contacts} ({calls} batch call(s)), unchanged {unchanged}",
+        "  予定        HubSpotコンタクト {contacts} (バッチ呼び出し {calls} 回)、"
+        "変更なし {unchanged}",
+    ),
+    "sum_hs_example": ("    e.g. HubSpot contact {contact} {lead}: {properties}",
+                       "    例: HubSpotコンタクト {contact} {lead}: {properties}"),
+    "sum_outcomes": (
+        "  outcomes    Salesforce records read {read} ({per_object}), changed {changed}, "
+        "leads re-planned {marked}, {calls} calls{problems}",
+        "  商談結果    読み込んだSalesforceレコード {read} ({per_object})、変更 {changed}、"
+        "再計画したリード {marked}、呼び出し {calls} 回{problems}",
+    ),
+    "sum_nothing_new": ("nothing new", "新着なし"),
+    "sum_unreadable": (", {n} unreadable", "、読み取れないもの {n}"),
+    "sum_alerts": (
+        "  alerts      sent {sent}, failed (retried next run) {failed}, dead {dead}, waiting "
+        "{waiting}; outbox pending {pending}",
+        "  アラート    送信 {sent}、失敗 (次回再送) {failed}、送信不能 {dead}、待機 {waiting}、"
+        "送信待ち {pending}",
+    ),
+    "sum_calls": (
+        "  API calls   HubSpot {hubspot}{limited}, Salesforce {salesforce}; problems reported "
+        "{problems}; {seconds} s",
+        "  API呼び出し HubSpot {hubspot}{limited}、Salesforce {salesforce}、報告された問題 "
+        "{problems}、{seconds} 秒",
+    ),
+    "sum_rate_limited": (", HubSpot 429s search {search} / burst {burst}",
+                         "、HubSpotの429応答 検索 {search} / バースト {burst}"),
+    "sum_skipped": ("    skipped: {problem}", "    スキップ: {problem}"),
+    "st_state": ("state: {path}", "状態の保存先: {path}"),
+    "st_cursors": ("cursors:", "カーソル:"),
+    "st_no_cursors": ("  (none yet: the first sync reads the initial look-back window)",
+                      "  (まだありません: 最初の同期で初期の遡り期間を読み込みます)"),
+    "st_stored": ("stored: {counts}", "保存件数: {counts}"),
+    "st_alerts": ("alerts: {sent} sent, {pending} pending, {dead} dead",
+                  "アラート: 送信済み {sent}、送信待ち {pending}、送信不能 {dead}"),
+    "st_alerts_dlq": (" (in `connector dlq list`, stage 'alert <channel>')",
+                      " (`connector dlq list` の段階 'alert <channel>' にあります)"),
+    "st_last_runs": ("last runs:", "最近の実行:"),
+    "st_run": (
+        "  #{id} {kind} {started} -> {outcome}  scored {scored}, written {written}, tasks "
+        "{tasks}, calls HubSpot {hubspot} / Salesforce {salesforce}{limited}",
+        "  #{id} {kind} {started} → {outcome}  スコアリング {scored}、書き込み {written}、"
+        "ToDo {tasks}、呼び出し HubSpot {hubspot} / Salesforce {salesforce}{limited}",
+    ),
+    "st_running": ("running", "実行中"),
+    "st_no_runs": ("  (no runs yet)", "  (実行履歴はまだありません)"),
+    "st_streams": ("activity streams (as the last run found them):",
+                   "アクティビティの取得状況 (前回の実行時点):"),
+    "st_budget": (
+        "API budget (as the last run's answers said): HubSpot {hubspot} calls today; "
+        "Salesforce {salesforce} requests in the last 24 h",
+        "APIの利用枠 (前回の実行の応答による): HubSpot 本日の呼び出し {hubspot}、"
+        "Salesforce 直近24時間のリクエスト {salesforce}",
+    ),
+    "st_fraction": ("{used} of {limit} used ({left} left)", "{limit} 中 {used} 使用 (残り {left})"),
+    "st_unknown": ("unknown", "不明"),
+    "st_speed": ("speed-to-lead ({target}):", "初動スピード ({target}):"),
+    "st_sla_target": ("first touch within {hours} business hours",
+                      "営業時間 {hours} 時間以内に初回対応"),
+    "st_sla_off": ("SLA off", "SLAなし"),
+    "st_median_h": ("median h", "中央値(時間)"),
+    "st_closed": ("closed", "対応済み違反"),
 }
 
 
