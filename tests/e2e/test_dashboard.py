@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -99,30 +100,34 @@ class Cdp:
         os.close(self._r)
 
 
-@pytest.fixture
-def dashboard(tmp_path: Path) -> Iterator[tuple[Any, Any, str]]:
-    sandbox = started(tmp_path, tier="pro")
-    settings = settings_for(sandbox, tmp_path)
-    run_once(settings, kind="backfill", since=HISTORY_START, clock=sandbox.clock)
+@contextmanager
+def serving(
+    sandbox: Any, tmp_path: Path, env: dict[str, str] | None = None, *options: str
+) -> Iterator[tuple[str, Path]]:
+    """`connector [options] dashboard` bound beyond localhost with TOKEN, as a child process:
+    (its address, its log). The log must hold no traceback and not the token."""
     port = free_port()
-    log = (tmp_path / "dashboard.log").open("w", encoding="utf-8")
+    log_path = tmp_path / "dashboard.log"
+    log = log_path.open("w", encoding="utf-8")
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     # The child's clock starts when it has started (a second or two after this one's moment):
     # a minute ahead, so the moments the test's run writes fall inside the page's window.
     ahead = current_clock()() + timedelta(minutes=1)
-    env = {**os.environ, "PYTHONPATH": path, NOW_VARIABLE: ahead.isoformat(),
-           "CONNECTOR_SERVE__DASHBOARD_TOKEN": TOKEN,
-           "CONNECTOR_SERVE__DASHBOARD_POLL_SECONDS": "0.5", "LANG": "C.UTF-8"}
+    child_env = {**os.environ, "PYTHONPATH": path, NOW_VARIABLE: ahead.isoformat(),
+                 "CONNECTOR_SERVE__DASHBOARD_TOKEN": TOKEN,
+                 "CONNECTOR_SERVE__DASHBOARD_POLL_SECONDS": "0.5", "LANG": "C.UTF-8",
+                 **(env or {})}
     process = subprocess.Popen(
-        [*CONNECTOR, "--config", str(tmp_path / "connector.toml"), "dashboard",
+        [*CONNECTOR, "--config", str(tmp_path / "connector.toml"), *options, "dashboard",
          "--host", "0.0.0.0", "--port", str(port)],
-        cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
+        cwd=tmp_path, env=child_env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=log,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
 
     def up() -> bool:
         if process.poll() is not None:
-            raise RuntimeError((tmp_path / "dashboard.log").read_text())
+            raise RuntimeError(log_path.read_text())
         try:
             return requests.get(url + "/healthz", timeout=2).status_code == 200
         except requests.ConnectionError:
@@ -130,14 +135,25 @@ def dashboard(tmp_path: Path) -> Iterator[tuple[Any, Any, str]]:
 
     try:
         wait_for("connector dashboard", up, 60, 0.1)
-        yield sandbox, settings, url
+        yield url, log_path
     finally:
         process.terminate()
         process.wait(20)
         log.close()
-        sandbox.stop()
-        text = (tmp_path / "dashboard.log").read_text(encoding="utf-8")
+        text = log_path.read_text(encoding="utf-8")
         assert "Traceback" not in text and TOKEN not in text
+
+
+@pytest.fixture
+def dashboard(tmp_path: Path) -> Iterator[tuple[Any, Any, str]]:
+    sandbox = started(tmp_path, tier="pro")
+    settings = settings_for(sandbox, tmp_path)
+    run_once(settings, kind="backfill", since=HISTORY_START, clock=sandbox.clock)
+    try:
+        with serving(sandbox, tmp_path) as (url, _):
+            yield sandbox, settings, url
+    finally:
+        sandbox.stop()
 
 
 def test_given_a_token_beyond_localhost_only_the_right_one_opens_the_dashboard(dashboard) -> None:
@@ -204,3 +220,83 @@ def test_dashboard_in_chromium_draws_updates_live_switches_language_and_drills_d
         assert browser.js("document.querySelectorAll('#drill pre').length") == len(emails)
     finally:
         browser.close()
+
+
+def _secret_files(tmp_path: Path, secrets: dict[str, str]) -> dict[str, Path]:
+    folder = tmp_path / "secrets"
+    folder.mkdir()
+    paths = {}
+    for name, value in secrets.items():
+        paths[name] = folder / name
+        paths[name].write_text(value + "\n", encoding="utf-8")
+        paths[name].chmod(0o600)
+    return paths
+
+
+def test_given_every_secret_configured_none_reaches_the_dashboard_or_its_log(
+    tmp_path: Path,
+) -> None:
+    sandbox = started(tmp_path, tier="pro")
+    settings = settings_for(sandbox, tmp_path)
+    run_once(settings, kind="backfill", since=HISTORY_START, clock=sandbox.clock)
+    secrets = {
+        "hubspot_token": "pat-na1-SECRET-hubspot-token-3e8a51",
+        "hubspot_client_secret": "SECRET-hubspot-webhook-secret-9b27c4",
+        "salesforce_consumer_secret": "SECRET-sf-consumer-secret-5d03aa",
+        "salesforce_password": "SECRET-sf-password-77f2e1",
+        "salesforce_security_token": "SECRET-sf-security-token-0c4f9d",
+        "slack": "https://hooks.slack.com/services/T000/B000/SECRETslack6a1f",
+        "teams": "https://example.webhook.office.com/webhookb2/SECRETteams2c9e",
+        "webhook": "https://alerts.example.jp/hook?key=SECRETwebhook4d7b",
+        "smtp_password": "SECRET-smtp-password-1a2b3c",
+    }
+    files = _secret_files(tmp_path, secrets)
+    key_lines = Path(sandbox.signing_key.key_path).read_text().splitlines()
+    private_key = max(key_lines[1:-1], key=len)  # a line from inside the PEM
+    config = tmp_path / "connector.toml"
+    config.write_text(config.read_text(encoding="utf-8") + "\n".join([
+        "", "[alerts]",
+        f'slack_webhook_url_file = "{files["slack"]}"',
+        f'teams_webhook_url = "{secrets["teams"]}"',
+        f'webhook_url_file = "{files["webhook"]}"',
+        'smtp_host = "smtp.example.jp"', 'smtp_from = "connector@example.jp"',
+        'smtp_to = ["sales@example.jp"]', 'smtp_username = "connector"',
+        f'smtp_password_file = "{files["smtp_password"]}"', "",
+    ]), encoding="utf-8")  # fmt: skip
+    env = {
+        "CONNECTOR_HUBSPOT__ACCESS_TOKEN": secrets["hubspot_token"],
+        "CONNECTOR_HUBSPOT__CLIENT_SECRET_FILE": str(files["hubspot_client_secret"]),
+        "CONNECTOR_SALESFORCE__CONSUMER_SECRET_FILE": str(files["salesforce_consumer_secret"]),
+        "CONNECTOR_SALESFORCE__PASSWORD_FILE": str(files["salesforce_password"]),
+        "CONNECTOR_SALESFORCE__SECURITY_TOKEN": secrets["salesforce_security_token"],
+    }
+    every = {**secrets, "file_hubspot_token": sandbox.hubspot.token,
+             "private_key": private_key, "dashboard_token": TOKEN}
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    seen: list[str] = []
+    try:
+        with serving(sandbox, tmp_path, env, "-vv") as (url, log_path):
+            for path in ("/", "/?lang=ja", "/api/report", "/api/report?lang=ja&period=week",
+                         "/api/report?since=not-a-date",
+                         "/api/leads?metric=mqls", "/api/leads?metric=new_leads&lang=ja",
+                         "/api/leads?metric=nonsense", "/static/dashboard.js"):
+                answer = requests.get(url + path, headers=auth, timeout=60)
+                assert answer.status_code in (200, 400), (path, answer.status_code)
+                seen += [path, answer.text, json.dumps(dict(answer.headers))]
+            assert '"count"' in seen[seen.index("/api/leads?metric=mqls") + 1]
+            with requests.get(url + "/api/events", headers=auth, stream=True,
+                              timeout=30) as events:
+                first = next(events.iter_content(chunk_size=None)).decode()
+                assert first.startswith("retry:")
+                seen += [first, json.dumps(dict(events.headers))]
+            denied = requests.get(url + "/?token=wrong", timeout=10, allow_redirects=False)
+            seen += [denied.text, json.dumps(dict(denied.headers))]
+            once = requests.get(url + f"/?token={TOKEN}", timeout=10, allow_redirects=False)
+            seen += [json.dumps(dict(once.headers))]
+        seen.append(log_path.read_text(encoding="utf-8"))
+    finally:
+        sandbox.stop()
+    text = "\n".join(seen)
+    assert "dashboard serving" in seen[-1]  # the log was written (-vv), and is checked
+    leaked = {name for name, value in every.items() if value in text}
+    assert not leaked, leaked
