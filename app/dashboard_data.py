@@ -9,6 +9,16 @@ calls to them.
 
 A lead's owner is the OwnerId the last outcome pull read for its linked Salesforce record
 (`sf_owners`), else the one stored with the link (`StateStore.lead_owners`).
+
+Every number the page lets one click lists exactly what it counts, one line per counted
+moment (a lead with two hand-offs in the window is two lines of `handoffs`):
+- the funnel metrics per period or for the whole window, as `kpi.compute.compute` counts;
+- a segment table's row: the same with `cell_segment` "DIM=VALUE" on top of the filters
+  (the leads without a value are the row "unknown", as compute groups them);
+- the speed-to-lead table's breaches (`sla_breaches`: late or never; `_open`: never, past
+  the deadline; `_closed`: touched after it): the hand-offs whose MQL moment is in the
+  window, the owner being the hand-off's (`-` for none), breach as of the window's end, as
+  `app.kpi_report.speed_to_lead` counts (no segment filter there, nor here).
 """
 
 from __future__ import annotations
@@ -26,7 +36,12 @@ if TYPE_CHECKING:
     from scoring.simulate import LeadHistory
     from sync.state import StateStore
 
-METRICS = ("new_leads", "mqls", "sqls", "opportunities", "won", "lost", "new_mqls", "handoffs")
+FUNNEL_METRICS = (
+    "new_leads", "mqls", "sqls", "opportunities", "won", "lost", "new_mqls", "handoffs",
+)
+SLA_METRICS = {"sla_breaches": ("open", "closed"), "sla_breaches_open": ("open",),
+               "sla_breaches_closed": ("closed",)}
+METRICS = (*FUNNEL_METRICS, *SLA_METRICS)
 LEAD_LIMIT = 200
 
 
@@ -49,6 +64,7 @@ class LeadLine:
     owner_id: str | None
     segments: Mapping[str, str]
     explanation: str | None = None  # as `connector score explain` prints it
+    at: datetime | None = None  # the moment counted (creation, MQL, hand-off)
 
 
 def report_for(settings: Settings, filters: Filters) -> KpiReport:
@@ -70,51 +86,99 @@ def owners(settings: Settings) -> list[str]:
 
 def leads_for(
     settings: Settings, filters: Filters, metric: str, period_label: str | None,
-    *, limit: int = LEAD_LIMIT, explain: bool = True,
+    *, cell_segment: str | None = None, limit: int = LEAD_LIMIT, explain: bool = True,
 ) -> tuple[int, list[LeadLine]]:
-    """The leads counted in `metric` of period `period_label` (None: the whole window), as
-    the report counts them: (how many, the first `limit` by creation)."""
+    """What `metric` of period `period_label` (None: the whole window) counts, as the report
+    counts it, within the segment row `cell_segment` when given: (how many, the first
+    `limit` lines by the moment counted)."""
     from app.kpi_report import parse_segment
-    from kpi.compute import _in, _steps
-    from kpi.compute import period_label as label_of
-    from sync.runner import open_store
 
     if metric not in METRICS:
         raise ConfigError(f"metric {metric!r}: expected one of {', '.join(METRICS)}")
     env = _Env.of(settings, filters)
     wanted = parse_segment(filters.segment, env.dimensions)
-    found: list[LeadLine] = []
-    count = 0
-    with open_store(settings, create=False) as store:
-        owners_of = store.lead_owners()
-        for history, facts in _facts(store, env):
-            owner = owners_of.get(facts.key)
-            if filters.owner is not None and owner != filters.owner:
-                continue
-            if wanted is not None and facts.dimensions.get(wanted[0]) != wanted[1]:
-                continue
-            moments = _moments(facts, metric, env, _steps, _in)
-            hit = any(
-                period_label is None or label_of(m, env.ctx.period) == period_label
-                for m in moments
-            )
-            if not hit:
-                continue
-            count += 1
-            found.append(LeadLine(
-                key=facts.key, email=history.key, hubspot_id=history.contact.hubspot_id,
-                created=facts.created, first_mql=facts.first_mql, owner_id=owner,
-                segments=dict(facts.dimensions),
-            ))
-    found.sort(key=lambda line: (line.created, line.key))
+    row = parse_segment(cell_segment, env.dimensions)
+    with _open(settings) as store:
+        if metric in SLA_METRICS:
+            found = _breaches(store, settings, env, filters.owner, SLA_METRICS[metric])
+        else:
+            found = _funnel_lines(store, env, filters.owner, wanted, row, metric, period_label)
+    found.sort(key=lambda line: (line.at or line.created, line.key))
     shown = found[:limit]
     if explain:
-        shown = [replace(line, explanation=_explain(settings, line.key, filters.until))
-                 for line in shown]
-    return count, shown
+        texts: dict[str, str | None] = {}
+        for line in shown:
+            if line.key not in texts:
+                texts[line.key] = _explain(settings, line.key, filters.until)
+        shown = [replace(line, explanation=texts[line.key]) for line in shown]
+    return len(found), shown
 
 
 # ------------------------------------------------------------------------------ inside
+def _open(settings: Settings) -> Any:
+    from sync.runner import open_store
+
+    return open_store(settings, create=False)
+
+
+def _line(history: LeadHistory, facts: LeadFacts, owner: str | None, at: datetime
+          ) -> LeadLine:
+    return LeadLine(key=facts.key, email=history.key, hubspot_id=history.contact.hubspot_id,
+                    created=facts.created, first_mql=facts.first_mql, owner_id=owner,
+                    segments=dict(facts.dimensions), at=at)
+
+
+def _funnel_lines(
+    store: StateStore, env: _Env, owner: str | None, wanted: tuple[str, str] | None,
+    row: tuple[str, str] | None, metric: str, period_label: str | None,
+) -> list[LeadLine]:
+    from kpi.compute import _in, _steps
+    from kpi.compute import period_label as label_of
+
+    found: list[LeadLine] = []
+    owners_of = store.lead_owners()
+    for history, facts in _facts(store, env):
+        lead_owner = owners_of.get(facts.key)
+        if owner is not None and lead_owner != owner:
+            continue
+        if wanted is not None and facts.dimensions.get(wanted[0]) != wanted[1]:
+            continue
+        if row is not None and (facts.dimensions.get(row[0]) or "unknown") != row[1]:
+            continue
+        for moment in _moments(facts, metric, env, _steps, _in):
+            if period_label is None or label_of(moment, env.ctx.period) == period_label:
+                found.append(_line(history, facts, lead_owner, moment))
+    return found
+
+
+def _breaches(
+    store: StateStore, settings: Settings, env: _Env, owner: str | None,
+    states: tuple[str, ...],
+) -> list[LeadLine]:
+    from core.handoff import NO_OWNER, breach
+
+    sla = settings.sla
+    calendar = sla.calendar()
+    late = [
+        h for h in store.touches.handoffs(env.since, env.until)
+        if (owner is None or (h.owner_id or NO_OWNER) == owner)
+        and breach(h, env.until, sla.first_touch_hours, calendar) in states
+    ]
+    keys = {h.lead_key for h in late}
+    leads = {facts.key: (history, facts) for history, facts in _facts(store, env)
+             if facts.key in keys}
+    found = []
+    for h in late:
+        if h.lead_key in leads:
+            history, facts = leads[h.lead_key]
+            found.append(_line(history, facts, h.owner_id, h.mql_at))
+        else:  # the lead's history is gone: still counted, as the table counts it
+            found.append(LeadLine(key=h.lead_key, email=None, hubspot_id=None,
+                                  created=h.mql_at, first_mql=None, owner_id=h.owner_id,
+                                  segments={}, at=h.mql_at))
+    return found
+
+
 @dataclass(frozen=True, slots=True)
 class _Env:
     ctx: Any  # app.kpi_report._Context
@@ -223,4 +287,5 @@ def _explain(settings: Settings, key: str, until: datetime) -> str | None:
     return None if data is None else format_explanation(data)
 
 
-__all__ = ["METRICS", "Filters", "LeadLine", "leads_for", "owners", "report_for"]
+__all__ = ["FUNNEL_METRICS", "METRICS", "SLA_METRICS", "Filters", "LeadLine", "leads_for", "owners",
+           "report_for"]

@@ -90,6 +90,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "new_mqls": ("new MQLs", "新規MQL"),
     "handoffs": ("hand-offs", "営業への引き渡し"),
     "sla_breaches": ("SLA breaches", "SLA違反"),
+    "sla_breaches_open": ("breaches open", "未対応の違反"),
+    "sla_breaches_closed": ("breaches closed", "対応済みの違反"),
     "days_to_mql": ("days to MQL (median)", "MQLまでの日数 (中央値)"),
     "days_mql_opp": ("days MQL→opp. (median)", "MQL→商談の日数 (中央値)"),
     "mean": ("(mean)", "(平均)"),

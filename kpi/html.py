@@ -84,15 +84,18 @@ def _table(
 
 def _cell(cell: Any, numeric: bool) -> str:
     """A table cell; a `(text, metric, period)` cell is a number the dashboard drills into
-    (`period` "" = the whole window)."""
+    (`period` "" = the whole window), `(text, metric, period, {"segment": "DIM=VALUE"})` or
+    `{"owner": ...}` one of a segment's or an owner's row."""
     cls = "num" if numeric else ""
     if isinstance(cell, tuple):
-        text, metric, period = cell
-        return (
-            f'<td class="{cls} drill" data-metric="{_e(metric)}" data-period="{_e(period)}" '
-            f'tabindex="0">{_e(text)}</td>'
-        )
+        return f'<td class="{cls} drill" {_drill(*cell[1:])}>{_e(cell[0])}</td>'
     return f'<td class="{cls}">{_e(cell)}</td>'
+
+
+def _drill(metric: str, period: str, more: dict[str, str] | None = None) -> str:
+    """The attributes that make an element a number the dashboard drills into."""
+    extra = "".join(f' data-{name}="{_e(value)}"' for name, value in (more or {}).items())
+    return f'data-metric="{_e(metric)}" data-period="{_e(period)}"{extra} tabindex="0"'
 
 
 _FUNNEL_KEYS = (
@@ -107,14 +110,18 @@ def _funnel_headers(lang: Language) -> list[str]:
 
 
 def _funnel_cells(
-    row: dict[str, Any], currency: str | None, period: str | None = None
+    row: dict[str, Any], currency: str | None, period: str | None = None,
+    segment: str | None = None,
 ) -> list[Any]:
-    """`period`: the period label to drill into ("" for the totals); None: no drill-down."""
+    """`period`: the period label to drill into ("" for the totals); None: no drill-down.
+    `segment` ("DIM=VALUE"): the row is that segment's (the whole window)."""
     p = row["interest_to_comparison"]
 
     def n(key: str) -> Any:
         text = _num(row[key])
-        return text if period is None else (text, key, period)
+        if period is None:
+            return text
+        return (text, key, period, {"segment": segment} if segment else None)
 
     return [
         row["label"],
@@ -165,9 +172,11 @@ def _engagement_cells(row: dict[str, Any]) -> list[str]:
     ]
 
 
-def _card(label: str, value: str, kpi: str) -> str:
+def _card(label: str, value: str, kpi: str, drill: bool = False) -> str:
+    """A total; `drill`: a count of leads the dashboard drills into (the whole window)."""
+    more = f' class="card drill" {_drill(kpi, "")}' if drill else ' class="card"'
     return (
-        f'<div class="card" data-kpi="{_e(kpi)}"><div class="v">{_e(value)}</div>'
+        f'<div{more} data-kpi="{_e(kpi)}"><div class="v">{_e(value)}</div>'
         f'<div class="l">{_e(label)}</div></div>'
     )
 
@@ -230,7 +239,7 @@ def render_body(data: dict[str, Any], language: Language = "en", zone: str = "UT
             + "</ul></section>"
         )
     add('<section class="cards">')
-    add(_card(t("new_leads", lang), _num(t_["new_leads"]), "new_leads"))
+    add(_card(t("new_leads", lang), _num(t_["new_leads"]), "new_leads", drill=True))
     add(_card(t("mql_rate", lang), _pct(t_["mql_rate"]), "mql_rate"))
     add(_card(t("sql_rate", lang), _pct(t_["sql_rate"]), "sql_rate"))
     add(_card(t("opportunity_rate_long", lang), _pct(t_["opportunity_rate"]),
@@ -238,8 +247,8 @@ def render_body(data: dict[str, Any], language: Language = "en", zone: str = "UT
     add(_card(t("win_rate", lang), _pct(t_["win_rate"]), "win_rate"))
     add(_card(t("cost_per_lead", lang), _money(t_["cost_per_lead"], cur), "cost_per_lead"))
     add(_card(t("cost_per_mql", lang), _money(t_["cost_per_mql"], cur), "cost_per_mql"))
-    add(_card(t("handoffs", lang), _num(t_["handoffs"]), "handoffs"))
-    add(_card(t("mqls", lang), _num(t_["mqls"]), "mqls"))
+    add(_card(t("handoffs", lang), _num(t_["handoffs"]), "handoffs", drill=True))
+    add(_card(t("mqls", lang), _num(t_["mqls"]), "mqls", drill=True))
     add("</section>")
     add(
         f'<section><h2>{_e(t("funnel", lang))}</h2><p class="hint">'
@@ -311,7 +320,7 @@ def render_body(data: dict[str, Any], language: Language = "en", zone: str = "UT
         add(
             _table(
                 _funnel_headers(lang),
-                (_funnel_cells(r, cur) for r in seg_rows),
+                (_funnel_cells(r, cur, "", f"{dimension}={r['label']}") for r in seg_rows),
                 table_id=f"segment-{dimension}",
             )
         )
@@ -393,9 +402,12 @@ def _speed_to_lead(rows: list[dict[str, Any]], sla_hours: float, lang: Language 
     )
     if not rows:
         return head + f'<p class="notes">{_e(t("no_handoffs", lang))}</p></section>'
+    def breaches(r: dict[str, Any], metric: str, count: int) -> Any:
+        return (_num(count), metric, "", {"owner": r["owner"]})
+
     table = _table(
         (t("owner", lang), t("handoffs", lang), t("touched", lang), t("median_touch", lang),
-         t("breaches_open", lang), t("breaches_closed", lang)),
+         t("sla_breaches", lang), t("breaches_open", lang), t("breaches_closed", lang)),
         (
             [
                 r["owner"],
@@ -403,8 +415,9 @@ def _speed_to_lead(rows: list[dict[str, Any]], sla_hours: float, lang: Language 
                 _num(r["touched"]),
                 "-" if r["median_first_touch_business_hours"] is None
                 else f"{r['median_first_touch_business_hours']:.1f}",
-                _num(r["breaches_open"]),
-                _num(r["breaches_closed"]),
+                breaches(r, "sla_breaches", r["breaches_open"] + r["breaches_closed"]),
+                breaches(r, "sla_breaches_open", r["breaches_open"]),
+                breaches(r, "sla_breaches_closed", r["breaches_closed"]),
             ]
             for r in rows
         ),

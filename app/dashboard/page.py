@@ -76,7 +76,7 @@ def page(language: Language, owners: list[str], period: str = "month") -> str:
 DASHBOARD_CSS = REPORT_CSS + """
 .filters{display:flex;flex-wrap:wrap;gap:8px;align-items:center;margin:10px 0}
 .filters label{font-size:12px;color:#5b6478}.langs{margin-left:auto}
-.lang{margin-left:4px}.live{font-size:12px;color:#2aa57a;margin:0}
+.lang{margin-left:4px}.card.drill{cursor:pointer}.live{font-size:12px;color:#2aa57a;margin:0}
 #drill{position:fixed;top:0;right:0;bottom:0;width:min(720px,95vw);overflow:auto;
 background:#fff;border-left:1px solid #dde;box-shadow:-4px 0 16px rgba(0,0,0,.12);
 padding:12px 16px}.drill-head{display:flex;justify-content:space-between;align-items:center}
@@ -98,7 +98,8 @@ DASHBOARD_JS = r"""
     ["period", "since", "until", "segment", "owner"].forEach(function (k) {
       var v = form.elements[k].value; if (v) { q.set(k, v); } });
     q.set("lang", lang);
-    for (var k in (extra || {})) { if (extra[k] !== null) { q.set(k, extra[k]); } }
+    for (var k in (extra || {})) {
+      if (extra[k] !== null && extra[k] !== undefined) { q.set(k, extra[k]); } }
     return q.toString();
   }
   function relabel() {
@@ -141,16 +142,20 @@ DASHBOARD_JS = r"""
   }
   function drill(node) {
     var metric = node.getAttribute("data-metric"), period = node.getAttribute("data-period");
+    var segment = node.getAttribute("data-segment"), owner = node.getAttribute("data-owner");
     var panel = document.getElementById("drill");
-    fetch("/api/leads?" + params({metric: metric, period_label: period || null}),
+    fetch("/api/leads?" + params({metric: metric, period_label: period || null,
+                                  cell_segment: segment, owner: owner}),
           {credentials: "same-origin"})
       .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); })
       .then(function (body) {
         document.getElementById("drill-title").textContent =
-          labels.leads_behind + ": " + (labels[metric] || metric) + " " + (period || labels.total);
+          labels.leads_behind + ": " + (labels[metric] || metric) + " " +
+          (segment || owner || period || labels.total);
         document.getElementById("drill-count").textContent =
           body.leads.length + " / " + body.count;
         panel.setAttribute("data-metric", metric); panel.setAttribute("data-period", period);
+        panel.setAttribute("data-count", String(body.count));
         var head = panel.querySelector("thead"), rows = panel.querySelector("tbody");
         head.textContent = ""; rows.textContent = "";
         var h = document.createElement("tr");

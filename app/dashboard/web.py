@@ -3,8 +3,9 @@
 - `GET /`: the page (`app.dashboard.page`); `GET /static/...`: its CSS and scripts;
 - `GET /api/report?period=&since=&until=&segment=&owner=&lang=`: the report's JSON, its body
   as escaped HTML in the language asked for, the labels and the version of the last run seen;
-- `GET /api/leads?<the same>&metric=&period_label=`: the leads behind one number, each with
-  its score explanation (`app.dashboard_data.leads_for`);
+- `GET /api/leads?<the same>&metric=&period_label=&cell_segment=`: the leads behind one
+  number (a funnel cell, a segment row's cell, a card, a speed-to-lead breach count), each
+  with its score explanation (`app.dashboard_data.leads_for`);
 - `GET /api/events`: server-sent events, `event: run` when a run finished, a comment line
   every `HEARTBEAT_SECONDS` so proxies keep the stream, `retry:` for the client's reconnect.
 
@@ -131,8 +132,9 @@ def dashboard_routes(
         try:
             filters = filters_of(request, clock())
             count, lines = await run_in_threadpool(
-                leads_for, settings, filters, q.get("metric") or "",
-                q.get("period_label") or None,
+                lambda: leads_for(settings, filters, q.get("metric") or "",
+                                  q.get("period_label") or None,
+                                  cell_segment=q.get("cell_segment") or None)
             )
         except ConfigError as exc:
             return secure(JSONResponse({"error": str(exc)}, status_code=400))
@@ -146,6 +148,8 @@ def dashboard_routes(
                 "first_mql": line.first_mql.isoformat() if line.first_mql else None,
                 "first_mql_text": moment(line.first_mql, lang, zone) if line.first_mql else None,
                 "owner_id": line.owner_id,
+                "at": line.at.isoformat() if line.at else None,
+                "at_text": moment(line.at, lang, zone) if line.at else None,
                 "segments": dict(line.segments),
                 "explanation": line.explanation,
                 "score_text": (line.explanation or "").split("\n")[0][:80] or None,

@@ -300,3 +300,58 @@ def test_given_every_secret_configured_none_reaches_the_dashboard_or_its_log(
     assert "dashboard serving" in seen[-1]  # the log was written (-vv), and is checked
     leaked = {name for name, value in every.items() if value in text}
     assert not leaked, leaked
+
+
+def test_given_a_backfilled_state_every_clickable_number_lists_exactly_its_leads(
+    tmp_path: Path,
+) -> None:
+    """Each number the page lets one click (funnel cells per period and in total, the
+    cards, every segment row's cells, the speed-to-lead breaches per owner) lists as many
+    lines as the number says; an owner's breaches are its open ones and its closed ones."""
+    from app.dashboard_data import FUNNEL_METRICS, Filters, leads_for, report_for
+    from kpi.export import report_dict
+    from tests.e2e.test_alerts import mqls_waiting, sync_at
+
+    sandbox = started(tmp_path, tier="pro")
+    try:
+        settings = settings_for(sandbox, tmp_path)
+        now = mqls_waiting(sandbox, settings, 3)  # a backfill, then three warm leads qualify
+        assert sync_at(settings, now + timedelta(seconds=1)).new_mql_episodes == 3
+        # A week later: their hand-offs, never touched, are open SLA breaches.
+        filters = Filters(until=now + timedelta(days=7), since=HISTORY_START)
+        data = report_dict(report_for(settings, filters))
+
+        def listed(metric: str, period: str | None = None, segment: str | None = None,
+                   owner: str | None = None) -> list[str]:
+            asked = Filters(until=filters.until, since=filters.since, owner=owner)
+            count, lines = leads_for(settings, asked, metric, period, cell_segment=segment,
+                                     explain=False, limit=10_000)
+            assert count == len(lines)
+            return [line.key for line in lines]
+
+        totals = data["totals"]
+        for metric in FUNNEL_METRICS:  # the totals row and the cards
+            assert len(listed(metric)) == totals[metric], metric
+        assert totals["new_leads"] > 0 and totals["mqls"] > 0 and totals["handoffs"] > 0
+        busiest = max(data["periods"], key=lambda r: r["new_leads"])
+        for metric in ("new_leads", "mqls", "new_mqls", "handoffs"):
+            assert len(listed(metric, busiest["label"])) == busiest[metric], metric
+        checked = 0
+        for dimension, rows in data["segments"].items():
+            for row in rows:
+                segment = f"{dimension}={row['label']}"
+                for metric in ("new_leads", "mqls", "handoffs"):
+                    assert len(listed(metric, segment=segment)) == row[metric], (segment, metric)
+                checked += 1
+            assert sum(r["new_leads"] for r in rows) == totals["new_leads"], dimension
+        assert checked > 2
+        speed = data["speed_to_lead"]
+        assert sum(r["breaches_open"] for r in speed) >= 3
+        for r in speed:
+            both = listed("sla_breaches", owner=r["owner"])
+            opened = listed("sla_breaches_open", owner=r["owner"])
+            closed = listed("sla_breaches_closed", owner=r["owner"])
+            assert len(opened) == r["breaches_open"] and len(closed) == r["breaches_closed"]
+            assert sorted(both) == sorted(opened + closed)
+    finally:
+        sandbox.stop()
