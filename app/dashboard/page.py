@@ -187,7 +187,12 @@ DASHBOARD_JS = r"""
     document.getElementById("drill").hidden = true; });
   form.addEventListener("submit", function (ev) { ev.preventDefault(); load(); });
   Array.prototype.forEach.call(document.querySelectorAll("[data-set-lang]"), function (b) {
-    b.addEventListener("click", function () { lang = b.getAttribute("data-set-lang"); load(); });
+    b.addEventListener("click", function () {
+      lang = b.getAttribute("data-set-lang");
+      // Remembered for a year: the next visit's page comes in this language (app.dashboard.web).
+      document.cookie = "connector_lang=" + lang + "; Path=/; Max-Age=31536000; SameSite=Strict";
+      load();
+    });
   });
   var broken = false;
   function listen() {

@@ -1,6 +1,8 @@
 """The dashboard's routes, the same in `connector serve` and `connector dashboard`:
 
-- `GET /`: the page (`app.dashboard.page`); `GET /static/...`: its CSS and scripts;
+- `GET /`: the page (`app.dashboard.page`) in `?lang=`, else the language last chosen on
+  the page (cookie `connector_lang`), else `[ui] language`; `GET /static/...`: its CSS and
+  scripts;
 - `GET /api/report?period=&since=&until=&segment=&owner=&lang=`: the report's JSON, its body
   as escaped HTML in the language asked for, the labels and the version of the last run seen;
 - `GET /api/leads?<the same>&metric=&period_label=&cell_segment=`: the leads behind one
@@ -39,6 +41,7 @@ from kpi.export import report_dict
 from kpi.html import CHARTS_JS, render_body, subtitle
 
 HEARTBEAT_SECONDS = 15.0
+LANG_COOKIE = "connector_lang"  # set by the page's language switch (DASHBOARD_JS)
 RECONNECT_MS = 3000
 CACHE_SECONDS = 60.0
 _STATIC = {
@@ -87,7 +90,9 @@ def dashboard_routes(
         return report
 
     def lang_of(request: Request) -> Language:
-        return as_language(request.query_params.get("lang"), default)
+        """`?lang=`, else the page's language switch (its cookie), else `[ui] language`."""
+        chosen = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE)
+        return as_language(chosen, default)
 
     def secure(response: Response) -> Response:
         response.headers.update(SECURITY_HEADERS)
@@ -192,4 +197,4 @@ def _owners_or_none(settings: Settings) -> list[str]:
         return []
 
 
-__all__ = ["HEARTBEAT_SECONDS", "dashboard_routes", "filters_of"]
+__all__ = ["HEARTBEAT_SECONDS", "LANG_COOKIE", "dashboard_routes", "filters_of"]
