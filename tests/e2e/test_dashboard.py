@@ -33,7 +33,7 @@ from app.demo_handoff import (
 )
 from core.identity import canonical_email
 from sandbox.generator.hubspot import form_guids
-from sync.runner import run_once
+from sync.runner import open_store, run_once
 from tests.clock import DATA_UNTIL, HISTORY_START
 from tests.e2e.conftest import SEED_CONTACTS, current_clock, settings_for, started
 from tests.e2e.test_report import _chromium
@@ -189,19 +189,34 @@ def test_dashboard_in_chromium_draws_updates_live_switches_language_and_drills_d
         assert browser.js("document.querySelectorAll('.funnel-bar').length") == 5
         assert browser.js("document.querySelectorAll('.trend-bar').length") > 0
         cell = "document.querySelector('td[data-metric=handoffs][data-period=\"\"]')"
-        before = int(browser.js(f"{cell}.textContent").replace(",", ""))
+        lead, created_label = _never_mql_lead(settings, sandbox.clock())
+        numbers = {
+            "handoffs": cell,
+            "mqls_card": "document.querySelector('.card[data-kpi=mqls] .v')",
+            "new_mqls": "document.querySelector('td[data-metric=new_mqls][data-period=\"\"]')",
+            "mqls_created": "document.querySelector("
+                            f"'td[data-metric=mqls][data-period=\"{created_label}\"]')",
+        }  # fmt: skip
+
+        def read() -> dict[str, int]:
+            return {name: int(browser.js(f"{node}.textContent").replace(",", ""))
+                    for name, node in numbers.items()}
+
+        before = read()
         browser.js("window.__still_here = 1")  # gone if the page reloads
 
-        (lead,) = pick_ready_leads(SEED_CONTACTS, DATA_UNTIL, 1)
         attend_webinar(sandbox, [lead], sandbox.clock())
         submit_form(sandbox, portal_id(sandbox), CONSULTATION,
                     consultation_fields(sandbox, lead.email))
         summary = run_once(settings, kind="sync", clock=sandbox.clock)
-        assert summary.new_mql_episodes >= 1
+        assert summary.new_mql_episodes == 1
         wait_for("the page to refresh after the run", lambda: browser.js(
             "document.body.getAttribute('data-version')") not in (None, "0") or None, 30, 0.2)
-        assert int(browser.js(f"{cell}.textContent").replace(",", "")) == before + 1
+        # The lead was never MQL: its first MQL counts in the total of new MQLs, and its
+        # cohort (the period it was created in) has one more MQL; one more hand-off.
+        assert read() == {name: value + 1 for name, value in before.items()}
         assert browser.js("window.__still_here") == 1  # updated without a reload
+        before = before["handoffs"]
 
         browser.js("document.querySelector('[data-set-lang=ja]').click()")
         wait_for("Japanese labels", lambda: browser.js(
@@ -218,8 +233,39 @@ def test_dashboard_in_chromium_draws_updates_live_switches_language_and_drills_d
         assert len(emails) == before + 1
         assert canonical_email(lead.email) in emails
         assert browser.js("document.querySelectorAll('#drill pre').length") == len(emails)
+
+        browser.js("location.reload()")  # the language chosen stays chosen
+        wait_for("the reloaded page", lambda: browser.js(
+            "window.__still_here === undefined && document.body && "
+            "document.body.getAttribute('data-charts') === 'rendered'") or None, 60, 0.2)
+        assert browser.js("document.documentElement.lang") == "ja"
+        assert "MQL率" in browser.js("document.body.textContent")
     finally:
         browser.close()
+
+
+def _never_mql_lead(settings: Any, now: Any) -> tuple[Any, str]:
+    """A warm lead the webinar and consultation make an MQL that has never been one (no MQL
+    episode stored; a lead with an earlier episode would count in no MQL total again: the
+    cohort counts a lead once and new MQLs count its first MQL), created inside the page's
+    window; and the month it was created in."""
+    from app.dashboard_data import Filters, leads_for
+    from app.kpi_report import default_since
+    from kpi.compute import period_label
+
+    since = default_since(now, "month")
+    _, created = leads_for(settings, Filters(until=now, since=since), "new_leads", None,
+                           explain=False, limit=100_000)
+    created_at = {line.key: line.created for line in created}
+    candidates = pick_ready_leads(SEED_CONTACTS, DATA_UNTIL, 20)
+    with open_store(settings) as store:
+        states = store.mql_states([canonical_email(c.email) for c in candidates])
+    for lead in candidates:
+        key = canonical_email(lead.email)
+        state = states.get(key)
+        if key in created_at and (state is None or state.episode == 0):
+            return lead, period_label(created_at[key], "month")
+    raise AssertionError("no warm lead without an MQL episode created in the window")
 
 
 def _secret_files(tmp_path: Path, secrets: dict[str, str]) -> dict[str, Path]:
