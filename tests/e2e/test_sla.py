@@ -58,7 +58,7 @@ def test_given_one_touched_and_one_untouched_mql_only_the_untouched_escalates_on
     sandbox: Sandbox, settings: Settings, receivers: Any  # noqa: F811
 ) -> None:
     http, mailbox, _ = receivers
-    settings = with_alerts(settings, receivers)
+    settings = with_alerts(settings, receivers, language="ja")  # its texts are Japanese
     now = mqls_waiting(sandbox, settings, 2)
     first = sync_at(settings, now + timedelta(seconds=1))
     assert first.new_mql_episodes == 2 and first.alerts["escalated"] == 0
