@@ -22,6 +22,7 @@ from commands.base import (
     Context,
     command_clock,
 )
+from commands.dashboard import dashboard
 from commands.dead_letters import dlq
 from commands.mappings import mappings
 from commands.report import report
@@ -82,6 +83,7 @@ def main(ctx: click.Context, config_path: Path | None, verbose: int, quiet: bool
 for command in (sync, backfill, rescore, status, report, dlq, score, mappings, setup, sandbox,
                 demo, serve, accounts):
     main.add_command(command)
+main.add_command(dashboard)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

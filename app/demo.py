@@ -34,6 +34,8 @@ from sandbox.serve import Sandbox, SandboxOptions, start_sandbox
 from sync.runner import run_once
 
 DEMO_SEED = 42
+# The demo narrates in English; the run summaries it prints follow, dates in UTC.
+NARRATION: dict[str, Any] = {"language": "en", "zone": "UTC"}
 NEW_MQLS = 3
 
 
@@ -298,7 +300,7 @@ def run_demo(
         backfill = run_once(
             settings, kind="backfill", since=now - timedelta(days=400), clock=clock
         )
-        say(format_summary(backfill.as_dict()))
+        say(format_summary(backfill.as_dict(), **NARRATION))
         after_backfill = salesforce_facts(sandbox)
 
         leads = pick_ready_leads(contacts, now, NEW_MQLS)
@@ -306,11 +308,11 @@ def run_demo(
         say(f"\n2) {injected} warm leads attend a webinar and request a consultation; incremental "
             "sync")
         sync = run_once(settings, kind="sync", clock=clock)
-        say(format_summary(sync.as_dict()))
+        say(format_summary(sync.as_dict(), **NARRATION))
 
         say("\n3) the same sync again: nothing changed, so nothing is written")
         again = run_once(settings, kind="sync", clock=clock)
-        say(format_summary(again.as_dict()))
+        say(format_summary(again.as_dict(), **NARRATION))
         facts = salesforce_facts(sandbox)
         agreement = hubspot_agreement(sandbox)
         accounts = account_facts(sandbox)
@@ -321,7 +323,7 @@ def run_demo(
         # A converted Lead's link is dropped by the outcome pull, so its writes go to the
         # converted Contact: none is refused (CANNOT_UPDATE_CONVERTED_LEAD).
         outcomes = run_once(settings, kind="sync", clock=clock)
-        say(format_summary(outcomes.as_dict()))
+        say(format_summary(outcomes.as_dict(), **NARRATION))
 
         realtime = _realtime_handoff(sandbox, config, contacts, now, workdir, clock, say)
 

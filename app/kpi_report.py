@@ -41,6 +41,7 @@ from kpi.model import (
 if TYPE_CHECKING:
     from core.config import Settings
     from core.handoff import OwnerSpeed
+    from core.i18n import Language
     from core.outcomes import LeadOutcome
     from kpi.model import KpiReport
     from scoring import MqlState, Rules
@@ -457,16 +458,20 @@ def build_report(
     return with_accounts(report, settings)
 
 
-def write_outputs(report: KpiReport, *, html_path: Path | None, csv_dir: Path | None) -> list[Path]:
-    """Write the HTML file and/or one CSV per table; returns the files written. A file is
-    written beside its target and renamed, so a reader never sees half a report."""
+def write_outputs(
+    report: KpiReport, *, html_path: Path | None, csv_dir: Path | None,
+    language: Language = "en", zone: str = "UTC",
+) -> list[Path]:
+    """Write the HTML file (in `language`, dates in `zone`) and/or one CSV per table; returns
+    the files written. A file is written beside its target and renamed, so a reader never
+    sees half a report."""
     from core.errors import ConfigError
     from kpi.export import csv_tables
     from kpi.html import render_html
 
     targets: list[tuple[Path, str]] = []
     if html_path is not None:
-        targets.append((html_path, render_html(report)))
+        targets.append((html_path, render_html(report, language, zone)))
     if csv_dir is not None:
         targets += [(csv_dir / name, text) for name, text in csv_tables(report).items()]
     written = []

@@ -1,120 +1,146 @@
-"""Human-readable renderings of run summaries and status (pure: data in, text out)."""
+"""Human-readable renderings of run summaries and status (pure: data in, text out), in
+Japanese or English through `core.i18n` (`[ui] language`): moments in `[ui] timezone`,
+numbers with thousands separators. The values that come from the APIs or the state store
+(stream states, object names, problems) are shown as they are."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from core.i18n import Language, moment, number, t
 
-def format_summary(summary: dict[str, Any]) -> str:
-    s = summary
-    head = f"{s['kind']}{' (dry run: nothing written)' if s.get('dry_run') else ''}"
+
+@dataclass(frozen=True, slots=True)
+class _Say:
+    """Texts in one language and time zone."""
+
+    language: Language
+    zone: str
+
+    def __call__(self, key: str, **values: object) -> str:
+        shown = {k: number(v) if isinstance(v, int) and not isinstance(v, bool) else v
+                 for k, v in values.items()}
+        return t(key, self.language, **shown) if shown else t(key, self.language)
+
+    def when(self, value: str | None) -> str:
+        if not value:
+            return "-"
+        try:
+            return moment(value, self.language, self.zone)
+        except (TypeError, ValueError):
+            return value
+
+    def word(self, prefix: str, value: str) -> str:
+        """A run kind or outcome in the language, or the value itself when unknown."""
+        try:
+            return t(f"{prefix}_{value}", self.language)
+        except KeyError:
+            return value
+
+def format_summary(summary: dict[str, Any], *, language: Language, zone: str) -> str:
+    s, say = summary, _Say(language, zone)
+    head = f"{say.word('kind', s['kind'])}{say('sum_dry') if s.get('dry_run') else ''}"
     window = (
-        f"window {s['window_start']} .. {s['window_end']}"
+        say("sum_window", start=say.when(s["window_start"]), end=say.when(s.get("window_end")))
         if s.get("window_start")
-        else "no extraction (stored leads only)"
+        else say("sum_no_window")
     )
-    waiting = f", {s['leads_waiting']} waiting for the next run" if s.get("leads_waiting") else ""
+    waiting = say("sum_waiting", n=s["leads_waiting"]) if s.get("leads_waiting") else ""
     lines = [
         f"{head}: {window}",
-        f"  HubSpot     contacts read {s['contacts_read']}, activities read "
-        f"{s['activities_read']} ({s['activities_new']} new)",
-        f"  scoring     leads scored {s['leads_scored']}, MQLs {s['mqls']} "
-        f"({s['new_mql_episodes']} new), without usable email {s['leads_without_email']}"
-        f"{waiting}",
+        say("sum_hubspot", contacts=s["contacts_read"], activities=s["activities_read"],
+            new=s["activities_new"]),
+        say("sum_scoring", scored=s["leads_scored"], mqls=s["mqls"], new=s["new_mql_episodes"],
+            no_email=s["leads_without_email"], waiting=waiting),
     ]
-    lines.extend(_stream_lines(s.get("streams") or {}, "  streams     "))
+    lines.extend(_stream_lines(s.get("streams") or {}, say("sum_streams")))
     if s.get("dry_run"):
         planned = s.get("planned", {})
-        lines.append(
-            f"  planned     updates {planned.get('updates', 0)}, Lead creates "
-            f"{planned.get('creates', 0)}, Tasks {planned.get('tasks', 0)}"
-        )
+        lines.append(say("sum_planned", updates=planned.get("updates", 0),
+                         creates=planned.get("creates", 0), tasks=planned.get("tasks", 0)))
         for name, count in planned.get("fields", {}).items():
-            lines.append(f"              {name}: {count}")
+            lines.append(f"              {name}: {number(count)}")
         for sample in planned.get("sample", []):
-            lines.append(
-                f"    e.g. {sample['object']} {sample['id'] or '(new)'} "
-                f"{sample['lead']}: {sample['fields']}"
-            )
+            lines.append(say("sum_example", object=sample["object"],
+                             id=sample["id"] or say("sum_new_record"), lead=sample["lead"],
+                             fields=sample["fields"]))
     else:
-        lines.append(
-            f"  Salesforce  records updated {s['records_updated']}, Leads created "
-            f"{s['leads_created']}, Tasks created {s['tasks_created']}, unchanged "
-            f"{s['records_unchanged']}, failed {s['write_failures']}"
-        )
-    lines.extend(_hubspot_writeback_lines(s))
-    lines.extend(_outcome_lines(s))
-    lines.extend(_alert_summary_lines(s))
-    lines.append(
-        f"  API calls   HubSpot {s['hubspot_calls']}{_rate_limited(s)}, Salesforce "
-        f"{s['salesforce_calls']}; problems reported {s['problems']}; {s['duration_seconds']} s"
-    )
+        lines.append(say("sum_salesforce", updated=s["records_updated"],
+                         created=s["leads_created"], tasks=s["tasks_created"],
+                         unchanged=s["records_unchanged"], failed=s["write_failures"]))
+    lines.extend(_hubspot_writeback_lines(s, say))
+    lines.extend(_outcome_lines(s, say))
+    lines.extend(_alert_summary_lines(s, say))
+    lines.append(say("sum_calls", hubspot=s["hubspot_calls"], limited=_rate_limited(s, say),
+                     salesforce=s["salesforce_calls"], problems=s["problems"],
+                     seconds=s["duration_seconds"]))
     for problem in s.get("problem_sample", [])[:10]:
-        lines.append(f"    skipped: {problem}")
+        lines.append(say("sum_skipped", problem=problem))
     return "\n".join(lines)
 
 
-def _hubspot_writeback_lines(s: dict[str, Any]) -> list[str]:
+def _hubspot_writeback_lines(s: dict[str, Any], say: _Say) -> list[str]:
     """The HubSpot write-back's line(s); none when it is off ([hubspot] write_back)."""
     planned = s.get("planned_hubspot") or {}
     if not planned:
         return []
     if not s.get("dry_run"):
-        return [
-            f"  HubSpot     contacts written back {s.get('hubspot_written', 0)} in "
-            f"{s.get('hubspot_write_calls', 0)} call(s), unchanged "
-            f"{s.get('hubspot_unchanged', 0)}, refused by the mappings {planned.get('rejected', 0)}"
-        ]
-    lines = [
-        f"  planned     HubSpot contacts {planned.get('contacts', 0)} "
-        f"({planned.get('calls', 0)} batch call(s)), unchanged {s.get('hubspot_unchanged', 0)}"
-    ]
+        return [say("sum_hs_written", written=s.get("hubspot_written", 0),
+                    calls=s.get("hubspot_write_calls", 0),
+                    unchanged=s.get("hubspot_unchanged", 0),
+                    rejected=planned.get("rejected", 0))]
+    lines = [say("sum_hs_planned", contacts=planned.get("contacts", 0),
+                 calls=planned.get("calls", 0), unchanged=s.get("hubspot_unchanged", 0))]
     for name, count in planned.get("properties", {}).items():
-        lines.append(f"              contact.{name}: {count}")
+        lines.append(f"              contact.{name}: {number(count)}")
     for sample in planned.get("sample", []):
-        lines.append(f"    e.g. HubSpot contact {sample['contact']} {sample['lead']}: "
-                     f"{sample['properties']}")
+        lines.append(say("sum_hs_example", contact=sample["contact"], lead=sample["lead"],
+                         properties=sample["properties"]))
     return lines
 
 
-def format_status(data: dict[str, Any]) -> str:
-    lines = [f"state: {data['state_path']}"]
-    lines.append("cursors:")
+def format_status(data: dict[str, Any], *, language: Language, zone: str) -> str:
+    say = _Say(language, zone)
+    lines = [say("st_state", path=data["state_path"]), say("st_cursors")]
     for stream, value in data["cursors"].items():
-        lines.append(f"  {stream:18} {value}")
+        lines.append(f"  {stream:18} {say.when(value)}")
     if not data["cursors"]:
-        lines.append("  (none yet: the first sync reads the initial look-back window)")
-    lines.append("stored: " + ", ".join(f"{k} {v}" for k, v in data["counts"].items()))
+        lines.append(say("st_no_cursors"))
+    lines.append(say("st_stored", counts=", ".join(
+        f"{k} {number(v) if isinstance(v, int) else v}" for k, v in data["counts"].items())))
     lines.extend(rules_status_lines(data.get("rules")))
-    lines.extend(_alert_status_lines(data["counts"]))
+    lines.extend(_alert_status_lines(data["counts"], say))
     if data.get("deletions"):
         d = data["deletions"]
-        lines.append(
-            f"contacts: {d.get('archived', 0)} archived, {d.get('merged', 0)} merged away, "
-            f"{d.get('erased', 0)} erased, {d.get('deletion_events_waiting', 0)} deletion "
-            "events waiting"
-        )
-    lines.extend(speed_to_lead_lines(data.get("speed_to_lead") or [], data.get("sla_hours")))
-    lines.append("last runs:")
+        lines.append(say(
+            "st_deletions", archived=number(d.get("archived", 0)),
+            merged=number(d.get("merged", 0)), erased=number(d.get("erased", 0)),
+            waiting=number(d.get("deletion_events_waiting", 0)),
+        ))
+    lines.extend(speed_to_lead_lines(data.get("speed_to_lead") or [], data.get("sla_hours"),
+                                     language=language))
+    lines.append(say("st_last_runs"))
     for run in data["runs"]:
         summary = run.get("summary") or {}
-        lines.append(
-            f"  #{run['id']} {run['kind']:8} {run['started_at']} -> {run['outcome'] or 'running'}"
-            f"  scored {summary.get('leads_scored', '-')}, written "
-            f"{summary.get('records_updated', 0) + summary.get('leads_created', 0)}, tasks "
-            f"{summary.get('tasks_created', '-')}, calls HubSpot "
-            f"{summary.get('hubspot_calls', '-')} / Salesforce "
-            f"{summary.get('salesforce_calls', '-')}{_rate_limited(summary)}"
-        )
+        written = summary.get("records_updated", 0) + summary.get("leads_created", 0)
+        lines.append(say(
+            "st_run", id=str(run["id"]), kind=f"{say.word('kind', run['kind']):8}",
+            started=say.when(run["started_at"]),
+            outcome=say.word("outcome", run["outcome"]) if run["outcome"] else say("st_running"),
+            scored=summary.get("leads_scored", "-"), written=written,
+            tasks=summary.get("tasks_created", "-"), hubspot=summary.get("hubspot_calls", "-"),
+            salesforce=summary.get("salesforce_calls", "-"), limited=_rate_limited(summary, say),
+        ))
     if not data["runs"]:
-        lines.append("  (no runs yet)")
+        lines.append(say("st_no_runs"))
     streams = next(
         (r["summary"]["streams"] for r in data["runs"]
          if r.get("summary") and r["summary"].get("streams")),
         None,
     )
     if streams:
-        lines.append("activity streams (as the last run found them):")
+        lines.append(say("st_streams"))
         lines.extend(_stream_lines(streams, "  "))
     budget = next(
         (
@@ -125,14 +151,12 @@ def format_status(data: dict[str, Any]) -> str:
         None,
     )
     if budget:
-        hubspot = _fraction(budget.get("hubspot_daily_used"), budget.get("hubspot_daily_limit"))
+        hubspot = _fraction(budget.get("hubspot_daily_used"), budget.get("hubspot_daily_limit"),
+                            say)
         salesforce = _fraction(
-            budget.get("salesforce_daily_used"), budget.get("salesforce_daily_limit")
+            budget.get("salesforce_daily_used"), budget.get("salesforce_daily_limit"), say
         )
-        lines.append(
-            f"API budget (as the last run's answers said): HubSpot {hubspot} calls today; "
-            f"Salesforce {salesforce} requests in the last 24 h"
-        )
+        lines.append(say("st_budget", hubspot=hubspot, salesforce=salesforce))
     return "\n".join(lines)
 
 
@@ -159,48 +183,47 @@ def rules_status_lines(rules: dict[str, Any] | None) -> list[str]:
     return lines
 
 
-def speed_to_lead_lines(rows: list[dict[str, Any]], sla_hours: float | None) -> list[str]:
+def speed_to_lead_lines(
+    rows: list[dict[str, Any]], sla_hours: float | None, *, language: Language
+) -> list[str]:
     """The hand-off SLA per owner ([sla]): hand-offs (MQL episodes), touched ones, median
     business hours from MQL to first touch, breaches still open / touched late."""
     if not rows:
         return []
-    target = f"first touch within {sla_hours:g} business hours" if sla_hours else "SLA off"
-    lines = [f"speed-to-lead ({target}):"]
-    lines.append(f"  {'owner':20} {'hand-offs':>9} {'touched':>7} {'median h':>8} "
-                 f"{'breaches open':>13} {'closed':>6}")
+    say = _Say(language, "UTC")
+    target = say("st_sla_target", hours=f"{sla_hours:g}") if sla_hours else say("st_sla_off")
+    lines = [say("st_speed", target=target)]
+    lines.append(f"  {say('owner'):20} {say('handoffs'):>9} {say('touched'):>7} "
+                 f"{say('st_median_h'):>8} {say('breaches_open'):>13} {say('st_closed'):>6}")
     for r in rows:
         median = r["median_first_touch_business_hours"]
         lines.append(
-            f"  {r['owner']:20} {r['handoffs']:>9} {r['touched']:>7} "
-            f"{'-' if median is None else f'{median:.1f}':>8} {r['breaches_open']:>13} "
-            f"{r['breaches_closed']:>6}"
+            f"  {r['owner']:20} {number(r['handoffs']):>9} {number(r['touched']):>7} "
+            f"{'-' if median is None else f'{median:.1f}':>8} {number(r['breaches_open']):>13} "
+            f"{number(r['breaches_closed']):>6}"
         )
     return lines
 
 
-def _alert_status_lines(counts: dict[str, Any]) -> list[str]:
+def _alert_status_lines(counts: dict[str, Any], say: _Say) -> list[str]:
     """The hot-lead alert outbox ([alerts]), once it holds a row."""
     if "alerts_pending" not in counts:
         return []
-    line = (
-        f"alerts: {counts.get('alerts_sent', 0)} sent, {counts['alerts_pending']} pending, "
-        f"{counts.get('alerts_dead', 0)} dead"
-    )
+    line = say("st_alerts", sent=counts.get("alerts_sent", 0), pending=counts["alerts_pending"],
+               dead=counts.get("alerts_dead", 0))
     if counts.get("alerts_dead"):
-        line += " (in `connector dlq list`, stage 'alert <channel>')"
+        line += say("st_alerts_dlq")
     return [line]
 
 
-def _alert_summary_lines(s: dict[str, Any]) -> list[str]:
+def _alert_summary_lines(s: dict[str, Any], say: _Say) -> list[str]:
     """The run's alert sends (sync.alerts), when alerts are on."""
     alerts = s.get("alerts") or {}
     if not alerts:
         return []
-    return [
-        f"  alerts      sent {alerts.get('sent', 0)}, failed (retried next run) "
-        f"{alerts.get('failed', 0)}, dead {alerts.get('dead', 0)}, waiting "
-        f"{alerts.get('waiting', 0)}; outbox pending {alerts.get('outbox_pending', 0)}"
-    ]
+    return [say("sum_alerts", sent=alerts.get("sent", 0), failed=alerts.get("failed", 0),
+                dead=alerts.get("dead", 0), waiting=alerts.get("waiting", 0),
+                pending=alerts.get("outbox_pending", 0))]
 
 
 def _stream_lines(streams: dict[str, str], indent: str) -> list[str]:
@@ -212,30 +235,29 @@ def _stream_lines(streams: dict[str, str], indent: str) -> list[str]:
     ]
 
 
-def _rate_limited(summary: dict[str, Any]) -> str:
+def _rate_limited(summary: dict[str, Any], say: _Say) -> str:
     """HubSpot's 429 answers of a run, when it had any (another app spent the budget)."""
     search, burst = summary.get("hubspot_429_search", 0), summary.get("hubspot_429_burst", 0)
     if not (search or burst):
         return ""
-    return f", HubSpot 429s search {search} / burst {burst}"
+    return say("sum_rate_limited", search=search, burst=burst)
 
 
-def _fraction(used: int | None, limit: int | None) -> str:
+def _fraction(used: int | None, limit: int | None, say: _Say) -> str:
     if used is None or not limit:
-        return "unknown"
-    return f"{used:,} of {limit:,} used ({limit - used:,} left)"
+        return say("st_unknown")
+    return say("st_fraction", used=used, limit=limit, left=limit - used)
 
 
-def _outcome_lines(s: dict[str, Any]) -> list[str]:
+def _outcome_lines(s: dict[str, Any], say: _Say) -> list[str]:
     """The sales-outcome pull of the run (sync.outcomes), when it ran."""
     pulled = s.get("outcomes") or {}
     if not pulled:
         return []
     read = pulled.get("read") or {}
-    per_object = ", ".join(f"{name} {count}" for name, count in read.items()) or "nothing new"
-    problems = f", {pulled['problems']} unreadable" if pulled.get("problems") else ""
-    return [
-        f"  outcomes    Salesforce records read {sum(read.values())} ({per_object}), "
-        f"changed {pulled.get('changed', 0)}, leads re-planned {pulled.get('leads_marked', 0)}, "
-        f"{pulled.get('calls', 0)} calls{problems}"
-    ]
+    per_object = (", ".join(f"{name} {number(count)}" for name, count in read.items())
+                  or say("sum_nothing_new"))
+    problems = say("sum_unreadable", n=pulled["problems"]) if pulled.get("problems") else ""
+    return [say("sum_outcomes", read=sum(read.values()), per_object=per_object,
+                changed=pulled.get("changed", 0), marked=pulled.get("leads_marked", 0),
+                calls=pulled.get("calls", 0), problems=problems)]

@@ -8,6 +8,7 @@ import click
 
 from app.kpi_report import build_report, write_outputs
 from commands.base import EXIT_OK, Context, echo_json, parse_date, run_guarded
+from core.i18n import as_language
 from kpi.export import report_dict
 
 
@@ -25,6 +26,8 @@ from kpi.export import report_dict
 )
 @click.option("--segment", help="Only leads of one segment: DIMENSION=VALUE, e.g. "
               "industry=manufacturing or channel=PAID_SEARCH.")
+@click.option("--lang", "lang", type=click.Choice(["ja", "en"]),
+              help="Language of the HTML report (default: ui.language, from the locale).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.option(
     "--csv",
@@ -40,6 +43,7 @@ def report(
     until: str | None,
     period: str,
     segment: str | None,
+    lang: str | None,
     as_json: bool,
     csv_dir: Path | None,
 ) -> None:
@@ -48,12 +52,16 @@ def report(
     end = parse_date(until, "--until") or obj.clock()
 
     def go() -> int:
-        data = build_report(  # state and mappings only: no Salesforce sign-in needed
-            obj.settings(salesforce=False), until=end, since=start, period=period,
-            segment=segment,
+        settings = obj.settings(salesforce=False)  # state and mappings: no Salesforce sign-in
+        data = build_report(
+            settings, until=end, since=start, period=period, segment=segment,
         )
         html_path = out if out is not None or as_json or csv_dir else Path("report.html")
-        written = write_outputs(data, html_path=html_path, csv_dir=csv_dir)
+        language = as_language(lang, settings.ui.language)
+        written = write_outputs(
+            data, html_path=html_path, csv_dir=csv_dir, language=language,
+            zone=settings.ui.timezone,
+        )
         if as_json:
             echo_json(report_dict(data))
         for path in written:

@@ -16,15 +16,16 @@ from commands.base import (
     parse_date,
     run_guarded,
 )
+from core.config import Settings
 from sync.runner import read_status, run_once
 
 
-def print_summary(summary: dict[str, Any], as_json: bool) -> None:
+def print_summary(summary: dict[str, Any], as_json: bool, settings: Settings) -> None:
+    """The run summary as JSON, or as text in `[ui] language`, moments in `[ui] timezone`."""
     if as_json:
         echo_json(summary)
         return
-
-    click.echo(format_summary(summary))
+    click.echo(format_summary(summary, language=settings.ui.language, zone=settings.ui.timezone))
 
 
 @click.command()
@@ -45,7 +46,7 @@ def sync(obj: Context, dry_run: bool, limit: int | None, as_json: bool, reconcil
             obj.settings(), kind="sync", dry_run=dry_run, limit=limit, clock=obj.clock,
             reconcile=reconcile,
         )
-        print_summary(summary.as_dict(), as_json)
+        print_summary(summary.as_dict(), as_json, obj.settings())
         return EXIT_RECORDS_FAILED if summary.write_failures else EXIT_OK
 
     run_guarded(go)
@@ -67,7 +68,7 @@ def backfill(obj: Context, since: str, until: str | None, dry_run: bool, as_json
             obj.settings(), kind="backfill", since=start, until=end, dry_run=dry_run,
             clock=obj.clock,
         )
-        print_summary(summary.as_dict(), as_json)
+        print_summary(summary.as_dict(), as_json, obj.settings())
         return EXIT_RECORDS_FAILED if summary.write_failures else EXIT_OK
 
     run_guarded(go)
@@ -82,7 +83,7 @@ def rescore(obj: Context, dry_run: bool, as_json: bool) -> None:
 
     def go() -> int:
         summary = run_once(obj.settings(), kind="rescore", dry_run=dry_run, clock=obj.clock)
-        print_summary(summary.as_dict(), as_json)
+        print_summary(summary.as_dict(), as_json, obj.settings())
         return EXIT_RECORDS_FAILED if summary.write_failures else EXIT_OK
 
     run_guarded(go)
@@ -96,11 +97,13 @@ def status(obj: Context, as_json: bool) -> None:
 
     def go() -> int:
 
-        data = read_status(obj.settings(), clock=obj.clock)
+        settings = obj.settings()
+        data = read_status(settings, clock=obj.clock)
         if as_json:
             echo_json(data)
         else:
-            click.echo(format_status(data))
+            click.echo(format_status(data, language=settings.ui.language,
+                                     zone=settings.ui.timezone))
         return EXIT_OK
 
     run_guarded(go)

@@ -29,6 +29,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -346,6 +347,18 @@ class ServeSettings(_Section):
     debounce_seconds: float = Field(default=2.0, ge=0)
     # ...but never later than this after the burst's first one.
     debounce_max_seconds: float = Field(default=10.0, gt=0)
+    # dashboard: the token a browser must show when `host` is not loopback (docs/dashboard.md).
+    dashboard_token: SecretStr | None = None
+    dashboard_token_file: UsablePath | None = None
+    # dashboard (`connector dashboard`, no sync loop): how often the runs table is read for a
+    # finished run to push to open pages.
+    dashboard_poll_seconds: float = Field(default=2.0, gt=0, le=300)
+
+    @model_validator(mode="after")
+    def _one_token(self) -> ServeSettings:
+        if self.dashboard_token is not None and self.dashboard_token_file is not None:
+            raise ValueError("set dashboard_token or dashboard_token_file, not both")
+        return self
 
 
 def iana_zone(zone: str) -> str:
@@ -372,13 +385,47 @@ def webhook_url_problem(url: str) -> str | None:
     return "expected an https:// URL (http:// only to localhost); the value is not shown"
 
 
+class UiSettings(_Section):
+    """`[ui]`: the language and time zone of the dashboard, the report, the CLI summaries and
+    (unless `[alerts]` sets its own) the alerts. Language default: the locale (LC_ALL,
+    LC_MESSAGES, LANG starting with "ja" is Japanese, else English); time zone default:
+    Asia/Tokyo in Japanese, UTC in English."""
+
+    language: Literal["ja", "en"] = None  # type: ignore[assignment]  # from the locale
+    timezone: str = None  # type: ignore[assignment]  # from the language
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _language(cls, value: Any) -> Any:
+        from core.i18n import language_from_locale
+
+        return language_from_locale(os.environ) if value is None else value
+
+    @field_validator("timezone", mode="before")
+    @classmethod
+    def _timezone(cls, value: Any, info: ValidationInfo) -> Any:
+        from core.i18n import default_zone
+
+        if value is None:
+            return default_zone(info.data.get("language") or "en")
+        return iana_zone(value) if isinstance(value, str) else value
+
+
 class AlertSettings(_Section):
     """Hot-lead alerts (`[alerts]`, docs/alerts.md): one per configured channel for each new
     MQL episode, exactly once. A channel is on when its URL (or `smtp_host`) is set."""
 
-    language: Literal["ja", "en"] = "ja"
+    # Unset: [ui]'s language and time zone (Settings fills them in).
+    language: Literal["ja", "en"] = None  # type: ignore[assignment]
     # IANA time zone of the dates in the messages; default Asia/Tokyo for ja, UTC for en.
     timezone: str | None = None
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _language(cls, value: Any) -> Any:
+        from core.i18n import language_from_locale
+
+        return language_from_locale(os.environ) if value is None else value
     slack_webhook_url: SecretStr | None = None
     slack_webhook_url_file: UsablePath | None = None
     teams_webhook_url: SecretStr | None = None
@@ -520,6 +567,7 @@ class Settings(BaseSettings):
     sla: SlaSettings = Field(default_factory=SlaSettings)
     shadow: ShadowSettings = Field(default_factory=ShadowSettings)
     accounts: AccountSettings = Field(default_factory=AccountSettings)
+    ui: UiSettings = Field(default_factory=UiSettings)
     config_path: Path | None = Field(default=None, exclude=True)
 
     @classmethod
@@ -533,6 +581,19 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Environment first, then what load_settings read from the TOML file (passed as init).
         return (_EnvSource(settings_cls), init_settings)
+
+    @model_validator(mode="after")
+    def _alerts_follow_ui(self) -> Settings:
+        """[alerts] language/timezone default to [ui]'s when unset."""
+        given = self.alerts.model_fields_set
+        update: dict[str, Any] = {}
+        if "language" not in given:
+            update["language"] = self.ui.language
+        if "timezone" not in given and (update or self.alerts.language == self.ui.language):
+            update["timezone"] = self.ui.timezone
+        if update:
+            self.alerts = self.alerts.model_copy(update=update)
+        return self
 
     @property
     def base_dir(self) -> Path:
@@ -557,6 +618,11 @@ class Settings(BaseSettings):
         if direct is not None:
             return direct
         return _read_secret_file(getattr(self.salesforce, f"{name}_file", None), self.base_dir)
+
+    def dashboard_token(self) -> SecretStr | None:
+        return self.serve.dashboard_token or _read_secret_file(
+            self.serve.dashboard_token_file, self.base_dir
+        )
 
     def alert_secret(self, name: str) -> SecretStr | None:
         """`slack_webhook_url`, `teams_webhook_url`, `webhook_url` or `smtp_password` of
@@ -720,6 +786,7 @@ _PATHS: tuple[tuple[str, str, Expect, bool], ...] = (
     ("state", "password_file", "file", False),
     ("sync", "mappings_dir", "folder", False),
     ("metrics", "textfile", "file", True),
+    ("serve", "dashboard_token_file", "file", False),
     ("alerts", "slack_webhook_url_file", "file", False),
     ("alerts", "teams_webhook_url_file", "file", False),
     ("alerts", "webhook_url_file", "file", False),
@@ -764,6 +831,7 @@ def _check_secret_files(
                 lambda: settings.salesforce_secret("consumer_secret"),
             ),
         ]
+    checks.append((("serve", "dashboard_token_file"), settings.dashboard_token))
     checks.append(
         (("alerts", "smtp_password_file"), lambda: settings.alert_secret("smtp_password"))
     )
@@ -795,6 +863,7 @@ __all__ = [
     "Settings",
     "StateSettings",
     "SyncSettings",
+    "UiSettings",
     "find_config",
     "load_settings",
 ]

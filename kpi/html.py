@@ -15,10 +15,17 @@ from collections.abc import Iterable, Sequence
 from html import escape
 from typing import Any
 
+from core.i18n import Language, catalogue, t
+from core.i18n import day as _day
+from core.i18n import moment as _moment
+from core.i18n import money as _fmt_money
 from kpi.export import DEFINITIONS, report_dict
 from kpi.model import KpiReport
 
 TITLE = "Lead funnel report"
+# The funnel cells a dashboard can drill into: column key -> the metric of `leads_behind`.
+DRILL_METRICS = ("new_leads", "mqls", "sqls", "opportunities", "won", "lost", "new_mqls",
+                 "handoffs")
 
 
 def _e(value: Any) -> str:
@@ -40,11 +47,7 @@ def _num(value: Any) -> str:
 
 
 def _money(value: str | None, currency: str | None) -> str:
-    if value is None:
-        return "–"
-    amount = float(value)
-    text = f"{amount:,.0f}" if amount >= 100 else f"{amount:,.2f}"
-    return f"{text} {currency or ''}".strip()
+    return _fmt_money(value, currency)
 
 
 def embed_json(data: Any) -> str:
@@ -73,56 +76,67 @@ def _table(
         for i, h in enumerate(headers)
     )
     body = "".join(
-        "<tr>"
-        + "".join(
-            f'<td class="{"num" if i >= numeric_from else ""}">{_e(c)}</td>'
-            for i, c in enumerate(row)
-        )
-        + "</tr>"
+        "<tr>" + "".join(_cell(c, i >= numeric_from) for i, c in enumerate(row)) + "</tr>"
         for row in rows
     )
     return f'<table id="{_e(table_id)}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-_FUNNEL_HEADERS = (
-    "",
-    "new leads",
-    "MQLs",
-    "MQL rate",
-    "SQLs",
-    "SQL rate",
-    "opportunities",
-    "opp. rate",
-    "won",
-    "lost",
-    "win rate",
-    "new MQLs",
-    "hand-offs",
-    "days to MQL (median)",
-    "days MQL→opp. (median)",
-    "interest→comparison",
-    "cost",
-    "cost / lead",
-    "cost / MQL",
+def _cell(cell: Any, numeric: bool) -> str:
+    """A table cell; a `(text, metric, period)` cell is a number the dashboard drills into
+    (`period` "" = the whole window), `(text, metric, period, {"segment": "DIM=VALUE"})` or
+    `{"owner": ...}` one of a segment's or an owner's row."""
+    cls = "num" if numeric else ""
+    if isinstance(cell, tuple):
+        return f'<td class="{cls} drill" {_drill(*cell[1:])}>{_e(cell[0])}</td>'
+    return f'<td class="{cls}">{_e(cell)}</td>'
+
+
+def _drill(metric: str, period: str, more: dict[str, str] | None = None) -> str:
+    """The attributes that make an element a number the dashboard drills into."""
+    extra = "".join(f' data-{name}="{_e(value)}"' for name, value in (more or {}).items())
+    return f'data-metric="{_e(metric)}" data-period="{_e(period)}"{extra} tabindex="0"'
+
+
+_FUNNEL_KEYS = (
+    "new_leads", "mqls", "mql_rate", "sqls", "sql_rate", "opportunities", "opportunity_rate",
+    "won", "lost", "win_rate", "new_mqls", "handoffs", "days_to_mql", "days_mql_opp",
+    "interest_comparison", "cost", "cost_per_lead", "cost_per_mql",
 )
 
 
-def _funnel_cells(row: dict[str, Any], currency: str | None) -> list[str]:
+def _funnel_headers(lang: Language) -> list[str]:
+    return ["", *(t(k, lang) for k in _FUNNEL_KEYS)]
+
+
+def _funnel_cells(
+    row: dict[str, Any], currency: str | None, period: str | None = None,
+    segment: str | None = None,
+) -> list[Any]:
+    """`period`: the period label to drill into ("" for the totals); None: no drill-down.
+    `segment` ("DIM=VALUE"): the row is that segment's (the whole window)."""
     p = row["interest_to_comparison"]
+
+    def n(key: str) -> Any:
+        text = _num(row[key])
+        if period is None:
+            return text
+        return (text, key, period, {"segment": segment} if segment else None)
+
     return [
         row["label"],
-        _num(row["new_leads"]),
-        _num(row["mqls"]),
+        n("new_leads"),
+        n("mqls"),
         _pct(row["mql_rate"]),
-        _num(row["sqls"]),
+        n("sqls"),
         _pct(row["sql_rate"]),
-        _num(row["opportunities"]),
+        n("opportunities"),
         _pct(row["opportunity_rate"]),
-        _num(row["won"]),
-        _num(row["lost"]),
+        n("won"),
+        n("lost"),
         _pct(row["win_rate"]),
-        _num(row["new_mqls"]),
-        _num(row["handoffs"]),
+        n("new_mqls"),
+        n("handoffs"),
         _num(row["time_to_mql"]["median_days"]),
         _num(row["mql_to_opportunity"]["median_days"]),
         f"{_pct(p['share'])} ({p['moved']}/{p['reached_interest']}, {p['open']} open)",
@@ -132,18 +146,14 @@ def _funnel_cells(row: dict[str, Any], currency: str | None) -> list[str]:
     ]
 
 
-_ENGAGEMENT_HEADERS = (
-    "",
-    "emails delivered",
-    "opened",
-    "open rate",
-    "clicked",
-    "click rate",
-    "webinar registrations",
-    "attended",
-    "attendance rate",
-    "white-paper downloads",
+_ENGAGEMENT_KEYS = (
+    "delivered", "opened", "open_rate", "clicked", "click_rate", "webinar_registrations",
+    "attended", "attendance_rate", "whitepaper_downloads",
 )
+
+
+def _engagement_headers(lang: Language) -> list[str]:
+    return ["", *(t(k, lang) for k in _ENGAGEMENT_KEYS)]
 
 
 def _engagement_cells(row: dict[str, Any]) -> list[str]:
@@ -162,35 +172,66 @@ def _engagement_cells(row: dict[str, Any]) -> list[str]:
     ]
 
 
-def _card(label: str, value: str, kpi: str) -> str:
+def _card(label: str, value: str, kpi: str, drill: bool = False) -> str:
+    """A total; `drill`: a count of leads the dashboard drills into (the whole window)."""
+    more = f' class="card drill" {_drill(kpi, "")}' if drill else ' class="card"'
     return (
-        f'<div class="card" data-kpi="{_e(kpi)}"><div class="v">{_e(value)}</div>'
+        f'<div{more} data-kpi="{_e(kpi)}"><div class="v">{_e(value)}</div>'
         f'<div class="l">{_e(label)}</div></div>'
     )
 
 
-def render_html(report: KpiReport) -> str:
+def _head(title: str, lang: Language, csp: str) -> str:
+    return (
+        f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<meta http-equiv="Content-Security-Policy" content="{csp}">'
+        f"<title>{_e(title)}</title>"
+    )
+
+
+def subtitle(data: dict[str, Any], lang: Language, zone: str) -> str:
+    """The window line under the title: dates and the counting moment in `zone`."""
+    w = data["window"]
+    period_word = t("per_week" if w["period"] == "week" else "per_month", lang)
+    return (
+        f"{_e(_day(w['since'], lang, zone))} – {_e(_day(w['until'], lang, zone))}, "
+        f"{_e(period_word)}"
+        + (f"; {_e(t('segment_is', lang))} <b>{_e(w['segment'])}</b>" if w["segment"] else "")
+        + f"; {_e(t('counted_to', lang))} {_e(_moment(w['generated_at'], lang, zone))}"
+    )
+
+
+def render_html(report: KpiReport, language: Language = "en", zone: str = "UTC") -> str:
+    """The offline report in `language`, its dates in time zone `zone`."""
     data = report_dict(report)
+    lang = language
+    parts = [
+        _head(t("title", lang), lang, "default-src 'none'; style-src 'unsafe-inline'; "
+              "script-src 'unsafe-inline'; img-src data:"),
+        f"<style>{CSS}</style></head><body>",
+        f'<header><h1>{_e(t("title", lang))}</h1><p class="sub">'
+        f"{subtitle(data, lang, zone)}</p></header>",
+        render_body(data, lang, zone),
+        f'<script type="application/json" id="kpi-data">{embed_json(data)}</script>',
+        f'<script type="application/json" id="kpi-labels">{embed_json(catalogue(lang))}'
+        "</script>",
+        f"<script>{CHARTS_JS}\n{_DRAW_EMBEDDED}</script></body></html>",
+    ]
+    return "".join(parts)
+
+
+def render_body(data: dict[str, Any], language: Language = "en", zone: str = "UTC") -> str:
+    """Everything under the header: cards, chart boxes, tables (all escaped here). The
+    dashboard puts this into its page and draws the charts with `CHARTS_JS`."""
+    lang = language
     cur = data["currency"]
     w = data["window"]
-    t = data["totals"]
-    rows = [*data["periods"], t]
-    period_word = "ISO week" if w["period"] == "week" else "month"
+    t_ = data["totals"]
+    rows = [*data["periods"], t_]
+    drill = [*(r["label"] for r in data["periods"]), ""]
     parts: list[str] = []
     add = parts.append
-    add('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">')
-    add('<meta name="viewport" content="width=device-width, initial-scale=1">')
-    add(
-        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
-        "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">"
-    )
-    add(f"<title>{_e(TITLE)}</title><style>{_CSS}</style></head><body>")
-    add(
-        f'<header><h1>{_e(TITLE)}</h1><p class="sub">{_e(w["since"][:10])} – '
-        f"{_e(w['until'][:10])}, per {_e(period_word)}"
-        + (f"; segment <b>{_e(w['segment'])}</b>" if w["segment"] else "")
-        + f"; counted up to {_e(w['generated_at'][:19].replace('T', ' '))} UTC</p></header>"
-    )
     if data["notes"]:
         add(
             '<section class="notes"><ul>'
@@ -198,40 +239,38 @@ def render_html(report: KpiReport) -> str:
             + "</ul></section>"
         )
     add('<section class="cards">')
-    add(_card("new leads", _num(t["new_leads"]), "new_leads"))
-    add(_card("MQL rate", _pct(t["mql_rate"]), "mql_rate"))
-    add(_card("SQL rate", _pct(t["sql_rate"]), "sql_rate"))
-    add(_card("opportunity rate", _pct(t["opportunity_rate"]), "opportunity_rate"))
-    add(_card("win rate", _pct(t["win_rate"]), "win_rate"))
-    add(_card("cost per lead", _money(t["cost_per_lead"], cur), "cost_per_lead"))
-    add(_card("cost per MQL", _money(t["cost_per_mql"], cur), "cost_per_mql"))
-    add(_card("hand-offs", _num(t["handoffs"]), "handoffs"))
+    add(_card(t("new_leads", lang), _num(t_["new_leads"]), "new_leads", drill=True))
+    add(_card(t("mql_rate", lang), _pct(t_["mql_rate"]), "mql_rate"))
+    add(_card(t("sql_rate", lang), _pct(t_["sql_rate"]), "sql_rate"))
+    add(_card(t("opportunity_rate_long", lang), _pct(t_["opportunity_rate"]),
+              "opportunity_rate"))
+    add(_card(t("win_rate", lang), _pct(t_["win_rate"]), "win_rate"))
+    add(_card(t("cost_per_lead", lang), _money(t_["cost_per_lead"], cur), "cost_per_lead"))
+    add(_card(t("cost_per_mql", lang), _money(t_["cost_per_mql"], cur), "cost_per_mql"))
+    add(_card(t("handoffs", lang), _num(t_["handoffs"]), "handoffs", drill=True))
+    add(_card(t("mqls", lang), _num(t_["mqls"]), "mqls", drill=True))
     add("</section>")
     add(
-        '<section><h2>Funnel</h2><p class="hint">Leads created in the window, followed to its '
-        "end: each step counts the leads of the step before that got there.</p>"
+        f'<section><h2>{_e(t("funnel", lang))}</h2><p class="hint">'
+        f'{_e(t("funnel_hint", lang))}</p>'
         '<div class="chart" id="funnel-chart" role="img" aria-label="funnel"></div></section>'
     )
+    period_word = t("per_week" if w["period"] == "week" else "per_month", lang)
     add(
-        f"<section><h2>Trends per {_e(period_word)}</h2>"
+        f"<section><h2>{_e(t('trends', lang))} ({_e(period_word)})</h2>"
         '<div class="chart" id="trend-chart" role="img" aria-label="new leads and MQLs"></div>'
         '<div class="chart" id="rate-chart" role="img" aria-label="rates"></div></section>'
     )
-    add(f"<section><h2>Funnel per {_e(period_word)}</h2>")
-    add(_table(_FUNNEL_HEADERS, (_funnel_cells(r, cur) for r in rows), table_id="periods"))
+    add(f"<section><h2>{_e(t('funnel_per', lang))} ({_e(period_word)})</h2>")
+    add(_table(_funnel_headers(lang),
+               (_funnel_cells(r, cur, p) for r, p in zip(rows, drill, strict=True)),
+               table_id="periods"))
     add("</section>")
-    add("<section><h2>Time to MQL and MQL to opportunity</h2>")
+    add(f"<section><h2>{_e(t('durations', lang))}</h2>")
     add(
         _table(
-            (
-                "",
-                "MQLs",
-                "days to MQL (median)",
-                "(mean)",
-                "opportunities after MQL",
-                "days MQL→opp. (median)",
-                "(mean)",
-            ),
+            ("", t("mqls", lang), t("days_to_mql", lang), t("mean", lang),
+             t("opps_after_mql", lang), t("days_mql_opp", lang), t("mean", lang)),
             (
                 [
                     r["label"],
@@ -248,10 +287,11 @@ def render_html(report: KpiReport) -> str:
         )
     )
     add("</section>")
-    add("<section><h2>Interest → comparison within six months</h2>")
+    add(f"<section><h2>{_e(t('progression', lang))}</h2>")
     add(
         _table(
-            ("", "first reached interest", "moved to comparison", "share", "window still open"),
+            ("", t("reached_interest", lang), t("moved", lang), t("share", lang),
+             t("still_open", lang)),
             (
                 [
                     r["label"],
@@ -266,10 +306,11 @@ def render_html(report: KpiReport) -> str:
         )
     )
     add("</section>")
-    add("<section><h2>Engagement</h2>")
-    add(_table(_ENGAGEMENT_HEADERS, (_engagement_cells(r) for r in rows), table_id="engagement"))
+    add(f"<section><h2>{_e(t('engagement', lang))}</h2>")
+    add(_table(_engagement_headers(lang), (_engagement_cells(r) for r in rows),
+               table_id="engagement"))
     add("</section>")
-    add("<section><h2>Per segment</h2>")
+    add(f"<section><h2>{_e(t('per_segment', lang))}</h2>")
     for dimension, seg_rows in data["segments"].items():
         add(f"<h3>{_e(dimension)}</h3>")
         add(
@@ -278,35 +319,28 @@ def render_html(report: KpiReport) -> str:
         )
         add(
             _table(
-                _FUNNEL_HEADERS,
-                (_funnel_cells(r, cur) for r in seg_rows),
+                _funnel_headers(lang),
+                (_funnel_cells(r, cur, "", f"{dimension}={r['label']}") for r in seg_rows),
                 table_id=f"segment-{dimension}",
             )
         )
         add(
             _table(
-                _ENGAGEMENT_HEADERS,
+                _engagement_headers(lang),
                 (_engagement_cells(r) for r in seg_rows),
                 table_id=f"segment-engagement-{dimension}",
             )
         )
     add("</section>")
-    add("<section><h2>Costs</h2>")
+    add(f"<section><h2>{_e(t('costs', lang))}</h2>")
     if cur is None:
-        add("<p>No costs file (mappings/costs.toml): cost per lead and per MQL are not shown.</p>")
+        add(f"<p>{_e(t('no_costs', lang))}</p>")
     else:
         add(
             _table(
-                (
-                    "month",
-                    "channel",
-                    "campaigns",
-                    "cost",
-                    "new leads",
-                    "MQLs",
-                    "cost / lead",
-                    "cost / MQL",
-                ),
+                (t("month", lang), t("channel", lang), t("campaigns", lang), t("cost", lang),
+                 t("new_leads", lang), t("mqls", lang), t("cost_per_lead", lang),
+                 t("cost_per_mql", lang)),
                 (
                     [
                         c["month"],
@@ -325,24 +359,19 @@ def render_html(report: KpiReport) -> str:
             )
         )
     add("</section>")
-    add(_speed_to_lead(data["speed_to_lead"], data["sla_hours"]))
-    add(_agreement(data["agreement"]))
+    add(_speed_to_lead(data["speed_to_lead"], data["sla_hours"], lang))
+    add(_agreement(data["agreement"], lang))
     for name, table in data["tables"].items():
-        add(_extra_table(name, table))
-    add("<section><h2>Definitions</h2><dl>")
+        add(_extra_table(name, table, lang))
+    add(f"<section><h2>{_e(t('definitions', lang))}</h2><dl>")
     for name, text in DEFINITIONS.items():
         add(f"<dt>{_e(name)}</dt><dd>{_e(text)}</dd>")
     add("</dl></section>")
-    add(
-        '<noscript><p class="notes">The charts need JavaScript; the tables above hold every '
-        "number.</p></noscript>"
-    )
-    add(f'<script type="application/json" id="kpi-data">{embed_json(data)}</script>')
-    add(f"<script>{_JS}</script></body></html>")
+    add(f'<noscript><p class="notes">{_e(t("noscript", lang))}</p></noscript>')
     return "".join(parts)
 
 
-def _extra_table(name: str, table: dict[str, Any], language: str = "en") -> str:
+def _extra_table(name: str, table: dict[str, Any], language: Language = "en") -> str:
     """A table another part of the product added (`kpi.model.ExtraTable`)."""
     title = table["title"].get(language) or next(iter(table["title"].values()), name)
     headers = [c.get(language) or c.get("en", "") for c in table["columns"]]
@@ -360,22 +389,25 @@ def _extra_table(name: str, table: dict[str, Any], language: str = "en") -> str:
     )
 
 
-def _speed_to_lead(rows: list[dict[str, Any]], sla_hours: float) -> str:
+def _speed_to_lead(rows: list[dict[str, Any]], sla_hours: float, lang: Language = "en") -> str:
     target = (
         f"first touch within {sla_hours:g} business hours of the MQL"
         if sla_hours
         else "no first-touch target ([sla] first_touch_hours = 0)"
     )
     head = (
-        '<section id="speed-to-lead"><h2>Speed-to-lead per owner</h2>'
+        f'<section id="speed-to-lead"><h2>{_e(t("speed", lang))}</h2>'
         f'<p class="notes">Hand-offs are the MQL episodes that started in the window; '
         f"SLA: {_e(target)}.</p>"
     )
     if not rows:
-        return head + '<p class="notes">No hand-offs in the window.</p></section>'
+        return head + f'<p class="notes">{_e(t("no_handoffs", lang))}</p></section>'
+    def breaches(r: dict[str, Any], metric: str, count: int) -> Any:
+        return (_num(count), metric, "", {"owner": r["owner"]})
+
     table = _table(
-        ("owner", "hand-offs", "touched", "median h to first touch", "breaches open",
-         "breaches closed"),
+        (t("owner", lang), t("handoffs", lang), t("touched", lang), t("median_touch", lang),
+         t("sla_breaches", lang), t("breaches_open", lang), t("breaches_closed", lang)),
         (
             [
                 r["owner"],
@@ -383,8 +415,9 @@ def _speed_to_lead(rows: list[dict[str, Any]], sla_hours: float) -> str:
                 _num(r["touched"]),
                 "-" if r["median_first_touch_business_hours"] is None
                 else f"{r['median_first_touch_business_hours']:.1f}",
-                _num(r["breaches_open"]),
-                _num(r["breaches_closed"]),
+                breaches(r, "sla_breaches", r["breaches_open"] + r["breaches_closed"]),
+                breaches(r, "sla_breaches_open", r["breaches_open"]),
+                breaches(r, "sla_breaches_closed", r["breaches_closed"]),
             ]
             for r in rows
         ),
@@ -393,8 +426,8 @@ def _speed_to_lead(rows: list[dict[str, Any]], sla_hours: float) -> str:
     return head + table + "</section>"
 
 
-def _agreement(agreement: dict[str, Any] | None) -> str:
-    head = '<section id="agreement"><h2>Agreement check: connector MQLs vs Salesforce</h2>'
+def _agreement(agreement: dict[str, Any] | None, lang: Language = "en") -> str:
+    head = f'<section id="agreement"><h2>{_e(t("agreement", lang))}</h2>'
     if agreement is None:
         return (
             head + "<p>No Salesforce records are stored yet: run a sync with the outcome "
@@ -434,7 +467,7 @@ def _agreement(agreement: dict[str, Any] | None) -> str:
     return head + summary + table + "</section>"
 
 
-_CSS = """
+CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI","Hiragino Sans","Noto Sans JP",
 sans-serif;margin:0 auto;max-width:1200px;padding:16px 24px;color:#1d2433;background:#fff}
 h1{margin:0;font-size:24px}h2{margin:28px 0 8px;font-size:18px;border-bottom:1px solid #dde;
@@ -447,14 +480,14 @@ padding:4px 8px;white-space:nowrap;text-align:left}th{background:#f5f6fa}.num{te
 .chart{margin:8px 0}.chart svg{max-width:100%;height:auto}.notes{background:#fff8e6;
 border:1px solid #f0d9a0;border-radius:6px;padding:4px 12px;margin-top:12px}
 dt{font-weight:600;margin-top:6px}dd{margin:0 0 0 16px;color:#3b4356}
-.legend{font-size:12px}
+.legend{font-size:12px}td.drill{cursor:pointer;text-decoration:underline dotted}
 """
 
-# Draws every chart from #kpi-data. Only createElementNS, setAttribute and textContent.
-_JS = r"""
-(function () {
+# `drawKpiCharts(data, labels)` draws every chart of a report's JSON, with the catalogue's
+# labels (`core.i18n.catalogue`). Only createElementNS, setAttribute and textContent.
+CHARTS_JS = r"""
+window.drawKpiCharts = function (data, L) {
   "use strict";
-  var data = JSON.parse(document.getElementById("kpi-data").textContent);
   var NS = "http://www.w3.org/2000/svg";
   var COLORS = ["#3b6fd8", "#2aa57a", "#e6a23c", "#b05fd0", "#d9534f", "#6c7a89"];
   function el(name, attrs, text) {
@@ -471,11 +504,11 @@ _JS = r"""
 
   function funnel() {
     var t = data.totals, box = document.getElementById("funnel-chart");
-    var steps = [["new_leads", "New leads", t.new_leads, null],
-                 ["mqls", "MQL", t.mqls, t.mql_rate],
-                 ["sqls", "SQL", t.sqls, t.sql_rate],
-                 ["opportunities", "Opportunity", t.opportunities, t.opportunity_rate],
-                 ["won", "Won", t.won, t.win_rate]];
+    var steps = [["new_leads", L.stage_new_leads, t.new_leads, null],
+                 ["mqls", L.stage_mql, t.mqls, t.mql_rate],
+                 ["sqls", L.stage_sql, t.sqls, t.sql_rate],
+                 ["opportunities", L.stage_opportunity, t.opportunities, t.opportunity_rate],
+                 ["won", L.stage_won, t.won, t.win_rate]];
     var W = 760, bar = 34, gap = 10, left = 120, max = Math.max(1, t.new_leads);
     var s = svg(W, steps.length * (bar + gap) + 10);
     steps.forEach(function (st, i) {
@@ -486,7 +519,8 @@ _JS = r"""
       s.appendChild(el("rect", {x: left, y: y, width: width, height: bar, rx: 3,
                                 fill: COLORS[i], "class": "bar funnel-bar",
                                 "data-stage": st[0], "data-value": st[2]}));
-      var label = fmt(st[2]) + (st[3] === null ? "" : "  (" + pct(st[3]) + " of previous)");
+      var label = fmt(st[2]) +
+        (st[3] === null ? "" : "  (" + L.of_previous + " " + pct(st[3]) + ")");
       s.appendChild(el("text", {x: left + width + 8, y: y + bar / 2 + 5, "font-size": 13,
                                 "class": "funnel-label", "data-stage": st[0]}, label));
     });
@@ -576,7 +610,7 @@ _JS = r"""
                                 "class": "bar segment-bar", "data-segment": r.label,
                                 "data-value": v}));
       s.appendChild(el("text", {x: left + width + 6, y: y + bar - 3, "font-size": 12},
-                           "MQL rate " + pct(r.mql_rate) + " (" + fmt(r.mqls) + " / " +
+                           L.mql_rate + " " + pct(r.mql_rate) + " (" + fmt(r.mqls) + " / " +
                            fmt(r.new_leads) + ")"));
     });
     box.appendChild(s);
@@ -584,24 +618,30 @@ _JS = r"""
 
   funnel();
   bars("trend-chart", data.periods, [
-    {key: "new_leads", name: "new leads", color: COLORS[0],
+    {key: "new_leads", name: L.new_leads, color: COLORS[0],
      get: function (r) { return r.new_leads; }},
-    {key: "mqls", name: "MQLs (cohort)", color: COLORS[1],
+    {key: "mqls", name: L.mqls_cohort, color: COLORS[1],
      get: function (r) { return r.mqls; }},
-    {key: "new_mqls", name: "new MQLs", color: COLORS[2],
+    {key: "new_mqls", name: L.new_mqls, color: COLORS[2],
      get: function (r) { return r.new_mqls; }},
-    {key: "handoffs", name: "hand-offs", color: COLORS[3],
-     get: function (r) { return r.handoffs; }}], "New leads, MQLs and hand-offs");
+    {key: "handoffs", name: L.handoffs, color: COLORS[3],
+     get: function (r) { return r.handoffs; }}], L.trend_title);
   lines("rate-chart", data.periods, [
-    {key: "mql_rate", name: "MQL rate", color: COLORS[1],
+    {key: "mql_rate", name: L.mql_rate, color: COLORS[1],
      get: function (r) { return r.mql_rate; }},
-    {key: "open_rate", name: "email open rate", color: COLORS[0],
+    {key: "open_rate", name: L.email_open_rate, color: COLORS[0],
      get: function (r) { return r.engagement.open_rate; }},
-    {key: "click_rate", name: "email click rate", color: COLORS[2],
+    {key: "click_rate", name: L.email_click_rate, color: COLORS[2],
      get: function (r) { return r.engagement.click_rate; }},
-    {key: "interest_to_comparison", name: "interest→comparison", color: COLORS[3],
-     get: function (r) { return r.interest_to_comparison.share; }}], "Rates");
+    {key: "interest_to_comparison", name: L.interest_comparison, color: COLORS[3],
+     get: function (r) { return r.interest_to_comparison.share; }}], L.rates);
   Array.prototype.forEach.call(document.querySelectorAll(".seg-chart"), segment);
   document.body.setAttribute("data-charts", "rendered");
-})();
+};
+"""
+
+# The offline report: its data and labels are embedded in the page.
+_DRAW_EMBEDDED = r"""
+window.drawKpiCharts(JSON.parse(document.getElementById("kpi-data").textContent),
+                     JSON.parse(document.getElementById("kpi-labels").textContent));
 """

@@ -529,6 +529,16 @@ class StateStore:
             for r in rows
         }
 
+    def lead_owners(self) -> dict[str, str]:
+        """lead key -> its Salesforce owner: the OwnerId the last outcome pull read for the
+        linked record (`sf_owners`), else the one stored with the link (read by the
+        dashboard's owner filter)."""
+        rows = self._db.execute(
+            "SELECT l.lead_key, COALESCE(o.owner_id, l.owner_id) AS owner_id FROM links l "
+            "LEFT JOIN sf_owners o ON o.record_id = l.record_id"
+        )
+        return {r["lead_key"]: r["owner_id"] for r in rows if r["owner_id"]}
+
     def save_links(self, links: Iterable[Link]) -> None:
         with self.transaction() as db:
             db.executemany(

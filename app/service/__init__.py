@@ -18,6 +18,8 @@ from contextlib import contextmanager
 
 import uvicorn
 
+from app.dashboard.access import required_token
+from app.dashboard.events import RunSignal
 from app.service.loop import RunPass, SyncLoop, incremental_pass
 from app.service.metrics import ServiceMetrics
 from app.service.web import build_app
@@ -48,8 +50,11 @@ def run_service(
     register_secret(secret.get_secret_value())
     host = host or settings.serve.host
     port = port or settings.serve.port
+    token = required_token(settings, host, "--host" if host != settings.serve.host
+                           else "serve.host")
     metrics = ServiceMetrics()
-    loop = SyncLoop(settings, clock, metrics, run_pass=run_pass)
+    signal = RunSignal()
+    loop = SyncLoop(settings, clock, metrics, run_pass=run_pass, on_pass=signal.bump)
     try:
         listening = socket.create_server((host, port))
     except OSError as exc:
@@ -62,7 +67,8 @@ def run_service(
     except BaseException:
         listening.close()
         raise
-    app = build_app(settings, loop, metrics, clock=clock, client_secret=secret.get_secret_value())
+    app = build_app(settings, loop, metrics, clock=clock, client_secret=secret.get_secret_value(),
+                    signal=signal, dashboard_token=token)
     config = uvicorn.Config(
         app, host=host, port=port, log_config=None, access_log=False, lifespan="off",
         timeout_graceful_shutdown=10,

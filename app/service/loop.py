@@ -84,8 +84,10 @@ class SyncLoop:
         metrics: ServiceMetrics,
         *,
         run_pass: RunPass = incremental_pass,
+        on_pass: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
+        self._on_pass = on_pass  # told after every pass (the dashboard's live updates)
         self.clock = clock
         self.metrics = metrics
         self.timing = Timing.of(settings)
@@ -186,6 +188,8 @@ class SyncLoop:
             for moment in received:
                 self.metrics.latency.observe(finished - moment)
         self._refresh_store_gauges()
+        if self._on_pass is not None:
+            self._on_pass()
         log.info(
             "pass finished",
             extra={"trigger": trigger, "outcome": outcome, "webhook_batches": len(received)}

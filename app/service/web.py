@@ -8,6 +8,9 @@
 - `GET /healthz`: 200 when the loop runs (holding the run lock) and the state store answers,
   503 otherwise; a small JSON body says which.
 - `GET /metrics`: the Prometheus text exposition (`app.service.metrics`).
+- `GET /` and `/api/...`: the KPI dashboard (`app.dashboard.web`), behind
+  `serve.dashboard_token` when one is required; the webhook keeps its own signature check
+  and `/healthz` stays open.
 
 The signature's timestamp is a transport stamp HubSpot sets from real time, so it is checked
 against the machine's clock (`wall_clock`), as `core.clock` says of such stamps; the marks are
@@ -26,6 +29,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from app.dashboard.events import RunSignal
+from app.dashboard.web import dashboard_routes
 from app.service.loop import SyncLoop
 from app.service.metrics import CONTENT_TYPE, ServiceMetrics
 from connectors.hubspot.webhooks import (
@@ -56,6 +61,8 @@ def build_app(
     clock: Clock,
     client_secret: str,
     wall_clock: Callable[[], float] = time.time,
+    signal: RunSignal | None = None,
+    dashboard_token: str | None = None,
 ) -> Starlette:
     def signed_uri(request: Request) -> str:
         public = settings.serve.webhook_url
@@ -146,6 +153,8 @@ def build_app(
             Route(WEBHOOK_PATH, webhooks, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", prometheus, methods=["GET"]),
+            *dashboard_routes(settings, clock=clock, signal=signal or RunSignal(),
+                              token=dashboard_token),
         ]
     )
 

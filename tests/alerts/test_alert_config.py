@@ -52,5 +52,5 @@ def test_given_an_unknown_time_zone_it_is_refused_and_ja_defaults_to_tokyo(
     with pytest.raises(ConfigError) as caught:
         load(tmp_path, 'timezone = "Asia/Tokio"\n')
     assert "alerts.timezone" in str(caught.value)
-    assert load(tmp_path, "").alerts.zone == "Asia/Tokyo"
+    assert load(tmp_path, 'language = "ja"\n').alerts.zone == "Asia/Tokyo"
     assert load(tmp_path, 'smtp_security = "ssl"\n').alerts.port == 465

@@ -184,7 +184,7 @@ def test_given_a_channel_failing_n_times_the_alert_is_dead_and_shows_in_status_w
     assert len(http.on(TEAMS)) == len(mailbox.messages) == 1  # the others went once
     status = read_status(settings)
     assert status["counts"]["alerts_dead"] == 1
-    text = format_status(status)
+    text = format_status(status, language="en", zone="UTC")
     assert "alerts: 3 sent, 0 pending, 1 dead" in text
     with open_store(settings) as store:
         dead = [d for d in list_dead_letters(store) if d["stage"] == "alert slack"]

@@ -17,7 +17,8 @@ from tests.e2e.conftest import settings_for, started
 
 
 def _connector(config: Path, *args: str) -> Result:
-    return CliRunner().invoke(cli.main, ["--config", str(config), "-q", *args])
+    return CliRunner().invoke(cli.main, ["--config", str(config), "-q", *args],
+                              env={"CONNECTOR_UI__LANGUAGE": "en"})  # English texts
 
 
 def _quiet_contact(sandbox: Sandbox) -> tuple[str, str]:

@@ -129,8 +129,8 @@ def test_given_write_back_on_hubspot_contacts_hold_the_score_and_stage_salesforc
     summary = run_once(ready, kind="backfill", since=SINCE, clock=sandbox.clock)
     assert summary.write_failures == 0
     assert summary.hubspot_written > 0
-    text = format_summary(summary.as_dict())
-    assert f"contacts written back {summary.hubspot_written} in" in text
+    text = format_summary(summary.as_dict(), language="en", zone="UTC")
+    assert f"contacts written back {summary.hubspot_written:,} in" in text
     contacts = hubspot_contacts(sandbox)
     scored = salesforce_scored(sandbox)
     assert scored
@@ -216,8 +216,8 @@ def test_given_dry_run_hubspot_writes_are_planned_not_sent(
     assert planned["contacts"] > 0 and planned["calls"] == math.ceil(planned["contacts"] / 100)
     assert planned["properties"]["connector_lead_score"] > 0
     assert hubspot_calls(sandbox)[BATCH_UPDATE] == 0
-    text = format_summary(summary.as_dict())
-    assert f"planned     HubSpot contacts {planned['contacts']} ({planned['calls']}" in text
+    text = format_summary(summary.as_dict(), language="en", zone="UTC")
+    assert f"planned     HubSpot contacts {planned['contacts']:,} ({planned['calls']:,}" in text
     assert "contact.connector_lead_stage:" in text
     assert not any("connector_lead_score" in p for p in hubspot_contacts(sandbox).values())
 

@@ -167,7 +167,7 @@ def test_a_run_exports_metrics_and_status_shows_the_api_budget(
     text = settings.metrics.textfile.read_text()
     assert f'connector_leads_scored{{kind="sync"}} {summary.leads_scored}' in text
     assert 'connector_last_run_success{kind="sync"} 1' in text
-    status = format_status(read_status(settings))
+    status = format_status(read_status(settings), language="en", zone="UTC")
     assert "API budget" in status and "Salesforce" in status and "left" in status
 
 

@@ -52,7 +52,8 @@ def test_given_injected_429s_the_run_summary_and_status_count_them(tmp_path: Pat
         status = read_status(settings)
         last = status["runs"][0]["summary"]
         assert (last["hubspot_429_search"], last["hubspot_429_burst"]) == injected
-        assert f"HubSpot 429s search {injected[0]} / burst {injected[1]}" in format_status(status)
+        assert f"HubSpot 429s search {injected[0]} / burst {injected[1]}" in format_status(
+            status, language="en", zone="UTC")
     finally:
         sandbox.stop()
 

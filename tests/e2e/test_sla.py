@@ -58,7 +58,7 @@ def test_given_one_touched_and_one_untouched_mql_only_the_untouched_escalates_on
     sandbox: Sandbox, settings: Settings, receivers: Any  # noqa: F811
 ) -> None:
     http, mailbox, _ = receivers
-    settings = with_alerts(settings, receivers)
+    settings = with_alerts(settings, receivers, language="ja")  # its texts are Japanese
     now = mqls_waiting(sandbox, settings, 2)
     first = sync_at(settings, now + timedelta(seconds=1))
     assert first.new_mql_episodes == 2 and first.alerts["escalated"] == 0
@@ -123,7 +123,7 @@ def test_given_one_touched_and_one_untouched_mql_only_the_untouched_escalates_on
     assert by_owner[owner_of[untouched.lead_key]]["breaches_open"] >= 1
     median = by_owner[owner_of[touched.lead_key]]["median_first_touch_business_hours"]
     assert median is not None
-    assert "speed-to-lead" in format_status(data)
+    assert "speed-to-lead" in format_status(data, language="en", zone="UTC")
 
     report = build_report(settings, until=moment, since=now - timedelta(days=1))
     assert [(r.handoffs, r.breaches_open) for r in report.speed_to_lead] == [

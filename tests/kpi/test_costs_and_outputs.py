@@ -154,7 +154,7 @@ def test_html_is_self_contained_and_escapes_untrusted_values() -> None:
     page = render_html(_report())
     assert EVIL not in page  # neither in the tables nor in the embedded JSON
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
-    assert page.count("<script") == 2  # the data block and the chart code, nothing injected
+    assert page.count("<script") == 3  # data, labels and chart code blocks, nothing injected
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
     assert "@import" not in page and "url(" not in page
     data = page.split('<script type="application/json" id="kpi-data">', 1)[1]

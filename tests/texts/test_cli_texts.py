@@ -1,0 +1,72 @@
+"""The CLI's run summary and `connector status` in Japanese and English (`app.texts`):
+the same numbers (with thousands separators) in both, moments in `[ui] timezone`."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from app.texts import format_status, format_summary
+
+SUMMARY: dict[str, Any] = {
+    "kind": "sync", "dry_run": False,
+    "window_start": "2026-12-06T15:00:00+00:00", "window_end": "2026-12-07T06:04:00+00:00",
+    "contacts_read": 12345, "activities_read": 67890, "activities_new": 4321,
+    "leads_scored": 12000, "mqls": 1500, "new_mql_episodes": 37, "leads_without_email": 8,
+    "leads_waiting": 0, "streams": {"email_events": "read"},
+    "records_updated": 2345, "leads_created": 12, "tasks_created": 37,
+    "records_unchanged": 9001, "write_failures": 2,
+    "hubspot_calls": 1024, "salesforce_calls": 77, "problems": 0, "duration_seconds": 12.5,
+    "hubspot_429_search": 0, "hubspot_429_burst": 0,
+}  # fmt: skip
+STATUS: dict[str, Any] = {
+    "state_path": "state/connector.db",
+    "cursors": {"contacts": "2026-12-07T06:04:00+00:00"},
+    "counts": {"contacts": 12345},
+    "sla_hours": 4.0,
+    "speed_to_lead": [{"owner": "005A", "handoffs": 1200, "touched": 1100,
+                       "median_first_touch_business_hours": 2.5, "breaches_open": 3,
+                       "breaches_closed": 7}],
+    "runs": [{"id": 3, "kind": "sync", "started_at": "2026-12-07T06:04:00+00:00",
+              "outcome": "ok", "summary": SUMMARY}],
+}
+
+
+def numbers(text: str) -> list[str]:
+    """Every number in `text` but those of dates and times (both languages' date forms)."""
+    undated = re.sub(r"\d{4}[-/]\d{2}[-/]\d{2} \d{2}:\d{2}", "", text)
+    return re.findall(r"\d+(?:,\d{3})*(?:\.\d+)?", undated)
+
+
+def test_given_japanese_the_run_summary_has_the_japanese_words_and_the_same_numbers() -> None:
+    ja = format_summary(SUMMARY, language="ja", zone="Asia/Tokyo")
+    en = format_summary(SUMMARY, language="en", zone="UTC")
+    for word in ("同期", "対象期間", "スコアリングしたリード", "新規MQL", "作成したToDo", "失敗"):
+        assert word in ja, word
+    assert "leads scored" not in ja and "leads scored 12,000" in en
+    assert "12,345" in ja and "67,890" in ja and "9,001" in ja
+    assert numbers(ja) == numbers(en)
+
+
+def test_given_a_time_zone_the_summary_window_is_shown_in_it() -> None:
+    ja = format_summary(SUMMARY, language="ja", zone="Asia/Tokyo")
+    en = format_summary(SUMMARY, language="en", zone="UTC")
+    assert "2026/12/07 00:00 (JST) 〜 2026/12/07 15:04 (JST)" in ja
+    assert "window 2026-12-06 15:00 UTC .. 2026-12-07 06:04 UTC" in en
+
+
+def test_given_japanese_the_status_has_the_japanese_words_and_the_same_numbers() -> None:
+    ja = format_status(STATUS, language="ja", zone="Asia/Tokyo")
+    en = format_status(STATUS, language="en", zone="UTC")
+    for word in ("カーソル", "保存件数", "初動スピード", "担当者", "最近の実行", "成功"):
+        assert word in ja, word
+    assert "last runs:" in en and "last runs:" not in ja
+    assert "2026/12/07 15:04 (JST)" in ja and "2026-12-07 06:04 UTC" in en
+    assert "1,200" in ja and "1,100" in ja and "12,345" in ja
+    assert numbers(ja) == numbers(en)
+
+
+def test_given_a_run_still_going_status_says_so_in_the_language() -> None:
+    running = {**STATUS, "runs": [{**STATUS["runs"][0], "outcome": None, "summary": None}]}
+    assert "実行中" in format_status(running, language="ja", zone="Asia/Tokyo")
+    assert "-> running" in format_status(running, language="en", zone="UTC")
