@@ -75,7 +75,7 @@ def test_given_new_mql_episodes_each_channel_gets_exactly_one_alert_across_two_r
     sandbox: Sandbox, settings: Settings, receivers: Any
 ) -> None:
     http, mailbox, _ = receivers
-    settings = with_alerts(settings, receivers)
+    settings = with_alerts(settings, receivers, language="ja")  # its texts are Japanese
     now = mqls_waiting(sandbox, settings, 2)
     assert http.posts == [] and mailbox.messages == []  # a backfill raises no alert
 
