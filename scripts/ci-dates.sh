@@ -14,7 +14,7 @@
 # libfaketime (0.9.10, Debian 12) also offsets the monotonic deadlines of timed lock waits, which
 # Python's threading.Condition/Event use: a background thread waiting with a timeout never
 # wakes under it. The tests and the demo step that run `connector serve` and the sandbox's
-# webhook sender (threads that wait with timeouts) therefore run pinned at the same dates on
+# webhook sender (threads that wait with timeouts), and the dashboard's live updates, therefore run pinned at the same dates on
 # the real machine clock, not under libfaketime.
 # Usage: bash scripts/ci-dates.sh  (after `make install`; root on Debian to install faketime).
 set -euo pipefail
@@ -45,6 +45,11 @@ print(moment.strftime("%Y-%m-%dT%H:%M:%SZ"))
 EOF
 )
 
+# The e2e tests whose threads wait with timeouts (see above): run pinned on the real clock.
+REAL_CLOCK_TESTS=(tests/e2e/test_handoff_realtime.py tests/e2e/test_dashboard.py)
+deselect=()
+for t in "${REAL_CLOCK_TESTS[@]}"; do deselect+=(--deselect "$t"); done
+
 # pinned test moment | machine clock (libfaketime: "+Nd" shifts, "@DATE" starts there)
 cases=(
     "2028-02-29T23:59:30Z|+613d"
@@ -58,9 +63,9 @@ for case in "${cases[@]}"; do
     say "end-to-end tests pinned at $now, machine clock shifted $shift_by"
     CONNECTOR_TEST_NOW=$now faketime -f "$shift_by" \
         $BIN/pytest -q -p no:cacheprovider tests/e2e -m "not slow" \
-        --deselect tests/e2e/test_handoff_realtime.py
-    say "real-time hand-off tests pinned at $now (machine clock as it is: see above)"
-    CONNECTOR_TEST_NOW=$now $BIN/pytest -q -p no:cacheprovider tests/e2e/test_handoff_realtime.py
+        "${deselect[@]}"
+    say "real-time hand-off and dashboard tests pinned at $now (machine clock as it is: see above)"
+    CONNECTOR_TEST_NOW=$now $BIN/pytest -q -p no:cacheprovider "${REAL_CLOCK_TESTS[@]}"
 done
 
 for start in "2028-02-29T23:59:40Z" "2026-12-31T23:59:40Z"; do
