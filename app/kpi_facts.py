@@ -1,0 +1,213 @@
+"""Per-lead KPI facts kept current in the state store (`sync.kpi_store`), for the set-based
+report: which leads to replay, and when every lead must be.
+
+A lead's facts are what `app.kpi_report.lead_facts` finds by replaying its history under the
+current rules up to a moment, the facts' `as_of`. Before a report ending at `until`:
+
+- all facts are rebuilt (every lead replayed to `until`) when there are none yet, when the
+  rules' content hash (every mappings file but costs.toml) or the dimensions changed, when
+  `until` is before `as_of` (facts know things after the report's end), or when `until` is
+  after `as_of` and time alone can change a lead's facts: an MQL rule time can make true
+  (`scoring.simulate.time_can_qualify`), a stage rule or a segment dimension that reads a
+  decaying score, an activity window or the MQL flag (the shipped `behaviour` dimension
+  does: its value at the report's end moves with the clock);
+- otherwise only the stale leads are replayed to `until`: the leads a run processed or
+  decided since the last refresh (`kpi_stale`, marked in the run's own transactions) and the
+  leads still marked dirty (stored by a run that has not processed them yet).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kpi.compute import period_label
+from kpi.model import CHANNEL_DIMENSION
+from sync.kpi_store import SEP, micros
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from kpi.model import LeadFacts
+    from scoring import Rules
+    from sync.state import StateStore
+
+log = logging.getLogger("connector.report")
+
+COSTS_FILE = "costs.toml"
+
+
+@dataclass(frozen=True, slots=True)
+class Refresh:
+    mode: str  # "full" | "stale" | "current"
+    leads: int  # replayed
+    reason: str
+
+
+def rules_hash(folder: Path) -> str:
+    """SHA-256 of every mappings file the facts depend on (all but costs.toml)."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("*.toml")):
+        if path.name != COSTS_FILE:
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _moves_with_time(cond: Any, fixed_scores: frozenset[str]) -> bool:
+    from scoring.rules import ActivityCond, AllCond, AnyCond, FieldCond, NotCond, ScoreCond
+
+    if isinstance(cond, FieldCond):
+        return False
+    if isinstance(cond, ScoreCond):
+        return cond.name not in fixed_scores
+    if isinstance(cond, ActivityCond):
+        return cond.within is not None
+    if isinstance(cond, NotCond):
+        return _moves_with_time(cond.part, fixed_scores)
+    if isinstance(cond, AllCond | AnyCond):
+        return any(_moves_with_time(p, fixed_scores) for p in cond.parts)
+    return True  # the MQL flag, or anything this does not know: the safe answer
+
+
+def ages_safely(rules: Rules) -> bool:
+    """Whether facts computed at one moment still hold later while no new data arrives."""
+    from scoring.simulate import time_can_qualify
+
+    if time_can_qualify(rules):
+        return False
+    fixed = frozenset({"fit", *rules.fit_groups})
+    conds = [c for _, c in rules.stage_rules]
+    conds += [c for d in rules.dimensions for _, c in d.rules]
+    return not any(_moves_with_time(c, fixed) for c in conds)
+
+
+def fact_rows(facts: LeadFacts, hubspot_id: str | None, week: Any, month: Any, dims: Sequence[str]):
+    """`sync.kpi_store` rows of one lead: the facts row, its segment pairs, its engagement."""
+    values = [facts.dimensions.get(d) or "unknown" for d in dims]
+    channel = facts.channel
+
+    def labels(moment: datetime | None) -> tuple[str | None, str | None]:
+        if moment is None:
+            return None, None
+        return period_label(moment, "month"), period_label(moment, "week")
+
+    o = facts.outcome
+    row = (
+        facts.key,
+        hubspot_id,
+        micros(facts.created),
+        *labels(facts.created),
+        channel,
+        SEP.join(values),
+        micros(facts.first_mql),
+        *labels(facts.first_mql),
+        micros(facts.first_interest),
+        *labels(facts.first_interest),
+        micros(facts.first_comparison),
+        int(o is not None),
+        int(o is not None and o.sql),
+        micros(o.sql_at) if o else None,
+        micros(o.opportunity_at) if o else None,
+        micros(o.won_at) if o else None,
+        micros(o.lost_at) if o else None,
+        str(o.amount) if o is not None and o.amount is not None else None,
+    )
+    segments = [*zip(dims, values, strict=True), (CHANNEL_DIMENSION, channel)]
+    engagement = [
+        (facts.key, period, label, e.delivered, e.opened, e.clicked, e.webinar_registrations,
+         e.webinar_attended, e.whitepaper_downloads)
+        for period, by_label in (("week", week), ("month", month))
+        for label, e in sorted(by_label.items())
+    ]
+    return row, segments, engagement
+
+
+def ensure_facts(store: StateStore, ctx: Any, folder: Path, problems: Any) -> Refresh:
+    """Bring the stored facts up to date for a report ending at `ctx.until` (see the module
+    docstring); returns what was done."""
+    dims = [d.name for d in ctx.rules.dimensions]
+    meta = store.kpi.meta()
+    wanted = {"rules_hash": rules_hash(folder), "dimensions": SEP.join(dims)}
+    until = micros(ctx.until)
+    assert until is not None
+    as_of = int(meta["as_of"]) if "as_of" in meta else None
+    reason = ""
+    if as_of is None:
+        reason = "no facts stored yet"
+    elif any(meta.get(k) != v for k, v in wanted.items()):
+        reason = "the rules changed"
+    elif until < as_of:
+        reason = "the report ends before the facts' moment"
+    elif until > as_of and not ages_safely(ctx.rules):
+        reason = "time alone can change facts under these rules, and the report's end moved"
+    if reason:
+        count = store.kpi.write_facts(
+            _replayed(store, ctx, None, dims, problems),
+            keys=None,
+            meta={**wanted, "as_of": str(until)},
+        )
+        log.info("report: KPI facts rebuilt for %d leads (%s)", count, reason)
+        return Refresh("full", count, reason)
+    stale = store.kpi.stale_keys()
+    if not stale:
+        return Refresh("current", 0, "")
+    assert as_of is not None
+    count = store.kpi.write_facts(
+        _replayed(store, ctx, sorted(stale), dims, problems),
+        keys=stale,
+        meta={**wanted, "as_of": str(max(as_of, until))},
+    )
+    return Refresh("stale", count, f"{len(stale)} leads changed since the last refresh")
+
+
+def _replayed(
+    store: StateStore, ctx: Any, keys: list[str] | None, dims: Sequence[str], problems: Any
+) -> Iterator[tuple]:
+    from app.kpi_report import engagement_by_period, lead_facts
+    from app.leads import Companies, lead_history, read_leads
+
+    def histories() -> Iterator[Any]:
+        if keys is None:
+            yield from read_leads(store)
+            return
+        companies = Companies(store)
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            by_email = store.contacts_by_email(chunk)
+            for key in chunk:
+                members = by_email.get(key)
+                if members and any(not m.archived for m in members):
+                    yield lead_history(store, key, members, companies)
+
+    batch: list[Any] = []
+
+    def flush() -> Iterator[tuple]:
+        names = [h.key for h in batch]
+        states = store.mql_states(names)
+        known = store.outcomes.outcomes_for(names)
+        tasks = store.tasks_for(names)
+        for history in batch:
+            facts = lead_facts(
+                history,
+                ctx,
+                state=states.get(history.key),
+                outcome=known.get(history.key),
+                tasks=tasks.get(history.key, ()),
+                problems=problems,
+            )
+            if facts is not None:
+                week = engagement_by_period(history.activities, "week")
+                month = engagement_by_period(history.activities, "month")
+                yield fact_rows(facts, history.contact.hubspot_id, week, month, dims)
+
+    for history in histories():
+        batch.append(history)
+        if len(batch) >= 500:
+            yield from flush()
+            batch = []
+    if batch:
+        yield from flush()
