@@ -126,9 +126,13 @@ def fact_rows(facts: LeadFacts, hubspot_id: str | None, week: Any, month: Any, d
     return row, segments, engagement
 
 
-def ensure_facts(store: StateStore, ctx: Any, folder: Path, problems: Any) -> Refresh:
+def ensure_facts(
+    store: StateStore, ctx: Any, folder: Path, problems: Any, *, facts_of: Any, engagement: Any
+) -> Refresh:
     """Bring the stored facts up to date for a report ending at `ctx.until` (see the module
-    docstring); returns what was done."""
+    docstring); returns what was done. `facts_of` is `app.kpi_report.lead_facts` and
+    `engagement` `app.kpi_report.engagement_by_period` (passed in: that module calls this)."""
+    build = (facts_of, engagement)
     dims = [d.name for d in ctx.rules.dimensions]
     meta = store.kpi.meta()
     wanted = {"rules_hash": rules_hash(folder), "dimensions": SEP.join(dims)}
@@ -146,7 +150,7 @@ def ensure_facts(store: StateStore, ctx: Any, folder: Path, problems: Any) -> Re
         reason = "time alone can change facts under these rules, and the report's end moved"
     if reason:
         count = store.kpi.write_facts(
-            _replayed(store, ctx, None, dims, problems),
+            _replayed(store, ctx, None, dims, problems, build),
             keys=None,
             meta={**wanted, "as_of": str(until)},
         )
@@ -157,7 +161,7 @@ def ensure_facts(store: StateStore, ctx: Any, folder: Path, problems: Any) -> Re
         return Refresh("current", 0, "")
     assert as_of is not None
     count = store.kpi.write_facts(
-        _replayed(store, ctx, sorted(stale), dims, problems),
+        _replayed(store, ctx, sorted(stale), dims, problems, build),
         keys=stale,
         meta={**wanted, "as_of": str(max(as_of, until))},
     )
@@ -165,9 +169,14 @@ def ensure_facts(store: StateStore, ctx: Any, folder: Path, problems: Any) -> Re
 
 
 def _replayed(
-    store: StateStore, ctx: Any, keys: list[str] | None, dims: Sequence[str], problems: Any
+    store: StateStore,
+    ctx: Any,
+    keys: list[str] | None,
+    dims: Sequence[str],
+    problems: Any,
+    build: tuple[Any, Any],
 ) -> Iterator[tuple]:
-    from app.kpi_report import engagement_by_period, lead_facts
+    lead_facts, engagement_by_period = build
     from app.leads import Companies, lead_history, read_leads
 
     def histories() -> Iterator[Any]:

@@ -489,7 +489,10 @@ def _sql_report(
     from kpi.grouped import Grouped, assemble
     from sync.kpi_store import Filters
 
-    ensure_facts(store, plan.ctx, plan.folder, problems)
+    ensure_facts(
+            store, plan.ctx, plan.folder, problems, facts_of=lead_facts,
+            engagement=engagement_by_period,
+        )
     kpi = store.kpi
     window, filters = _sql_window(plan), Filters(plan.window.segment_filter, owner)
     grouped = Grouped(
@@ -548,7 +551,10 @@ def leads_behind(
     with open_report_store(settings) as store:
         from app.kpi_facts import ensure_facts
 
-        ensure_facts(store, plan.ctx, plan.folder, problems)
+        ensure_facts(
+            store, plan.ctx, plan.folder, problems, facts_of=lead_facts,
+            engagement=engagement_by_period,
+        )
         window, filters = _sql_window(plan), Filters(plan.window.segment_filter, owner)
         keys: list[str] = []
         if metric == "handoffs":
