@@ -1,19 +1,21 @@
 """Per-lead KPI facts kept current in the state store (`sync.kpi_store`), for the set-based
 report: which leads to replay, and when every lead must be.
 
-A lead's facts are what `app.kpi_report.lead_facts` finds by replaying its history under the
-current rules up to a moment, the facts' `as_of`. Before a report ending at `until`:
+A lead's facts are what `app.kpi_report.lead_facts_valid` finds by replaying its history
+under the current rules up to a moment T (the row's `facts_at`), with the last moment time
+alone leaves them true (`valid_until`, `scoring.validity`). Before a report ending at `until`:
 
-- all facts are rebuilt (every lead replayed to `until`) when there are none yet, when the
-  rules' content hash (every mappings file but costs.toml) or the dimensions changed, when
-  `until` is before `as_of` (facts know things after the report's end), or when `until` is
-  after `as_of` and time alone can change a lead's facts: an MQL rule time can make true
-  (`scoring.simulate.time_can_qualify`), a stage rule or a segment dimension that reads a
-  decaying score, an activity window or the MQL flag (the shipped `behaviour` dimension
-  does: its value at the report's end moves with the clock);
-- otherwise only the stale leads are replayed to `until`: the leads a run processed or
-  decided since the last refresh (`kpi_stale`, marked in the run's own transactions) and the
-  leads still marked dirty (stored by a run that has not processed them yet).
+- all facts are rebuilt (every lead replayed to `until`) when there are none yet or when the
+  rules' content hash (every mappings file but costs.toml) or the dimensions changed;
+- otherwise only the leads whose facts may not hold at `until` are replayed to it: those a run
+  processed or decided since the last refresh (`kpi_stale`, marked in the run's own
+  transactions), those still marked dirty (stored, not processed yet), and those whose row
+  does not cover `until` (`valid_until < until`, or `facts_at > until`: a report ending
+  before the facts' moment). With the shipped rules (decaying scores, 30-day windows: all
+  monotone in time) a dashboard whose "now" moves by an hour replays only the leads whose
+  behaviour segment, MQL flag or stage flips in that hour; with rules of unknown direction
+  in time every row has `valid_until = facts_at` and every lead is replayed when `until`
+  moves, as before.
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from kpi.model import LeadFacts
-    from scoring import Rules
     from sync.state import StateStore
 
 log = logging.getLogger("connector.report")
@@ -57,35 +58,15 @@ def rules_hash(folder: Path) -> str:
     return digest.hexdigest()
 
 
-def _moves_with_time(cond: Any, fixed_scores: frozenset[str]) -> bool:
-    from scoring.rules import ActivityCond, AllCond, AnyCond, FieldCond, NotCond, ScoreCond
-
-    if isinstance(cond, FieldCond):
-        return False
-    if isinstance(cond, ScoreCond):
-        return cond.name not in fixed_scores
-    if isinstance(cond, ActivityCond):
-        return cond.within is not None
-    if isinstance(cond, NotCond):
-        return _moves_with_time(cond.part, fixed_scores)
-    if isinstance(cond, AllCond | AnyCond):
-        return any(_moves_with_time(p, fixed_scores) for p in cond.parts)
-    return True  # the MQL flag, or anything this does not know: the safe answer
-
-
-def ages_safely(rules: Rules) -> bool:
-    """Whether facts computed at one moment still hold later while no new data arrives."""
-    from scoring.simulate import time_can_qualify
-
-    if time_can_qualify(rules):
-        return False
-    fixed = frozenset({"fit", *rules.fit_groups})
-    conds = [c for _, c in rules.stage_rules]
-    conds += [c for d in rules.dimensions for _, c in d.rules]
-    return not any(_moves_with_time(c, fixed) for c in conds)
-
-
-def fact_rows(facts: LeadFacts, hubspot_id: str | None, week: Any, month: Any, dims: Sequence[str]):
+def fact_rows(
+    facts: LeadFacts,
+    hubspot_id: str | None,
+    week: Any,
+    month: Any,
+    dims: Sequence[str],
+    facts_at: datetime,
+    valid_until: datetime,
+):
     """`sync.kpi_store` rows of one lead: the facts row, its segment pairs, its engagement."""
     values = [facts.dimensions.get(d) or "unknown" for d in dims]
     channel = facts.channel
@@ -115,6 +96,8 @@ def fact_rows(facts: LeadFacts, hubspot_id: str | None, week: Any, month: Any, d
         micros(o.won_at) if o else None,
         micros(o.lost_at) if o else None,
         str(o.amount) if o is not None and o.amount is not None else None,
+        micros(facts_at),
+        micros(valid_until),
     )
     segments = [*zip(dims, values, strict=True), (CHANNEL_DIMENSION, channel)]
     engagement = [
@@ -130,7 +113,7 @@ def ensure_facts(
     store: StateStore, ctx: Any, folder: Path, problems: Any, *, facts_of: Any, engagement: Any
 ) -> Refresh:
     """Bring the stored facts up to date for a report ending at `ctx.until` (see the module
-    docstring); returns what was done. `facts_of` is `app.kpi_report.lead_facts` and
+    docstring); returns what was done. `facts_of` is `app.kpi_report.lead_facts_valid` and
     `engagement` `app.kpi_report.engagement_by_period` (passed in: that module calls this)."""
     build = (facts_of, engagement)
     dims = [d.name for d in ctx.rules.dimensions]
@@ -144,10 +127,6 @@ def ensure_facts(
         reason = "no facts stored yet"
     elif any(meta.get(k) != v for k, v in wanted.items()):
         reason = "the rules changed"
-    elif until < as_of:
-        reason = "the report ends before the facts' moment"
-    elif until > as_of and not ages_safely(ctx.rules):
-        reason = "time alone can change facts under these rules, and the report's end moved"
     if reason:
         count = store.kpi.write_facts(
             _replayed(store, ctx, None, dims, problems, build),
@@ -156,16 +135,23 @@ def ensure_facts(
         )
         log.info("report: KPI facts rebuilt for %d leads (%s)", count, reason)
         return Refresh("full", count, reason)
-    stale = store.kpi.stale_keys()
-    if not stale:
-        return Refresh("current", 0, "")
     assert as_of is not None
+    stale = store.kpi.stale_keys()
+    expired = store.kpi.expired_keys(until)
+    keys = stale | expired
+    if not keys:
+        return Refresh("current", 0, "")
     count = store.kpi.write_facts(
-        _replayed(store, ctx, sorted(stale), dims, problems, build),
-        keys=stale,
+        _replayed(store, ctx, sorted(keys), dims, problems, build),
+        keys=keys,
         meta={**wanted, "as_of": str(max(as_of, until))},
     )
-    return Refresh("stale", count, f"{len(stale)} leads changed since the last refresh")
+    reason = (
+        f"{len(stale)} leads changed since the last refresh, {len(expired)} leads' facts "
+        "do not hold at the report's end"
+    )
+    log.info("report: KPI facts refreshed for %d leads (%s)", count, reason)
+    return Refresh("stale", count, reason)
 
 
 def _replayed(
@@ -200,7 +186,7 @@ def _replayed(
         known = store.outcomes.outcomes_for(names)
         tasks = store.tasks_for(names)
         for history in batch:
-            facts = lead_facts(
+            facts, valid = lead_facts(
                 history,
                 ctx,
                 state=states.get(history.key),
@@ -211,7 +197,9 @@ def _replayed(
             if facts is not None:
                 week = engagement_by_period(history.activities, "week")
                 month = engagement_by_period(history.activities, "month")
-                yield fact_rows(facts, history.contact.hubspot_id, week, month, dims)
+                yield fact_rows(
+                    facts, history.contact.hubspot_id, week, month, dims, ctx.until, valid
+                )
 
     for history in histories():
         batch.append(history)

@@ -185,6 +185,7 @@ class _Context:
     ranks: Mapping[str, int]
     funnel: FunnelRules
     time_sensitive: bool
+    monotone: bool = False  # scoring.validity.monotone_in_time(rules)
 
 
 def lead_facts(
@@ -197,6 +198,22 @@ def lead_facts(
     problems: Problems,
 ) -> LeadFacts | None:
     """One lead's KPI inputs; None (with a problem noted) when it cannot be dated."""
+    return lead_facts_valid(
+        history, ctx, state=state, outcome=outcome, tasks=tasks, problems=problems
+    )[0]
+
+
+def lead_facts_valid(
+    history: LeadHistory,
+    ctx: _Context,
+    *,
+    state: MqlState | None,
+    outcome: LeadOutcome | None,
+    tasks: Sequence[tuple[str, str, datetime]],
+    problems: Problems,
+) -> tuple[LeadFacts | None, datetime]:
+    """`lead_facts`, and the last moment up to which a report's end can move later with
+    these facts unchanged while no new data arrives (`facts_valid_until`)."""
     from scoring.simulate import replay_lead
 
     contact = history.contact
@@ -209,7 +226,7 @@ def lead_facts(
                 f"lead {history.key} (HubSpot contact {contact.hubspot_id}): createdate "
                 f"{raw!r} is not a date and it has no activity; left out"
             )
-            return None
+            return None, ctx.until
         problems.add(
             f"lead {history.key} (HubSpot contact {contact.hubspot_id}): createdate {raw!r} "
             "is not a date; dated by its first activity"
@@ -235,6 +252,7 @@ def lead_facts(
             first_comparison = moment
     dimensions = dict(replay.final.segments)
     dimensions[CHANNEL_DIMENSION] = (contact.get(SOURCE_PROPERTY) or "").strip() or UNKNOWN_CHANNEL
+    valid = facts_valid_until(history, ctx, replay, created, state)
     return LeadFacts(
         key=history.key,
         created=created,
@@ -246,7 +264,48 @@ def lead_facts(
         outcome=outcome_of(outcome, ctx.funnel),
         engagement=engagement_by_period(history.activities, ctx.period),
         handoffs=tuple(at for key, _, at in tasks if key.startswith("mql:")),
+    ), valid
+
+
+_TICK = timedelta(microseconds=1)
+
+
+def facts_valid_until(
+    history: LeadHistory, ctx: _Context, replay: Any, created: datetime, state: MqlState | None
+) -> datetime:
+    """How long the facts `lead_facts_valid` found at `ctx.until` (T) hold as the report's
+    end moves later with no new data (`scoring.validity`). A replay to a later end t, with no
+    stored activity in (T, t], scores the same points as the replay to T and then t, from the
+    same aggregate and from the MQL state the end scoring was handed (or, when an activity
+    lies exactly at T, the state after it: T is then a point of its own). So the facts hold
+    while that scoring answers every condition as at T; and never past the next stored
+    activity or a stored episode start after T (data the replay to t would read). T itself
+    (recompute whenever the end moves) when the rules are not monotone in time, for a lead
+    created after T, or when an episode started at T without an activity there."""
+    from scoring.validity import valid_until
+
+    until = ctx.until
+    if not ctx.monotone or created > until or replay.end_aggregate is None:
+        return until
+    activity_at_end = False
+    limit: datetime | None = None
+    for activity in history.activities:
+        moment = activity.occurred_at
+        if moment == until:
+            activity_at_end = True
+        elif moment > until and (limit is None or moment < limit):
+            limit = moment
+    since = state.since if state is not None else None
+    if since is not None and since > until and (limit is None or since < limit):
+        limit = since
+    if not activity_at_end and replay.episode_starts and replay.episode_starts[-1] == until:
+        return until
+    previous = replay.final.mql_state if activity_at_end else replay.end_previous
+    found = valid_until(
+        ctx.rules, history.contact, history.company, replay.end_aggregate, previous, until,
+        monotone=True,
     )
+    return found if limit is None else min(found, limit - _TICK)
 
 
 # ------------------------------------------------------------------------------ reading
@@ -439,6 +498,7 @@ def _plan(
     from kpi.costs import load_costs
     from scoring import load_rules
     from scoring.simulate import time_can_qualify
+    from scoring.validity import monotone_in_time
     from sync.outcomes import load_funnel
     from sync.runner import mappings_dir
 
@@ -462,6 +522,7 @@ def _plan(
         ranks=stage_ranks(rules),
         funnel=funnel,
         time_sensitive=time_can_qualify(rules),
+        monotone=monotone_in_time(rules),
     )
     return _Plan(ctx, window, dimensions, costs, folder)
 
@@ -490,7 +551,7 @@ def _sql_report(
     from sync.kpi_store import Filters
 
     ensure_facts(
-            store, plan.ctx, plan.folder, problems, facts_of=lead_facts,
+            store, plan.ctx, plan.folder, problems, facts_of=lead_facts_valid,
             engagement=engagement_by_period,
         )
     kpi = store.kpi
@@ -552,7 +613,7 @@ def leads_behind(
         from app.kpi_facts import ensure_facts
 
         ensure_facts(
-            store, plan.ctx, plan.folder, problems, facts_of=lead_facts,
+            store, plan.ctx, plan.folder, problems, facts_of=lead_facts_valid,
             engagement=engagement_by_period,
         )
         window, filters = _sql_window(plan), Filters(plan.window.segment_filter, owner)

@@ -114,6 +114,7 @@ def synthetic_facts(store: StateStore, *, seed: int, meta: dict[str, str],
     db = store._db
     since = {r[0]: r[1] for r in db.execute("SELECT lead_key, since FROM mql_state")}
     rows = db.execute("SELECT email, hubspot_id, properties FROM contacts").fetchall()
+    as_of = int(meta["as_of"])
     with db.transaction():
         for table in ("kpi_facts", "kpi_segments", "kpi_engagement"):
             db.execute(f"DELETE FROM {table}")
@@ -133,14 +134,15 @@ def synthetic_facts(store: StateStore, *, seed: int, meta: dict[str, str],
                                                            period_label(m, "week"))
                 facts.append((key, hid, micros(created), *lab(created), channel, SEP.join(seg),
                               micros(mql), *lab(mql), micros(interest), *lab(interest),
-                              micros(mql), 0, 0, None, None, None, None, None))
+                              micros(mql), 0, 0, None, None, None, None, None, as_of,
+                              as_of + int(rng.random() * 60 * 86_400) * 1_000_000))
                 segs += [(key, d, v) for d, v in zip(dims, seg, strict=True)]
                 segs.append((key, "channel", channel))
                 for period in ("week", "month"):
                     for step in range(3):
                         label = period_label(created + timedelta(days=40 * step), period)
                         eng.append((key, period, label, 3, 2, 1, step % 2, 0, step % 3 == 0))
-            db.executemany(f"INSERT INTO kpi_facts VALUES ({','.join('?' * 21)})", facts)
+            db.executemany(f"INSERT INTO kpi_facts VALUES ({','.join('?' * 23)})", facts)
             db.executemany("INSERT INTO kpi_segments VALUES (?, ?, ?)", segs)
             db.executemany("INSERT OR IGNORE INTO kpi_engagement VALUES "
                            "(?, ?, ?, ?, ?, ?, ?, ?, ?)", eng)

@@ -19,7 +19,12 @@ Tables (migration "kpi facts" in `sync.state.MIGRATIONS`):
   recorded since the facts were refreshed (written in the same transactions,
   `StateStore.clear_dirty` / `record_decisions`); with the marks still in `dirty`, the leads
   whose facts may be out of date;
-- `kpi_meta`: the rules' content hash, the facts' moment and the dimensions.
+- `kpi_meta`: the rules' content hash, the latest facts' moment and the dimensions.
+
+Each facts row also carries `facts_at` (the report end it was replayed to) and `valid_until`
+(the last moment time alone leaves it true, `app.kpi_report.facts_valid_until`): the row
+holds for a report ending at any `until` in [facts_at, valid_until] while no new data
+arrives (new data marks the lead stale).
 
 Nothing here replays a lead: `app.kpi_facts` does, and writes the rows through `write_facts`.
 """
@@ -63,6 +68,8 @@ FACT_COLUMNS = (
     "won_at",
     "lost_at",
     "amount",
+    "facts_at",
+    "valid_until",
 )
 ENGAGEMENT_COLUMNS = (
     "lead_key",
@@ -172,6 +179,17 @@ class KpiStore:
 
     def stale_count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM kpi_stale").fetchone()[0])
+
+    def expired_keys(self, until: int) -> set[str]:
+        """Lead keys whose stored facts do not hold for a report ending at `until` (epoch
+        microseconds): computed after it, or time alone may have changed them by then
+        (indexed on `valid_until` and `facts_at`)."""
+        rows = self._db.execute(
+            "SELECT lead_key FROM kpi_facts WHERE valid_until < ? UNION "
+            "SELECT lead_key FROM kpi_facts WHERE facts_at > ?",
+            (until, until),
+        )
+        return {r[0] for r in rows}
 
     def meta(self) -> dict[str, str]:
         return {r[0]: r[1] for r in self._db.execute("SELECT name, value FROM kpi_meta")}

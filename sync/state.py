@@ -174,7 +174,8 @@ MIGRATIONS: tuple[str, ...] = (
     # kpi facts: per-lead KPI facts kept current for the set-based report (`sync.kpi_store`):
     # the facts (instants as epoch microseconds, with their week / month labels), segment
     # values, engagement per lead and period, leads whose facts may be stale, and the rules'
-    # hash and moment the facts were computed under.
+    # hash and moment the facts were computed under; per lead, the moment its facts were
+    # computed at and the last moment time alone leaves them true (`scoring.validity`).
     """
     CREATE TABLE kpi_facts (
         lead_key TEXT PRIMARY KEY, hubspot_id TEXT, created BIGINT NOT NULL,
@@ -182,8 +183,11 @@ MIGRATIONS: tuple[str, ...] = (
         segkey TEXT NOT NULL, first_mql BIGINT, mql_month TEXT, mql_week TEXT,
         first_interest BIGINT, interest_month TEXT, interest_week TEXT, first_comparison BIGINT,
         has_outcome INTEGER NOT NULL, sql_flag INTEGER NOT NULL, sql_at BIGINT,
-        opportunity_at BIGINT, won_at BIGINT, lost_at BIGINT, amount TEXT);
+        opportunity_at BIGINT, won_at BIGINT, lost_at BIGINT, amount TEXT,
+        facts_at BIGINT NOT NULL, valid_until BIGINT NOT NULL);
     CREATE INDEX kpi_facts_created ON kpi_facts(created);
+    CREATE INDEX kpi_facts_valid ON kpi_facts(valid_until);
+    CREATE INDEX kpi_facts_at ON kpi_facts(facts_at);
     CREATE INDEX kpi_facts_mql ON kpi_facts(first_mql);
     CREATE TABLE kpi_segments (
         lead_key TEXT NOT NULL, dimension TEXT NOT NULL, value TEXT NOT NULL,

@@ -101,3 +101,35 @@ def test_given_any_cell_the_drill_down_count_equals_the_report_number(synced) ->
                 assert len(lines) == min(len(set(line.key for line in lines)), 5)
                 nonzero += count > 0
         assert nonzero > 5
+
+
+def test_given_the_reports_end_moves_later_the_kept_facts_still_equal_the_replay(synced) -> None:
+    """Facts kept while they hold (`valid_until`), replayed once they may not: equal to the
+    replay at several later ends, just before and just after one lead's computed flip."""
+    from datetime import timedelta
+
+    from sync.kpi_store import from_micros, micros
+
+    sandbox, settings = synced
+    until = sandbox.clock()
+    build_report(settings, until=until, since=REPORT_START)
+    with open_store(settings, create=False) as store:
+        key, valid = store._db.execute(
+            "SELECT lead_key, valid_until FROM kpi_facts WHERE valid_until > ? "
+            "ORDER BY valid_until LIMIT 1", (micros(until + timedelta(hours=1)),)).fetchone()
+        total = store.kpi.fact_count()
+        moving = len(store.kpi.expired_keys(micros(until + timedelta(hours=1)) or 0))
+    assert moving < total  # an hour later, most leads' facts still hold
+    flip = from_micros(valid)
+    assert flip is not None
+    for later in (until + timedelta(hours=1), flip, flip + timedelta(seconds=2),
+                  until + timedelta(days=10)):
+        sql, replay = both(settings, until=later, since=REPORT_START)
+        assert sql == replay, later
+        with open_store(settings, create=False) as store:
+            at = store._db.execute(
+                "SELECT facts_at FROM kpi_facts WHERE lead_key = ?", (key,)).fetchone()[0]
+        if later == flip:
+            assert at == micros(until)
+        if later == flip + timedelta(seconds=2):
+            assert at == micros(later)

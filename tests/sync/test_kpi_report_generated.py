@@ -116,3 +116,52 @@ def test_given_postgresql_the_sql_report_equals_the_replay_report(tmp_path) -> N
     finally:
         with psycopg.connect(url, autocommit=True) as admin:
             admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def flip_lead(path: Path, after: datetime) -> tuple[str, datetime]:
+    """The lead whose stored facts stop holding first after `after`, and that moment."""
+    from sync.kpi_store import from_micros, micros
+    from sync.state import StateStore
+
+    store = StateStore(path, clock=lambda: UNTIL)
+    try:
+        key, valid = store._db.execute(
+            "SELECT lead_key, valid_until FROM kpi_facts WHERE valid_until >= ? "
+            "ORDER BY valid_until LIMIT 1", (micros(after),)).fetchone()
+    finally:
+        store.close()
+    moment = from_micros(valid)
+    assert moment is not None
+    return key, moment
+
+
+def facts_at(path: Path, key: str) -> int:
+    from sync.state import StateStore
+
+    store = StateStore(path, clock=lambda: UNTIL)
+    try:
+        return int(store._db.execute(
+            "SELECT facts_at FROM kpi_facts WHERE lead_key = ?", (key,)).fetchone()[0])
+    finally:
+        store.close()
+
+
+def test_given_the_reports_end_moves_later_only_expired_leads_are_replayed_and_reports_agree(
+    tmp_path,
+) -> None:
+    from sync.kpi_store import micros
+
+    store = generate(tmp_path / "state.db", 800, until=UNTIL)
+    store.close()
+    settings = settings_at(tmp_path / "state.db")
+    assert_equal(settings, until=UNTIL, since=SINCE)
+    key, flip = flip_lead(tmp_path / "state.db", UNTIL + timedelta(hours=1))
+    assert flip < UNTIL + timedelta(days=60)  # the shipped behaviour dimension moves with time
+    # just before (at) the computed flip the lead's facts are kept; just after, replayed
+    for until in (UNTIL + timedelta(hours=1), flip, flip + timedelta(seconds=2),
+                  UNTIL + timedelta(days=3), UNTIL + timedelta(days=45)):
+        assert_equal(settings, until=until, since=SINCE)
+        if until == flip:
+            assert facts_at(tmp_path / "state.db", key) < micros(flip)
+        if until == flip + timedelta(seconds=2):
+            assert facts_at(tmp_path / "state.db", key) == micros(until)
