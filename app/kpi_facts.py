@@ -123,6 +123,17 @@ def ensure_facts(
     assert until is not None
     as_of = int(meta["as_of"]) if "as_of" in meta else None
     reason = ""
+    unfinished = store.kpi.rebuild_state()
+    if unfinished is not None and unfinished[0] == wanted["rules_hash"]:
+        after = unfinished[1]
+        count = store.kpi.write_facts(
+            _replayed(store, ctx, None, dims, problems, build, after=after),
+            keys=None,
+            meta={**wanted, "as_of": str(until)},
+            resume=True,
+        )
+        log.info("report: KPI facts rebuild resumed after %r: %d leads", after, count)
+        return Refresh("full", count, "an interrupted rebuild resumed")
     if as_of is None:
         reason = "no facts stored yet"
     elif any(meta.get(k) != v for k, v in wanted.items()):
@@ -161,14 +172,17 @@ def _replayed(
     dims: Sequence[str],
     problems: Any,
     build: tuple[Any, Any],
+    *,
+    after: str | None = None,
 ) -> Iterator[tuple]:
+    """The facts rows of `keys` (None: every lead, by key; only those after `after`)."""
     lead_facts, engagement_by_period = build
-    from app.leads import Companies, lead_history, read_leads
+    from app.leads import Companies, lead_history
+
+    if keys is None:  # every lead in Python's key order, the rebuild cursor's order
+        keys = [k for k in sorted(store.all_lead_emails()) if after is None or k > after]
 
     def histories() -> Iterator[Any]:
-        if keys is None:
-            yield from read_leads(store)
-            return
         companies = Companies(store)
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]

@@ -41,6 +41,7 @@ from sync.db import Database
 from sync.lead_refs import CONTACT_PREFIX, EMAIL_PREFIX, email_ref
 from sync.state_rows import chunks
 
+BATCH = 5000  # leads per write transaction of a refresh or rebuild
 SEP = "\x1f"  # between the segment values of `segkey`
 MQL_TASK_PREFIX = "mql:"  # connector keys of the MQL follow-up Tasks (the hand-offs)
 _US = 1_000_000
@@ -148,6 +149,7 @@ class KpiStore:
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
         self._clock = clock
+        self._written: set[str] = set()
 
     # ------------------------------------------------------------------ staleness
     def mark(self, db: Database, refs: Iterable[str]) -> None:
@@ -204,40 +206,87 @@ class KpiStore:
         *,
         keys: Iterable[str] | None,
         meta: Mapping[str, str],
-        batch: int = 5000,
+        batch: int | None = None,
+        resume: bool = False,
     ) -> int:
-        """Replace the facts of `keys` (None: of every lead) with `facts` (fact row, segment
-        pairs, engagement rows per lead), clear the stale marks and set `meta`, in one
-        transaction. Returns the number of leads written."""
-        written = 0
-        with self._db.transaction() as db:
-            if keys is None:
+        """Replace the facts of `keys` (None: of every lead, a rebuild) with `facts` (fact
+        row, segment pairs, engagement rows per lead, by lead key order for a rebuild) and
+        set `meta`. Returns the number of leads written.
+
+        Never one long write transaction (it would block a running sync): every `batch`
+        leads are committed on their own. A refresh of `keys` deletes and rewrites each
+        batch's leads in its transaction (a reader between two batches sees each lead
+        either old or new). A rebuild first empties the tables and records a cursor
+        (`rebuild_cursor`, the last lead key committed) with each batch; the rules' hash is
+        set only at the end, so after a crash the next report resumes after the cursor
+        (`resume=True`, `rebuild_state`) instead of starting over. Only the stale marks
+        present when the refresh started are cleared: marks a run adds meanwhile stay."""
+        batch = batch or BATCH
+        marks_seen = [r[0] for r in self._db.execute("SELECT ref FROM kpi_stale")]
+        if keys is None and not resume:
+            with self._db.transaction() as db:
                 for table in ("kpi_facts", "kpi_segments", "kpi_engagement"):
                     db.execute(f"DELETE FROM {table}")
-            else:
-                for chunk in chunks(sorted(set(keys)), 500):
-                    marks = ",".join("?" * len(chunk))
-                    for table in ("kpi_facts", "kpi_segments", "kpi_engagement"):
-                        db.execute(f"DELETE FROM {table} WHERE lead_key IN ({marks})", chunk)
-            pending: list[Any] = []
-            for item in facts:
-                pending.append(item)
-                if len(pending) >= batch:
-                    written += self._insert(db, pending)
-                    pending = []
-            written += self._insert(db, pending)
-            db.execute("DELETE FROM kpi_stale")
+                db.execute("DELETE FROM kpi_meta")
+                db.executemany(
+                    "INSERT INTO kpi_meta VALUES (?, ?)",
+                    [("rebuild_hash", meta["rules_hash"]), ("rebuild_cursor", "")],
+                )
+        written = 0
+        pending: list[Any] = []
+
+        def commit(items: list[Any]) -> int:
+            with self._db.transaction() as db:
+                if keys is not None:
+                    self._delete(db, [i[0][0] for i in items])
+                count = self._insert(db, items)
+                if keys is None and items:
+                    db.execute(
+                        "UPDATE kpi_meta SET value = ? WHERE name = 'rebuild_cursor'",
+                        (items[-1][0][0],),
+                    )
+            return count
+
+        for item in facts:
+            pending.append(item)
+            if len(pending) >= batch:
+                written += commit(pending)
+                pending = []
+        written += commit(pending)
+        with self._db.transaction() as db:
+            if keys is not None:  # leads that have no facts any more (e.g. archived)
+                self._delete(db, sorted(set(keys) - set(self._written)))
+            for chunk in chunks(marks_seen, 500):
+                db.execute(
+                    f"DELETE FROM kpi_stale WHERE ref IN ({','.join('?' * len(chunk))})", chunk
+                )
+            db.execute("DELETE FROM kpi_meta WHERE name IN ('rebuild_hash', 'rebuild_cursor')")
             db.executemany(
                 "INSERT INTO kpi_meta VALUES (?, ?) ON CONFLICT(name) DO UPDATE "
                 "SET value = excluded.value",
                 list(meta.items()),
             )
+        self._written = set()
         return written
 
+    def rebuild_state(self) -> tuple[str, str] | None:
+        """(rules hash, last lead key written) of a rebuild that did not finish; None."""
+        meta = self.meta()
+        if "rebuild_cursor" not in meta:
+            return None
+        return meta.get("rebuild_hash", ""), meta["rebuild_cursor"]
+
     @staticmethod
-    def _insert(db: Database, items: list[Any]) -> int:
+    def _delete(db: Database, keys: Sequence[str]) -> None:
+        for chunk in chunks(list(keys), 500):
+            marks = ",".join("?" * len(chunk))
+            for table in ("kpi_facts", "kpi_segments", "kpi_engagement"):
+                db.execute(f"DELETE FROM {table} WHERE lead_key IN ({marks})", chunk)
+
+    def _insert(self, db: Database, items: list[Any]) -> int:
         if not items:
             return 0
+        self._written.update(i[0][0] for i in items)
         marks = ",".join("?" * len(FACT_COLUMNS))
         db.executemany(f"INSERT INTO kpi_facts VALUES ({marks})", [i[0] for i in items])
         db.executemany(
