@@ -432,6 +432,33 @@ def parse_segment(value: str | None, dimensions: Sequence[str]) -> tuple[str, st
 
 Engine = Literal["sql", "replay"]
 
+_ID_DIGITS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+
+
+def owner_id(value: str | None) -> str | None:
+    """`--owner`: a Salesforce User id as stored (`links.owner_id`, the API's 18-character
+    form). Salesforce ids are 15 case-sensitive alphanumeric characters, or 18 with a
+    3-character case-safe suffix (one character per 5-character block: bit i set when the
+    block's i-th character is an upper-case letter, as an index into A-Z0-5); a 15-character
+    id (as in a record's URL) is extended so. Anything else is a ConfigError."""
+    from core.errors import ConfigError
+
+    if value is None:
+        return None
+    text = value.strip()
+    if len(text) not in (15, 18) or not text.isascii() or not text.isalnum():
+        raise ConfigError(
+            f"--owner {value!r}: expected a Salesforce User id, 15 or 18 letters and digits "
+            "(e.g. 005J0000001AbCdEFG)"
+        )
+    if len(text) == 18:
+        return text
+    suffix = ""
+    for block in range(0, 15, 5):
+        bits = sum(1 << i for i, ch in enumerate(text[block : block + 5]) if ch.isupper())
+        suffix += _ID_DIGITS[bits]
+    return text + suffix
+
 
 def build_report(
     settings: Settings,

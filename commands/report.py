@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from app.kpi_report import build_report, write_outputs
+from app.kpi_report import build_report, owner_id, write_outputs
 from commands.base import EXIT_OK, Context, echo_json, parse_date, run_guarded
 from kpi.export import report_dict
 
@@ -25,6 +25,10 @@ from kpi.export import report_dict
 )
 @click.option("--segment", help="Only leads of one segment: DIMENSION=VALUE, e.g. "
               "industry=manufacturing or channel=PAID_SEARCH.")
+@click.option("--owner", help="Only the leads (and hand-offs) of one Salesforce owner: a "
+              "User id, 15 or 18 characters (as in the record's URL).")
+@click.option("--engine", type=click.Choice(["sql", "replay"]), default="sql", hidden=True,
+              help="Support only: 'replay' replays every lead instead of reading the facts.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.option(
     "--csv",
@@ -40,6 +44,8 @@ def report(
     until: str | None,
     period: str,
     segment: str | None,
+    owner: str | None,
+    engine: str,
     as_json: bool,
     csv_dir: Path | None,
 ) -> None:
@@ -50,7 +56,8 @@ def report(
     def go() -> int:
         data = build_report(  # state and mappings only: no Salesforce sign-in needed
             obj.settings(salesforce=False), until=end, since=start, period=period,
-            segment=segment,
+            segment=segment, owner=owner_id(owner),
+            engine="replay" if engine == "replay" else "sql",
         )
         html_path = out if out is not None or as_json or csv_dir else Path("report.html")
         written = write_outputs(data, html_path=html_path, csv_dir=csv_dir)

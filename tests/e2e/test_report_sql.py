@@ -133,3 +133,38 @@ def test_given_the_reports_end_moves_later_the_kept_facts_still_equal_the_replay
             assert at == micros(until)
         if later == flip + timedelta(seconds=2):
             assert at == micros(later)
+
+
+def test_given_report_owner_and_engine_options_the_command_filters_and_both_engines_agree(
+    synced, tmp_path: Path
+) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from cli import main
+
+    sandbox, settings = synced
+    with open_store(settings, create=False) as store:
+        owner = store._db.execute(
+            "SELECT owner_id FROM links WHERE owner_id IS NOT NULL LIMIT 1").fetchone()[0]
+    assert len(owner) == 18
+    config = str(tmp_path / "connector.toml")
+    until = sandbox.clock().date().isoformat()
+
+    def run(*args: str):
+        return CliRunner().invoke(main, ["--config", config, "report", "--json", "--until",
+                                         until, "--since", REPORT_START.date().isoformat(),
+                                         *args])
+
+    sql = run("--owner", owner)
+    assert sql.exit_code == 0, sql.output
+    replay = run("--owner", owner, "--engine", "replay")
+    short = run("--owner", owner[:15])  # the 15-character id of a record's URL
+    everyone = run()
+    assert json.loads(sql.stdout) == json.loads(replay.stdout) == json.loads(short.stdout)
+    assert 0 < json.loads(sql.stdout)["totals"]["new_leads"] < json.loads(
+        everyone.stdout)["totals"]["new_leads"]
+    bad = CliRunner().invoke(main, ["--config", config, "report", "--owner", "bob; drop"])
+    assert bad.exit_code == 2 and "--owner" in bad.output and "Traceback" not in bad.output
+    assert "--engine" not in CliRunner().invoke(main, ["report", "--help"]).output
