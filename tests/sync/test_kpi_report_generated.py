@@ -50,6 +50,7 @@ def test_given_a_generated_history_the_sql_report_equals_the_replay_report(tmp_p
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # two replays of 100,000 leads: more than the default 300 s
 def test_given_a_generated_100k_history_the_sql_report_equals_the_replay_report(
     tmp_path,
 ) -> None:
