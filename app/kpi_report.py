@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from core.models import Activity, ActivityKind
 from kpi.compute import period_label
@@ -36,6 +36,7 @@ from kpi.model import (
     LeadFacts,
     Outcome,
     Period,
+    ReportWindow,
 )
 
 if TYPE_CHECKING:
@@ -186,6 +187,7 @@ class _Context:
     ranks: Mapping[str, int]
     funnel: FunnelRules
     time_sensitive: bool
+    monotone: bool = False  # scoring.validity.monotone_in_time(rules)
 
 
 def lead_facts(
@@ -198,6 +200,22 @@ def lead_facts(
     problems: Problems,
 ) -> LeadFacts | None:
     """One lead's KPI inputs; None (with a problem noted) when it cannot be dated."""
+    return lead_facts_valid(
+        history, ctx, state=state, outcome=outcome, tasks=tasks, problems=problems
+    )[0]
+
+
+def lead_facts_valid(
+    history: LeadHistory,
+    ctx: _Context,
+    *,
+    state: MqlState | None,
+    outcome: LeadOutcome | None,
+    tasks: Sequence[tuple[str, str, datetime]],
+    problems: Problems,
+) -> tuple[LeadFacts | None, datetime]:
+    """`lead_facts`, and the last moment up to which a report's end can move later with
+    these facts unchanged while no new data arrives (`facts_valid_until`)."""
     from scoring.simulate import replay_lead
 
     contact = history.contact
@@ -210,7 +228,7 @@ def lead_facts(
                 f"lead {history.key} (HubSpot contact {contact.hubspot_id}): createdate "
                 f"{raw!r} is not a date and it has no activity; left out"
             )
-            return None
+            return None, ctx.until
         problems.add(
             f"lead {history.key} (HubSpot contact {contact.hubspot_id}): createdate {raw!r} "
             "is not a date; dated by its first activity"
@@ -236,6 +254,7 @@ def lead_facts(
             first_comparison = moment
     dimensions = dict(replay.final.segments)
     dimensions[CHANNEL_DIMENSION] = (contact.get(SOURCE_PROPERTY) or "").strip() or UNKNOWN_CHANNEL
+    valid = facts_valid_until(history, ctx, replay, created, state)
     return LeadFacts(
         key=history.key,
         created=created,
@@ -247,7 +266,48 @@ def lead_facts(
         outcome=outcome_of(outcome, ctx.funnel),
         engagement=engagement_by_period(history.activities, ctx.period),
         handoffs=tuple(at for key, _, at in tasks if key.startswith("mql:")),
+    ), valid
+
+
+_TICK = timedelta(microseconds=1)
+
+
+def facts_valid_until(
+    history: LeadHistory, ctx: _Context, replay: Any, created: datetime, state: MqlState | None
+) -> datetime:
+    """How long the facts `lead_facts_valid` found at `ctx.until` (T) hold as the report's
+    end moves later with no new data (`scoring.validity`). A replay to a later end t, with no
+    stored activity in (T, t], scores the same points as the replay to T and then t, from the
+    same aggregate and from the MQL state the end scoring was handed (or, when an activity
+    lies exactly at T, the state after it: T is then a point of its own). So the facts hold
+    while that scoring answers every condition as at T; and never past the next stored
+    activity or a stored episode start after T (data the replay to t would read). T itself
+    (recompute whenever the end moves) when the rules are not monotone in time, for a lead
+    created after T, or when an episode started at T without an activity there."""
+    from scoring.validity import valid_until
+
+    until = ctx.until
+    if not ctx.monotone or created > until or replay.end_aggregate is None:
+        return until
+    activity_at_end = False
+    limit: datetime | None = None
+    for activity in history.activities:
+        moment = activity.occurred_at
+        if moment == until:
+            activity_at_end = True
+        elif moment > until and (limit is None or moment < limit):
+            limit = moment
+    since = state.since if state is not None else None
+    if since is not None and since > until and (limit is None or since < limit):
+        limit = since
+    if not activity_at_end and replay.episode_starts and replay.episode_starts[-1] == until:
+        return until
+    previous = replay.final.mql_state if activity_at_end else replay.end_previous
+    found = valid_until(
+        ctx.rules, history.contact, history.company, replay.end_aggregate, previous, until,
+        monotone=True,
     )
+    return found if limit is None else min(found, limit - _TICK)
 
 
 # ------------------------------------------------------------------------------ reading
@@ -352,14 +412,17 @@ def deletions_table(counts: Mapping[str, int]) -> ExtraTable:
 
 # ------------------------------------------------------------------------------ command
 def speed_to_lead(
-    store: StateStore, settings: Settings, *, since: datetime, until: datetime
+    store: StateStore, settings: Settings, *, since: datetime, until: datetime,
+    owner: str | None = None,
 ) -> list[OwnerSpeed]:
     """The hand-off SLA per owner for the MQL episodes that started in [since, until),
-    breaches as of `until` (the report's "now")."""
+    breaches as of `until` (the report's "now"); only `owner`'s when given."""
     from core.handoff import speed_by_owner
 
     sla = settings.sla
-    handoffs = store.touches.handoffs(since, until)
+    handoffs = [
+        h for h in store.touches.handoffs(since, until) if owner is None or h.owner_id == owner
+    ]
     return speed_by_owner(handoffs, until, sla.first_touch_hours, sla.calendar())
 
 
@@ -390,6 +453,36 @@ def parse_segment(value: str | None, dimensions: Sequence[str]) -> tuple[str, st
     return name, wanted
 
 
+Engine = Literal["sql", "replay"]
+
+_ID_DIGITS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+
+
+def owner_id(value: str | None) -> str | None:
+    """`--owner`: a Salesforce User id as stored (`links.owner_id`, the API's 18-character
+    form). Salesforce ids are 15 case-sensitive alphanumeric characters, or 18 with a
+    3-character case-safe suffix (one character per 5-character block: bit i set when the
+    block's i-th character is an upper-case letter, as an index into A-Z0-5); a 15-character
+    id (as in a record's URL) is extended so. Anything else is a ConfigError."""
+    from core.errors import ConfigError
+
+    if value is None:
+        return None
+    text = value.strip()
+    if len(text) not in (15, 18) or not text.isascii() or not text.isalnum():
+        raise ConfigError(
+            f"--owner {value!r}: expected a Salesforce User id, 15 or 18 letters and digits "
+            "(e.g. 005J0000001AbCdEFG)"
+        )
+    if len(text) == 18:
+        return text
+    suffix = ""
+    for block in range(0, 15, 5):
+        bits = sum(1 << i for i, ch in enumerate(text[block : block + 5]) if ch.isupper())
+        suffix += _ID_DIGITS[bits]
+    return text + suffix
+
+
 def build_report(
     settings: Settings,
     *,
@@ -397,17 +490,73 @@ def build_report(
     since: datetime | None = None,
     period: str = "month",
     segment: str | None = None,
+    owner: str | None = None,
+    engine: Engine = "sql",
 ) -> KpiReport:
     """Every KPI from the stored state, `since` to `until` (the report's end and "now");
-    `period` is "week" or "month"."""
-    from core.errors import ConfigError
+    `period` is "week" or "month"; `segment` "DIM=VALUE"; `owner` a Salesforce owner id
+    (`links.owner_id`): only that owner's leads (and hand-offs).
+
+    `engine="sql"` (the default) aggregates the per-lead facts the state store keeps
+    (`app.kpi_facts`, refreshed first) with set-based SQL; `engine="replay"` replays every
+    lead (the reference the equality tests compare with)."""
+    from dataclasses import replace
+
     from kpi.compute import compute
+
+    plan = _plan(settings, until=until, since=since, period=period, segment=segment)
+    problems = Problems()
+    with open_report_store(settings) as store:
+        outcomes_known = bool(store.outcomes.outcome_counts().get("sf_records"))
+        common: dict[str, Any] = {
+            "dimensions": plan.dimensions,
+            "costs": plan.costs,
+            "agreement": agreement_check(store, plan.ctx.funnel),
+            "outcomes_known": outcomes_known,
+            "speed_to_lead": speed_to_lead(
+                store, settings, since=plan.window.since, until=until, owner=owner
+            ),
+            "sla_hours": settings.sla.first_touch_hours,
+        }
+        if engine == "replay":
+            facts = read_facts(store, plan.ctx, problems, outcomes=stored_outcomes(store))
+            if owner is not None:
+                owned = store.kpi.owned_keys(owner)
+                facts = (f for f in facts if f.key in owned)
+            report = compute(facts, plan.window, **common)
+        else:
+            report = _sql_report(store, plan, problems, owner, common)
+        deletions = deletions_table(store.erasure.counts())
+    report = replace(report, extra_tables=(*report.extra_tables, deletions))
+    if problems.count:
+        report = replace(report, notes=(*report.notes, *problems.notes()))
+    from app.account_report import with_accounts
+    from app.feedback import with_rejection_table  # sales feedback (docs/scoring-feedback.md)
+
+    report = with_rejection_table(report, settings, plan.window.since, until)
+    return with_accounts(report, settings)
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    ctx: _Context
+    window: ReportWindow
+    dimensions: list[str]
+    costs: Any
+    folder: Path
+
+
+def _plan(
+    settings: Settings, *, until: datetime, since: datetime | None, period: str,
+    segment: str | None,
+) -> _Plan:
+    from core.errors import ConfigError
     from kpi.costs import load_costs
-    from kpi.model import ReportWindow
     from scoring import load_rules
     from scoring.simulate import time_can_qualify
+    from scoring.validity import monotone_in_time
     from sync.outcomes import load_funnel
-    from sync.runner import mappings_dir, open_store
+    from sync.runner import mappings_dir
 
     if period not in ("week", "month"):
         raise ConfigError(f"period {period!r}: expected week or month")
@@ -429,33 +578,150 @@ def build_report(
         ranks=stage_ranks(rules),
         funnel=funnel,
         time_sensitive=time_can_qualify(rules),
+        monotone=monotone_in_time(rules),
     )
-    problems = Problems()
-    with open_store(settings, create=False) as store:
-        outcomes_known = bool(store.outcomes.outcome_counts().get("sf_records"))
-        report = compute(
-            read_facts(store, ctx, problems, outcomes=stored_outcomes(store)),
-            window,
-            dimensions=dimensions,
-            costs=costs,
-            agreement=agreement_check(store, funnel),
-            outcomes_known=outcomes_known,
-            speed_to_lead=speed_to_lead(store, settings, since=start, until=until),
-            sla_hours=settings.sla.first_touch_hours,
+    return _Plan(ctx, window, dimensions, costs, folder)
+
+
+def open_report_store(settings: Settings) -> Any:
+    from sync.runner import open_store
+
+    return open_store(settings, create=False)
+
+
+def _sql_window(plan: _Plan) -> Any:
+    from kpi.compute import periods
+    from sync.kpi_store import Window, micros
+
+    w = plan.window
+    labels = tuple(label for label, _, _ in periods(w.since, w.until, w.period))
+    return Window(micros(w.since) or 0, micros(w.until) or 0, w.period, labels)
+
+
+def _sql_report(
+    store: StateStore, plan: _Plan, problems: Problems, owner: str | None, common: dict
+) -> KpiReport:
+    from app.kpi_facts import ensure_facts
+    from kpi.compute import PROGRESSION_DAYS
+    from kpi.grouped import Grouped, assemble
+    from sync.kpi_store import Filters
+
+    ensure_facts(
+            store, plan.ctx, plan.folder, problems, facts_of=lead_facts_valid,
+            engagement=engagement_by_period,
         )
-        deletions = deletions_table(store.erasure.counts())
-    from dataclasses import replace as _replace
+    kpi = store.kpi
+    window, filters = _sql_window(plan), Filters(plan.window.segment_filter, owner)
+    grouped = Grouped(
+        cohort=kpi.cohort(window, filters),
+        medians=kpi.medians(window, filters, plan.dimensions),
+        new_mqls=kpi.new_mqls(window, filters),
+        progression=kpi.progression(window, filters, PROGRESSION_DAYS),
+        engagement=kpi.engagement(window, filters),
+        handoffs=kpi.handoffs(plan.window.since, plan.window.until, filters),
+        values=kpi.segment_values(filters),
+    )
+    return assemble(grouped, plan.window, **common)
 
-    report = _replace(report, extra_tables=(*report.extra_tables, deletions))
-    if problems.count:
-        from dataclasses import replace
 
-        report = replace(report, notes=(*report.notes, *problems.notes()))
-    from app.account_report import with_accounts
-    from app.feedback import with_rejection_table  # sales feedback (docs/scoring-feedback.md)
+# ------------------------------------------------------------------------------ drill-down
+@dataclass(frozen=True, slots=True)
+class LeadLine:
+    """One lead behind a number of the report (the dashboard's drill-down)."""
 
-    report = with_rejection_table(report, settings, start, until)
-    return with_accounts(report, settings)
+    key: str
+    email: str | None
+    hubspot_id: str | None
+    created: datetime
+    first_mql: datetime | None
+    owner_id: str | None
+    segments: Mapping[str, str]
+
+
+def leads_behind(
+    settings: Settings,
+    *,
+    until: datetime,
+    since: datetime | None = None,
+    period: str = "month",
+    metric: str,
+    period_label: str | None = None,
+    segment: str | None = None,
+    owner: str | None = None,
+    limit: int = 200,
+) -> tuple[int, list[LeadLine]]:
+    """The leads behind one cell of `build_report(settings, until=..., since=...,
+    period=..., segment=..., owner=...)`: (their count, the first `limit` by key). `metric`
+    is one of `sync.kpi_store.METRICS`; cohort metrics (new_leads ... lost) count the leads
+    created in `period_label` (None: the whole window, the totals row), new_mqls those whose
+    first MQL episode started in it, handoffs the MQL follow-up Tasks created in it (a lead
+    once per Task), sla_breaches the hand-offs of the window in breach at `until` (the
+    speed-to-lead table's open + closed breaches; it has no period)."""
+    from core.errors import ConfigError
+    from kpi.compute import period_label as label_of
+    from sync.kpi_store import METRICS, Filters, from_micros
+
+    if metric not in METRICS:
+        raise ConfigError(f"metric {metric!r}: expected one of {', '.join(METRICS)}")
+    plan = _plan(settings, until=until, since=since, period=period, segment=segment)
+    problems = Problems()
+    with open_report_store(settings) as store:
+        from app.kpi_facts import ensure_facts
+
+        ensure_facts(
+            store, plan.ctx, plan.folder, problems, facts_of=lead_facts_valid,
+            engagement=engagement_by_period,
+        )
+        window, filters = _sql_window(plan), Filters(plan.window.segment_filter, owner)
+        keys: list[str] = []
+        if metric == "handoffs":
+            keys = store.kpi.handoff_keys(
+                plan.window.since,
+                until,
+                filters,
+                lambda moment: label_of(moment, plan.window.period),
+                period_label,
+            )
+        elif metric == "sla_breaches":
+            # The speed-to-lead table is per owner only: no segment filter applies to it.
+            keys = breached_keys(store, settings, since=plan.window.since, until=until, owner=owner)
+            filters = Filters(None, None)
+        total, rows = store.kpi.lead_keys(
+            metric, window, filters, label=period_label, handoff_keys=keys, limit=limit
+        )
+        names = [r[0] for r in rows]
+        segments = store.kpi.segments_of(names)
+        owners = store.kpi.owners_of(names)
+    lines = [
+        LeadLine(
+            key=key,
+            email=key,
+            hubspot_id=hubspot_id,
+            created=from_micros(created) or until,
+            first_mql=from_micros(first_mql),
+            owner_id=owners.get(key),
+            segments=segments.get(key, {}),
+        )
+        for key, hubspot_id, created, first_mql in rows
+    ]
+    return total, lines
+
+
+def breached_keys(
+    store: StateStore, settings: Settings, *, since: datetime, until: datetime,
+    owner: str | None,
+) -> list[str]:
+    """The lead of each hand-off in [since, until) in breach of the SLA at `until`."""
+    from core.handoff import breach
+
+    sla = settings.sla
+    calendar = sla.calendar()
+    return [
+        h.lead_key
+        for h in store.touches.handoffs(since, until)
+        if (owner is None or h.owner_id == owner)
+        and breach(h, until, sla.first_touch_hours, calendar) in ("open", "closed")
+    ]
 
 
 def write_outputs(

@@ -28,6 +28,7 @@ QUICK: dict[str, list[str]] = {
     "bench_extract": ["--contacts", "1000", "--memory-contacts", "5000", "--skip-pro"],
     "bench_identity_memory": ["--leads", "20000"],
     "bench_scoring": ["--contacts", "2000"],
+    "bench_report": ["--sizes", "2000"],
     "bench_sf_calls": ["--incremental", "1000", "--skip-backfill", "--naive-sample", "200"],
     "bench_sync": ["--sync-contacts", "3000", "--changed", "2000", "--skip-backfill"],
 }

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from app.kpi_report import build_report, write_outputs
+from app.kpi_report import build_report, owner_id, write_outputs
 from commands.base import EXIT_OK, Context, echo_json, parse_date, run_guarded
 from core.i18n import as_language
 from kpi.export import report_dict
@@ -28,6 +28,10 @@ from kpi.export import report_dict
               "industry=manufacturing or channel=PAID_SEARCH.")
 @click.option("--lang", "lang", type=click.Choice(["ja", "en"]),
               help="Language of the HTML report (default: ui.language, from the locale).")
+@click.option("--owner", help="Only the leads (and hand-offs) of one Salesforce owner: a "
+              "User id, 15 or 18 characters (as in the record's URL).")
+@click.option("--engine", type=click.Choice(["sql", "replay"]), default="sql", hidden=True,
+              help="Support only: 'replay' replays every lead instead of reading the facts.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.option(
     "--csv",
@@ -44,6 +48,8 @@ def report(
     period: str,
     segment: str | None,
     lang: str | None,
+    owner: str | None,
+    engine: str,
     as_json: bool,
     csv_dir: Path | None,
 ) -> None:
@@ -55,6 +61,7 @@ def report(
         settings = obj.settings(salesforce=False)  # state and mappings: no Salesforce sign-in
         data = build_report(
             settings, until=end, since=start, period=period, segment=segment,
+            owner=owner_id(owner), engine="replay" if engine == "replay" else "sql",
         )
         html_path = out if out is not None or as_json or csv_dir else Path("report.html")
         language = as_language(lang, settings.ui.language)

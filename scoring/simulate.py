@@ -57,6 +57,7 @@ from scoring.rules import (
     AnyCond,
     Cond,
     FieldCond,
+    MqlFlagCond,
     NotCond,
     Rules,
     ScoreCond,
@@ -97,6 +98,11 @@ class LeadReplay:
     evaluations: int
     # (stage, first moment a scoring found the lead in it), in time order
     stages_reached: tuple[tuple[str, datetime], ...] = ()
+    # What the replay end was scored from: the MQL state handed to that scoring and the
+    # activity aggregate it re-valued (for `scoring.validity`: a later end, with no new
+    # activity, is scored from the same two)
+    end_previous: MqlState | None = None
+    end_aggregate: ActivityAggregate | None = None
 
     @property
     def ever_mql(self) -> bool:
@@ -251,6 +257,7 @@ def replay_lead(
     score: LeadScore | None = None
     scored = 0
     reached: dict[str, datetime] = {}
+    end_previous: MqlState | None = None
     for index, moment in enumerate(points):
         seen = bisect.bisect_right(times, moment)
         is_week_end = next_end < len(week_ends) and moment == week_ends[next_end]
@@ -264,6 +271,8 @@ def replay_lead(
             aggregate = aggregate_activities(rules, ordered[:seen], moment)
             upto = seen
         assert aggregate is not None
+        if moment == end:
+            end_previous = state
         score = score_aggregate(rules, contact, company, aggregate, moment, state)
         scored += 1
         reached.setdefault(score.stage, moment)
@@ -278,7 +287,8 @@ def replay_lead(
             next_end += 1
     assert score is not None  # the replay end is always scored
     return LeadReplay(
-        score, mql_at_start, tuple(starts), tuple(standing), scored, tuple(reached.items())
+        score, mql_at_start, tuple(starts), tuple(standing), scored, tuple(reached.items()),
+        end_previous, aggregate,
     )
 
 
@@ -304,7 +314,11 @@ def time_can_qualify(rules: Rules) -> bool:
     return any(m in (_RISES, _ANY) for m in mql) or any(b in (_FALLS, _ANY) for b in blocks)
 
 
-def _direction(cond: Cond, scores_rise: bool, fixed_scores: frozenset[str]) -> str:
+def _direction(
+    cond: Cond, scores_rise: bool, fixed_scores: frozenset[str], mql_flag: str = _ANY
+) -> str:
+    """`mql_flag`: how the MQL flag moves with time (`is_mql = true` moves so, `false` the
+    other way); unknown (`_ANY`) unless the caller knows."""
     if isinstance(cond, FieldCond):
         return _CONST
     if isinstance(cond, ScoreCond):
@@ -318,11 +332,14 @@ def _direction(cond: Cond, scores_rise: bool, fixed_scores: frozenset[str]) -> s
     if isinstance(cond, ActivityCond):
         return _CONST if cond.within is None else _FALLS
     if isinstance(cond, NotCond):
-        inner = _direction(cond.part, scores_rise, fixed_scores)
+        inner = _direction(cond.part, scores_rise, fixed_scores, mql_flag)
         return {_FALLS: _RISES, _RISES: _FALLS}.get(inner, inner)
     if isinstance(cond, AllCond | AnyCond):
-        parts = {_direction(p, scores_rise, fixed_scores) for p in cond.parts} - {_CONST}
+        parts = {_direction(p, scores_rise, fixed_scores, mql_flag) for p in cond.parts}
+        parts -= {_CONST}
         return _CONST if not parts else parts.pop() if len(parts) == 1 else _ANY
+    if isinstance(cond, MqlFlagCond):
+        return mql_flag if cond.wanted else {_FALLS: _RISES, _RISES: _FALLS}.get(mql_flag, mql_flag)
     return _ANY
 
 

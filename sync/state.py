@@ -42,6 +42,7 @@ from sync.db import (
 )
 from sync.deletion_writes import DeletionWriteStore
 from sync.erasure_store import ErasureStore
+from sync.kpi_store import KpiStore
 from sync.lead_refs import EMAIL_PREFIX, contact_ref, email_ref, split_refs
 from sync.outcome_store import OutcomeStore
 from sync.plan import HotState
@@ -260,6 +261,38 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE created_leads (
         record_id TEXT PRIMARY KEY, hubspot_id TEXT, created_at TEXT NOT NULL);
     """,
+    # kpi facts: per-lead KPI facts kept current for the set-based report (`sync.kpi_store`):
+    # the facts (instants as epoch microseconds, with their week / month labels), segment
+    # values, engagement per lead and period, leads whose facts may be stale, and the rules'
+    # hash and moment the facts were computed under; per lead, the moment its facts were
+    # computed at and the last moment time alone leaves them true (`scoring.validity`).
+    """
+    CREATE TABLE kpi_facts (
+        lead_key TEXT PRIMARY KEY, hubspot_id TEXT, created BIGINT NOT NULL,
+        created_month TEXT NOT NULL, created_week TEXT NOT NULL, channel TEXT NOT NULL,
+        segkey TEXT NOT NULL, first_mql BIGINT, mql_month TEXT, mql_week TEXT,
+        first_interest BIGINT, interest_month TEXT, interest_week TEXT, first_comparison BIGINT,
+        has_outcome INTEGER NOT NULL, sql_flag INTEGER NOT NULL, sql_at BIGINT,
+        opportunity_at BIGINT, won_at BIGINT, lost_at BIGINT, amount TEXT,
+        facts_at BIGINT NOT NULL, valid_until BIGINT NOT NULL);
+    CREATE INDEX kpi_facts_created ON kpi_facts(created);
+    CREATE INDEX kpi_facts_valid ON kpi_facts(valid_until);
+    CREATE INDEX kpi_facts_at ON kpi_facts(facts_at);
+    CREATE INDEX kpi_facts_mql ON kpi_facts(first_mql);
+    CREATE TABLE kpi_segments (
+        lead_key TEXT NOT NULL, dimension TEXT NOT NULL, value TEXT NOT NULL,
+        PRIMARY KEY (lead_key, dimension));
+    CREATE INDEX kpi_segments_value ON kpi_segments(dimension, value);
+    CREATE TABLE kpi_engagement (
+        lead_key TEXT NOT NULL, period TEXT NOT NULL, label TEXT NOT NULL,
+        delivered INTEGER NOT NULL, opened INTEGER NOT NULL, clicked INTEGER NOT NULL,
+        registered INTEGER NOT NULL, attended INTEGER NOT NULL, downloads INTEGER NOT NULL,
+        PRIMARY KEY (lead_key, period, label));
+    CREATE INDEX kpi_engagement_label ON kpi_engagement(period, label);
+    CREATE TABLE kpi_stale (ref TEXT PRIMARY KEY);
+    CREATE TABLE kpi_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE INDEX tasks_lead ON tasks(lead_key);
+    """,
 )
 
 
@@ -319,6 +352,7 @@ class StateStore:
         self.accounts = AccountStore(self._db, self._clock)
         self.erasure = ErasureStore(self._db, self._clock)
         self.deletion_writes = DeletionWriteStore(self._db, self._clock)
+        self.kpi = KpiStore(self._db, self._clock)
 
     @property
     def where(self) -> str:
@@ -634,6 +668,7 @@ class StateStore:
         """MQL and hot episodes and the Task and alert intents they cause, atomically."""
         with self.transaction() as db:
             self._save_mql_states(db, states)
+            self.kpi.mark_keys(db, states)  # their first MQL may have moved
             if hot:
                 db.executemany(
                     "INSERT INTO hot_state VALUES (?, ?, ?, ?, ?) ON CONFLICT(lead_key) DO UPDATE "
@@ -800,7 +835,9 @@ class StateStore:
         skipped by `dirty_refs` until `release_deferred`, so this run does not retry them in a
         loop."""
         with self.transaction() as db:
+            refs = list(refs)
             db.executemany("DELETE FROM dirty WHERE ref = ?", [(r,) for r in refs])
+            self.kpi.mark(db, refs)  # processed: their KPI facts are refreshed before a report
             self._defer(db, defer)
 
     def release_deferred(self) -> int:

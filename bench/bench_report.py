@@ -1,0 +1,196 @@
+"""`connector report` at 10k, 100k and 1M leads (~20 activities each): the full report with
+the SQL engine (`build_report`), the dashboard refresh after an incremental run that changed
+~50 leads (their facts replayed + the aggregation again), peak memory of each (a child
+process, ru_maxrss), and the yardstick: the same funnel computed by DuckDB in-process over
+the same facts (loaded from the state store first; the load is timed apart from the query;
+no DuckDB extension is downloaded).
+
+The generated store (bench/report_data.py) is cached under the temp dir keyed by size and
+seed. At these sizes the facts are written by `report_data.synthetic_facts` (a replay of a
+million leads takes hours, which is what the facts avoid); the replay cost per lead is
+measured at the smallest size instead.
+
+    python bench/bench_report.py --sizes 10000 100000 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+UNTIL = datetime(2026, 11, 20, 9, tzinfo=UTC)
+SEED = 16
+
+
+def cached_store(size: int) -> Path:
+    from sync.kpi_store import FACT_COLUMNS
+
+    schema = f"f{len(FACT_COLUMNS)}"  # a store of an older facts schema is not reused
+    folder = Path(tempfile.gettempdir()) / f"connector-bench-report-{size}-{SEED}-{schema}"
+    done = folder / "done"
+    path = folder / "state.db"
+    if not done.exists():
+        from app.kpi_facts import rules_hash
+        from bench.report_data import generate, synthetic_facts
+        from scoring import load_rules
+        from sync.kpi_store import SEP, micros
+
+        folder.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)
+        started = time.perf_counter()
+        store = generate(path, size, seed=SEED, until=UNTIL)
+        rules = load_rules(ROOT / "mappings")
+        dims = [d.name for d in rules.dimensions]
+        meta = {"rules_hash": rules_hash(ROOT / "mappings"), "dimensions": SEP.join(dims),
+                "as_of": str(micros(UNTIL))}
+        synthetic_facts(store, seed=SEED, meta=meta, dims=dims)
+        store.close()
+        print(f"  generated {size} leads in {time.perf_counter() - started:.0f} s", flush=True)
+        done.write_text("ok")
+    return path
+
+
+def settings_for(path: Path):
+    from core.config import Settings, StateSettings, SyncSettings
+
+    return Settings.model_construct(
+        state=StateSettings(path=str(path)),
+        sync=SyncSettings(mappings_dir=str(ROOT / "mappings")),
+    )
+
+
+def child(mode: str, path: Path) -> dict:
+    """Run one measurement in this process (called in a child)."""
+    from app.kpi_report import build_report
+    from sync.state import StateStore
+
+    settings = settings_for(path)
+    out: dict = {}
+    if mode == "report":
+        started = time.perf_counter()
+        build_report(settings, until=UNTIL)
+        out["seconds"] = time.perf_counter() - started
+    elif mode == "refresh":
+        store = StateStore(path, clock=lambda: UNTIL)
+        keys = [r[0] for r in store._db.execute(
+            "SELECT email FROM contacts ORDER BY hubspot_id LIMIT 50")]
+        with store._db.transaction() as db:
+            store.kpi.mark_keys(db, keys)  # as a run that processed them does
+        store.close()
+        started = time.perf_counter()
+        build_report(settings, until=UNTIL)
+        out["seconds"] = time.perf_counter() - started
+    elif mode == "hour":  # the dashboard's case: its "now" moved by one hour
+        from datetime import timedelta
+
+        from sync.kpi_store import micros
+
+        later = UNTIL + timedelta(hours=1)
+        store = StateStore(path, clock=lambda: UNTIL)
+        out["replayed"] = len(store.kpi.expired_keys(micros(later) or 0))
+        store.close()
+        started = time.perf_counter()
+        build_report(settings, until=later)
+        out["seconds"] = time.perf_counter() - started
+    out["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def duck_funnel(path: Path) -> dict:
+    import csv
+    import sqlite3
+
+    import duckdb
+
+    from sync.kpi_store import micros
+
+    started = time.perf_counter()
+    src = sqlite3.connect(path)
+    dump = path.with_name("facts.csv")
+    with dump.open("w", newline="") as out:  # the columns the funnel reads, as CSV
+        csv.writer(out).writerows(
+            src.execute("SELECT created_month, channel, first_mql, created FROM kpi_facts"))
+    con = duckdb.connect()
+    con.execute(
+        f"CREATE TABLE f AS SELECT * FROM read_csv('{dump}', header = false, columns = "
+        "{'created_month': 'VARCHAR', 'channel': 'VARCHAR', 'first_mql': 'BIGINT', "
+        "'created': 'BIGINT'})")
+    loaded = time.perf_counter() - started
+    u = micros(UNTIL)
+    started = time.perf_counter()
+    con.execute(
+        f"SELECT created_month, channel, count(*), "
+        f"sum(CASE WHEN first_mql IS NOT NULL AND first_mql <= {u} THEN 1 ELSE 0 END) "
+        f"FROM f WHERE created < {u} GROUP BY created_month, channel").fetchall()
+    return {"load_seconds": loaded, "seconds": time.perf_counter() - started,
+            "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def sql_funnel(path: Path) -> float:
+    """The same funnel query on the state store (SQLite), for the 3x comparison."""
+    import sqlite3
+
+    from sync.kpi_store import micros
+
+    u = micros(UNTIL)
+    src = sqlite3.connect(path)
+    started = time.perf_counter()
+    src.execute(
+        f"SELECT created_month, channel, count(*), "
+        f"sum(CASE WHEN first_mql IS NOT NULL AND first_mql <= {u} THEN 1 ELSE 0 END) "
+        f"FROM kpi_facts WHERE created < {u} GROUP BY created_month, channel").fetchall()
+    return time.perf_counter() - started
+
+
+def measure(mode: str, path: Path) -> dict:
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", mode, str(path)],
+        capture_output=True, text=True, check=True, cwd=ROOT,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--child", nargs=2, metavar=("MODE", "PATH"))
+    args = parser.parse_args(argv)
+    if args.child:
+        mode, path = args.child
+        result = duck_funnel(Path(path)) if mode == "duckdb" else child(mode, Path(path))
+        print(json.dumps(result))
+        return 0
+    header = (f"{'leads':>9} {'report s':>9} {'MB':>6} {'refresh s':>9} {'MB':>6} "
+              f"{'+1h s':>7} {'(leads)':>7} "
+              f"{'funnel SQL s':>12} {'DuckDB s':>9} {'(load s)':>9}")
+    lines = [header]
+    for size in args.sizes:
+        path = cached_store(size)
+        report = measure("report", path)
+        refresh = measure("refresh", path)
+        hour = measure("hour", path)
+        yard = measure("duckdb", path)
+        funnel = sql_funnel(path)
+        lines.append(
+            f"{size:>9} {report['seconds']:>9.2f} {report['maxrss_mb']:>6.0f} "
+            f"{refresh['seconds']:>9.2f} {refresh['maxrss_mb']:>6.0f} "
+            f"{hour['seconds']:>7.2f} {hour['replayed']:>7} {funnel:>12.3f} "
+            f"{yard['seconds']:>9.3f} {yard['load_seconds']:>9.1f}"
+        )
+        print(lines[-1], flush=True)
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

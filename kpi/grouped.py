@@ -1,0 +1,251 @@
+"""The report from group counts instead of one `LeadFacts` per lead: the same `KpiReport`
+`kpi.compute.compute` makes (same definitions, same rounding), folded from the rows a
+set-based query returns (`sync.kpi_store`): a few thousand (period label, segment values,
+channel) groups, never a row per lead. Pure: no I/O, no clock.
+
+A group row names its period label, `segkey` (the rules' dimension values in order, joined by
+`SEP`) and channel; each row is added to its period, to the totals and to the row of each
+of its segment values, as `compute` adds one lead. Medians cannot be folded: they come in
+per group (the middle value or two, in microseconds, as the database ranked them).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from core.handoff import OwnerSpeed
+from kpi.compute import (
+    PROGRESSION_DAYS,
+    _cost_entries,
+    _cost_rows,
+    _segment_cost,
+    period_label,
+    periods,
+    spend,
+)
+from kpi.model import (
+    CHANNEL_DIMENSION,
+    Agreement,
+    Costs,
+    Durations,
+    Engagement,
+    Funnel,
+    KpiReport,
+    Progression,
+    ReportWindow,
+    Row,
+)
+
+SEP = "\x1f"
+_US = 1_000_000
+_DAY = 86400.0
+
+__all__ = ["PROGRESSION_DAYS", "SEP", "Grouped", "assemble"]
+
+
+@dataclass(frozen=True, slots=True)
+class Grouped:
+    """What the set-based queries return (see `sync.kpi_store.KpiStore`).
+
+    cohort: (label, segkey, channel, month, new, mqls, sqls, opportunities, won, lost,
+        to_mql_sum_us, to_opportunity_count, to_opportunity_sum_us)
+    medians: (group kind, group value) -> {"mql": [us, ...], "opp": [us, ...]}; the kind is
+        "period", "total" or a dimension name
+    new_mqls: (label, segkey, channel, count)
+    progression: (label, segkey, channel, reached, moved, open)
+    engagement: (label, segkey, channel, delivered, opened, clicked, registered, attended,
+        downloads)
+    handoffs: (day, segkey, channel, count)
+    values: every (dimension, value) among the leads that count
+    """
+
+    cohort: Sequence[tuple] = ()
+    medians: Mapping[tuple[str, str], Mapping[str, Sequence[int]]] = field(default_factory=dict)
+    new_mqls: Sequence[tuple] = ()
+    progression: Sequence[tuple] = ()
+    engagement: Sequence[tuple] = ()
+    handoffs: Sequence[tuple] = ()
+    values: Iterable[tuple[str, str]] = ()
+
+
+@dataclass(slots=True)
+class _Acc:
+    new_leads: int = 0
+    mqls: int = 0
+    sqls: int = 0
+    opportunities: int = 0
+    won: int = 0
+    lost: int = 0
+    new_mqls: int = 0
+    handoffs: int = 0
+    to_mql_sum: int = 0
+    to_opp_count: int = 0
+    to_opp_sum: int = 0
+    engagement: Engagement = field(default_factory=Engagement)
+    reached_interest: int = 0
+    moved: int = 0
+    open: int = 0
+
+    def row(
+        self,
+        label: str,
+        middles: Mapping[str, Sequence[int]],
+        cost: Decimal | None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> Row:
+        return Row(
+            label=label,
+            funnel=Funnel(
+                self.new_leads, self.mqls, self.sqls, self.opportunities, self.won, self.lost
+            ),
+            new_mqls=self.new_mqls,
+            handoffs=self.handoffs,
+            time_to_mql=_durations(self.mqls, self.to_mql_sum, middles.get("mql", ())),
+            mql_to_opportunity=_durations(
+                self.to_opp_count, self.to_opp_sum, middles.get("opp", ())
+            ),
+            engagement=self.engagement,
+            progression=Progression(self.reached_interest, self.moved, self.open),
+            cost=cost,
+            start=start,
+            end=end,
+        )
+
+
+def _days(us: int) -> float:
+    return (us / _US) / _DAY  # as timedelta.total_seconds() / 86400
+
+
+def _durations(count: int, total_us: int, middle: Sequence[int]) -> Durations:
+    """As `kpi.compute._durations` over the same values: the median of an even count is the
+    mean of the two middle values; the mean is the sum over the count."""
+    if not count:
+        return Durations(0, None, None)
+    values = [_days(v) for v in middle]
+    median = values[0] if len(values) == 1 else (values[0] + values[1]) / 2
+    mean = math.fsum([_days(total_us)]) / count
+    return Durations(count, round(median, 2), round(mean, 2))
+
+
+def assemble(
+    grouped: Grouped,
+    window: ReportWindow,
+    *,
+    dimensions: Sequence[str],
+    costs: Costs | None = None,
+    agreement: Agreement | None = None,
+    outcomes_known: bool = True,
+    speed_to_lead: Sequence[OwnerSpeed] = (),
+    sla_hours: float = 0.0,
+) -> KpiReport:
+    """The `KpiReport` `kpi.compute.compute` would make of the same leads."""
+    since, until, period = window.since, window.until, window.period
+    spans = periods(since, until, period)
+    by_period: dict[str, _Acc] = {label: _Acc() for label, _, _ in spans}
+    by_segment: dict[str, dict[str, _Acc]] = {d: defaultdict(_Acc) for d in dimensions}
+    total = _Acc()
+    rules_dims = [d for d in dimensions if d != CHANNEL_DIMENSION]
+    for dimension, value in grouped.values:
+        if dimension in by_segment:
+            by_segment[dimension][value]
+
+    def groups(label: str | None, segkey: str, channel: str) -> list[_Acc]:
+        values = dict(zip(rules_dims, segkey.split(SEP), strict=False)) if segkey else {}
+        values[CHANNEL_DIMENSION] = channel
+        out = [total, *(by_segment[d][values.get(d) or "unknown"] for d in dimensions)]
+        if label is not None:
+            out.append(by_period[label])
+        return out
+
+    cohort_by_month: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for label, segkey, channel, month, new, mqls, sqls, opp, won, lost, tm, oc, os_ in (
+        grouped.cohort
+    ):
+        counts = cohort_by_month[(month, channel)]
+        counts[0] += int(new)
+        counts[1] += int(mqls)
+        for acc in groups(label, segkey, channel):
+            acc.new_leads += int(new)
+            acc.mqls += int(mqls)
+            acc.sqls += int(sqls)
+            acc.opportunities += int(opp)
+            acc.won += int(won)
+            acc.lost += int(lost)
+            acc.to_mql_sum += int(tm)
+            acc.to_opp_count += int(oc)
+            acc.to_opp_sum += int(os_)
+    for label, segkey, channel, count in grouped.new_mqls:
+        for acc in groups(label, segkey, channel):
+            acc.new_mqls += int(count)
+    for day, segkey, channel, count in grouped.handoffs:
+        for acc in groups(period_label(day, period), segkey, channel):
+            acc.handoffs += int(count)
+    for label, segkey, channel, *numbers in grouped.engagement:
+        engaged = Engagement(*(int(n) for n in numbers))
+        for acc in groups(label, segkey, channel):
+            acc.engagement = acc.engagement + engaged
+    for label, segkey, channel, reached, moved, still_open in grouped.progression:
+        for acc in groups(label, segkey, channel):
+            acc.reached_interest += int(reached)
+            acc.moved += int(moved)
+            acc.open += int(still_open)
+
+    middles = grouped.medians
+    entries = _cost_entries(costs, window.segment_filter)
+    period_rows = tuple(
+        by_period[label].row(
+            label,
+            middles.get(("period", label), {}),
+            None if entries is None else spend(entries, start, end),
+            start,
+            end,
+        )
+        for label, start, end in spans
+    )
+    segment_rows = {
+        d: tuple(
+            by_segment[d][value].row(
+                value, middles.get((d, value), {}), _segment_cost(costs, d, value, since, until)
+            )
+            for value in sorted(by_segment[d])
+        )
+        for d in dimensions
+    }
+    totals = total.row(
+        "total",
+        middles.get(("total", ""), {}),
+        None if entries is None else spend(entries, since, until),
+        since,
+        until,
+    )
+    notes = []
+    wanted = window.segment_filter
+    if costs is not None and entries is None and wanted is not None:
+        notes.append(
+            f"costs are kept per channel: with the {wanted[0]}={wanted[1]} filter, only the "
+            "channel breakdown shows costs"
+        )
+    if not outcomes_known:
+        notes.append(
+            "no Salesforce outcomes are stored yet: SQL, opportunity and won counts are 0 until "
+            "outcomes are pulled"
+        )
+    return KpiReport(
+        window=window,
+        currency=None if costs is None else costs.currency,
+        periods=period_rows,
+        totals=totals,
+        segments=segment_rows,
+        costs=_cost_rows(costs, cohort_by_month, since, until),
+        agreement=agreement,
+        outcomes_known=outcomes_known,
+        notes=tuple(notes),
+        speed_to_lead=tuple(speed_to_lead),
+        sla_hours=sla_hours,
+    )

@@ -1,0 +1,580 @@
+"""Per-lead KPI facts in the state store, and the report's numbers computed from them with
+set-based SQL (GROUP BY on SQLite and PostgreSQL alike): `StateStore.kpi`.
+
+Tables (migration "kpi facts" in `sync.state.MIGRATIONS`):
+
+- `kpi_facts`: one row per lead as the replay under the current rules found it at the
+  facts' moment (`kpi_meta.as_of`): creation, channel, first MQL, first interest / comparison
+  stage, the Salesforce outcome as `app.kpi_report.outcome_of` reads it; instants are epoch
+  microseconds (exact integer differences for the durations), and the ISO week / month labels
+  of the instants the report groups by are stored beside them (`kpi.compute.period_label`);
+  `segkey` is the segment values in the rules' dimension order, joined by U+001F, so one
+  GROUP BY yields every breakdown and Python folds the few thousand groups;
+- `kpi_segments`: the same values one row per dimension (the channel too), for filters,
+  medians per segment and drill-downs;
+- `kpi_engagement`: per lead and week / month label, the distinct engagement counts
+  (`app.kpi_report.engagement_by_period`); summing them over leads is the report's count,
+  distinctness being per lead;
+- `kpi_stale`: dirty marks (`sync.lead_refs`) a run cleared and leads whose MQL decision it
+  recorded since the facts were refreshed (written in the same transactions,
+  `StateStore.clear_dirty` / `record_decisions`); with the marks still in `dirty`, the leads
+  whose facts may be out of date;
+- `kpi_meta`: the rules' content hash, the latest facts' moment and the dimensions.
+
+Each facts row also carries `facts_at` (the report end it was replayed to) and `valid_until`
+(the last moment time alone leaves it true, `app.kpi_report.facts_valid_until`): the row
+holds for a report ending at any `until` in [facts_at, valid_until] while no new data
+arrives (new data marks the lead stale).
+
+Nothing here replays a lead: `app.kpi_facts` does, and writes the rows through `write_facts`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from core.clock import Clock
+from sync.db import Database
+from sync.lead_refs import CONTACT_PREFIX, EMAIL_PREFIX, email_ref
+from sync.state_rows import chunks
+
+BATCH = 5000  # leads per write transaction of a refresh or rebuild
+SEP = "\x1f"  # between the segment values of `segkey`
+MQL_TASK_PREFIX = "mql:"  # connector keys of the MQL follow-up Tasks (the hand-offs)
+_US = 1_000_000
+_DAY_US = 86_400 * _US
+
+FACT_COLUMNS = (
+    "lead_key",
+    "hubspot_id",
+    "created",
+    "created_month",
+    "created_week",
+    "channel",
+    "segkey",
+    "first_mql",
+    "mql_month",
+    "mql_week",
+    "first_interest",
+    "interest_month",
+    "interest_week",
+    "first_comparison",
+    "has_outcome",
+    "sql_flag",
+    "sql_at",
+    "opportunity_at",
+    "won_at",
+    "lost_at",
+    "amount",
+    "facts_at",
+    "valid_until",
+)
+ENGAGEMENT_COLUMNS = (
+    "lead_key",
+    "period",
+    "label",
+    "delivered",
+    "opened",
+    "clicked",
+    "registered",
+    "attended",
+    "downloads",
+)
+METRICS = (
+    "new_leads",
+    "mqls",
+    "sqls",
+    "opportunities",
+    "won",
+    "lost",
+    "new_mqls",
+    "handoffs",
+    "sla_breaches",
+)
+
+
+def micros(moment: datetime | None) -> int | None:
+    """An instant as integer epoch microseconds (exact)."""
+    if moment is None:
+        return None
+    delta = moment.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * _US + delta.microseconds
+
+
+def from_micros(value: int | None) -> datetime | None:
+    if value is None:
+        return None
+    from datetime import timedelta
+
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(value))
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """Which leads count: a segment (dimension, value) and/or a Salesforce owner id."""
+
+    segment: tuple[str, str] | None = None
+    owner: str | None = None
+
+    def where(self) -> tuple[str, list[Any]]:
+        parts, params = ["1 = 1"], []
+        if self.segment is not None:
+            parts.append(
+                "EXISTS (SELECT 1 FROM kpi_segments s WHERE s.lead_key = k.lead_key "
+                "AND s.dimension = ? AND s.value = ?)"
+            )
+            params += list(self.segment)
+        if self.owner is not None:
+            parts.append(
+                "EXISTS (SELECT 1 FROM links l WHERE l.lead_key = k.lead_key AND l.owner_id = ?)"
+            )
+            params.append(self.owner)
+        return " AND ".join(parts), params
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    since: int  # epoch microseconds
+    until: int
+    period: str  # "week" | "month"
+    labels: tuple[str, ...]  # the window's period labels
+
+
+class KpiStore:
+    """Reads and writes of the KPI facts tables on the state store's connection."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+        self._written: set[str] = set()
+
+    # ------------------------------------------------------------------ staleness
+    def mark(self, db: Database, refs: Iterable[str]) -> None:
+        """Inside the caller's transaction: these leads' facts may be out of date."""
+        db.executemany(
+            "INSERT INTO kpi_stale VALUES (?) ON CONFLICT DO NOTHING", [(r,) for r in refs]
+        )
+
+    def mark_keys(self, db: Database, lead_keys: Iterable[str]) -> None:
+        self.mark(db, (email_ref(k) for k in lead_keys))
+
+    def stale_keys(self) -> set[str]:
+        """Lead keys whose facts may be out of date: marks a run cleared or decided since the
+        last refresh, and marks still waiting in `dirty` (stored, not yet processed)."""
+        refs = [r[0] for r in self._db.execute("SELECT ref FROM kpi_stale")]
+        refs += [r[0].lstrip("~") for r in self._db.execute("SELECT ref FROM dirty")]
+        keys = {r[len(EMAIL_PREFIX) :] for r in refs if r.startswith(EMAIL_PREFIX)}
+        contact_ids = sorted(
+            {r[len(CONTACT_PREFIX) :] for r in refs if r.startswith(CONTACT_PREFIX)}
+        )
+        for chunk in chunks(contact_ids, 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT email FROM contacts WHERE hubspot_id IN ({marks}) AND email IS NOT NULL",
+                chunk,
+            )
+            keys.update(r[0] for r in rows)
+        return keys
+
+    def stale_count(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM kpi_stale").fetchone()[0])
+
+    def expired_keys(self, until: int) -> set[str]:
+        """Lead keys whose stored facts do not hold for a report ending at `until` (epoch
+        microseconds): computed after it, or time alone may have changed them by then
+        (indexed on `valid_until` and `facts_at`)."""
+        rows = self._db.execute(
+            "SELECT lead_key FROM kpi_facts WHERE valid_until < ? UNION "
+            "SELECT lead_key FROM kpi_facts WHERE facts_at > ?",
+            (until, until),
+        )
+        return {r[0] for r in rows}
+
+    def meta(self) -> dict[str, str]:
+        return {r[0]: r[1] for r in self._db.execute("SELECT name, value FROM kpi_meta")}
+
+    def fact_count(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM kpi_facts").fetchone()[0])
+
+    # ------------------------------------------------------------------ writing
+    def write_facts(
+        self,
+        facts: Iterable[tuple[Sequence[Any], Sequence[tuple[str, str]], Sequence[Sequence[Any]]]],
+        *,
+        keys: Iterable[str] | None,
+        meta: Mapping[str, str],
+        batch: int | None = None,
+        resume: bool = False,
+    ) -> int:
+        """Replace the facts of `keys` (None: of every lead, a rebuild) with `facts` (fact
+        row, segment pairs, engagement rows per lead, by lead key order for a rebuild) and
+        set `meta`. Returns the number of leads written.
+
+        Never one long write transaction (it would block a running sync): every `batch`
+        leads are committed on their own. A refresh of `keys` deletes and rewrites each
+        batch's leads in its transaction (a reader between two batches sees each lead
+        either old or new). A rebuild first empties the tables and records a cursor
+        (`rebuild_cursor`, the last lead key committed) with each batch; the rules' hash is
+        set only at the end, so after a crash the next report resumes after the cursor
+        (`resume=True`, `rebuild_state`) instead of starting over. Only the stale marks
+        present when the refresh started are cleared: marks a run adds meanwhile stay."""
+        batch = batch or BATCH
+        marks_seen = [r[0] for r in self._db.execute("SELECT ref FROM kpi_stale")]
+        if keys is None and not resume:
+            with self._db.transaction() as db:
+                for table in ("kpi_facts", "kpi_segments", "kpi_engagement"):
+                    db.execute(f"DELETE FROM {table}")
+                db.execute("DELETE FROM kpi_meta")
+                db.executemany(
+                    "INSERT INTO kpi_meta VALUES (?, ?)",
+                    [("rebuild_hash", meta["rules_hash"]), ("rebuild_cursor", "")],
+                )
+        written = 0
+        pending: list[Any] = []
+
+        def commit(items: list[Any]) -> int:
+            with self._db.transaction() as db:
+                if keys is not None:
+                    self._delete(db, [i[0][0] for i in items])
+                count = self._insert(db, items)
+                if keys is None and items:
+                    db.execute(
+                        "UPDATE kpi_meta SET value = ? WHERE name = 'rebuild_cursor'",
+                        (items[-1][0][0],),
+                    )
+            return count
+
+        for item in facts:
+            pending.append(item)
+            if len(pending) >= batch:
+                written += commit(pending)
+                pending = []
+        written += commit(pending)
+        with self._db.transaction() as db:
+            if keys is not None:  # leads that have no facts any more (e.g. archived)
+                self._delete(db, sorted(set(keys) - set(self._written)))
+            for chunk in chunks(marks_seen, 500):
+                db.execute(
+                    f"DELETE FROM kpi_stale WHERE ref IN ({','.join('?' * len(chunk))})", chunk
+                )
+            db.execute("DELETE FROM kpi_meta WHERE name IN ('rebuild_hash', 'rebuild_cursor')")
+            db.executemany(
+                "INSERT INTO kpi_meta VALUES (?, ?) ON CONFLICT(name) DO UPDATE "
+                "SET value = excluded.value",
+                list(meta.items()),
+            )
+        self._written = set()
+        return written
+
+    def rebuild_state(self) -> tuple[str, str] | None:
+        """(rules hash, last lead key written) of a rebuild that did not finish; None."""
+        meta = self.meta()
+        if "rebuild_cursor" not in meta:
+            return None
+        return meta.get("rebuild_hash", ""), meta["rebuild_cursor"]
+
+    @staticmethod
+    def _delete(db: Database, keys: Sequence[str]) -> None:
+        for chunk in chunks(list(keys), 500):
+            marks = ",".join("?" * len(chunk))
+            for table in ("kpi_facts", "kpi_segments", "kpi_engagement"):
+                db.execute(f"DELETE FROM {table} WHERE lead_key IN ({marks})", chunk)
+
+    def _insert(self, db: Database, items: list[Any]) -> int:
+        if not items:
+            return 0
+        self._written.update(i[0][0] for i in items)
+        marks = ",".join("?" * len(FACT_COLUMNS))
+        db.executemany(f"INSERT INTO kpi_facts VALUES ({marks})", [i[0] for i in items])
+        db.executemany(
+            "INSERT INTO kpi_segments VALUES (?, ?, ?)",
+            [(i[0][0], d, v) for i in items for d, v in i[1]],
+        )
+        marks = ",".join("?" * len(ENGAGEMENT_COLUMNS))
+        db.executemany(
+            f"INSERT INTO kpi_engagement VALUES ({marks})", [row for i in items for row in i[2]]
+        )
+        return len(items)
+
+    # ------------------------------------------------------------------ aggregation
+    def _leads(self, filters: Filters) -> tuple[str, list[Any]]:
+        where, params = filters.where()
+        return f"k AS (SELECT * FROM kpi_facts k WHERE {where})", params
+
+    @staticmethod
+    def _steps(u: int) -> str:
+        """Per lead, how far it got by the report's end `u` (as `kpi.compute._steps`)."""
+
+        def by_end(col: str) -> str:
+            return f"({col} IS NOT NULL AND {col} <= {u})"
+
+        m = by_end("first_mql")
+        o = f"({m} AND has_outcome = 1)"
+        opp = f"({o} AND ({by_end('opportunity_at')} OR {by_end('won_at')} OR {by_end('lost_at')}))"
+        sql = f"({o} AND ({opp} OR (sql_flag = 1 AND sql_at IS NULL) OR {by_end('sql_at')}))"
+        moment = (
+            f"CASE WHEN NOT {o} THEN NULL WHEN {by_end('opportunity_at')} THEN opportunity_at "
+            f"WHEN {by_end('won_at')} THEN won_at WHEN {by_end('lost_at')} THEN lost_at END"
+        )
+        return (
+            f"s AS (SELECT k.*, CASE WHEN {m} THEN 1 ELSE 0 END AS m, "
+            f"CASE WHEN {sql} THEN 1 ELSE 0 END AS q, CASE WHEN {opp} THEN 1 ELSE 0 END AS o, "
+            f"CASE WHEN {o} AND {by_end('won_at')} THEN 1 ELSE 0 END AS w, "
+            f"CASE WHEN {o} AND NOT {by_end('won_at')} AND {by_end('lost_at')} THEN 1 ELSE 0 END "
+            f"AS l, {moment} AS opp_moment FROM k)"
+        )
+
+    def cohort(self, window: Window, filters: Filters) -> list[tuple[Any, ...]]:
+        """Leads created in the window, per (period label, segkey, channel, month): new
+        leads, MQLs, SQLs, opportunities, won, lost, to-MQL count and sum (microseconds),
+        MQL-to-opportunity count and sum."""
+        leads, params = self._leads(filters)
+        since, until, p = int(window.since), int(window.until), _period(window.period)
+        to_mql = "CASE WHEN first_mql > created THEN first_mql - created ELSE 0 END"
+        to_opp = "opp_moment - first_mql"
+        has_opp = "m = 1 AND opp_moment IS NOT NULL AND opp_moment >= first_mql"
+        sql = (
+            f"WITH {leads}, {self._steps(until)} "
+            f"SELECT created_{p}, segkey, channel, created_month, count(*), sum(m), sum(q), "
+            f"sum(o), sum(w), sum(l), sum(CASE WHEN m = 1 THEN {to_mql} ELSE 0 END), "
+            f"sum(CASE WHEN {has_opp} THEN 1 ELSE 0 END), "
+            f"sum(CASE WHEN {has_opp} THEN {to_opp} ELSE 0 END) "
+            f"FROM s WHERE created >= {since} AND created < {until} "
+            f"GROUP BY created_{p}, segkey, channel, created_month"
+        )
+        return [tuple(r) for r in self._db.execute(sql, params)]
+
+    def medians(
+        self, window: Window, filters: Filters, dimensions: Sequence[str]
+    ) -> dict[tuple[str, str], dict[str, list[int]]]:
+        """The middle value(s), in microseconds, of time to MQL ("mql") and MQL to
+        opportunity ("opp") per group: ("period", label), ("total", ""), (dimension, value)."""
+        leads, params = self._leads(filters)
+        since, until, p = int(window.since), int(window.until), _period(window.period)
+        values = {
+            "mql": "CASE WHEN first_mql > created THEN first_mql - created ELSE 0 END",
+            "opp": "CASE WHEN opp_moment IS NOT NULL AND opp_moment >= first_mql "
+            "THEN opp_moment - first_mql END",
+        }
+        out: dict[tuple[str, str], dict[str, list[int]]] = {}
+        for kind, expr in values.items():
+            groups = [
+                f"SELECT 'period' AS d, created_{p} AS g, v FROM c",
+                "SELECT 'total' AS d, '' AS g, v FROM c",
+                *(
+                    "SELECT x.dimension AS d, x.value AS g, c.v FROM c "
+                    "JOIN kpi_segments x ON x.lead_key = c.lead_key AND x.dimension = ?"
+                    for _ in dimensions
+                ),
+            ]
+            sql = (
+                f"WITH {leads}, {self._steps(until)}, "
+                f"c AS (SELECT lead_key, created_{p}, {expr} AS v FROM s "
+                f"WHERE m = 1 AND created >= {since} AND created < {until}), "
+                f"u AS ({' UNION ALL '.join(groups)}), "
+                "r AS (SELECT d, g, v, row_number() OVER (PARTITION BY d, g ORDER BY v) AS n, "
+                "count(*) OVER (PARTITION BY d, g) AS t FROM u WHERE v IS NOT NULL) "
+                "SELECT d, g, v FROM r WHERE n = (t + 1) / 2 OR n = (t + 2) / 2 ORDER BY d, g, n"
+            )
+            for d, g, v in self._db.execute(sql, [*params, *dimensions]):
+                out.setdefault((d, g), {}).setdefault(kind, []).append(int(v))
+        return out
+
+    def new_mqls(self, window: Window, filters: Filters) -> list[tuple[Any, ...]]:
+        """Leads whose first MQL episode started in the window, per (label, segkey, channel)."""
+        leads, params = self._leads(filters)
+        p = _period(window.period)
+        sql = (
+            f"WITH {leads} SELECT mql_{p}, segkey, channel, count(*) FROM k "
+            f"WHERE first_mql >= {int(window.since)} AND first_mql < {int(window.until)} "
+            f"GROUP BY mql_{p}, segkey, channel"
+        )
+        return [tuple(r) for r in self._db.execute(sql, params)]
+
+    def progression(self, window: Window, filters: Filters, days: int) -> list[tuple[Any, ...]]:
+        """Leads that first reached interest in the window, per (label, segkey, channel):
+        reached, moved to comparison within `days`, still open at the report's end."""
+        leads, params = self._leads(filters)
+        since, until, p = int(window.since), int(window.until), _period(window.period)
+        span = days * _DAY_US
+        moved = (
+            f"first_comparison IS NOT NULL AND first_comparison <= first_interest + {span} "
+            f"AND first_comparison <= {until}"
+        )
+        sql = (
+            f"WITH {leads} SELECT interest_{p}, segkey, channel, count(*), "
+            f"sum(CASE WHEN {moved} THEN 1 ELSE 0 END), "
+            f"sum(CASE WHEN NOT ({moved}) AND first_interest + {span} > {until} THEN 1 ELSE 0 END) "
+            f"FROM k WHERE first_interest >= {since} AND first_interest < {until} "
+            f"GROUP BY interest_{p}, segkey, channel"
+        )
+        return [tuple(r) for r in self._db.execute(sql, params)]
+
+    def engagement(self, window: Window, filters: Filters) -> list[tuple[Any, ...]]:
+        """Engagement per (label, segkey, channel) for the window's period labels."""
+        if not window.labels:
+            return []
+        leads, params = self._leads(filters)
+        marks = ",".join("?" * len(window.labels))
+        sql = (
+            f"WITH {leads} SELECT e.label, k.segkey, k.channel, sum(e.delivered), "
+            "sum(e.opened), sum(e.clicked), sum(e.registered), sum(e.attended), "
+            "sum(e.downloads) FROM kpi_engagement e JOIN k ON k.lead_key = e.lead_key "
+            f"WHERE e.period = ? AND e.label IN ({marks}) GROUP BY e.label, k.segkey, k.channel"
+        )
+        return [tuple(r) for r in self._db.execute(sql, [*params, window.period, *window.labels])]
+
+    def handoffs(
+        self, since: datetime, until: datetime, filters: Filters
+    ) -> list[tuple[Any, ...]]:
+        """MQL follow-up Tasks created in [since, until) per (UTC day, segkey, channel).
+        `tasks.created_at` is the store clock's ISO text to the second, in UTC, so text
+        order is time order."""
+        leads, params = self._leads(filters)
+        sql = (
+            f"WITH {leads} SELECT substr(t.created_at, 1, 10), k.segkey, k.channel, count(*) "
+            "FROM tasks t JOIN k ON k.lead_key = t.lead_key WHERE t.connector_key LIKE ? "
+            "AND t.created_at >= ? AND t.created_at < ? "
+            "GROUP BY substr(t.created_at, 1, 10), k.segkey, k.channel"
+        )
+        bounds = [_second_iso(since), _second_iso(until)]
+        rows = self._db.execute(sql, [*params, MQL_TASK_PREFIX + "%", *bounds])
+        return [
+            (datetime.fromisoformat(day).replace(tzinfo=UTC), segkey, channel, int(count))
+            for day, segkey, channel, count in rows
+        ]
+
+    def handoff_keys(
+        self, since: datetime, until: datetime, filters: Filters, label_of: Any, label: str | None
+    ) -> list[str]:
+        """The lead key of each MQL follow-up Task created in [since, until) (in the period
+        `label` when given)."""
+        leads, params = self._leads(filters)
+        sql = (
+            f"WITH {leads} SELECT t.lead_key, t.created_at FROM tasks t "
+            "JOIN k ON k.lead_key = t.lead_key WHERE t.connector_key LIKE ? "
+            "AND t.created_at >= ? AND t.created_at < ?"
+        )
+        bounds = [_second_iso(since), _second_iso(until)]
+        return [
+            key
+            for key, created in self._db.execute(sql, [*params, MQL_TASK_PREFIX + "%", *bounds])
+            if label is None or label_of(datetime.fromisoformat(created)) == label
+        ]
+
+    # ------------------------------------------------------------------ drill-down
+    def lead_keys(
+        self,
+        metric: str,
+        window: Window,
+        filters: Filters,
+        *,
+        label: str | None,
+        handoff_keys: Sequence[str] = (),
+        limit: int,
+    ) -> tuple[int, list[tuple[Any, ...]]]:
+        """(count, first `limit` rows of (lead_key, hubspot_id, created, first_mql)) of the
+        leads behind one cell."""
+        leads, params = self._leads(filters)
+        since, until, p = int(window.since), int(window.until), _period(window.period)
+        cohort = {"new_leads": "1 = 1", "mqls": "m = 1", "sqls": "q = 1"}
+        cohort |= {"opportunities": "o = 1", "won": "w = 1", "lost": "l = 1"}
+        extra: list[Any] = []
+        if metric in cohort:
+            where = f"created >= {since} AND created < {until} AND {cohort[metric]}"
+            if label is not None:
+                where += f" AND created_{p} = ?"
+                extra.append(label)
+        elif metric == "new_mqls":
+            where = f"first_mql >= {since} AND first_mql < {until}"
+            if label is not None:
+                where += f" AND mql_{p} = ?"
+                extra.append(label)
+        elif metric in ("handoffs", "sla_breaches"):
+            if not handoff_keys:
+                return 0, []
+            return self._keys_in(leads, params, handoff_keys, limit)
+        else:
+            raise ValueError(f"metric {metric!r}: expected one of {', '.join(METRICS)}")
+        base = f"WITH {leads}, {self._steps(until)} SELECT "
+        count = self._db.execute(f"{base}count(*) FROM s WHERE {where}", [*params, *extra])
+        total = int(count.fetchone()[0])
+        rows = self._db.execute(
+            f"{base}lead_key, hubspot_id, created, first_mql FROM s WHERE {where} "
+            f"ORDER BY lead_key LIMIT {int(limit)}",
+            [*params, *extra],
+        )
+        return total, [tuple(r) for r in rows]
+
+    def _keys_in(
+        self, leads: str, params: list[Any], keys: Sequence[str], limit: int
+    ) -> tuple[int, list[tuple[Any, ...]]]:
+        """`keys` counted as given (a key may repeat: one per Task or hand-off), with the
+        stored facts of the first `limit` of them."""
+        found: dict[str, tuple[Any, ...]] = {}
+        for chunk in chunks(sorted(set(keys)), 500):
+            marks = ",".join("?" * len(chunk))
+            sql = (
+                f"WITH {leads} SELECT lead_key, hubspot_id, created, first_mql FROM k "
+                f"WHERE lead_key IN ({marks})"
+            )
+            found.update((r[0], tuple(r)) for r in self._db.execute(sql, [*params, *chunk]))
+        return len(keys), [found[k] for k in sorted(found)[:limit]]
+
+    def segments_of(self, keys: Sequence[str]) -> dict[str, dict[str, str]]:
+        out: dict[str, dict[str, str]] = {}
+        for chunk in chunks(sorted(set(keys)), 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT lead_key, dimension, value FROM kpi_segments WHERE lead_key IN ({marks})",
+                chunk,
+            )
+            for key, dimension, value in rows:
+                out.setdefault(key, {})[dimension] = value
+        return out
+
+    def owners_of(self, keys: Sequence[str]) -> dict[str, str | None]:
+        out: dict[str, str | None] = {}
+        for chunk in chunks(sorted(set(keys)), 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT lead_key, owner_id FROM links WHERE lead_key IN ({marks})", chunk
+            )
+            out.update((r[0], r[1]) for r in rows)
+        return out
+
+    def owned_keys(self, owner: str) -> set[str]:
+        rows = self._db.execute("SELECT lead_key FROM links WHERE owner_id = ?", (owner,))
+        return {r[0] for r in rows}
+
+    def segment_values(self, filters: Filters) -> list[tuple[str, str]]:
+        """Every (dimension, value) among the leads that count."""
+        leads, params = self._leads(filters)
+        sql = (
+            f"WITH {leads} SELECT x.dimension, x.value FROM kpi_segments x "
+            "JOIN k ON k.lead_key = x.lead_key GROUP BY x.dimension, x.value"
+        )
+        return [(r[0], r[1]) for r in self._db.execute(sql, params)]
+
+    def all_keys(self) -> Iterator[str]:
+        yield from (r[0] for r in self._db.execute("SELECT lead_key FROM kpi_facts"))
+
+
+def _second_iso(moment: datetime) -> str:
+    """`moment` as `tasks.created_at` text (UTC, to the second), rounded up so that a
+    fraction of a second still compares as the instant does."""
+    from datetime import timedelta
+
+    utc = moment.astimezone(UTC)
+    if utc.microsecond:
+        utc = utc.replace(microsecond=0) + timedelta(seconds=1)
+    return utc.isoformat(timespec="seconds")
+
+
+def _period(period: str) -> str:
+    if period not in ("week", "month"):
+        raise ValueError(f"period {period!r}")
+    return period
