@@ -12,7 +12,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import socket
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -50,6 +52,33 @@ def required_token(settings: Settings, host: str, flag: str = "serve.host") -> s
         "(or serve.dashboard_token_file, CONNECTOR_SERVE__DASHBOARD_TOKEN) so that only people "
         "holding it see the KPIs (docs/dashboard.md)"
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    """Where the dashboard (alone or inside `connector serve`) listens, and the token it asks."""
+
+    host: str
+    port: int
+    token: str | None
+    socket: socket.socket
+
+
+def listen(settings: Settings, host: str | None, port: int | None) -> Listener:
+    """Bind `host`:`port` (default `serve.host`/`serve.port`) once the token rule is met;
+    ConfigError (exit 2) when the token is missing beyond loopback or the port is taken."""
+    host = host or settings.serve.host
+    port = port or settings.serve.port
+    token = required_token(settings, host, "--host" if host != settings.serve.host
+                           else "serve.host")
+    try:
+        listening = socket.create_server((host, port))
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot listen on {host}:{port} ({exc.strerror or exc}); pick another --port or "
+            "serve.port"
+        ) from None
+    return Listener(host, port, token, listening)
 
 
 def cookie_value(token: str) -> str:

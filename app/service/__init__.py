@@ -18,7 +18,7 @@ from contextlib import contextmanager
 
 import uvicorn
 
-from app.dashboard.access import required_token
+from app.dashboard.access import listen
 from app.dashboard.events import RunSignal
 from app.service.loop import RunPass, SyncLoop, incremental_pass
 from app.service.metrics import ServiceMetrics
@@ -48,40 +48,30 @@ def run_service(
             "hubspot.client_secret_file or CONNECTOR_HUBSPOT__CLIENT_SECRET; docs/service.md)"
         )
     register_secret(secret.get_secret_value())
-    host = host or settings.serve.host
-    port = port or settings.serve.port
-    token = required_token(settings, host, "--host" if host != settings.serve.host
-                           else "serve.host")
+    bound = listen(settings, host, port)
     metrics = ServiceMetrics()
     signal = RunSignal()
     loop = SyncLoop(settings, clock, metrics, run_pass=run_pass, on_pass=signal.bump)
     try:
-        listening = socket.create_server((host, port))
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot listen on {host}:{port} ({exc.strerror or exc}); pick another --port or "
-            "serve.port"
-        ) from None
-    try:
         loop.start()  # LockHeldError (exit 4) before any request is answered
     except BaseException:
-        listening.close()
+        bound.socket.close()
         raise
     app = build_app(settings, loop, metrics, clock=clock, client_secret=secret.get_secret_value(),
-                    signal=signal, dashboard_token=token)
+                    signal=signal, dashboard_token=bound.token)
     config = uvicorn.Config(
-        app, host=host, port=port, log_config=None, access_log=False, lifespan="off",
+        app, host=bound.host, port=bound.port, log_config=None, access_log=False, lifespan="off",
         timeout_graceful_shutdown=10,
     )
     server = uvicorn.Server(config)
-    log.info("serving", extra={"host": host, "port": port})
+    log.info("serving", extra={"host": bound.host, "port": bound.port})
     try:
         with _stop_signals_recorded():
-            server.run(sockets=[listening])  # returns after SIGTERM/SIGINT (uvicorn's handlers)
+            server.run(sockets=[bound.socket])  # returns after SIGTERM/SIGINT (uvicorn's handlers)
     finally:
         log.info("stopping: the sync loop ends after the pass under way")
         loop.stop()
-        listening.close()
+        bound.socket.close()
     log.info("stopped")
     return 0
 
