@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
