@@ -233,6 +233,10 @@ def write_demo_report(
         f"{t.funnel.sqls} SQLs, {t.handoffs} hand-offs; connector vs Salesforce MQLs: {differ}"
     )
     say(f"   open {path} in a browser (offline, one file); CSV tables in {workdir / 'report-csv'}")
+    say(
+        f"   the same KPIs live (ja/en, drill-down): connector --config "
+        f"{workdir / 'connector.toml'} dashboard  (docs/dashboard.md)"
+    )
     return path
 
 
