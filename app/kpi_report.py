@@ -20,6 +20,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from dataclasses import replace as dataclass_replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -41,7 +42,7 @@ from kpi.model import (
 
 if TYPE_CHECKING:
     from core.config import Settings
-    from core.handoff import OwnerSpeed
+    from core.handoff import Handoff, OwnerSpeed
     from core.i18n import Language
     from core.outcomes import LeadOutcome
     from kpi.model import KpiReport
@@ -494,8 +495,10 @@ def build_report(
     engine: Engine = "sql",
 ) -> KpiReport:
     """Every KPI from the stored state, `since` to `until` (the report's end and "now");
-    `period` is "week" or "month"; `segment` "DIM=VALUE"; `owner` a Salesforce owner id
-    (`links.owner_id`): only that owner's leads (and hand-offs).
+    `period` is "week" or "month"; `segment` "DIM=VALUE"; `owner` a Salesforce owner id:
+    only the leads whose linked record that owner holds (the OwnerId the last outcome pull
+    read, else the one stored with the link: `sync.kpi_store.OWNERS_SQL`) and the hand-offs
+    that owner has (noted in the report).
 
     `engine="sql"` (the default) aggregates the per-lead facts the state store keeps
     (`app.kpi_facts`, refreshed first) with set-based SQL; `engine="replay"` replays every
@@ -530,6 +533,9 @@ def build_report(
     report = replace(report, extra_tables=(*report.extra_tables, deletions))
     if problems.count:
         report = replace(report, notes=(*report.notes, *problems.notes()))
+    if owner is not None:
+        note = f"owner {owner}: only the leads whose Salesforce record this owner holds"
+        report = replace(report, notes=(*report.notes, note))
     from app.account_report import with_accounts
     from app.feedback import with_rejection_table  # sales feedback (docs/scoring-feedback.md)
 
@@ -627,7 +633,8 @@ def _sql_report(
 # ------------------------------------------------------------------------------ drill-down
 @dataclass(frozen=True, slots=True)
 class LeadLine:
-    """One lead behind a number of the report (the dashboard's drill-down)."""
+    """One line behind a number of the report (the dashboard's drill-down): a lead and the
+    moment it counts at (a lead with two hand-offs is two lines)."""
 
     key: str
     email: str | None
@@ -636,6 +643,8 @@ class LeadLine:
     first_mql: datetime | None
     owner_id: str | None
     segments: Mapping[str, str]
+    explanation: str | None = None  # as `connector score explain` prints it (the dashboard)
+    at: datetime | None = None  # the moment counted (creation, MQL, hand-off)
 
 
 def leads_behind(
@@ -648,22 +657,28 @@ def leads_behind(
     period_label: str | None = None,
     segment: str | None = None,
     owner: str | None = None,
+    cell_segment: str | None = None,
     limit: int = 200,
 ) -> tuple[int, list[LeadLine]]:
-    """The leads behind one cell of `build_report(settings, until=..., since=...,
-    period=..., segment=..., owner=...)`: (their count, the first `limit` by key). `metric`
-    is one of `sync.kpi_store.METRICS`; cohort metrics (new_leads ... lost) count the leads
-    created in `period_label` (None: the whole window, the totals row), new_mqls those whose
-    first MQL episode started in it, handoffs the MQL follow-up Tasks created in it (a lead
-    once per Task), sla_breaches the hand-offs of the window in breach at `until` (the
-    speed-to-lead table's open + closed breaches; it has no period)."""
+    """What one cell of `build_report(settings, until=..., since=..., period=...,
+    segment=..., owner=...)` counts: (how many, the first `limit` lines by the moment
+    counted, then lead key), one line per counted moment, read from the stored facts (no
+    lead is replayed once they are current). `metric` is one of `sync.kpi_store.METRICS`:
+    cohort metrics (new_leads ... lost) count the leads created in `period_label` (None: the
+    whole window, the totals row), new_mqls those whose first MQL episode started in it,
+    handoffs the MQL follow-up Tasks created in it; `cell_segment` "DIM=VALUE" is a segment
+    table's row on top of the filters ("unknown": the leads without a value). The SLA
+    metrics are the speed-to-lead table's: the hand-offs whose MQL moment is in the window,
+    in breach at `until` (`sla_breaches`: late or never; `_open`: never, past the deadline;
+    `_closed`: touched after it), `owner` the hand-off's (`-` for none); like the table, no
+    segment filter and no period."""
     from core.errors import ConfigError
-    from kpi.compute import period_label as label_of
-    from sync.kpi_store import METRICS, Filters, from_micros
+    from sync.kpi_store import METRICS, SLA_METRICS, Filters
 
     if metric not in METRICS:
         raise ConfigError(f"metric {metric!r}: expected one of {', '.join(METRICS)}")
     plan = _plan(settings, until=until, since=since, period=period, segment=segment)
+    row = parse_segment(cell_segment, plan.dimensions)
     problems = Problems()
     with open_report_store(settings) as store:
         from app.kpi_facts import ensure_facts
@@ -672,55 +687,74 @@ def leads_behind(
             store, plan.ctx, plan.folder, problems, facts_of=lead_facts_valid,
             engagement=engagement_by_period,
         )
-        window, filters = _sql_window(plan), Filters(plan.window.segment_filter, owner)
-        keys: list[str] = []
-        if metric == "handoffs":
-            keys = store.kpi.handoff_keys(
-                plan.window.since,
-                until,
-                filters,
-                lambda moment: label_of(moment, plan.window.period),
-                period_label,
-            )
-        elif metric == "sla_breaches":
-            # The speed-to-lead table is per owner only: no segment filter applies to it.
-            keys = breached_keys(store, settings, since=plan.window.since, until=until, owner=owner)
-            filters = Filters(None, None)
-        total, rows = store.kpi.lead_keys(
-            metric, window, filters, label=period_label, handoff_keys=keys, limit=limit
+        if metric in SLA_METRICS:
+            return _breach_lines(store, settings, plan, owner, SLA_METRICS[metric], limit)
+        filters = Filters(plan.window.segment_filter, owner, row)
+        total, rows = store.kpi.lead_lines(
+            metric, _sql_window(plan), filters, label=period_label, limit=limit
         )
-        names = [r[0] for r in rows]
-        segments = store.kpi.segments_of(names)
-        owners = store.kpi.owners_of(names)
-    lines = [
-        LeadLine(
-            key=key,
-            email=key,
-            hubspot_id=hubspot_id,
-            created=from_micros(created) or until,
-            first_mql=from_micros(first_mql),
-            owner_id=owners.get(key),
-            segments=segments.get(key, {}),
-        )
-        for key, hubspot_id, created, first_mql in rows
+        keys = [r.lead_key for r in rows]
+        segments, owners = store.kpi.segments_of(keys), store.kpi.owners_of(keys)
+    return total, [
+        _line(r, owners.get(r.lead_key), segments.get(r.lead_key, {}), until) for r in rows
     ]
-    return total, lines
 
 
-def breached_keys(
+def _line(row: Any, owner: str | None, segments: Mapping[str, str], until: datetime
+          ) -> LeadLine:
+    from sync.kpi_store import from_micros
+
+    return LeadLine(
+        key=row.lead_key, email=row.lead_key, hubspot_id=row.hubspot_id,
+        created=from_micros(row.created) or until, first_mql=from_micros(row.first_mql),
+        owner_id=owner, segments=segments, at=from_micros(row.at),
+    )
+
+
+def _breach_lines(
+    store: StateStore, settings: Settings, plan: _Plan, owner: str | None,
+    states: Sequence[str], limit: int,
+) -> tuple[int, list[LeadLine]]:
+    """One line per hand-off in breach (`breached_handoffs`), at its MQL moment, owned by
+    the hand-off's owner; a lead whose facts are gone (archived since) still counts, as the
+    table counts it, with what the hand-off knows."""
+    found = breached_handoffs(
+        store, settings, since=plan.window.since, until=plan.window.until, owner=owner,
+        states=states,
+    )
+    found.sort(key=lambda h: (h.mql_at, h.lead_key))
+    shown = found[:limit]
+    keys = [h.lead_key for h in shown]
+    facts, segments = store.kpi.facts_of(keys), store.kpi.segments_of(keys)
+    lines = []
+    for h in shown:
+        stored = facts.get(h.lead_key)
+        if stored is None:
+            lines.append(LeadLine(key=h.lead_key, email=None, hubspot_id=None, created=h.mql_at,
+                                  first_mql=None, owner_id=h.owner_id, segments={}, at=h.mql_at))
+        else:
+            line = _line(stored, h.owner_id, segments.get(h.lead_key, {}), plan.window.until)
+            lines.append(dataclass_replace(line, at=h.mql_at))
+    return len(found), lines
+
+
+def breached_handoffs(
     store: StateStore, settings: Settings, *, since: datetime, until: datetime,
-    owner: str | None,
-) -> list[str]:
-    """The lead of each hand-off in [since, until) in breach of the SLA at `until`."""
-    from core.handoff import breach
+    owner: str | None, states: Sequence[str] = ("open", "closed"),
+) -> list[Handoff]:
+    """The hand-offs whose MQL moment is in [since, until) in one of the breach `states` of
+    the SLA at `until` ("open": never touched, past the deadline; "closed": touched after
+    it); `owner`'s only when given, `-` (`core.handoff.NO_OWNER`) the hand-offs without one,
+    as the speed-to-lead table names them."""
+    from core.handoff import NO_OWNER, breach
 
     sla = settings.sla
     calendar = sla.calendar()
     return [
-        h.lead_key
+        h
         for h in store.touches.handoffs(since, until)
-        if (owner is None or h.owner_id == owner)
-        and breach(h, until, sla.first_touch_hours, calendar) in ("open", "closed")
+        if (owner is None or (h.owner_id or NO_OWNER) == owner)
+        and breach(h, until, sla.first_touch_hours, calendar) in states
     ]
 
 

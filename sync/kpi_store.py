@@ -83,17 +83,15 @@ ENGAGEMENT_COLUMNS = (
     "attended",
     "downloads",
 )
-METRICS = (
-    "new_leads",
-    "mqls",
-    "sqls",
-    "opportunities",
-    "won",
-    "lost",
-    "new_mqls",
-    "handoffs",
-    "sla_breaches",
-)
+FUNNEL_METRICS = ("new_leads", "mqls", "sqls", "opportunities", "won", "lost", "new_mqls",
+                  "handoffs")
+# The speed-to-lead table's breaches of an owner: late or never, never (open), late (closed).
+SLA_METRICS = {
+    "sla_breaches": ("open", "closed"),
+    "sla_breaches_open": ("open",),
+    "sla_breaches_closed": ("closed",),
+}
+METRICS = (*FUNNEL_METRICS, *SLA_METRICS)
 
 
 def micros(moment: datetime | None) -> int | None:
@@ -112,27 +110,52 @@ def from_micros(value: int | None) -> datetime | None:
     return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(value))
 
 
+# A lead's Salesforce owner: the OwnerId the last outcome pull read for its linked record
+# (`sf_owners`: a Lead the connector created gets its owner from Salesforce's assignment, and
+# sales reassign records), else the one stored with the link (`StateStore.lead_owners`).
+OWNERS_SQL = (
+    "SELECT l.lead_key, COALESCE(o.owner_id, l.owner_id) AS owner_id FROM links l "
+    "LEFT JOIN sf_owners o ON o.record_id = l.record_id"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Filters:
-    """Which leads count: a segment (dimension, value) and/or a Salesforce owner id."""
+    """Which leads count: a segment (dimension, value) and/or a Salesforce owner id (as
+    `OWNERS_SQL` reads it); `cell` a second segment on top (a drill-down into a segment
+    table's row: the value "unknown" is the leads without one, as the facts store them)."""
 
     segment: tuple[str, str] | None = None
     owner: str | None = None
+    cell: tuple[str, str] | None = None
 
     def where(self) -> tuple[str, list[Any]]:
         parts, params = ["1 = 1"], []
-        if self.segment is not None:
-            parts.append(
-                "EXISTS (SELECT 1 FROM kpi_segments s WHERE s.lead_key = k.lead_key "
-                "AND s.dimension = ? AND s.value = ?)"
-            )
-            params += list(self.segment)
+        for segment in (self.segment, self.cell):
+            if segment is not None:
+                parts.append(
+                    "EXISTS (SELECT 1 FROM kpi_segments s WHERE s.lead_key = k.lead_key "
+                    "AND s.dimension = ? AND s.value = ?)"
+                )
+                params += list(segment)
         if self.owner is not None:
             parts.append(
-                "EXISTS (SELECT 1 FROM links l WHERE l.lead_key = k.lead_key AND l.owner_id = ?)"
+                f"k.lead_key IN (SELECT lead_key FROM ({OWNERS_SQL}) w WHERE w.owner_id = ?)"
             )
             params.append(self.owner)
         return " AND ".join(parts), params
+
+
+@dataclass(frozen=True, slots=True)
+class LeadRow:
+    """One line of a drill-down: a lead's stored facts and the moment counted (epoch
+    microseconds)."""
+
+    lead_key: str
+    hubspot_id: str | None
+    created: int
+    first_mql: int | None
+    at: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -447,82 +470,85 @@ class KpiStore:
             for day, segkey, channel, count in rows
         ]
 
-    def handoff_keys(
-        self, since: datetime, until: datetime, filters: Filters, label_of: Any, label: str | None
-    ) -> list[str]:
-        """The lead key of each MQL follow-up Task created in [since, until) (in the period
-        `label` when given)."""
-        leads, params = self._leads(filters)
-        sql = (
-            f"WITH {leads} SELECT t.lead_key, t.created_at FROM tasks t "
-            "JOIN k ON k.lead_key = t.lead_key WHERE t.connector_key LIKE ? "
-            "AND t.created_at >= ? AND t.created_at < ?"
-        )
-        bounds = [_second_iso(since), _second_iso(until)]
-        return [
-            key
-            for key, created in self._db.execute(sql, [*params, MQL_TASK_PREFIX + "%", *bounds])
-            if label is None or label_of(datetime.fromisoformat(created)) == label
-        ]
-
     # ------------------------------------------------------------------ drill-down
-    def lead_keys(
-        self,
-        metric: str,
-        window: Window,
-        filters: Filters,
-        *,
-        label: str | None,
-        handoff_keys: Sequence[str] = (),
-        limit: int,
-    ) -> tuple[int, list[tuple[Any, ...]]]:
-        """(count, first `limit` rows of (lead_key, hubspot_id, created, first_mql)) of the
-        leads behind one cell."""
+    def lead_lines(
+        self, metric: str, window: Window, filters: Filters, *, label: str | None, limit: int
+    ) -> tuple[int, list[LeadRow]]:
+        """(count, first `limit` rows by (moment counted, lead key)) of what one cell of the
+        report counts, one row per counted moment: cohort metrics (new_leads ... lost) the
+        leads created in the window (in period `label` when given) that reached the step by
+        its end, at their creation; new_mqls the leads whose first MQL episode started in
+        it, at that start; handoffs each MQL follow-up Task created in it, at its creation
+        (a lead with two is two rows)."""
+        if metric == "handoffs":
+            return self._handoff_lines(window, filters, label, limit)
         leads, params = self._leads(filters)
         since, until, p = int(window.since), int(window.until), _period(window.period)
         cohort = {"new_leads": "1 = 1", "mqls": "m = 1", "sqls": "q = 1"}
         cohort |= {"opportunities": "o = 1", "won": "w = 1", "lost": "l = 1"}
         extra: list[Any] = []
         if metric in cohort:
+            at = "created"
             where = f"created >= {since} AND created < {until} AND {cohort[metric]}"
             if label is not None:
                 where += f" AND created_{p} = ?"
                 extra.append(label)
         elif metric == "new_mqls":
+            at = "first_mql"
             where = f"first_mql >= {since} AND first_mql < {until}"
             if label is not None:
                 where += f" AND mql_{p} = ?"
                 extra.append(label)
-        elif metric in ("handoffs", "sla_breaches"):
-            if not handoff_keys:
-                return 0, []
-            return self._keys_in(leads, params, handoff_keys, limit)
         else:
-            raise ValueError(f"metric {metric!r}: expected one of {', '.join(METRICS)}")
+            raise ValueError(f"metric {metric!r}: expected one of {', '.join(FUNNEL_METRICS)}")
         base = f"WITH {leads}, {self._steps(until)} SELECT "
         count = self._db.execute(f"{base}count(*) FROM s WHERE {where}", [*params, *extra])
         total = int(count.fetchone()[0])
         rows = self._db.execute(
-            f"{base}lead_key, hubspot_id, created, first_mql FROM s WHERE {where} "
-            f"ORDER BY lead_key LIMIT {int(limit)}",
+            f"{base}lead_key, hubspot_id, created, first_mql, {at} FROM s WHERE {where} "
+            f"ORDER BY {at}, lead_key LIMIT {int(limit)}",
             [*params, *extra],
         )
-        return total, [tuple(r) for r in rows]
+        return total, [LeadRow(r[0], r[1], int(r[2]), _int(r[3]), int(r[4])) for r in rows]
 
-    def _keys_in(
-        self, leads: str, params: list[Any], keys: Sequence[str], limit: int
-    ) -> tuple[int, list[tuple[Any, ...]]]:
-        """`keys` counted as given (a key may repeat: one per Task or hand-off), with the
-        stored facts of the first `limit` of them."""
-        found: dict[str, tuple[Any, ...]] = {}
+    def _handoff_lines(
+        self, window: Window, filters: Filters, label: str | None, limit: int
+    ) -> tuple[int, list[LeadRow]]:
+        """The MQL follow-up Tasks created in the window, or in period `label` of it (its
+        bounds clipped to the window: `tasks.created_at` is UTC text to the second, so text
+        order is time order and the bounds select exactly the Tasks of the period)."""
+        bounds = _label_bounds(window, label)
+        if bounds is None:
+            return 0, []
+        leads, params = self._leads(filters)
+        base = (
+            f"WITH {leads} SELECT {{}} FROM tasks t JOIN k ON k.lead_key = t.lead_key "
+            "WHERE t.connector_key LIKE ? AND t.created_at >= ? AND t.created_at < ?"
+        )
+        args = [*params, MQL_TASK_PREFIX + "%", *(_second_iso(_instant(b)) for b in bounds)]
+        total = int(self._db.execute(base.format("count(*)"), args).fetchone()[0])
+        rows = self._db.execute(
+            base.format("k.lead_key, k.hubspot_id, k.created, k.first_mql, t.created_at")
+            + f" ORDER BY t.created_at, k.lead_key, t.connector_key LIMIT {int(limit)}",
+            args,
+        )
+        return total, [
+            LeadRow(r[0], r[1], int(r[2]), _int(r[3]), micros(_utc(r[4])) or 0) for r in rows
+        ]
+
+    def facts_of(self, keys: Sequence[str]) -> dict[str, LeadRow]:
+        """The stored facts of these leads, `at` their creation (the leads without facts,
+        e.g. archived since, are absent)."""
+        found: dict[str, LeadRow] = {}
         for chunk in chunks(sorted(set(keys)), 500):
             marks = ",".join("?" * len(chunk))
             sql = (
-                f"WITH {leads} SELECT lead_key, hubspot_id, created, first_mql FROM k "
+                "SELECT lead_key, hubspot_id, created, first_mql FROM kpi_facts "
                 f"WHERE lead_key IN ({marks})"
             )
-            found.update((r[0], tuple(r)) for r in self._db.execute(sql, [*params, *chunk]))
-        return len(keys), [found[k] for k in sorted(found)[:limit]]
+            for r in self._db.execute(sql, chunk):
+                found[r[0]] = LeadRow(r[0], r[1], int(r[2]), _int(r[3]), int(r[2]))
+        return found
 
     def segments_of(self, keys: Sequence[str]) -> dict[str, dict[str, str]]:
         out: dict[str, dict[str, str]] = {}
@@ -541,13 +567,16 @@ class KpiStore:
         for chunk in chunks(sorted(set(keys)), 500):
             marks = ",".join("?" * len(chunk))
             rows = self._db.execute(
-                f"SELECT lead_key, owner_id FROM links WHERE lead_key IN ({marks})", chunk
+                f"SELECT lead_key, owner_id FROM ({OWNERS_SQL}) w WHERE lead_key IN ({marks})",
+                chunk,
             )
             out.update((r[0], r[1]) for r in rows)
         return out
 
     def owned_keys(self, owner: str) -> set[str]:
-        rows = self._db.execute("SELECT lead_key FROM links WHERE owner_id = ?", (owner,))
+        rows = self._db.execute(
+            f"SELECT lead_key FROM ({OWNERS_SQL}) w WHERE owner_id = ?", (owner,)
+        )
         return {r[0] for r in rows}
 
     def segment_values(self, filters: Filters) -> list[tuple[str, str]]:
@@ -572,6 +601,37 @@ def _second_iso(moment: datetime) -> str:
     if utc.microsecond:
         utc = utc.replace(microsecond=0) + timedelta(seconds=1)
     return utc.isoformat(timespec="seconds")
+
+
+def _instant(value: int) -> datetime:
+    from datetime import timedelta
+
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=value)
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _utc(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _label_bounds(window: Window, label: str | None) -> tuple[int, int] | None:
+    """[since, until) of period `label` clipped to the window (epoch microseconds), the
+    whole window for None; None when the window has no such period."""
+    from kpi.compute import periods
+
+    if label is None:
+        return window.since, window.until
+    if label not in window.labels:
+        return None
+    every = "week" if _period(window.period) == "week" else "month"
+    for name, start, end in periods(_instant(window.since), _instant(window.until), every):
+        if name == label:
+            return micros(start) or 0, micros(end) or 0
+    return None
 
 
 def _period(period: str) -> str:

@@ -11,7 +11,7 @@ import pytest
 
 from app.kpi_report import build_report, leads_behind
 from kpi.export import report_dict
-from sync.kpi_store import METRICS
+from sync.kpi_store import METRICS, SLA_METRICS
 from sync.runner import open_store, run_once
 from tests.clock import HISTORY_START, REPORT_START
 from tests.e2e.conftest import settings_for, started
@@ -75,8 +75,9 @@ def test_given_an_owner_the_sql_report_counts_only_that_owners_leads(synced) -> 
 
 
 def cell(report: dict, metric: str, label: str | None) -> int:
-    if metric == "sla_breaches":
-        return sum(r["breaches_open"] + r["breaches_closed"] for r in report["speed_to_lead"])
+    if metric in SLA_METRICS:
+        return sum(r[f"breaches_{state}"] for r in report["speed_to_lead"]
+                   for state in SLA_METRICS[metric])
     row = report["totals"] if label is None else next(
         p for p in report["periods"] if p["label"] == label)
     return row[metric]
@@ -92,7 +93,7 @@ def test_given_any_cell_the_drill_down_count_equals_the_report_number(synced) ->
         labels = [None, *(p["label"] for p in report["periods"])]
         nonzero = 0
         for metric in METRICS:
-            for label in labels if metric != "sla_breaches" else [None]:
+            for label in labels if metric not in SLA_METRICS else [None]:
                 count, lines = leads_behind(
                     settings, until=until, since=REPORT_START, metric=metric,
                     period_label=label, segment=segment, limit=5,
