@@ -79,7 +79,7 @@ def test_given_changed_leads_the_mirror_applies_only_them_and_equals_the_store(s
 @pytest.mark.parametrize(
     "filters",
     [{"period": "week"}, {"segment": "size=enterprise"}, {"segment": "channel=PAID_SEARCH"},
-     {"owner": OWNER}, {"owner": OWNER, "period": "week", "segment": "size=enterprise"}],
+     {"owner": OWNER}, {"owner": OWNER, "period": "week", "segment": "channel=PAID_SEARCH"}],
 )
 def test_given_filters_the_mirror_equals_the_store(state, filters) -> None:
     report = assert_mirror_equals_store(state, **filters)
