@@ -358,14 +358,21 @@ class KpiMirror:
         return int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] - before)
 
     def _insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        width = len(columns)
-        one = "(" + ",".join("?" * width) + ")"
-        for start in range(0, len(rows), 200):
-            part = rows[start : start + 200]
-            self._con.execute(
-                f"INSERT INTO {table} ({', '.join(columns)}) VALUES {','.join([one] * len(part))}",
-                [v for row in part for v in row],
-            )
+        """Small loads as multi-row INSERTs of SQL literals: DuckDB's Python parameter
+        binding costs milliseconds per value (it probes for pandas/numpy types), literals
+        do not. Values are the store's: text, integers or NULL."""
+        for start in range(0, len(rows), 500):
+            part = rows[start : start + 500]
+            values = ",".join("(" + ",".join(_literal(v) for v in row) + ")" for row in part)
+            self._con.execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values}")
+
+
+def _literal(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool | int):
+        return str(int(value))
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 _MIRRORS: dict[str, KpiMirror] = {}
