@@ -454,7 +454,7 @@ def parse_segment(value: str | None, dimensions: Sequence[str]) -> tuple[str, st
     return name, wanted
 
 
-Engine = Literal["sql", "replay"]
+Engine = Literal["sql", "store", "replay"]
 
 _ID_DIGITS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 
@@ -501,7 +501,9 @@ def build_report(
     that owner has (noted in the report).
 
     `engine="sql"` (the default) aggregates the per-lead facts the state store keeps
-    (`app.kpi_facts`, refreshed first) with set-based SQL; `engine="replay"` replays every
+    (`app.kpi_facts`, refreshed first) with set-based SQL, run on the process's DuckDB copy
+    of the facts (`sync.kpi_mirror`) when DuckDB can be imported, else on the store itself;
+    `engine="store"` always on the store (the fallback); `engine="replay"` replays every
     lead (the reference the equality tests compare with)."""
     from dataclasses import replace
 
@@ -528,7 +530,7 @@ def build_report(
                 facts = (f for f in facts if f.key in owned)
             report = compute(facts, plan.window, **common)
         else:
-            report = _sql_report(store, plan, problems, owner, common)
+            report = _sql_report(store, plan, problems, owner, common, engine)
         deletions = deletions_table(store.erasure.counts())
     report = replace(report, extra_tables=(*report.extra_tables, deletions))
     if problems.count:
@@ -605,20 +607,32 @@ def _sql_window(plan: _Plan) -> Any:
 
 
 def _sql_report(
-    store: StateStore, plan: _Plan, problems: Problems, owner: str | None, common: dict
+    store: StateStore, plan: _Plan, problems: Problems, owner: str | None, common: dict,
+    engine: Engine = "sql",
 ) -> KpiReport:
     from app.kpi_facts import ensure_facts
-    from kpi.compute import PROGRESSION_DAYS
-    from kpi.grouped import Grouped, assemble
+    from kpi.grouped import assemble
+    from sync.kpi_mirror import available, mirror_for
     from sync.kpi_store import Filters
 
     ensure_facts(
             store, plan.ctx, plan.folder, problems, facts_of=lead_facts_valid,
             engagement=engagement_by_period,
         )
-    kpi = store.kpi
     window, filters = _sql_window(plan), Filters(plan.window.segment_filter, owner)
-    grouped = Grouped(
+    if engine == "sql" and available():
+        labels = [(window.period, label) for label in window.labels]
+        with mirror_for(store).session(store, filters, labels) as kpi:
+            return assemble(_grouped(kpi, plan, window, filters), plan.window, **common)
+    return assemble(_grouped(store.kpi, plan, window, filters), plan.window, **common)
+
+
+def _grouped(kpi: Any, plan: _Plan, window: Any, filters: Any) -> Any:
+    """The report's GROUP BY queries, on the store (`StateStore.kpi`) or its DuckDB copy."""
+    from kpi.compute import PROGRESSION_DAYS
+    from kpi.grouped import Grouped
+
+    return Grouped(
         cohort=kpi.cohort(window, filters),
         medians=kpi.medians(window, filters, plan.dimensions),
         new_mqls=kpi.new_mqls(window, filters),
@@ -627,7 +641,6 @@ def _sql_report(
         handoffs=kpi.handoffs(plan.window.since, plan.window.until, filters),
         values=kpi.segment_values(filters),
     )
-    return assemble(grouped, plan.window, **common)
 
 
 # ------------------------------------------------------------------------------ drill-down

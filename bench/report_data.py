@@ -2,7 +2,9 @@
 test and benchmark: deterministic (seeded), plausible (companies by industry and size, job
 titles, original sources, ~20 activities a lead over email campaigns, webinars, white papers,
 page views and forms; MQL decisions, MQL follow-up Tasks and Salesforce links with owners for
-the leads that score high). Written with executemany in big transactions.
+the leads that score high, and their Salesforce outcomes as the outcome pull stores them:
+about half of those Leads in a SQL status (`funnel.toml [sql]`), a fifth converted with an
+opportunity, won or lost for a third each). Written with executemany in big transactions.
 
 `synthetic_facts` also writes `kpi_facts` rows derived from the same generated numbers (not
 from a replay), for timing the aggregation at sizes a replay would take hours to build.
@@ -62,7 +64,7 @@ def generate(path: Path, leads: int, *, seed: int = 16, until: datetime,
         )
     batch = 20_000
     for first in range(0, leads, batch):
-        contacts, acts, states, tasks, links = [], [], [], [], []
+        contacts, acts, states, tasks, links, records, opps = [], [], [], [], [], [], []
         for n in range(first, min(first + batch, leads)):
             key = f"lead{n:07d}@example{n % 97}.co.jp"
             created = start + timedelta(seconds=rng.random() * span * 0.97)
@@ -90,13 +92,46 @@ def generate(path: Path, leads: int, *, seed: int = 16, until: datetime,
                 stamp = min(since + timedelta(minutes=5), until).isoformat(timespec="seconds")
                 tasks.append((f"mql:{key}:1", key, "done", "{}", f"00T{n}", stamp, stamp))
                 links.append((key, "Lead", f"00Q{n:012d}", rng.choice(OWNERS), until.isoformat()))
+                records_row, opp = _outcome(rng, n, key, since, until)
+                records.append(records_row)
+                if opp is not None:
+                    opps.append(opp)
         with db.transaction():
             db.executemany("INSERT INTO contacts VALUES (?, ?, ?, ?, ?, ?)", contacts)
             db.executemany("INSERT INTO activities VALUES (?, ?, ?, ?, ?, ?)", acts)
             db.executemany("INSERT INTO mql_state VALUES (?, ?, ?, ?, ?, ?)", states)
             db.executemany("INSERT INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?)", tasks)
             db.executemany("INSERT INTO links VALUES (?, ?, ?, ?, ?)", links)
+            db.executemany(
+                "INSERT INTO sf_records (record_id, sobject, email, status, is_converted, "
+                "converted_at, converted_opportunity_id, mql_status, created_at, updated_at) "
+                "VALUES (?, 'Lead', ?, ?, ?, ?, ?, 'MQL', ?, ?)", records)
+            db.executemany(
+                "INSERT INTO sf_opportunities (opportunity_id, stage, is_closed, is_won, amount, "
+                "close_date, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", opps)
     return store
+
+
+def _outcome(rng: random.Random, n: int, key: str, since: datetime, until: datetime):
+    """One MQL lead's Salesforce Lead row (and opportunity row when converted)."""
+    room = max((until - since).total_seconds(), 60.0)
+    roll = rng.random()
+    status = "Working - Contacted" if roll < 0.5 else (
+        "Closed - Not Converted" if roll < 0.6 else "Open - Not Contacted")
+    converted = roll < 0.2
+    opp_id = f"006{n:012d}" if converted else None
+    at = since + timedelta(seconds=rng.random() * room)
+    record = (f"00Q{n:012d}", key, "Closed - Converted" if converted else status,
+              int(converted), at.date().isoformat() if converted else None, opp_id,
+              since.isoformat(), until.isoformat())
+    if opp_id is None:
+        return record, None
+    fate = rng.random()
+    closed, won = fate < 0.66, fate < 0.33
+    close = (at + timedelta(days=rng.randrange(1, 60))).date().isoformat()
+    stage = "Closed Won" if won else ("Closed Lost" if closed else "Prospecting")
+    return record, (opp_id, stage, int(closed), int(won), f"{rng.randrange(1, 90) * 100000}",
+                    close if closed else None, at.isoformat(), until.isoformat())
 
 
 def synthetic_facts(store: StateStore, *, seed: int, meta: dict[str, str],
@@ -113,6 +148,12 @@ def synthetic_facts(store: StateStore, *, seed: int, meta: dict[str, str],
               "behaviour": ["engaged", "active", "dormant", "unengaged"]}
     db = store._db
     since = {r[0]: r[1] for r in db.execute("SELECT lead_key, since FROM mql_state")}
+    outcome = {
+        r[0]: r[1:] for r in db.execute(
+            "SELECT r.email, r.status, o.created_at, o.is_closed, o.is_won, o.close_date "
+            "FROM sf_records r LEFT JOIN sf_opportunities o "
+            "ON o.opportunity_id = r.converted_opportunity_id")
+    }
     rows = db.execute("SELECT email, hubspot_id, properties FROM contacts").fetchall()
     as_of = int(meta["as_of"])
     with db.transaction():
@@ -132,9 +173,21 @@ def synthetic_facts(store: StateStore, *, seed: int, meta: dict[str, str],
                 def lab(m):
                     return (None, None) if m is None else (period_label(m, "month"),
                                                            period_label(m, "week"))
+                found = outcome.get(key)
+                sql_flag, opp_at, won_at, lost_at = 0, None, None, None
+                if found is not None:
+                    status, converted, is_closed, is_won, close = found
+                    sql_flag = int(status in ("Working - Contacted", "Closed - Converted"))
+                    if converted:
+                        opp_at = micros(datetime.fromisoformat(converted))
+                        closed_at = micros(datetime.fromisoformat(close).replace(tzinfo=UTC)) \
+                            if close else None
+                        won_at = closed_at if is_won else None
+                        lost_at = closed_at if is_closed and not is_won else None
                 facts.append((key, hid, micros(created), *lab(created), channel, SEP.join(seg),
                               micros(mql), *lab(mql), micros(interest), *lab(interest),
-                              micros(mql), 0, 0, None, None, None, None, None, as_of,
+                              micros(mql), int(found is not None), sql_flag, None, opp_at,
+                              won_at, lost_at, None, as_of,
                               as_of + int(rng.random() * 60 * 86_400) * 1_000_000))
                 segs += [(key, d, v) for d, v in zip(dims, seg, strict=True)]
                 segs.append((key, "channel", channel))

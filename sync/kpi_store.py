@@ -19,7 +19,14 @@ Tables (migration "kpi facts" in `sync.state.MIGRATIONS`):
   recorded since the facts were refreshed (written in the same transactions,
   `StateStore.clear_dirty` / `record_decisions`); with the marks still in `dirty`, the leads
   whose facts may be out of date;
-- `kpi_meta`: the rules' content hash, the latest facts' moment and the dimensions.
+- `kpi_meta`: the rules' content hash, the latest facts' moment and the dimensions, the
+  facts' `generation` (new at every full rebuild) and `changes_floor` (see below);
+- `kpi_changes`: the change log an in-process copy of the facts (`sync.kpi_mirror`) follows:
+  every lead whose facts a write replaced or deleted, one row per lead and write, with a
+  monotonically increasing `seq`, in the write's own transaction. A full rebuild empties it
+  and starts a new `generation` (a copy of another generation reloads in full); once it
+  holds more than `CHANGES_KEPT` rows the oldest are pruned and `changes_floor` records the
+  last pruned `seq` (a copy that is further behind reloads in full).
 
 Each facts row also carries `facts_at` (the report end it was replayed to) and `valid_until`
 (the last moment time alone leaves it true, `app.kpi_report.facts_valid_until`): the row
@@ -31,6 +38,7 @@ Nothing here replays a lead: `app.kpi_facts` does, and writes the rows through `
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,6 +50,7 @@ from sync.lead_refs import CONTACT_PREFIX, EMAIL_PREFIX, email_ref
 from sync.state_rows import chunks
 
 BATCH = 5000  # leads per write transaction of a refresh or rebuild
+CHANGES_KEPT = 200_000  # rows of `kpi_changes` kept after a prune (about a day at 1M leads)
 SEP = "\x1f"  # between the segment values of `segkey`
 MQL_TASK_PREFIX = "mql:"  # connector keys of the MQL follow-up Tasks (the hand-offs)
 _US = 1_000_000
@@ -251,9 +260,14 @@ class KpiStore:
                 for table in ("kpi_facts", "kpi_segments", "kpi_engagement"):
                     db.execute(f"DELETE FROM {table}")
                 db.execute("DELETE FROM kpi_meta")
+                db.execute("DELETE FROM kpi_changes")
                 db.executemany(
                     "INSERT INTO kpi_meta VALUES (?, ?)",
-                    [("rebuild_hash", meta["rules_hash"]), ("rebuild_cursor", "")],
+                    [
+                        ("rebuild_hash", meta["rules_hash"]),
+                        ("rebuild_cursor", ""),
+                        ("generation", uuid.uuid4().hex),
+                    ],
                 )
         written = 0
         pending: list[Any] = []
@@ -263,6 +277,7 @@ class KpiStore:
                 if keys is not None:
                     self._delete(db, [i[0][0] for i in items])
                 count = self._insert(db, items)
+                self._log(db, [i[0][0] for i in items])
                 if keys is None and items:
                     db.execute(
                         "UPDATE kpi_meta SET value = ? WHERE name = 'rebuild_cursor'",
@@ -278,7 +293,10 @@ class KpiStore:
         written += commit(pending)
         with self._db.transaction() as db:
             if keys is not None:  # leads that have no facts any more (e.g. archived)
-                self._delete(db, sorted(set(keys) - set(self._written)))
+                gone = sorted(set(keys) - set(self._written))
+                self._delete(db, gone)
+                self._log(db, gone)
+            self._prune_changes(db)
             for chunk in chunks(marks_seen, 500):
                 db.execute(
                     f"DELETE FROM kpi_stale WHERE ref IN ({','.join('?' * len(chunk))})", chunk
@@ -298,6 +316,35 @@ class KpiStore:
         if "rebuild_cursor" not in meta:
             return None
         return meta.get("rebuild_hash", ""), meta["rebuild_cursor"]
+
+    def changes_since(self, seq: int) -> tuple[int, list[str]]:
+        """(the last `seq` logged, the lead keys whose facts changed after `seq`)."""
+        rows = self._db.execute(
+            "SELECT seq, lead_key FROM kpi_changes WHERE seq > ? ORDER BY seq", (seq,)
+        ).fetchall()
+        last = int(rows[-1][0]) if rows else self.last_change()
+        return last, sorted({r[1] for r in rows})
+
+    def last_change(self) -> int:
+        row = self._db.execute("SELECT max(seq) FROM kpi_changes").fetchone()
+        return int(row[0] or 0)
+
+    @staticmethod
+    def _log(db: Database, keys: Sequence[str]) -> None:
+        db.executemany("INSERT INTO kpi_changes (lead_key) VALUES (?)", [(k,) for k in keys])
+
+    @staticmethod
+    def _prune_changes(db: Database) -> None:
+        low, high = db.execute("SELECT min(seq), max(seq) FROM kpi_changes").fetchone()
+        if low is None or int(high) - int(low) < 2 * CHANGES_KEPT:
+            return
+        floor = int(high) - CHANGES_KEPT
+        db.execute("DELETE FROM kpi_changes WHERE seq <= ?", (floor,))
+        db.execute(
+            "INSERT INTO kpi_meta VALUES ('changes_floor', ?) ON CONFLICT(name) DO UPDATE "
+            "SET value = excluded.value",
+            (str(floor),),
+        )
 
     @staticmethod
     def _delete(db: Database, keys: Sequence[str]) -> None:
@@ -400,7 +447,10 @@ class KpiStore:
                 f"u AS ({' UNION ALL '.join(groups)}), "
                 "r AS (SELECT d, g, v, row_number() OVER (PARTITION BY d, g ORDER BY v) AS n, "
                 "count(*) OVER (PARTITION BY d, g) AS t FROM u WHERE v IS NOT NULL) "
-                "SELECT d, g, v FROM r WHERE n = (t + 1) / 2 OR n = (t + 2) / 2 ORDER BY d, g, n"
+                # the middle row(s): n = t/2 and t/2 + 1 for an even t, (t + 1)/2 for an odd
+                # one; written without division (`/` is integer on SQLite and PostgreSQL,
+                # fractional on DuckDB), so the same text runs on all three
+                "SELECT d, g, v FROM r WHERE 2 * n BETWEEN t AND t + 2 ORDER BY d, g, n"
             )
             for d, g, v in self._db.execute(sql, [*params, *dimensions]):
                 out.setdefault((d, g), {}).setdefault(kind, []).append(int(v))

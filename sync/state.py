@@ -266,6 +266,8 @@ MIGRATIONS: tuple[str, ...] = (
     # values, engagement per lead and period, leads whose facts may be stale, and the rules'
     # hash and moment the facts were computed under; per lead, the moment its facts were
     # computed at and the last moment time alone leaves them true (`scoring.validity`).
+    # kpi mirror: `kpi_changes` logs every lead whose facts a write replaced or deleted, in
+    # order (`seq`), so an in-process DuckDB copy applies only what changed (`sync.kpi_mirror`).
     """
     CREATE TABLE kpi_facts (
         lead_key TEXT PRIMARY KEY, hubspot_id TEXT, created BIGINT NOT NULL,
@@ -291,6 +293,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX kpi_engagement_label ON kpi_engagement(period, label);
     CREATE TABLE kpi_stale (ref TEXT PRIMARY KEY);
     CREATE TABLE kpi_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE kpi_changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, lead_key TEXT NOT NULL);
     CREATE INDEX tasks_lead ON tasks(lead_key);
     """,
 )

@@ -1,0 +1,399 @@
+"""An in-process DuckDB copy of the KPI facts (`sync.kpi_store`) that the report's aggregation
+queries run on: the state store (SQLite or PostgreSQL) stays the source of truth, DuckDB is
+the column store that scans a million fact rows in milliseconds.
+
+Why two engines: the state store is a row store tuned for the sync's many small
+transactions (a lead's rows written together, looked up by key); the report reads a few
+columns of every lead and groups them, which a columnar, vectorised engine does 20-100x
+faster (docs/reporting.md, docs/benchmarks.md). DuckDB runs in the process (the `duckdb`
+wheel, no server, no extension: nothing is downloaded).
+
+What is copied (only the columns the aggregation reads):
+
+- `kpi_facts`: the facts without `hubspot_id`, `amount`, `facts_at`, `valid_until`; the
+  week / month labels are recomputed in DuckDB from the instants (UTC, as
+  `kpi.compute.period_label`), so the load carries 13 columns instead of 23;
+- `kpi_segments`: derived from `segkey` and `channel` (the store's `kpi_segments` holds the
+  same pairs), not read from the store;
+- `kpi_engagement`: loaded per (period, label) when a report first asks for that label;
+- `tasks`: the MQL follow-up Tasks (`mql:` keys; lead key, creation time), the hand-offs;
+- `links`: filled per query with the owner's leads when a report filters by owner.
+
+Kept current incrementally: `refresh` reads the store's change log (`kpi_changes`) after the
+last `seq` applied, deletes those leads here and copies their rows again (a lead with no row
+left in the store is gone here too). A new facts `generation` (full rebuild) or a log pruned
+past the copy's last `seq` reloads in full. The Tasks are compared by (count, latest
+creation time) and topped up from the latest time seen, reloaded when that does not add up.
+
+Loading: rows are fetched from the store in one query per table and handed to DuckDB
+through a CSV file in the temp directory (csv writer and DuckDB's CSV reader are both C);
+small deltas go through multi-row INSERTs. One copy per state store per process
+(`mirror_for`): the dashboard keeps it across requests, `connector report` builds one per
+run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, cast
+
+from kpi.model import CHANNEL_DIMENSION
+from sync.kpi_store import MQL_TASK_PREFIX, SEP, Filters, KpiStore
+from sync.state_rows import chunks
+
+if TYPE_CHECKING:
+    from sync.db import Database
+    from sync.state import StateStore
+
+LOAD_COLUMNS = (
+    "lead_key",
+    "created",
+    "channel",
+    "segkey",
+    "first_mql",
+    "first_interest",
+    "first_comparison",
+    "has_outcome",
+    "sql_flag",
+    "sql_at",
+    "opportunity_at",
+    "won_at",
+    "lost_at",
+)
+_TEXT = ("lead_key", "channel", "segkey")
+ENGAGEMENT_LOAD = (
+    "lead_key", "period", "label", "delivered", "opened", "clicked", "registered", "attended",
+    "downloads",
+)
+_CSV_FROM = 2000  # rows: from this many on, a load goes through a CSV file
+_MAX_MIRRORS = 4  # copies kept per process (one per state store)
+
+
+def available() -> bool:
+    """True when DuckDB can be imported (else the report aggregates on the store itself)."""
+    import importlib.util
+
+    return importlib.util.find_spec("duckdb") is not None
+
+
+class _Rows:
+    """What `KpiStore`'s aggregation methods read from `Database.execute`: rows to iterate."""
+
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        self._rows = rows
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return iter(self._rows)
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return self._rows
+
+
+class _DuckDatabase:
+    """The slice of `sync.db.Database` the aggregation queries use, on a DuckDB connection."""
+
+    dialect = "duckdb"
+
+    def __init__(self, con: Any) -> None:
+        self.con = con
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> _Rows:
+        return _Rows(self.con.execute(sql, list(params)).fetchall())
+
+
+_FACTS_SELECT = """
+    SELECT lead_key, created, strftime(make_timestamp(created), '%Y-%m') AS created_month,
+        printf('%04d-W%02d', isoyear(make_timestamp(created)), week(make_timestamp(created)))
+            AS created_week,
+        coalesce(channel, '') AS channel, coalesce(segkey, '') AS segkey, first_mql,
+        CASE WHEN first_mql IS NOT NULL THEN strftime(make_timestamp(first_mql), '%Y-%m') END
+            AS mql_month,
+        CASE WHEN first_mql IS NOT NULL THEN printf('%04d-W%02d',
+            isoyear(make_timestamp(first_mql)), week(make_timestamp(first_mql))) END AS mql_week,
+        first_interest,
+        CASE WHEN first_interest IS NOT NULL
+            THEN strftime(make_timestamp(first_interest), '%Y-%m') END AS interest_month,
+        CASE WHEN first_interest IS NOT NULL THEN printf('%04d-W%02d',
+            isoyear(make_timestamp(first_interest)), week(make_timestamp(first_interest))) END
+            AS interest_week,
+        first_comparison, has_outcome, sql_flag, sql_at, opportunity_at, won_at, lost_at
+    FROM staged_facts
+"""
+
+
+class KpiMirror:
+    """A DuckDB copy of one state store's KPI facts; `session` brings it up to date and
+    hands out the aggregation queries (`KpiStore`'s, run on the copy)."""
+
+    def __init__(self) -> None:
+        import duckdb
+
+        self._con = duckdb.connect()
+        self._lock = threading.Lock()
+        self._generation: str | None = None
+        self._seq = 0
+        self._dimensions: tuple[str, ...] = ()
+        self._labels: set[tuple[str, str]] = set()
+        self._tasks: tuple[int, str | None] = (0, None)
+        self.queries = KpiStore(cast("Database", _DuckDatabase(self._con)), cast(Any, None))
+        self.last_refresh: dict[str, Any] = {}
+        self._create()
+
+    # ------------------------------------------------------------------ public
+    @contextlib.contextmanager
+    def session(
+        self, store: StateStore, filters: Filters, labels: Sequence[tuple[str, str]] = ()
+    ) -> Iterator[KpiStore]:
+        """The copy brought up to date with `store` (and holding the engagement of the
+        (period, label) pairs in `labels`, and the owner's leads of `filters`), locked for the
+        caller's queries."""
+        with self._lock:
+            self.refresh(store)
+            self._ensure_labels(store, labels)
+            self._owner(store, filters.owner)
+            yield self.queries
+
+    def refresh(self, store: StateStore) -> None:
+        """Apply the store's changes since the last refresh (a full load the first time)."""
+        meta = store.kpi.meta()
+        generation = meta.get("generation", "")
+        floor = int(meta.get("changes_floor", "0") or 0)
+        dimensions = tuple(d for d in meta.get("dimensions", "").split(SEP) if d)
+        if (
+            self._generation != generation
+            or dimensions != self._dimensions
+            or self._seq < floor
+            or store.kpi.last_change() < self._seq
+        ):
+            self._load_all(store, generation, dimensions)
+        else:
+            last, keys = store.kpi.changes_since(self._seq)
+            self._apply(store, keys)
+            self._seq = last
+            self.last_refresh = {"mode": "delta", "leads": len(keys)}
+        self._refresh_tasks(store)
+
+    def close(self) -> None:
+        self._con.close()
+
+    # ------------------------------------------------------------------ loading
+    def _create(self) -> None:
+        con = self._con
+        con.execute(
+            "CREATE TABLE staged_facts (lead_key VARCHAR, created BIGINT, channel VARCHAR, "
+            "segkey VARCHAR, first_mql BIGINT, first_interest BIGINT, first_comparison BIGINT, "
+            "has_outcome INTEGER, sql_flag INTEGER, sql_at BIGINT, opportunity_at BIGINT, "
+            "won_at BIGINT, lost_at BIGINT)"
+        )
+        con.execute(f"CREATE TABLE kpi_facts AS {_FACTS_SELECT} LIMIT 0")
+        con.execute(
+            "CREATE TABLE kpi_segments (lead_key VARCHAR, dimension VARCHAR, value VARCHAR)"
+        )
+        con.execute(
+            "CREATE TABLE kpi_engagement (lead_key VARCHAR, period VARCHAR, label VARCHAR, "
+            "delivered BIGINT, opened BIGINT, clicked BIGINT, registered BIGINT, "
+            "attended BIGINT, downloads BIGINT)"
+        )
+        con.execute(
+            "CREATE TABLE tasks (connector_key VARCHAR, lead_key VARCHAR, created_at VARCHAR)"
+        )
+        con.execute("CREATE TABLE links (lead_key VARCHAR, owner_id VARCHAR)")
+
+    def _load_all(self, store: StateStore, generation: str, dimensions: tuple[str, ...]) -> None:
+        con = self._con
+        seq = store.kpi.last_change()  # read first: a change written meanwhile comes again
+        for table in ("kpi_facts", "kpi_segments", "kpi_engagement", "staged_facts"):
+            con.execute(f"DELETE FROM {table}")
+        self._dimensions = dimensions
+        rows = store._db.execute(f"SELECT {', '.join(LOAD_COLUMNS)} FROM kpi_facts")
+        count = self._stage("staged_facts", LOAD_COLUMNS, rows)
+        self._from_staged()
+        labels, self._labels = self._labels, set()
+        self._ensure_labels(store, sorted(labels))
+        self._generation, self._seq = generation, seq
+        self.last_refresh = {"mode": "full", "leads": count}
+
+    def _from_staged(self) -> None:
+        con = self._con
+        con.execute(f"INSERT INTO kpi_facts {_FACTS_SELECT}")
+        parts = [
+            f"SELECT lead_key, ? AS dimension, string_split(segkey, chr(31))[{n}] AS value "
+            "FROM staged_facts"
+            for n in range(1, len(self._dimensions) + 1)
+        ]
+        parts.append("SELECT lead_key, ? AS dimension, channel AS value FROM staged_facts")
+        con.execute(
+            f"INSERT INTO kpi_segments {' UNION ALL '.join(parts)}",
+            [*self._dimensions, CHANNEL_DIMENSION],
+        )
+        con.execute("DELETE FROM staged_facts")
+
+    def _apply(self, store: StateStore, keys: list[str]) -> None:
+        """Replace the copied rows of `keys` with the store's (none: the lead is gone)."""
+        if not keys:
+            return
+        con = self._con
+        con.execute("CREATE OR REPLACE TEMP TABLE changed (lead_key VARCHAR)")
+        self._insert("changed", ("lead_key",), [(k,) for k in keys])
+        for table in ("kpi_facts", "kpi_segments", "kpi_engagement"):
+            con.execute(f"DELETE FROM {table} WHERE lead_key IN (SELECT lead_key FROM changed)")
+        facts: list[tuple[Any, ...]] = []
+        engagement: list[tuple[Any, ...]] = []
+        for chunk in chunks(keys, 500):
+            marks = ",".join("?" * len(chunk))
+            facts += store._db.execute(
+                f"SELECT {', '.join(LOAD_COLUMNS)} FROM kpi_facts WHERE lead_key IN ({marks})",
+                chunk,
+            ).fetchall()
+            if self._labels:
+                engagement += [
+                    r
+                    for r in store._db.execute(
+                        f"SELECT {', '.join(ENGAGEMENT_LOAD)} FROM kpi_engagement "
+                        f"WHERE lead_key IN ({marks})",
+                        chunk,
+                    ).fetchall()
+                    if (r[1], r[2]) in self._labels
+                ]
+        self._stage("staged_facts", LOAD_COLUMNS, facts)
+        self._from_staged()
+        self._stage("kpi_engagement", ENGAGEMENT_LOAD, engagement)
+
+    def _ensure_labels(self, store: StateStore, labels: Sequence[tuple[str, str]]) -> None:
+        """Copy the engagement rows of the (period, label) pairs not copied yet."""
+        wanted = sorted(set(labels) - self._labels)
+        for period in sorted({p for p, _ in wanted}):
+            names = [label for p, label in wanted if p == period]
+            for chunk in chunks(names, 500):
+                marks = ",".join("?" * len(chunk))
+                rows = store._db.execute(
+                    f"SELECT {', '.join(ENGAGEMENT_LOAD)} FROM kpi_engagement "
+                    f"WHERE period = ? AND label IN ({marks})",
+                    [period, *chunk],
+                )
+                self._stage("kpi_engagement", ENGAGEMENT_LOAD, rows)
+        self._labels.update(wanted)
+
+    def _refresh_tasks(self, store: StateStore) -> None:
+        """The MQL follow-up Tasks: topped up from the latest creation time seen, reloaded
+        when the count does not add up (a Task removed or dated earlier)."""
+        like = MQL_TASK_PREFIX + "%"
+        count, latest = store._db.execute(
+            "SELECT count(*), max(created_at) FROM tasks WHERE connector_key LIKE ?", (like,)
+        ).fetchone()
+        found = (int(count), latest)
+        if found == self._tasks:
+            return
+        con = self._con
+        if self._tasks[1] is not None and latest is not None and latest >= self._tasks[1]:
+            since = self._tasks[1]
+            rows = store._db.execute(
+                "SELECT connector_key, lead_key, created_at FROM tasks "
+                "WHERE connector_key LIKE ? AND created_at >= ?",
+                (like, since),
+            ).fetchall()
+            con.execute("DELETE FROM tasks WHERE created_at >= ?", [since])
+            self._insert("tasks", ("connector_key", "lead_key", "created_at"), rows)
+            if con.execute("SELECT count(*) FROM tasks").fetchone()[0] == found[0]:
+                self._tasks = found
+                return
+        con.execute("DELETE FROM tasks")
+        rows = store._db.execute(
+            "SELECT connector_key, lead_key, created_at FROM tasks WHERE connector_key LIKE ?",
+            (like,),
+        )
+        self._stage("tasks", ("connector_key", "lead_key", "created_at"), rows)
+        self._tasks = found
+
+    def _owner(self, store: StateStore, owner: str | None) -> None:
+        self._con.execute("DELETE FROM links")
+        if owner is not None:
+            keys = sorted(store.kpi.owned_keys(owner))
+            self._insert("links", ("lead_key", "owner_id"), [(k, owner) for k in keys])
+
+    # ------------------------------------------------------------------ row transport
+    def _stage(self, table: str, columns: Sequence[str], rows: Any) -> int:
+        """Append `rows` (an iterable of tuples, read once) to `table`: through a CSV file
+        when there are many, else multi-row INSERTs. Returns the number of rows."""
+        head: list[tuple[Any, ...]] = []
+        iterator = iter(rows)
+        for row in iterator:
+            head.append(tuple(row))
+            if len(head) >= _CSV_FROM:
+                break
+        if len(head) < _CSV_FROM:
+            self._insert(table, columns, head)
+            return len(head)
+        fd, name = tempfile.mkstemp(prefix="connector-kpi-", suffix=".csv")
+        try:
+            with os.fdopen(fd, "w", newline="", encoding="utf-8") as out:
+                writer = csv.writer(out, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
+                writer.writerows(head)
+                writer.writerows(iterator)
+            return self._copy_csv(table, columns, name)
+        finally:
+            os.unlink(name)
+
+    def _copy_csv(self, table: str, columns: Sequence[str], name: str) -> int:
+        """CSV → table. The CSV writer writes None and "" alike (an empty field): the text
+        columns that are never NULL in the store are restored to "" by `_FACTS_SELECT`'s
+        coalesce; the others are numbers or labels (never empty), read as NULL."""
+        con = self._con
+        types = {r[0]: r[1] for r in con.execute(f"DESCRIBE {table}").fetchall()}
+        spec = ", ".join(f"'{c}': '{types[c]}'" for c in columns)
+        before = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        con.execute(
+            f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM read_csv("
+            f"'{name.replace(chr(39), chr(39) * 2)}', header = false, auto_detect = false, "
+            f"columns = {{{spec}}}, quote = '\"', escape = '\"', delim = ',')"
+        )
+        return int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] - before)
+
+    def _insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Small loads as multi-row INSERTs of SQL literals: DuckDB's Python parameter
+        binding costs milliseconds per value (it probes for pandas/numpy types), literals
+        do not. Values are the store's: text, integers or NULL."""
+        for start in range(0, len(rows), 500):
+            part = rows[start : start + 500]
+            values = ",".join("(" + ",".join(_literal(v) for v in row) + ")" for row in part)
+            self._con.execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values}")
+
+
+def _literal(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool | int):
+        return str(int(value))
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+_MIRRORS: dict[str, KpiMirror] = {}
+_MIRRORS_LOCK = threading.Lock()
+
+
+def mirror_for(store: StateStore) -> KpiMirror:
+    """The process's copy of `store`'s facts (created on first use; the most recently used
+    `_MAX_MIRRORS` are kept)."""
+    key = store.where
+    with _MIRRORS_LOCK:
+        mirror = _MIRRORS.pop(key, None) or KpiMirror()
+        _MIRRORS[key] = mirror  # most recent last
+        while len(_MIRRORS) > _MAX_MIRRORS:
+            _MIRRORS.pop(next(iter(_MIRRORS))).close()
+        return mirror
+
+
+def drop_mirrors() -> None:
+    """Forget every copy (tests; a process that wants its memory back)."""
+    with _MIRRORS_LOCK:
+        for mirror in _MIRRORS.values():
+            mirror.close()
+        _MIRRORS.clear()
