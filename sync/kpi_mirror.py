@@ -17,7 +17,8 @@ What is copied (only the columns the aggregation reads):
   same pairs), not read from the store;
 - `kpi_engagement`: loaded per (period, label) when a report first asks for that label;
 - `tasks`: the MQL follow-up Tasks (`mql:` keys; lead key, creation time), the hand-offs;
-- `links`: filled per query with the owner's leads when a report filters by owner.
+- `links`: filled per query with the owner's leads (as the store resolves the owner: the
+  pulled `sf_owners`, else the link's) when a report filters by owner; `sf_owners` is empty.
 
 Kept current incrementally: `refresh` reads the store's change log (`kpi_changes`) after the
 last `seq` applied, deletes those leads here and copies their rows again (a lead with no row
@@ -205,7 +206,11 @@ class KpiMirror:
         con.execute(
             "CREATE TABLE tasks (connector_key VARCHAR, lead_key VARCHAR, created_at VARCHAR)"
         )
-        con.execute("CREATE TABLE links (lead_key VARCHAR, owner_id VARCHAR)")
+        # The owner filter's SQL (`sync.kpi_store.OWNERS_SQL`) joins the link to the owner the
+        # last outcome pull read; here `links` holds the owner's leads as the store resolved
+        # them (`_owner`) and `sf_owners` stays empty, so the same SQL text selects them.
+        con.execute("CREATE TABLE links (lead_key VARCHAR, record_id VARCHAR, owner_id VARCHAR)")
+        con.execute("CREATE TABLE sf_owners (record_id VARCHAR, owner_id VARCHAR)")
 
     def _load_all(self, store: StateStore, generation: str, dimensions: tuple[str, ...]) -> None:
         con = self._con
