@@ -411,6 +411,25 @@ def deletions_table(counts: Mapping[str, int]) -> ExtraTable:
     )
 
 
+def retention_note(store: StateStore, since: datetime) -> str | None:
+    """When the report starts before the horizon of the last activity prune
+    (`state.activity_retention_days`), say that its earlier periods count only the
+    activities kept: both engines read what is stored (docs/deletions.md, Retention)."""
+    from sync.deletions import RETENTION_CURSOR
+
+    horizon = store.cursor(RETENTION_CURSOR)
+    if horizon is None or since >= horizon:
+        return None
+    day = horizon.date().isoformat()
+    return (
+        f"Activities before {day} were deleted by state.activity_retention_days: periods "
+        f"before {day} count only the activities kept (engagement, first interest and MQL "
+        f"may be lower than reported then). / {day} より前の行動履歴は "
+        f"state.activity_retention_days により削除済みです。それ以前の期間は残っている履歴"
+        "だけで集計されます。"
+    )
+
+
 # ------------------------------------------------------------------------------ command
 def speed_to_lead(
     store: StateStore, settings: Settings, *, since: datetime, until: datetime,
@@ -532,7 +551,10 @@ def build_report(
         else:
             report = _sql_report(store, plan, problems, owner, common, engine)
         deletions = deletions_table(store.erasure.counts())
+        retention = retention_note(store, plan.window.since)
     report = replace(report, extra_tables=(*report.extra_tables, deletions))
+    if retention is not None:
+        report = replace(report, notes=(*report.notes, retention))
     if problems.count:
         report = replace(report, notes=(*report.notes, *problems.notes()))
     if owner is not None:

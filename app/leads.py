@@ -48,13 +48,14 @@ def lead_history(
 
 
 def read_leads(store: StateStore) -> Iterator[LeadHistory]:
-    """Every stored lead (normalised email of a contact that is not archived), by email."""
+    """Every stored lead (normalised email of a contact that is not archived), by email,
+    with its contacts that are not archived (as the sync pipeline scores it)."""
     companies = Companies(store)
     emails = store.all_lead_emails()
     for start in range(0, len(emails), 500):
         chunk = emails[start : start + 500]
         by_email = store.contacts_by_email(chunk)
         for key in chunk:
-            members = by_email.get(key)
+            members = [m for m in by_email.get(key, ()) if not m.archived]
             if members:
                 yield lead_history(store, key, members, companies)

@@ -316,6 +316,7 @@ CAUSES = {
     "rule_version": "rule version changed",
     "sales_outcome": "sales outcome",
     "profile": "contact/company properties",
+    "merged": "contacts merged in HubSpot",
 }
 
 

@@ -113,6 +113,29 @@ class AccountStore:
             )
         return len(marks)
 
+    def drop_members(self, db: Database, lead_keys: Iterable[str]) -> set[str]:
+        """Inside the caller's transaction: these leads are no account's members any more
+        (archived, merged away, erased); their accounts are marked for the next account pass,
+        so a roll-up (engaged contacts, buying group) stops counting them. Returns the marks."""
+        keys = sorted(set(lead_keys))
+        marks: set[str] = set()
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            where = f"lead_key IN ({','.join('?' * len(chunk))})"
+            for company_id, domain in db.execute(
+                f"SELECT company_id, domain FROM account_members WHERE {where}", chunk
+            ):
+                mark = COMPANY + company_id if company_id else (DOMAIN + domain if domain else None)
+                if mark:
+                    marks.add(mark)
+            db.execute(f"DELETE FROM account_members WHERE {where}", chunk)
+        now = self._now_iso()
+        db.executemany(
+            "INSERT INTO account_dirty VALUES (?, ?) ON CONFLICT(mark) DO NOTHING",
+            [(mark, now) for mark in sorted(marks)],
+        )
+        return marks
+
     def members(self, company_ids: Iterable[str], domains: Iterable[str]) -> list[MemberRow]:
         """Members of these companies, and members without a company at these domains."""
         sql = ("SELECT lead_key, company_id, domain, score, jobtitle, last_activity_at "

@@ -49,6 +49,9 @@ log = logging.getLogger("connector.deletions")
 
 ARCHIVED_CURSOR = "archived_contacts"
 RECONCILE_CURSOR = "reconcile"
+# The retention horizon of the last prune that dropped activities: what happened before it
+# may be gone, so a report over earlier periods counts only what is left (its note says so).
+RETENTION_CURSOR = "activity_retention"
 PRIOR_STATUS = "Archive.Lead"  # `written` sobject holding a Lead's Status before archive
 
 
@@ -328,6 +331,10 @@ class Deletions:
         known = set(self.rules.by_kind)
         # kinds no rule reads
         kinds += [k for k in self.store.erasure.activity_kinds() if k not in known]
-        before = iso(now - timedelta(days=self.retention))
+        horizon = now - timedelta(days=self.retention)
+        before = iso(horizon)
         assert before is not None and math.isfinite(self.retention)
-        return self.store.erasure.prune_activities(sorted(set(kinds)), before)
+        pruned = self.store.erasure.prune_activities(sorted(set(kinds)), before)
+        if pruned:
+            self.store.set_cursors({RETENTION_CURSOR: horizon})
+        return pruned

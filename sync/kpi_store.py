@@ -641,6 +641,24 @@ class KpiStore:
     def all_keys(self) -> Iterator[str]:
         yield from (r[0] for r in self._db.execute("SELECT lead_key FROM kpi_facts"))
 
+    # ------------------------------------------------------------------ deletions (issue #18)
+    def drop_leads(self, db: Database, lead_keys: Iterable[str]) -> None:
+        """Inside the caller's transaction: these leads have no facts any more (merged away,
+        erased): their facts, segments, engagement and stale marks go."""
+        keys = sorted(set(lead_keys))
+        self._delete(db, keys)
+        db.executemany("DELETE FROM kpi_stale WHERE ref = ?", [(email_ref(k),) for k in keys])
+
+    def drop_rebuild_cursor(self, db: Database, lead_keys: Iterable[str]) -> bool:
+        """Inside the caller's transaction: forget an unfinished rebuild whose cursor is one
+        of `lead_keys` (an erased address must not stay as the cursor; the next report
+        rebuilds from the start). Returns whether it did."""
+        row = db.execute("SELECT value FROM kpi_meta WHERE name = 'rebuild_cursor'").fetchone()
+        if row is None or row[0] not in set(lead_keys):
+            return False
+        db.execute("DELETE FROM kpi_meta WHERE name IN ('rebuild_hash', 'rebuild_cursor')")
+        return True
+
 
 def _second_iso(moment: datetime) -> str:
     """`moment` as `tasks.created_at` text (UTC, to the second), rounded up so that a

@@ -353,9 +353,10 @@ class StateStore:
         self.scores = ScoreStore(self._db, self._clock)
         self.rejections = RejectionStore(self._db, self._clock)
         self.accounts = AccountStore(self._db, self._clock)
-        self.erasure = ErasureStore(self._db, self._clock)
-        self.deletion_writes = DeletionWriteStore(self._db, self._clock)
         self.kpi = KpiStore(self._db, self._clock)
+        # archive, merge and erasure drop a lead's account inputs and KPI facts too
+        self.erasure = ErasureStore(self._db, self._clock, kpi=self.kpi, accounts=self.accounts)
+        self.deletion_writes = DeletionWriteStore(self._db, self._clock)
 
     @property
     def where(self) -> str:
