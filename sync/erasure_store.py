@@ -84,6 +84,7 @@ KEYED: tuple[tuple[str, str, str], ...] = (
     # KPI facts (issue #16)
     ("kpi_facts", "lead_key", "email"),
     ("kpi_facts", "hubspot_id", "id"),
+    ("kpi_changes", "lead_key", "email"),
     ("kpi_segments", "lead_key", "email"),
     ("kpi_engagement", "lead_key", "email"),
 )

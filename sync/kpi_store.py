@@ -644,10 +644,20 @@ class KpiStore:
     # ------------------------------------------------------------------ deletions (issue #18)
     def drop_leads(self, db: Database, lead_keys: Iterable[str]) -> None:
         """Inside the caller's transaction: these leads have no facts any more (merged away,
-        erased): their facts, segments, engagement and stale marks go."""
+        erased): their facts, segments, engagement, stale marks and change-log rows go."""
         keys = sorted(set(lead_keys))
+        if not keys:
+            return
         self._delete(db, keys)
         db.executemany("DELETE FROM kpi_stale WHERE ref = ?", [(email_ref(k),) for k in keys])
+        # Not logged as a change: the log would hold an erased address again. A new
+        # generation makes every in-process copy (`sync.kpi_mirror`) reload in full instead.
+        db.executemany("DELETE FROM kpi_changes WHERE lead_key = ?", [(k,) for k in keys])
+        db.execute(
+            "INSERT INTO kpi_meta VALUES ('generation', ?) ON CONFLICT(name) DO UPDATE "
+            "SET value = excluded.value",
+            (uuid.uuid4().hex,),
+        )
 
     def drop_rebuild_cursor(self, db: Database, lead_keys: Iterable[str]) -> bool:
         """Inside the caller's transaction: forget an unfinished rebuild whose cursor is one

@@ -24,14 +24,11 @@ import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from core.config import Settings
 from core.errors import ConfigError
 from scoring import Rules, load_rules, validate_rules
-
-if TYPE_CHECKING:
-    from sync.score_store import ScoreStore
 
 log = logging.getLogger("connector.sync")
 
@@ -170,7 +167,13 @@ def end_swap(folder: Path) -> None:
     shutil.rmtree(folder / VERSIONS_FOLDER / STAGING, ignore_errors=True)
 
 
-def finish_swap(folder: Path, scores: ScoreStore) -> tuple[Swap, bool] | None:
+class SwapLog(Protocol):
+    """Where a finished swap is recorded (`sync.score_store.ScoreStore`)."""
+
+    def record_swap(self, swap: Swap) -> None: ...
+
+
+def finish_swap(folder: Path, scores: SwapLog) -> tuple[Swap, bool] | None:
     """Finish (or roll back) a begun swap and record it as a version event (once, by the
     swap's id); None when no swap was under way. Call under the run lock."""
     done = apply_swap(folder)
