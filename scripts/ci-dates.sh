@@ -46,7 +46,8 @@ EOF
 )
 
 # The e2e tests whose threads wait with timeouts (see above): run pinned on the real clock.
-REAL_CLOCK_TESTS=(tests/e2e/test_handoff_realtime.py tests/e2e/test_dashboard.py)
+REAL_CLOCK_TESTS=(tests/e2e/test_handoff_realtime.py tests/e2e/test_dashboard.py
+                  tests/e2e/test_deletions_merge.py)
 deselect=()
 for t in "${REAL_CLOCK_TESTS[@]}"; do deselect+=(--deselect "$t"); done
 
@@ -64,7 +65,7 @@ for case in "${cases[@]}"; do
     CONNECTOR_TEST_NOW=$now faketime -f "$shift_by" \
         $BIN/pytest -q -p no:cacheprovider tests/e2e -m "not slow" \
         "${deselect[@]}"
-    say "real-time hand-off and dashboard tests pinned at $now (machine clock as it is: see above)"
+    say "real-time hand-off, webhook-merge and dashboard tests pinned at $now (machine clock as it is: see above)"
     CONNECTOR_TEST_NOW=$now $BIN/pytest -q -p no:cacheprovider "${REAL_CLOCK_TESTS[@]}"
 done
 
