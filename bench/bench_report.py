@@ -92,8 +92,37 @@ def kpi_part(settings, until) -> float:
     return time.perf_counter() - started
 
 
+def full_report(path: Path) -> dict:
+    """The whole `build_report` (KPIs, agreement check, sales-rejection table, accounts,
+    speed-to-lead), in a fresh process (the copy's load counts), and its per-lead sections
+    timed apart afterwards."""
+    from app.feedback import with_rejection_table
+    from app.kpi_report import _plan, agreement_check, build_report, open_report_store
+    from kpi.model import KpiReport
+
+    settings = settings_for(path)
+    out: dict = {}
+    started = time.perf_counter()
+    report: KpiReport = build_report(settings, until=UNTIL)
+    out["seconds"] = time.perf_counter() - started
+    out["tables"] = [t.name for t in report.extra_tables]
+    plan = _plan(settings, until=UNTIL, since=None, period="month", segment=None)
+    started = time.perf_counter()
+    with open_report_store(settings) as store:
+        agreement = agreement_check(store, plan.ctx.funnel)
+    out["agreement_seconds"] = time.perf_counter() - started
+    out["differing"] = len(agreement.differing) if agreement else None
+    started = time.perf_counter()
+    with_rejection_table(report, settings, plan.window.since, UNTIL)
+    out["rejection_seconds"] = time.perf_counter() - started
+    out["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
 def child(mode: str, path: Path) -> dict:
     """Run one measurement in this process (called in a child)."""
+    if mode == "full":
+        return full_report(path)
     from sync.kpi_mirror import mirror_for
     from sync.state import StateStore
 
