@@ -15,7 +15,9 @@ What is copied (only the columns the aggregation reads):
   `kpi.compute.period_label`), so the load carries 13 columns instead of 23;
 - `kpi_segments`: derived from `segkey` and `channel` (the store's `kpi_segments` holds the
   same pairs), not read from the store;
-- `kpi_engagement`: loaded per (period, label) when a report first asks for that label;
+- `kpi_engagement`: loaded per (period, label) when a report first asks for that label,
+  each row given its lead's `segkey` and `channel` from the copied facts (so the report's
+  engagement query needs no join when it has no filter);
 - `tasks`: the MQL follow-up Tasks (`mql:` keys; lead key, creation time), the hand-offs;
 - `links`: filled per query with the owner's leads (as the store resolves the owner: the
   pulled `sf_owners`, else the link's) when a report filters by owner; `sf_owners` is empty.
@@ -201,7 +203,7 @@ class KpiMirror:
         con.execute(
             "CREATE TABLE kpi_engagement (lead_key VARCHAR, period VARCHAR, label VARCHAR, "
             "delivered BIGINT, opened BIGINT, clicked BIGINT, registered BIGINT, "
-            "attended BIGINT, downloads BIGINT)"
+            "attended BIGINT, downloads BIGINT, segkey VARCHAR, channel VARCHAR)"
         )
         con.execute(
             "CREATE TABLE tasks (connector_key VARCHAR, lead_key VARCHAR, created_at VARCHAR)"
@@ -271,6 +273,7 @@ class KpiMirror:
         self._stage("staged_facts", LOAD_COLUMNS, facts)
         self._from_staged()
         self._stage("kpi_engagement", ENGAGEMENT_LOAD, engagement)
+        self._engagement_groups()
 
     def _ensure_labels(self, store: StateStore, labels: Sequence[tuple[str, str]]) -> None:
         """Copy the engagement rows of the (period, label) pairs not copied yet."""
@@ -285,7 +288,20 @@ class KpiMirror:
                     [period, *chunk],
                 )
                 self._stage("kpi_engagement", ENGAGEMENT_LOAD, rows)
+        if wanted:
+            self._engagement_groups()
         self._labels.update(wanted)
+
+    def _engagement_groups(self) -> None:
+        """Give the engagement rows copied since the last call their lead's `segkey` and
+        `channel` (the report's engagement query then groups them without joining the
+        facts; `KpiStore._engagement_sql`). Rows whose lead has no facts keep NULL: the
+        join would drop them, the query skips them. A lead's facts and engagement are
+        copied again together when it changes (`_apply`)."""
+        self._con.execute(
+            "UPDATE kpi_engagement e SET segkey = f.segkey, channel = f.channel "
+            "FROM kpi_facts f WHERE f.lead_key = e.lead_key AND e.segkey IS NULL"
+        )
 
     def _refresh_tasks(self, store: StateStore) -> None:
         """The MQL follow-up Tasks: topped up from the latest creation time seen, reloaded

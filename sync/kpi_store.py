@@ -434,6 +434,8 @@ class KpiStore:
             "THEN opp_moment - first_mql END",
         }
         out: dict[tuple[str, str], dict[str, list[int]]] = {}
+        if getattr(self._db, "dialect", "") == "duckdb":
+            return self._duck_medians(window, filters, dimensions, values)
         for kind, expr in values.items():
             groups = [
                 f"SELECT 'period' AS d, created_{p} AS g, v FROM c",
@@ -458,6 +460,45 @@ class KpiStore:
             )
             for d, g, v in self._db.execute(sql, [*params, *dimensions]):
                 out.setdefault((d, g), {}).setdefault(kind, []).append(int(v))
+        return out
+
+    def _duck_medians(
+        self, window: Window, filters: Filters, dimensions: Sequence[str],
+        values: Mapping[str, str],
+    ) -> dict[tuple[str, str], dict[str, list[int]]]:
+        """`medians` in one DuckDB query: the lower middle value is `quantile_disc(v, 0.5)`
+        and the upper one `-quantile_disc(-v, 0.5)` (the same two rows the window query
+        ranks; one value when they are equal, whose mean is itself)."""
+        leads, params = self._leads(filters)
+        since, until, p = int(window.since), int(window.until), _period(window.period)
+        cols = ", ".join(f"{expr} AS {kind}" for kind, expr in values.items())
+        vals = ", ".join(values)
+        groups = [
+            f"SELECT 'period' AS d, created_{p} AS g, {vals} FROM c",
+            f"SELECT 'total' AS d, '' AS g, {vals} FROM c",
+            *(
+                f"SELECT x.dimension AS d, x.value AS g, {', '.join(f'c.{v}' for v in values)} "
+                "FROM c JOIN kpi_segments x ON x.lead_key = c.lead_key AND x.dimension = ?"
+                for _ in dimensions
+            ),
+        ]
+        middles = ", ".join(
+            f"quantile_disc({kind}, 0.5), -quantile_disc(-{kind}, 0.5)" for kind in values
+        )
+        sql = (
+            f"WITH {leads}, {self._steps(until)}, "
+            f"c AS (SELECT lead_key, created_{p}, {cols} FROM s "
+            f"WHERE m = 1 AND created >= {since} AND created < {until}), "
+            f"u AS ({' UNION ALL '.join(groups)}) "
+            f"SELECT d, g, {middles} FROM u GROUP BY d, g"
+        )
+        out: dict[tuple[str, str], dict[str, list[int]]] = {}
+        for d, g, *found in self._db.execute(sql, [*params, *dimensions]):
+            for n, kind in enumerate(values):
+                lo, hi = found[2 * n], found[2 * n + 1]
+                if lo is not None:
+                    middle = [int(lo)] if lo == hi else [int(lo), int(hi)]
+                    out.setdefault((d, g), {})[kind] = middle
         return out
 
     def new_mqls(self, window: Window, filters: Filters) -> list[tuple[Any, ...]]:
@@ -508,8 +549,19 @@ class KpiStore:
         return [tuple(r) for r in self._db.execute(sql, params)]
 
     def _engagement_sql(self, window: Window, filters: Filters) -> tuple[str, list[Any]]:
-        leads, params = self._leads(filters)
         marks = ",".join("?" * len(window.labels))
+        unfiltered = filters.segment is None and filters.cell is None and filters.owner is None
+        if unfiltered and getattr(self._db, "dialect", "") == "duckdb":
+            # the DuckDB copy's engagement rows carry their lead's segkey and channel
+            # (`sync.kpi_mirror`; NULL without facts, as the join drops them)
+            sql = (
+                "SELECT label, segkey, channel, sum(delivered), sum(opened), sum(clicked), "
+                "sum(registered), sum(attended), sum(downloads) FROM kpi_engagement "
+                f"WHERE segkey IS NOT NULL AND period = ? AND label IN ({marks}) "
+                "GROUP BY label, segkey, channel"
+            )
+            return sql, [window.period, *window.labels]
+        leads, params = self._leads(filters)
         sql = (
             f"WITH {leads} SELECT e.label, k.segkey, k.channel, sum(e.delivered), "
             "sum(e.opened), sum(e.clicked), sum(e.registered), sum(e.attended), "
@@ -703,6 +755,12 @@ class KpiStore:
 
     def segment_values(self, filters: Filters) -> list[tuple[str, str]]:
         """Every (dimension, value) among the leads that count."""
+        unfiltered = filters.segment is None and filters.cell is None and filters.owner is None
+        if unfiltered and getattr(self._db, "dialect", "") == "duckdb":
+            # the copy's segment rows are those of its facts' leads (`sync.kpi_mirror`):
+            # without a filter every one counts, and the join is not needed
+            rows = self._db.execute("SELECT dimension, value FROM kpi_segments GROUP BY 1, 2")
+            return [(r[0], r[1]) for r in rows]
         leads, params = self._leads(filters)
         sql = (
             f"WITH {leads} SELECT x.dimension, x.value FROM kpi_segments x "
