@@ -216,15 +216,22 @@ class OutcomeStore:
             "em AS (SELECT email AS k, MIN(CASE WHEN mql_status = ? THEN 1 ELSE 0 END) AS lo, "
             "MAX(CASE WHEN mql_status = ? THEN 1 ELSE 0 END) AS hi FROM sf_records "
             "WHERE email IS NOT NULL GROUP BY email), "
-            "ks AS (SELECT lead_key AS k FROM mql_state UNION "
-            "SELECT email FROM contacts WHERE email IS NOT NULL AND archived = 0), "
+            # only the leads either side may call MQL (the others agree on "not MQL"):
+            # decided MQL, or a record of theirs (by email or link) shows MQL; among the
+            # leads the check covers (a stored decision, or a contact not archived)
+            "ks AS (SELECT k FROM (SELECT lead_key AS k FROM mql_state WHERE qualified = 1 "
+            "UNION SELECT email FROM sf_records WHERE mql_status = ? "
+            "UNION SELECT l.lead_key FROM links l JOIN sf_records r "
+            "ON r.record_id = l.record_id WHERE r.mql_status = ?) c "
+            "WHERE k IN (SELECT lead_key FROM mql_state) OR k IN "
+            "(SELECT email FROM contacts WHERE email IS NOT NULL AND archived = 0)), "
             "v AS (SELECT ks.k AS k, COALESCE(m.qualified, 0) AS says, "
             "CASE WHEN lk.k IS NOT NULL THEN lk.s WHEN em.k IS NULL THEN 0 "
             "WHEN em.lo = em.hi THEN em.hi ELSE NULL END AS shows FROM ks "
             "LEFT JOIN mql_state m ON m.lead_key = ks.k LEFT JOIN lk ON lk.k = ks.k "
             "LEFT JOIN em ON em.k = ks.k) "
         )
-        args = [mql_value] * 3
+        args = [mql_value] * 5
         both = self._db.execute(
             sql + "SELECT count(*) FROM v WHERE says = 1 AND shows = 1", args
         ).fetchone()[0]
