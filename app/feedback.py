@@ -67,10 +67,12 @@ def mql_moment(rules: Rules, lead: LeadHistory, bounds: Sequence[datetime],
 
 
 def collect(
-    settings: Any, since: datetime, until: datetime
+    settings: Any, since: datetime, until: datetime, *, decisive_only: bool = False
 ) -> tuple[Rules, Path, list[LeadHistory], list[MqlFeedback], dict[str, bool]]:
     """Every MQL with a known outcome (see the module docstring); ConfigError without any
-    stored outcome."""
+    stored outcome. With `decisive_only`, only the MQLs that are rejected or accepted (what
+    the rejection table counts): the leads read are those a Salesforce record could make
+    so (`OutcomeStore.lead_keys_with_decisive_records`, set-based), not every lead."""
     folder = mappings_dir(settings)
     rules = load_rules(folder)
     funnel = load_funnel(folder)
@@ -78,7 +80,12 @@ def collect(
     with existing_store(settings) as store:
         if not store.outcomes.outcome_counts()["sf_records"]:
             raise ConfigError(NO_OUTCOMES)
-        leads = list(read_leads(store))
+        only = (
+            store.outcomes.lead_keys_with_decisive_records(_deciding_statuses(funnel))
+            if decisive_only
+            else None
+        )
+        leads = list(read_leads(store, only))
         keys = [lead.key for lead in leads]
         outcomes = store.outcomes.outcomes_for(keys)
         states = store.mql_states(keys)
@@ -88,6 +95,8 @@ def collect(
     found = []
     for lead in leads:
         if lead.key not in labels and lead.key not in rejected:
+            continue
+        if decisive_only and lead.key not in rejected and labels.get(lead.key) is not True:
             continue
         state = states.get(lead.key)
         outcome = outcomes.get(lead.key)
@@ -111,6 +120,17 @@ def collect(
             )
         )
     return rules, folder, leads, found, labels
+
+
+def _deciding_statuses(funnel: Funnel) -> set[str]:
+    """Lead statuses that can make an MQL rejected or accepted (`_rejected`, a positive
+    `[backtest]` stage); Contacts, conversions and opportunities decide by themselves."""
+    statuses = set(funnel.rejected_statuses())
+    if "sql" in funnel.backtest.positive:
+        statuses |= set(funnel.sql.lead_statuses)
+    if "lost" in funnel.backtest.positive:
+        statuses |= set(funnel.lost.lead_statuses)
+    return statuses
 
 
 def _rejected(outcomes: Mapping[str, Any], funnel: Funnel) -> set[str]:
@@ -212,9 +232,10 @@ def with_rejection_table(
 ) -> KpiReport:
     """`report` with the `rejections` table appended; unchanged while no outcome is stored."""
     try:
-        data = run_rejections(settings, since, until)
+        _, _, _, found, _ = collect(settings, since, until, decisive_only=True)
     except ConfigError:
         return report
+    data = {"rows": rejection_rows(found)}
     return replace(report, extra_tables=(*report.extra_tables, rejection_table(data)))
 
 

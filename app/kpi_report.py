@@ -633,7 +633,7 @@ def _sql_report(
     engine: Engine = "sql",
 ) -> KpiReport:
     from app.kpi_facts import ensure_facts
-    from kpi.grouped import assemble
+    from kpi.grouped import assemble, assemble_folded
     from sync.kpi_mirror import available, mirror_for
     from sync.kpi_store import Filters
 
@@ -645,7 +645,7 @@ def _sql_report(
     if engine == "sql" and available():
         labels = [(window.period, label) for label in window.labels]
         with mirror_for(store).session(store, filters, labels) as kpi:
-            return assemble(_grouped(kpi, plan, window, filters), plan.window, **common)
+            return assemble_folded(_folded(kpi, plan, window, filters), plan.window, **common)
     return assemble(_grouped(store.kpi, plan, window, filters), plan.window, **common)
 
 
@@ -661,6 +661,19 @@ def _grouped(kpi: Any, plan: _Plan, window: Any, filters: Any) -> Any:
         progression=kpi.progression(window, filters, PROGRESSION_DAYS),
         engagement=kpi.engagement(window, filters),
         handoffs=kpi.handoffs(plan.window.since, plan.window.until, filters),
+        values=kpi.segment_values(filters),
+    )
+
+
+def _folded(kpi: Any, plan: _Plan, window: Any, filters: Any) -> Any:
+    """The report's GROUP BY queries folded into its rows by DuckDB (the copy's queries)."""
+    from kpi.compute import PROGRESSION_DAYS
+    from kpi.grouped import Folded
+
+    return Folded(
+        folded=kpi.folded(window, filters, plan.dimensions, PROGRESSION_DAYS,
+                          plan.window.since, plan.window.until),
+        medians=kpi.medians(window, filters, plan.dimensions),
         values=kpi.segment_values(filters),
     )
 

@@ -4,7 +4,7 @@ methods only."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 from core.config import Settings
@@ -47,11 +47,12 @@ def lead_history(
     return LeadHistory(key, primary, companies.get(primary.company_id), activities)
 
 
-def read_leads(store: StateStore) -> Iterator[LeadHistory]:
+def read_leads(store: StateStore, only: Iterable[str] | None = None) -> Iterator[LeadHistory]:
     """Every stored lead (normalised email of a contact that is not archived), by email,
-    with its contacts that are not archived (as the sync pipeline scores it)."""
+    with its contacts that are not archived (as the sync pipeline scores it); with `only`,
+    just those of these lead keys."""
     companies = Companies(store)
-    emails = store.all_lead_emails()
+    emails = store.all_lead_emails() if only is None else sorted(set(only))
     for start in range(0, len(emails), 500):
         chunk = emails[start : start + 500]
         by_email = store.contacts_by_email(chunk)

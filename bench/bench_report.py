@@ -1,5 +1,6 @@
 """`connector report` at 10k, 100k and 1M leads (~20 activities each, Salesforce outcomes for
-the MQLs): the full report (`build_report`, aggregation on the DuckDB copy of the facts,
+the MQLs): the whole `build_report` with its agreement check and sales-rejection table (each
+also timed apart), the KPI part alone (aggregation on the DuckDB copy of the facts,
 `sync.kpi_mirror`, whose full load counts), the dashboard refresh after an incremental run
 of 50 changed leads (in a process whose copy is loaded already, as the dashboard's: new
 activities stored and the leads processed as a run does, their facts replayed, the copy's
@@ -92,8 +93,37 @@ def kpi_part(settings, until) -> float:
     return time.perf_counter() - started
 
 
+def full_report(path: Path) -> dict:
+    """The whole `build_report` (KPIs, agreement check, sales-rejection table, accounts,
+    speed-to-lead), in a fresh process (the copy's load counts), and its per-lead sections
+    timed apart afterwards."""
+    from app.feedback import with_rejection_table
+    from app.kpi_report import _plan, agreement_check, build_report, open_report_store
+    from kpi.model import KpiReport
+
+    settings = settings_for(path)
+    out: dict = {}
+    started = time.perf_counter()
+    report: KpiReport = build_report(settings, until=UNTIL)
+    out["seconds"] = time.perf_counter() - started
+    out["tables"] = [t.name for t in report.extra_tables]
+    plan = _plan(settings, until=UNTIL, since=None, period="month", segment=None)
+    started = time.perf_counter()
+    with open_report_store(settings) as store:
+        agreement = agreement_check(store, plan.ctx.funnel)
+    out["agreement_seconds"] = time.perf_counter() - started
+    out["differing"] = len(agreement.differing) if agreement else None
+    started = time.perf_counter()
+    with_rejection_table(report, settings, plan.window.since, UNTIL)
+    out["rejection_seconds"] = time.perf_counter() - started
+    out["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
 def child(mode: str, path: Path) -> dict:
     """Run one measurement in this process (called in a child)."""
+    if mode == "full":
+        return full_report(path)
     from sync.kpi_mirror import mirror_for
     from sync.state import StateStore
 
@@ -202,23 +232,29 @@ def main(argv: list[str] | None = None) -> int:
         result = duck_funnel(Path(path)) if mode == "duckdb" else child(mode, Path(path))
         print(json.dumps(result))
         return 0
-    header = (f"{'leads':>9} {'report s':>9} {'copy MB':>7} {'refresh s':>9} {'+1h s':>7} "
+    header = (f"{'leads':>9} {'full s':>7} {'(rej s)':>7} {'(agr s)':>7} {'KPI s':>7} "
+              f"{'copy MB':>7} {'refresh s':>9} {'+1h s':>7} "
               f"{'(leads)':>7} {'peak MB':>7} "
               f"{'funnel SQL s':>12} {'DuckDB s':>9} {'(load s)':>9}")
     lines = [header]
     for size in args.sizes:
         path = cached_store(size)
+        full = measure("full", path)
         refresh = measure("refresh", path)
         hour = measure("hour", path)
         yard = measure("duckdb", path)
         funnel = sql_funnel(path)
         lines.append(
-            f"{size:>9} {refresh['report_seconds']:>9.2f} {refresh['mirror_mb']:>7.0f} "
+            f"{size:>9} {full['seconds']:>7.2f} {full['rejection_seconds']:>7.2f} "
+            f"{full['agreement_seconds']:>7.2f} "
+            f"{refresh['report_seconds']:>7.2f} {refresh['mirror_mb']:>7.0f} "
             f"{refresh['seconds']:>9.2f} {hour['seconds']:>7.2f} {hour['replayed']:>7} "
-            f"{max(refresh['maxrss_mb'], hour['maxrss_mb']):>7.0f} {funnel:>12.3f} "
+            f"{max(full['maxrss_mb'], refresh['maxrss_mb'], hour['maxrss_mb']):>7.0f} "
+            f"{funnel:>12.3f} "
             f"{yard['seconds']:>9.3f} {yard['load_seconds']:>9.1f}"
         )
-        print(f"  refresh: {refresh['delta']}, +1 h: {hour['delta']}, report of the second "
+        print(f"  full report tables {full['tables']}, {full['differing']} differing leads; "
+              f"refresh: {refresh['delta']}, +1 h: {hour['delta']}, report of the second "
               f"child {hour['report_seconds']:.2f} s, won {refresh['won']}", flush=True)
         print(lines[-1], flush=True)
     print("\n".join(lines))

@@ -15,7 +15,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from core.handoff import OwnerSpeed
@@ -45,7 +45,7 @@ SEP = "\x1f"
 _US = 1_000_000
 _DAY = 86400.0
 
-__all__ = ["PROGRESSION_DAYS", "SEP", "Grouped", "assemble"]
+__all__ = ["PROGRESSION_DAYS", "SEP", "Folded", "Grouped", "assemble", "assemble_folded"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +196,110 @@ def assemble(
             acc.moved += int(moved)
             acc.open += int(still_open)
 
-    middles = grouped.medians
+    return _report(
+        window, spans, by_period, by_segment, total, cohort_by_month, grouped.medians,
+        dimensions=dimensions, costs=costs, agreement=agreement, outcomes_known=outcomes_known,
+        speed_to_lead=speed_to_lead, sla_hours=sla_hours,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Folded:
+    """The group queries folded by the database itself (`sync.kpi_store.KpiStore.folded`):
+    per query, rows (group, dimension, value, sums...) with group "t" (totals), "p" (per
+    period label; per UTC day "YYYY-MM-DD" for the hand-offs), "s" (per segment value) and,
+    for the cohort, "m" (per channel and month). The sums are in the order of the
+    `Grouped` rows' numbers. O(periods + segment values) rows."""
+
+    folded: Mapping[str, Sequence[tuple]]
+    medians: Mapping[tuple[str, str], Mapping[str, Sequence[int]]] = field(default_factory=dict)
+    values: Iterable[tuple[str, str]] = ()
+
+
+def assemble_folded(
+    grouped: Folded,
+    window: ReportWindow,
+    *,
+    dimensions: Sequence[str],
+    costs: Costs | None = None,
+    agreement: Agreement | None = None,
+    outcomes_known: bool = True,
+    speed_to_lead: Sequence[OwnerSpeed] = (),
+    sla_hours: float = 0.0,
+) -> KpiReport:
+    """`assemble`'s report from rows the database folded already: the same `KpiReport`."""
+    since, until, period = window.since, window.until, window.period
+    spans = periods(since, until, period)
+    by_period: dict[str, _Acc] = {label: _Acc() for label, _, _ in spans}
+    by_segment: dict[str, dict[str, _Acc]] = {d: defaultdict(_Acc) for d in dimensions}
+    total = _Acc()
+    for dimension, value in grouped.values:
+        if dimension in by_segment:
+            by_segment[dimension][value]
+
+    def target(g: str, d: str, v: str) -> _Acc | None:
+        if g == "t":
+            return total
+        if g == "p":
+            return by_period[v]
+        return by_segment[d][v] if d in by_segment else None
+
+    def rows(name: str) -> Iterable[tuple[_Acc, list[int]]]:
+        for g, d, v, *sums in grouped.folded.get(name, ()):
+            if g == "p" and name == "handoffs":
+                v = period_label(datetime.fromisoformat(v).replace(tzinfo=UTC), period)
+            acc = target(g, d, v) if g != "m" else None
+            if acc is not None:
+                yield acc, [int(n or 0) for n in sums]
+
+    cohort_by_month: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for g, channel, month, new, mqls, *_ in grouped.folded.get("cohort", ()):
+        if g == "m":
+            cohort_by_month[(month, channel)] = [int(new or 0), int(mqls or 0)]
+    for acc, (new, mqls, sqls, opp, won, lost, tm, oc, os_) in rows("cohort"):
+        acc.new_leads += new
+        acc.mqls += mqls
+        acc.sqls += sqls
+        acc.opportunities += opp
+        acc.won += won
+        acc.lost += lost
+        acc.to_mql_sum += tm
+        acc.to_opp_count += oc
+        acc.to_opp_sum += os_
+    for acc, (count,) in rows("new_mqls"):
+        acc.new_mqls += count
+    for acc, (count,) in rows("handoffs"):
+        acc.handoffs += count
+    for acc, numbers in rows("engagement"):
+        acc.engagement = acc.engagement + Engagement(*numbers)
+    for acc, (reached, moved, still_open) in rows("progression"):
+        acc.reached_interest += reached
+        acc.moved += moved
+        acc.open += still_open
+    return _report(
+        window, spans, by_period, by_segment, total, cohort_by_month, grouped.medians,
+        dimensions=dimensions, costs=costs, agreement=agreement, outcomes_known=outcomes_known,
+        speed_to_lead=speed_to_lead, sla_hours=sla_hours,
+    )
+
+
+def _report(
+    window: ReportWindow,
+    spans: Sequence[tuple[str, datetime, datetime]],
+    by_period: Mapping[str, _Acc],
+    by_segment: Mapping[str, Mapping[str, _Acc]],
+    total: _Acc,
+    cohort_by_month: Mapping[tuple[str, str], list[int]],
+    middles: Mapping[tuple[str, str], Mapping[str, Sequence[int]]],
+    *,
+    dimensions: Sequence[str],
+    costs: Costs | None,
+    agreement: Agreement | None,
+    outcomes_known: bool,
+    speed_to_lead: Sequence[OwnerSpeed],
+    sla_hours: float,
+) -> KpiReport:
+    since, until = window.since, window.until
     entries = _cost_entries(costs, window.segment_filter)
     period_rows = tuple(
         by_period[label].row(

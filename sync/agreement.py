@@ -176,25 +176,49 @@ def check_agreement(
 def agreement_from_store(store: StateStore, funnel: Funnel | None = None) -> AgreementReport:
     """`check_agreement` over everything the state store holds: every lead's stored MQL
     decision, its Salesforce record as last pulled (and updated with the writes Salesforce
-    confirmed since, see `OutcomeSync.follow_writes`) and what the connector wrote there."""
+    confirmed since, see `OutcomeSync.follow_writes`) and what the connector wrote there.
+
+    Set-based: the leads on which both sides say MQL for certain are counted in SQL
+    (`OutcomeStore.mql_agreement_rows`); only the others (the differing ones, and those
+    whose record is chosen by preference among several) are read and checked in Python."""
     from sync.outcomes import Funnel
 
     funnel = funnel or Funnel()
-    field = funnel.salesforce.mql_status_field
-    decisions = {key: state.qualified for key, state in store.mql_decisions().items()}
-    keys = sorted(set(decisions) | set(store.all_lead_emails()))
+    mql_value = funnel.salesforce.mql_value
+    both, rest = store.outcomes.mql_agreement_rows(mql_value)
+    keys = [key for key, _ in rest]
+    states = store.mql_states(keys)
+    decisions = {key: state.qualified for key, state in states.items()}
     outcomes = store.outcomes.outcomes_for(keys)
+    found = check_agreement(
+        decisions, outcomes, _written(store, keys, outcomes, funnel), mql_value=mql_value
+    )
+    return AgreementReport(
+        connector_mqls=found.connector_mqls + both,
+        salesforce_mqls=found.salesforce_mqls + both,
+        both=found.both + both,
+        connector_only=found.connector_only,
+        salesforce_only=found.salesforce_only,
+        differences=found.differences,
+    )
+
+
+def _written(
+    store: StateStore, keys: list[str], outcomes: Mapping[str, LeadOutcome], funnel: Funnel
+) -> dict[str, str | None]:
+    """What the connector last wrote to the MQL status field of the record Salesforce's
+    answer comes from, per lead key."""
+    field = funnel.salesforce.mql_status_field
     links = store.links(keys)
     values = store.written(keys)
     written: dict[str, str | None] = {}
     for key in keys:
         outcome = outcomes.get(key)
         link = links.get(key)
-        # What was written to the record Salesforce's answer comes from.
         sobject = outcome.sobject if outcome else (link.sobject if link else None)
         if sobject is None:
             continue
         same_record = outcome is None or link is None or link.record_id == outcome.record_id
         value = values.get(key, {}).get(f"{sobject}.{field}") if same_record else None
         written[key] = None if value is None else str(value)
-    return check_agreement(decisions, outcomes, written, mql_value=funnel.salesforce.mql_value)
+    return written

@@ -401,6 +401,10 @@ class KpiStore:
         """Leads created in the window, per (period label, segkey, channel, month): new
         leads, MQLs, SQLs, opportunities, won, lost, to-MQL count and sum (microseconds),
         MQL-to-opportunity count and sum."""
+        sql, params = self._cohort_sql(window, filters)
+        return [tuple(r) for r in self._db.execute(sql, params)]
+
+    def _cohort_sql(self, window: Window, filters: Filters) -> tuple[str, list[Any]]:
         leads, params = self._leads(filters)
         since, until, p = int(window.since), int(window.until), _period(window.period)
         to_mql = "CASE WHEN first_mql > created THEN first_mql - created ELSE 0 END"
@@ -415,7 +419,7 @@ class KpiStore:
             f"FROM s WHERE created >= {since} AND created < {until} "
             f"GROUP BY created_{p}, segkey, channel, created_month"
         )
-        return [tuple(r) for r in self._db.execute(sql, params)]
+        return sql, params
 
     def medians(
         self, window: Window, filters: Filters, dimensions: Sequence[str]
@@ -430,6 +434,8 @@ class KpiStore:
             "THEN opp_moment - first_mql END",
         }
         out: dict[tuple[str, str], dict[str, list[int]]] = {}
+        if getattr(self._db, "dialect", "") == "duckdb":
+            return self._duck_medians(window, filters, dimensions, values)
         for kind, expr in values.items():
             groups = [
                 f"SELECT 'period' AS d, created_{p} AS g, v FROM c",
@@ -456,8 +462,51 @@ class KpiStore:
                 out.setdefault((d, g), {}).setdefault(kind, []).append(int(v))
         return out
 
+    def _duck_medians(
+        self, window: Window, filters: Filters, dimensions: Sequence[str],
+        values: Mapping[str, str],
+    ) -> dict[tuple[str, str], dict[str, list[int]]]:
+        """`medians` in one DuckDB query: the lower middle value is `quantile_disc(v, 0.5)`
+        and the upper one `-quantile_disc(-v, 0.5)` (the same two rows the window query
+        ranks; one value when they are equal, whose mean is itself)."""
+        leads, params = self._leads(filters)
+        since, until, p = int(window.since), int(window.until), _period(window.period)
+        cols = ", ".join(f"{expr} AS {kind}" for kind, expr in values.items())
+        vals = ", ".join(values)
+        groups = [
+            f"SELECT 'period' AS d, created_{p} AS g, {vals} FROM c",
+            f"SELECT 'total' AS d, '' AS g, {vals} FROM c",
+            *(
+                f"SELECT x.dimension AS d, x.value AS g, {', '.join(f'c.{v}' for v in values)} "
+                "FROM c JOIN kpi_segments x ON x.lead_key = c.lead_key AND x.dimension = ?"
+                for _ in dimensions
+            ),
+        ]
+        middles = ", ".join(
+            f"quantile_disc({kind}, 0.5), -quantile_disc(-{kind}, 0.5)" for kind in values
+        )
+        sql = (
+            f"WITH {leads}, {self._steps(until)}, "
+            f"c AS (SELECT lead_key, created_{p}, {cols} FROM s "
+            f"WHERE m = 1 AND created >= {since} AND created < {until}), "
+            f"u AS ({' UNION ALL '.join(groups)}) "
+            f"SELECT d, g, {middles} FROM u GROUP BY d, g"
+        )
+        out: dict[tuple[str, str], dict[str, list[int]]] = {}
+        for d, g, *found in self._db.execute(sql, [*params, *dimensions]):
+            for n, kind in enumerate(values):
+                lo, hi = found[2 * n], found[2 * n + 1]
+                if lo is not None:
+                    middle = [int(lo)] if lo == hi else [int(lo), int(hi)]
+                    out.setdefault((d, g), {})[kind] = middle
+        return out
+
     def new_mqls(self, window: Window, filters: Filters) -> list[tuple[Any, ...]]:
         """Leads whose first MQL episode started in the window, per (label, segkey, channel)."""
+        sql, params = self._new_mqls_sql(window, filters)
+        return [tuple(r) for r in self._db.execute(sql, params)]
+
+    def _new_mqls_sql(self, window: Window, filters: Filters) -> tuple[str, list[Any]]:
         leads, params = self._leads(filters)
         p = _period(window.period)
         sql = (
@@ -465,11 +514,17 @@ class KpiStore:
             f"WHERE first_mql >= {int(window.since)} AND first_mql < {int(window.until)} "
             f"GROUP BY mql_{p}, segkey, channel"
         )
-        return [tuple(r) for r in self._db.execute(sql, params)]
+        return sql, params
 
     def progression(self, window: Window, filters: Filters, days: int) -> list[tuple[Any, ...]]:
         """Leads that first reached interest in the window, per (label, segkey, channel):
         reached, moved to comparison within `days`, still open at the report's end."""
+        sql, params = self._progression_sql(window, filters, days)
+        return [tuple(r) for r in self._db.execute(sql, params)]
+
+    def _progression_sql(
+        self, window: Window, filters: Filters, days: int
+    ) -> tuple[str, list[Any]]:
         leads, params = self._leads(filters)
         since, until, p = int(window.since), int(window.until), _period(window.period)
         span = days * _DAY_US
@@ -484,21 +539,36 @@ class KpiStore:
             f"FROM k WHERE first_interest >= {since} AND first_interest < {until} "
             f"GROUP BY interest_{p}, segkey, channel"
         )
-        return [tuple(r) for r in self._db.execute(sql, params)]
+        return sql, params
 
     def engagement(self, window: Window, filters: Filters) -> list[tuple[Any, ...]]:
         """Engagement per (label, segkey, channel) for the window's period labels."""
         if not window.labels:
             return []
-        leads, params = self._leads(filters)
+        sql, params = self._engagement_sql(window, filters)
+        return [tuple(r) for r in self._db.execute(sql, params)]
+
+    def _engagement_sql(self, window: Window, filters: Filters) -> tuple[str, list[Any]]:
         marks = ",".join("?" * len(window.labels))
+        unfiltered = filters.segment is None and filters.cell is None and filters.owner is None
+        if unfiltered and getattr(self._db, "dialect", "") == "duckdb":
+            # the DuckDB copy's engagement rows carry their lead's segkey and channel
+            # (`sync.kpi_mirror`; NULL without facts, as the join drops them)
+            sql = (
+                "SELECT label, segkey, channel, sum(delivered), sum(opened), sum(clicked), "
+                "sum(registered), sum(attended), sum(downloads) FROM kpi_engagement "
+                f"WHERE segkey IS NOT NULL AND period = ? AND label IN ({marks}) "
+                "GROUP BY label, segkey, channel"
+            )
+            return sql, [window.period, *window.labels]
+        leads, params = self._leads(filters)
         sql = (
             f"WITH {leads} SELECT e.label, k.segkey, k.channel, sum(e.delivered), "
             "sum(e.opened), sum(e.clicked), sum(e.registered), sum(e.attended), "
             "sum(e.downloads) FROM kpi_engagement e JOIN k ON k.lead_key = e.lead_key "
             f"WHERE e.period = ? AND e.label IN ({marks}) GROUP BY e.label, k.segkey, k.channel"
         )
-        return [tuple(r) for r in self._db.execute(sql, [*params, window.period, *window.labels])]
+        return sql, [*params, window.period, *window.labels]
 
     def handoffs(
         self, since: datetime, until: datetime, filters: Filters
@@ -506,6 +576,15 @@ class KpiStore:
         """MQL follow-up Tasks created in [since, until) per (UTC day, segkey, channel).
         `tasks.created_at` is the store clock's ISO text to the second, in UTC, so text
         order is time order."""
+        sql, params = self._handoffs_sql(since, until, filters)
+        return [
+            (datetime.fromisoformat(day).replace(tzinfo=UTC), segkey, channel, int(count))
+            for day, segkey, channel, count in self._db.execute(sql, params)
+        ]
+
+    def _handoffs_sql(
+        self, since: datetime, until: datetime, filters: Filters
+    ) -> tuple[str, list[Any]]:
         leads, params = self._leads(filters)
         sql = (
             f"WITH {leads} SELECT substr(t.created_at, 1, 10), k.segkey, k.channel, count(*) "
@@ -514,11 +593,56 @@ class KpiStore:
             "GROUP BY substr(t.created_at, 1, 10), k.segkey, k.channel"
         )
         bounds = [_second_iso(since), _second_iso(until)]
-        rows = self._db.execute(sql, [*params, MQL_TASK_PREFIX + "%", *bounds])
-        return [
-            (datetime.fromisoformat(day).replace(tzinfo=UTC), segkey, channel, int(count))
-            for day, segkey, channel, count in rows
-        ]
+        return sql, [*params, MQL_TASK_PREFIX + "%", *bounds]
+
+    # ------------------------------------------------------------------ folded (DuckDB)
+    def folded(
+        self, window: Window, filters: Filters, dimensions: Sequence[str], days: int,
+        since: datetime, until: datetime,
+    ) -> dict[str, list[tuple[Any, ...]]]:
+        """The group queries above folded in the database into the report's own rows, as
+        `kpi.grouped.assemble` folds them: per query, rows (group, dimension, value, sums...)
+        with group "t" (the totals), "p" (per period label; per UTC day for the hand-offs),
+        "s" (per segment value: the i-th value of `segkey` for the i-th rules dimension,
+        the channel for `channel`; empty or missing is "unknown"), and for the cohort "m"
+        (per channel, month: the cost table's counts). DuckDB only (`string_split`): the
+        report on the process's copy (`sync.kpi_mirror`); the store itself is folded in
+        Python."""
+        from kpi.model import CHANNEL_DIMENSION
+
+        rules_dims = [d for d in dimensions if d != CHANNEL_DIMENSION]
+        channel = CHANNEL_DIMENSION in dimensions
+        cohort, cparams = self._cohort_sql(window, filters)
+        queries: dict[str, tuple[str, list[Any], int]] = {
+            "cohort": (cohort, cparams, 9),
+            "new_mqls": (*self._new_mqls_sql(window, filters), 1),
+            "progression": (*self._progression_sql(window, filters, days), 3),
+            "handoffs": (*self._handoffs_sql(since, until, filters), 1),
+        }
+        if window.labels:
+            queries["engagement"] = (*self._engagement_sql(window, filters), 6)
+        out: dict[str, list[tuple[Any, ...]]] = {}
+        for name, (inner, params, n) in queries.items():
+            extra = 1 if name == "cohort" else 0  # the cohort's month column
+            cols = ["label", "segkey", "channel", *(["month"] * extra),
+                    *(f"c{i}" for i in range(n))]
+            sums = ", ".join(f"sum(c{i})" for i in range(n))
+            parts = [f"SELECT 't' AS g, '' AS d, '' AS v, {sums} FROM q",
+                     f"SELECT 'p', '', label, {sums} FROM q GROUP BY label"]
+            unknown = "coalesce(nullif({}, ''), 'unknown')"
+            for i, dim in enumerate(rules_dims, 1):
+                value = unknown.format(f"string_split(segkey, chr(31))[{i}]")
+                parts.append(f"SELECT 's', {_quote(dim)}, {value}, {sums} FROM q GROUP BY 3")
+            if channel:
+                parts.append(f"SELECT 's', {_quote(CHANNEL_DIMENSION)}, "
+                             f"{unknown.format('channel')}, {sums} FROM q GROUP BY 3")
+            if extra:
+                parts.append(f"SELECT 'm', channel, month, {sums} FROM q GROUP BY 2, 3")
+            sql = f"WITH q({', '.join(cols)}) AS ({inner}) " + " UNION ALL ".join(parts)
+            out[name] = [
+                tuple(r) for r in self._db.execute(sql, params) if r[3] is not None
+            ]
+        return out
 
     # ------------------------------------------------------------------ drill-down
     def lead_lines(
@@ -631,6 +755,12 @@ class KpiStore:
 
     def segment_values(self, filters: Filters) -> list[tuple[str, str]]:
         """Every (dimension, value) among the leads that count."""
+        unfiltered = filters.segment is None and filters.cell is None and filters.owner is None
+        if unfiltered and getattr(self._db, "dialect", "") == "duckdb":
+            # the copy's segment rows are those of its facts' leads (`sync.kpi_mirror`):
+            # without a filter every one counts, and the join is not needed
+            rows = self._db.execute("SELECT dimension, value FROM kpi_segments GROUP BY 1, 2")
+            return [(r[0], r[1]) for r in rows]
         leads, params = self._leads(filters)
         sql = (
             f"WITH {leads} SELECT x.dimension, x.value FROM kpi_segments x "
@@ -668,6 +798,11 @@ class KpiStore:
             return False
         db.execute("DELETE FROM kpi_meta WHERE name IN ('rebuild_hash', 'rebuild_cursor')")
         return True
+
+
+def _quote(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _second_iso(moment: datetime) -> str:

@@ -184,6 +184,62 @@ class OutcomeStore:
                 ],
             )
 
+    def lead_keys_with_decisive_records(self, statuses: Iterable[str]) -> set[str]:
+        """The stored leads one of whose Salesforce records can decide a sales outcome:
+        a Contact, a converted Lead (or one with an opportunity), or a Lead whose status is
+        one of `statuses`; by the record's email or the lead's link. A superset of the leads
+        `outcomes_for` finds rejected or with an opportunity (set-based: the report's
+        rejection table reads only these leads, not every lead)."""
+        wanted = sorted(set(statuses))
+        marks = ",".join("?" * len(wanted)) or "NULL"
+        decisive = (
+            "SELECT record_id, email FROM sf_records WHERE sobject <> 'Lead' OR is_converted = 1 "
+            f"OR converted_opportunity_id IS NOT NULL OR status IN ({marks})"
+        )
+        sql = (
+            f"SELECT d.email FROM ({decisive}) d WHERE d.email IS NOT NULL UNION "
+            "SELECT l.lead_key FROM links l WHERE l.record_id IN "
+            f"(SELECT record_id FROM ({decisive}) e)"
+        )
+        found = {r[0] for r in self._db.execute(sql, [*wanted, *wanted])}
+        return self.known_lead_keys(found) if found else set()
+
+    def mql_agreement_rows(self, mql_value: str) -> tuple[int, list[tuple[str, bool]]]:
+        """Set-based part of the agreement check (`sync.agreement`): the number of leads the
+        connector says are MQL whose Salesforce record shows `mql_value` for certain, and the
+        other leads that may differ (key, connector says MQL): those whose record's MQL
+        status differs from the decision, or whose record is not certain without
+        `outcomes_for`'s preference (several records of the email, showing both)."""
+        sql = (
+            "WITH lk AS (SELECT l.lead_key AS k, CASE WHEN r.mql_status = ? THEN 1 ELSE 0 END "
+            "AS s FROM links l JOIN sf_records r ON r.record_id = l.record_id), "
+            "em AS (SELECT email AS k, MIN(CASE WHEN mql_status = ? THEN 1 ELSE 0 END) AS lo, "
+            "MAX(CASE WHEN mql_status = ? THEN 1 ELSE 0 END) AS hi FROM sf_records "
+            "WHERE email IS NOT NULL GROUP BY email), "
+            # only the leads either side may call MQL (the others agree on "not MQL"):
+            # decided MQL, or a record of theirs (by email or link) shows MQL; among the
+            # leads the check covers (a stored decision, or a contact not archived)
+            "ks AS (SELECT k FROM (SELECT lead_key AS k FROM mql_state WHERE qualified = 1 "
+            "UNION SELECT email FROM sf_records WHERE mql_status = ? "
+            "UNION SELECT l.lead_key FROM links l JOIN sf_records r "
+            "ON r.record_id = l.record_id WHERE r.mql_status = ?) c "
+            "WHERE k IN (SELECT lead_key FROM mql_state) OR k IN "
+            "(SELECT email FROM contacts WHERE email IS NOT NULL AND archived = 0)), "
+            "v AS (SELECT ks.k AS k, COALESCE(m.qualified, 0) AS says, "
+            "CASE WHEN lk.k IS NOT NULL THEN lk.s WHEN em.k IS NULL THEN 0 "
+            "WHEN em.lo = em.hi THEN em.hi ELSE NULL END AS shows FROM ks "
+            "LEFT JOIN mql_state m ON m.lead_key = ks.k LEFT JOIN lk ON lk.k = ks.k "
+            "LEFT JOIN em ON em.k = ks.k) "
+        )
+        args = [mql_value] * 5
+        both = self._db.execute(
+            sql + "SELECT count(*) FROM v WHERE says = 1 AND shows = 1", args
+        ).fetchone()[0]
+        rows = self._db.execute(
+            sql + "SELECT k, says FROM v WHERE shows IS NULL OR shows <> says ORDER BY k", args
+        )
+        return int(both), [(r[0], bool(r[1])) for r in rows]
+
     def known_lead_keys(self, emails: Iterable[str]) -> set[str]:
         """Which of `emails` are stored leads (a contact that is not archived has it)."""
         sql = "SELECT DISTINCT email FROM contacts WHERE archived = 0 AND email IN ({marks})"

@@ -10,7 +10,7 @@ import pytest
 
 from app.feedback import collect, rejection_table, run_rejections, run_suggest
 from app.simulate import run_simulation
-from tests.feedback.history import END, START, build, save_reasons
+from tests.feedback.history import END, LEADS, START, build, save_reasons
 
 
 @pytest.fixture(scope="module")
@@ -54,3 +54,31 @@ def test_given_a_planted_bad_rule_suggest_finds_it_and_its_diff_improves_precisi
     replay = run_simulation(truth.settings, candidate, START, END)
     outcomes = replay["outcomes"]
     assert outcomes["candidate"]["precision"] > outcomes["current"]["precision"]
+
+
+def test_given_leads_without_a_decisive_record_the_rejection_table_reads_none_of_them(
+    truth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataclasses import dataclass
+
+    import app.feedback as feedback
+
+    @dataclass(frozen=True)
+    class Report:
+        extra_tables: tuple = ()
+
+    read: list[str] = []
+    real = feedback.read_leads
+
+    def counting(store, only=None):
+        for lead in real(store, only):
+            read.append(lead.key)
+            yield lead
+
+    monkeypatch.setattr(feedback, "read_leads", counting)
+    table = feedback.with_rejection_table(Report(), truth.settings, START, END).extra_tables[-1]
+    assert set(read) <= truth.good | truth.bad  # no lead without an outcome was read
+    assert len(read) < LEADS
+    read.clear()
+    assert table.rows == rejection_table(run_rejections(truth.settings, START, END)).rows
+    assert len(read) == LEADS  # the reference read every lead

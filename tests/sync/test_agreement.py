@@ -1,5 +1,6 @@
 """The agreement check: the connector's MQLs against Salesforce's, with the reason for each
-difference (pure function; the store-backed version is covered in tests/e2e/test_outcomes)."""
+difference (pure function; the store-backed version here against the per-lead check on
+SQLite and PostgreSQL, and end to end in tests/e2e/test_outcomes)."""
 
 from __future__ import annotations
 
@@ -97,3 +98,96 @@ def test_a_custom_mql_value_is_respected() -> None:
         {"a": True}, {"a": shows("a", "Marketing Qualified")}, {}, mql_value="Marketing Qualified"
     )
     assert report.agree and report.both == 1
+
+
+# ---------------------------------------------------------------- the store-backed check
+def _fill(store: Any, seed: int = 5) -> None:
+    """Leads with every shape the check distinguishes: linked records (of the lead's email or
+    another, or missing), several records of one email showing MQL and not, no record,
+    written values matching or not, decisions either way."""
+    import random
+    from datetime import UTC, datetime
+
+    from core.models import Contact
+    from core.outcomes import SalesforceRecord
+    from sync.state import Link
+
+    rng = random.Random(seed)
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    keys = [f"p{n}@example.jp" for n in range(80)]
+    store.upsert_contacts(Contact(str(n), k, {}, None, now) for n, k in enumerate(keys))
+    records, links = [], []
+    for n, key in enumerate(keys):
+        for r in range(rng.choice((0, 1, 1, 2, 3))):
+            records.append(SalesforceRecord(
+                rng.choice(("Lead", "Contact")), f"r{n}-{r}", key,
+                status=rng.choice(("Open", None)), mql_status=rng.choice(("MQL", None, "SQL")),
+                created_at=now, modstamp=now))
+        if rng.random() < 0.5:
+            target = rng.choice([f"r{n}-0", f"r{rng.randrange(80)}-0", f"gone{n}"])
+            links.append(Link(key, rng.choice(("Lead", "Contact")), target, None))
+        if rng.random() < 0.5:
+            store.record_written(key, "Lead", {"MQL_Status__c": rng.choice(("MQL", "None"))})
+    store.outcomes.save_salesforce_records(records)
+    store.save_links(links)
+    with store._db.transaction() as db:
+        db.executemany("INSERT INTO mql_state VALUES (?, 1, ?, NULL, NULL, ?)",
+                       [(k, rng.choice((0, 1)), now.isoformat()) for k in keys
+                        if rng.random() < 0.7] + [("only@state.jp", 1, now.isoformat())])
+
+
+def _every_lead_in_python(store: Any) -> Any:
+    """The check as it was before it was set-based: every lead's outcome read in Python."""
+    from sync.agreement import _written
+    from sync.outcomes import Funnel
+
+    decisions = {k: s.qualified for k, s in store.mql_decisions().items()}
+    keys = sorted(set(decisions) | set(store.all_lead_emails()))
+    outcomes = store.outcomes.outcomes_for(keys)
+    return check_agreement(decisions, outcomes, _written(store, keys, outcomes, Funnel()))
+
+
+def _assert_set_based_equals_python(store: Any) -> None:
+    from sync.agreement import agreement_from_store
+
+    _fill(store)
+    expected = _every_lead_in_python(store)
+    assert expected.differences and expected.both  # the data has both kinds
+    assert agreement_from_store(store).as_dict() == expected.as_dict()
+
+
+def test_given_a_sqlite_store_the_set_based_check_equals_the_per_lead_check(tmp_path) -> None:
+    from sync.state import StateStore
+
+    store = StateStore(tmp_path / "state.db")
+    _assert_set_based_equals_python(store)
+    store.close()
+
+
+def test_given_postgresql_the_set_based_check_equals_the_per_lead_check() -> None:
+    import os
+    import uuid
+
+    import pytest
+
+    url = os.environ.get("CONNECTOR_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("no PostgreSQL")
+    import psycopg
+    from pydantic import SecretStr
+
+    from sync.db import PostgresTarget
+    from sync.state import StateStore
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        sep = "&" if "?" in url else "?"
+        scoped = f"{url}{sep}options=-csearch_path%3D{schema}"
+        store = StateStore(PostgresTarget(url=SecretStr(scoped)))
+        _assert_set_based_equals_python(store)
+        store.close()
+    finally:
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
