@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -287,28 +287,17 @@ def compute(
     totals = total.row(
         "total", None if entries is None else spend(entries, since, until), since, until
     )
-    notes = []
-    if costs is not None and entries is None and wanted is not None:
-        notes.append(
-            f"costs are kept per channel: with the {wanted[0]}={wanted[1]} filter, only the "
-            "channel breakdown shows costs"
-        )
-    if not outcomes_known:
-        notes.append(
-            "no Salesforce outcomes are stored yet: SQL, opportunity and won counts are 0 until "
-            "outcomes are pulled"
-        )
-    return KpiReport(
-        window=window,
-        currency=None if costs is None else costs.currency,
-        periods=period_rows,
-        totals=totals,
-        segments=segment_rows,
-        costs=_cost_rows(costs, cohort_by_month, since, until),
-        agreement=agreement,
+    return finished_report(
+        window,
+        costs=costs,
+        entries=entries,
         outcomes_known=outcomes_known,
-        notes=tuple(notes),
-        speed_to_lead=tuple(speed_to_lead),
+        period_rows=period_rows,
+        totals=totals,
+        segment_rows=segment_rows,
+        cost_rows=_cost_rows(costs, cohort_by_month, since, until),
+        agreement=agreement,
+        speed_to_lead=speed_to_lead,
         sla_hours=sla_hours,
     )
 
@@ -388,3 +377,47 @@ def _cost_rows(
             )
         )
     return tuple(rows)
+
+
+def finished_report(
+    window: ReportWindow,
+    *,
+    costs: Costs | None,
+    entries: object,
+    outcomes_known: bool,
+    period_rows: tuple[Row, ...],
+    totals: Row,
+    segment_rows: Mapping[str, tuple[Row, ...]],
+    cost_rows: tuple[CostRow, ...],
+    agreement: Agreement | None,
+    speed_to_lead: Iterable[OwnerSpeed],
+    sla_hours: float,
+) -> KpiReport:
+    """The report from its computed rows, with the notes that say what a reader may miss
+    (both engines end here: this fold and `kpi.grouped`'s set-based one). `entries` is the
+    costs of the filtered segment, None when a segment filter leaves costs per channel only."""
+    notes = []
+    wanted = window.segment_filter
+    if costs is not None and entries is None and wanted is not None:
+        notes.append(
+            f"costs are kept per channel: with the {wanted[0]}={wanted[1]} filter, only the "
+            "channel breakdown shows costs"
+        )
+    if not outcomes_known:
+        notes.append(
+            "no Salesforce outcomes are stored yet: SQL, opportunity and won counts are 0 until "
+            "outcomes are pulled"
+        )
+    return KpiReport(
+        window=window,
+        currency=None if costs is None else costs.currency,
+        periods=period_rows,
+        totals=totals,
+        segments=segment_rows,
+        costs=cost_rows,
+        agreement=agreement,
+        outcomes_known=outcomes_known,
+        notes=tuple(notes),
+        speed_to_lead=tuple(speed_to_lead),
+        sla_hours=sla_hours,
+    )

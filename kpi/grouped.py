@@ -24,6 +24,7 @@ from kpi.compute import (
     _cost_entries,
     _cost_rows,
     _segment_cost,
+    finished_report,
     period_label,
     periods,
     spend,
@@ -327,28 +328,16 @@ def _report(
         since,
         until,
     )
-    notes = []
-    wanted = window.segment_filter
-    if costs is not None and entries is None and wanted is not None:
-        notes.append(
-            f"costs are kept per channel: with the {wanted[0]}={wanted[1]} filter, only the "
-            "channel breakdown shows costs"
-        )
-    if not outcomes_known:
-        notes.append(
-            "no Salesforce outcomes are stored yet: SQL, opportunity and won counts are 0 until "
-            "outcomes are pulled"
-        )
-    return KpiReport(
-        window=window,
-        currency=None if costs is None else costs.currency,
-        periods=period_rows,
-        totals=totals,
-        segments=segment_rows,
-        costs=_cost_rows(costs, cohort_by_month, since, until),
-        agreement=agreement,
+    return finished_report(
+        window,
+        costs=costs,
+        entries=entries,
         outcomes_known=outcomes_known,
-        notes=tuple(notes),
-        speed_to_lead=tuple(speed_to_lead),
+        period_rows=period_rows,
+        totals=totals,
+        segment_rows=segment_rows,
+        cost_rows=_cost_rows(costs, cohort_by_month, since, until),
+        agreement=agreement,
+        speed_to_lead=speed_to_lead,
         sla_hours=sla_hours,
     )
