@@ -367,6 +367,10 @@ def test_given_promote_dies_between_its_renames_the_next_sync_finishes_it_and_un
     assert status["live"]["version"] == new
     assert datetime.fromisoformat(status["live"]["since"]) == first + timedelta(minutes=1)
 
+    # The undo comes after the promotion on the timeline (the command's clock would
+    # otherwise read the test's clock, which may still be before `first` + 1 minute).
+    later = first + timedelta(hours=2)
+    monkeypatch.setattr(cli, "_command_clock", lambda: (lambda: later))
     undo = connector(tmp_path, "score", "promote", "--undo", "--reason", "too many MQLs",
                      "--by", "sato", "--json")
 
