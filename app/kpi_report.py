@@ -512,6 +512,7 @@ def build_report(
     segment: str | None = None,
     owner: str | None = None,
     engine: Engine = "sql",
+    keep_copy: bool = False,
 ) -> KpiReport:
     """Every KPI from the stored state, `since` to `until` (the report's end and "now");
     `period` is "week" or "month"; `segment` "DIM=VALUE"; `owner` a Salesforce owner id:
@@ -523,7 +524,9 @@ def build_report(
     (`app.kpi_facts`, refreshed first) with set-based SQL, run on the process's DuckDB copy
     of the facts (`sync.kpi_mirror`) when DuckDB can be imported, else on the store itself;
     `engine="store"` always on the store (the fallback); `engine="replay"` replays every
-    lead (the reference the equality tests compare with)."""
+    lead (the reference the equality tests compare with). With `keep_copy` (`connector
+    report`), the DuckDB copy of a SQLite store's facts is kept on disk for the next run
+    (`sync.kpi_mirror`), so a run pays only the changes since the last one."""
     from dataclasses import replace
 
     from kpi.compute import compute
@@ -549,7 +552,7 @@ def build_report(
                 facts = (f for f in facts if f.key in owned)
             report = compute(facts, plan.window, **common)
         else:
-            report = _sql_report(store, plan, problems, owner, common, engine)
+            report = _sql_report(store, plan, problems, owner, common, engine, keep_copy)
         deletions = deletions_table(store.erasure.counts())
         retention = retention_note(store, plan.window.since)
     report = replace(report, extra_tables=(*report.extra_tables, deletions))
@@ -630,7 +633,7 @@ def _sql_window(plan: _Plan) -> Any:
 
 def _sql_report(
     store: StateStore, plan: _Plan, problems: Problems, owner: str | None, common: dict,
-    engine: Engine = "sql",
+    engine: Engine = "sql", keep_copy: bool = False,
 ) -> KpiReport:
     from app.kpi_facts import ensure_facts
     from kpi.grouped import assemble, assemble_folded
@@ -644,7 +647,7 @@ def _sql_report(
     window, filters = _sql_window(plan), Filters(plan.window.segment_filter, owner)
     if engine == "sql" and available():
         labels = [(window.period, label) for label in window.labels]
-        with mirror_for(store).session(store, filters, labels) as kpi:
+        with mirror_for(store, keep=keep_copy).session(store, filters, labels) as kpi:
             return assemble_folded(_folded(kpi, plan, window, filters), plan.window, **common)
     return assemble(_grouped(store.kpi, plan, window, filters), plan.window, **common)
 
@@ -674,7 +677,7 @@ def _folded(kpi: Any, plan: _Plan, window: Any, filters: Any) -> Any:
         folded=kpi.folded(window, filters, plan.dimensions, PROGRESSION_DAYS,
                           plan.window.since, plan.window.until),
         medians=kpi.medians(window, filters, plan.dimensions),
-        values=kpi.segment_values(filters),
+        values=kpi.segment_values(filters, plan.dimensions),
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from app.tables import table
 from core.i18n import Language, moment, number, t
 
 
@@ -192,17 +193,19 @@ def speed_to_lead_lines(
         return []
     say = _Say(language, "UTC")
     target = say("st_sla_target", hours=f"{sla_hours:g}") if sla_hours else say("st_sla_off")
-    lines = [say("st_speed", target=target)]
-    lines.append(f"  {say('owner'):20} {say('handoffs'):>9} {say('touched'):>7} "
-                 f"{say('st_median_h'):>8} {say('breaches_open'):>13} {say('st_closed'):>6}")
-    for r in rows:
-        median = r["median_first_touch_business_hours"]
-        lines.append(
-            f"  {r['owner']:20} {number(r['handoffs']):>9} {number(r['touched']):>7} "
-            f"{'-' if median is None else f'{median:.1f}':>8} {number(r['breaches_open']):>13} "
-            f"{number(r['breaches_closed']):>6}"
-        )
-    return lines
+    titles = [say(k) for k in
+              ("owner", "handoffs", "touched", "st_median_h", "breaches_open", "st_closed")]
+    cells = [
+        [
+            str(r["owner"]), number(r["handoffs"]), number(r["touched"]),
+            "-" if r["median_first_touch_business_hours"] is None
+            else f"{r['median_first_touch_business_hours']:.1f}",
+            number(r["breaches_open"]), number(r["breaches_closed"]),
+        ]
+        for r in rows
+    ]
+    # lined up in terminal columns (Japanese headings are two columns a character)
+    return [say("st_speed", target=target), *table(titles, cells, "<>>>>>")]
 
 
 def _alert_status_lines(counts: dict[str, Any], say: _Say) -> list[str]:

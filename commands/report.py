@@ -62,6 +62,7 @@ def report(
         data = build_report(
             settings, until=end, since=start, period=period, segment=segment,
             owner=owner_id(owner), engine="replay" if engine == "replay" else "sql",
+            keep_copy=True,
         )
         html_path = out if out is not None or as_json or csv_dir else Path("report.html")
         language = as_language(lang, settings.ui.language)

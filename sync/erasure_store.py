@@ -32,10 +32,12 @@ import json
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from core.clock import Clock
 from sync.account_store import AccountStore
 from sync.db import Database
+from sync.kpi_mirror import discard_copy
 from sync.kpi_store import KpiStore
 from sync.lead_refs import contact_ref, email_ref
 from sync.state_rows import column_in, precise_iso, seconds_iso
@@ -137,12 +139,13 @@ class PurgeResult:
 
 
 class ErasureStore:
-    def __init__(self, db: Database, clock: Clock, *, kpi: KpiStore, accounts: AccountStore
-                 ) -> None:
+    def __init__(self, db: Database, clock: Clock, *, kpi: KpiStore, accounts: AccountStore,
+                 state_path: Path | None = None) -> None:
         self._db = db
         self._clock = clock
         self._kpi = kpi
         self._accounts = accounts
+        self._state_path = state_path  # a SQLite store's file: its KPI copy is beside it
         self._now_iso = seconds_iso(clock)
         self._salt: str | None = None
 
@@ -466,6 +469,10 @@ class ErasureStore:
                 "INSERT INTO erasures VALUES (?, ?, ?) ON CONFLICT DO NOTHING", records
             )
             rows = self._purge(db, ids, addresses, touched)
+            self._kpi.forget_copies(db)
+        # The on-disk DuckDB copy of the KPI facts (`sync.kpi_mirror`) held the person's
+        # rows: deleted as a file, not row by row (DuckDB leaves freed blocks as they were).
+        discard_copy(self._state_path)
         wal_truncated: bool | None = None
         if sqlite:
             self._vacuum_once()

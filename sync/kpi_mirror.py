@@ -31,18 +31,42 @@ creation time) and topped up from the latest time seen, reloaded when that does 
 Loading: rows are fetched from the store in one query per table and handed to DuckDB
 through a CSV file in the temp directory (csv writer and DuckDB's CSV reader are both C);
 small deltas go through multi-row INSERTs. One copy per state store per process
-(`mirror_for`): the dashboard keeps it across requests, `connector report` builds one per
-run.
+(`mirror_for`): the dashboard keeps it across requests.
+
+Kept on disk between runs (`mirror_for(store, keep=True)`, what `connector report` asks
+for): beside a SQLite state file, `<state file>.kpi.duckdb` (mode 0600, like the state),
+so a report run pays only the delta since the last one instead of the full load (about
+8 s at 1M leads, most of it reading a million rows out of SQLite: docs/benchmarks.md).
+What the copy holds (generation, last `seq`, dimensions, engagement labels, the Tasks'
+watermark) is in its own `copy_meta` table, written in the transaction that changes the
+rows, so a run killed half way leaves the previous consistent copy (or none). Rules:
+
+- every full load starts a **new file** (the old one and its WAL unlinked first), never a
+  DELETE inside the old one: DuckDB does not overwrite freed blocks, and a full load
+  follows a new facts generation, which is what erasing or merging a person starts
+  (`KpiStore.drop_leads`); the erasure also unlinks the file at once
+  (`discard_copy`, called by `sync.erasure_store`), so an erased person's bytes do not wait
+  for the next report;
+- a copy that cannot be opened (another process holds DuckDB's lock, a damaged file, a
+  DuckDB version that cannot read it) is replaced by an in-memory copy for this run (the
+  file is deleted when damaged, left alone when locked);
+- only for SQLite stores: a PostgreSQL store may be read by a report on another machine
+  than the sync's, where an erasure could not delete the copy; those copies stay in memory.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import csv
+import json
+import logging
 import os
+import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from kpi.model import CHANNEL_DIMENSION
@@ -75,6 +99,44 @@ ENGAGEMENT_LOAD = (
 )
 _CSV_FROM = 2000  # rows: from this many on, a load goes through a CSV file
 _MAX_MIRRORS = 4  # copies kept per process (one per state store)
+# facts: from this many on, a full load reads the engagement rows in a second process
+PARALLEL_FROM = 100_000
+COPY_SUFFIX = ".kpi.duckdb"
+# The copy's own layout: a file written by another layout is loaded again in full.
+COPY_LAYOUT = "1"
+
+log = logging.getLogger(__name__)
+
+
+def copy_path(state_path: Path) -> Path:
+    """Where the on-disk copy of a SQLite state file's facts lives."""
+    return state_path.with_name(state_path.name + COPY_SUFFIX)
+
+
+def discard_copy(state_path: Path | None) -> None:
+    """Delete the on-disk copy of `state_path`'s facts and its WAL (nothing when there is
+    none). An open copy keeps working on its unlinked file until it closes."""
+    if state_path is not None:
+        discard_copy_file(copy_path(state_path))
+
+
+def discard_copy_file(path: Path) -> None:
+    for name in (path, path.with_name(path.name + ".wal")):
+        with contextlib.suppress(FileNotFoundError):
+            name.unlink()
+
+
+def duckdb_connect(path: Path | None) -> Any:
+    """A DuckDB connection to a new or existing file (mode 0600), or to memory."""
+    import duckdb
+
+    if path is None:
+        return duckdb.connect()
+    created = not path.exists()
+    con = duckdb.connect(str(path))
+    if created:
+        os.chmod(path, 0o600)
+    return con
 
 
 def available() -> bool:
@@ -132,23 +194,159 @@ _FACTS_SELECT = """
 """
 
 
+def _by_period(pairs: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for period, label in pairs:
+        out.setdefault(period, []).append(label)
+    return out
+
+
+class _Aside:
+    """One query's rows written to a temporary CSV file by a second process
+    (`sync/csv_dump.py` run as a script)."""
+
+    def __init__(self, process: subprocess.Popen[bytes], name: str) -> None:
+        self._process, self.name = process, name
+
+    @classmethod
+    def start(cls, db_path: str, sql: str, params: Sequence[Any]) -> _Aside | None:
+        import sys
+
+        from sync import csv_dump
+
+        fd, name = tempfile.mkstemp(prefix="connector-kpi-", suffix=".csv")
+        os.close(fd)
+        request = json.dumps({"db": db_path, "sql": sql, "params": list(params), "out": name})
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-I", csv_dump.__file__, request],
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            )
+        except OSError as exc:
+            log.warning("KPI copy: no second process (%s); reading in this one", exc)
+            os.unlink(name)
+            return None
+        return cls(process, name)
+
+    def result(self) -> str | None:
+        """The CSV file's name once written; None when the process failed."""
+        _, err = self._process.communicate()
+        if self._process.returncode != 0:
+            last = err.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
+            log.warning("KPI copy: the second process failed (%s); reading in this one",
+                        last[0][:200])
+            return None
+        return self.name
+
+    def close(self) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
+            self._process.communicate()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.name)
+
+
 class KpiMirror:
     """A DuckDB copy of one state store's KPI facts; `session` brings it up to date and
-    hands out the aggregation queries (`KpiStore`'s, run on the copy)."""
+    hands out the aggregation queries (`KpiStore`'s, run on the copy). With `path`, the
+    copy lives in that file and outlives the process (see the module docstring)."""
 
-    def __init__(self) -> None:
-        import duckdb
-
-        self._con = duckdb.connect()
+    def __init__(self, path: Path | None = None) -> None:
+        self._path = path
         self._lock = threading.Lock()
         self._generation: str | None = None
         self._seq = 0
         self._dimensions: tuple[str, ...] = ()
         self._labels: set[tuple[str, str]] = set()
         self._tasks: tuple[int, str | None] = (0, None)
-        self.queries = KpiStore(cast("Database", _DuckDatabase(self._con)), cast(Any, None))
         self.last_refresh: dict[str, Any] = {}
+        self.engagement_aside = False  # the last full load's engagement: a second process's
+        self._open()
+
+    @property
+    def on_disk(self) -> bool:
+        return self._path is not None
+
+    def _open(self) -> None:
+        """Connect to the file (reading what it holds) or to memory; create the tables. A
+        file that cannot be read is replaced by a new one; one another process holds is
+        left alone and this run's copy is in memory."""
+        import duckdb
+
+        path, self._path = self._path, None
+        for attempt in range(2 if path is not None else 0):
+            assert path is not None
+            con = None
+            try:
+                if not path.exists():
+                    discard_copy_file(path)  # a WAL left without its file
+                created = not path.exists()
+                con = self._con = duckdb_connect(path)
+                self._path = path
+                self._attach(fresh=created)
+                return
+            except duckdb.Error as exc:
+                self._path = None
+                if con is not None:
+                    with contextlib.suppress(duckdb.Error):
+                        con.close()
+                if "lock" in str(exc).lower():
+                    log.warning("KPI copy %s is in use by another process: this run copies "
+                                "the facts into memory", path)
+                    break
+                if attempt:
+                    log.warning("KPI copy %s: %s; this run copies the facts into memory",
+                                path, type(exc).__name__)
+                    break
+                log.warning("KPI copy %s could not be read (%s): loading a new one",
+                            path, type(exc).__name__)
+                discard_copy_file(path)
+        self._con = duckdb.connect()
+        self._attach(fresh=True)
+
+    def _attach(self, *, fresh: bool) -> None:
+        self.queries = KpiStore(cast("Database", _DuckDatabase(self._con)), cast(Any, None))
+        if not fresh and self._read_meta():
+            return
+        if not fresh:  # a file without a (readable) state: start it again
+            self._con.close()
+            assert self._path is not None
+            discard_copy_file(self._path)
+            self._con = duckdb_connect(self._path)
+            self.queries = KpiStore(cast("Database", _DuckDatabase(self._con)), cast(Any, None))
         self._create()
+
+    def _read_meta(self) -> bool:
+        """The state a file copy was left in; False when it has none or another layout."""
+        import duckdb
+
+        try:
+            rows = dict(self._con.execute("SELECT name, value FROM copy_meta").fetchall())
+            if rows.get("layout") != COPY_LAYOUT or "generation" not in rows:
+                return False
+            seq = int(rows["seq"])
+            dimensions = tuple(json.loads(rows["dimensions"]))
+            labels = {(p, label) for p, label in json.loads(rows["labels"])}
+            count, latest = json.loads(rows["tasks"])
+        except (duckdb.Error, KeyError, ValueError, TypeError):  # another layout: load again
+            return False
+        self._generation, self._seq, self._dimensions = rows["generation"], seq, dimensions
+        self._labels, self._tasks = labels, (int(count), latest)
+        return True
+
+    def _write_meta(self) -> None:
+        if self._path is None:
+            return
+        values = {
+            "layout": COPY_LAYOUT,
+            "generation": self._generation or "",
+            "seq": str(self._seq),
+            "dimensions": json.dumps(list(self._dimensions)),
+            "labels": json.dumps(sorted(self._labels)),
+            "tasks": json.dumps(list(self._tasks)),
+        }
+        self._con.execute("DELETE FROM copy_meta")
+        self._insert("copy_meta", ("name", "value"), sorted(values.items()))
 
     # ------------------------------------------------------------------ public
     @contextlib.contextmanager
@@ -159,13 +357,14 @@ class KpiMirror:
         (period, label) pairs in `labels`, and the owner's leads of `filters`), locked for the
         caller's queries."""
         with self._lock:
-            self.refresh(store)
+            self.refresh(store, labels)
             self._ensure_labels(store, labels)
             self._owner(store, filters.owner)
             yield self.queries
 
-    def refresh(self, store: StateStore) -> None:
-        """Apply the store's changes since the last refresh (a full load the first time)."""
+    def refresh(self, store: StateStore, labels: Sequence[tuple[str, str]] = ()) -> None:
+        """Apply the store's changes since the last refresh (a full load the first time,
+        with the engagement of `labels` and of the labels held before)."""
         meta = store.kpi.meta()
         generation = meta.get("generation", "")
         floor = int(meta.get("changes_floor", "0") or 0)
@@ -176,16 +375,32 @@ class KpiMirror:
             or self._seq < floor
             or store.kpi.last_change() < self._seq
         ):
-            self._load_all(store, generation, dimensions)
+            self._load_all(store, generation, dimensions, labels)
         else:
             last, keys = store.kpi.changes_since(self._seq)
-            self._apply(store, keys)
-            self._seq = last
+            with self._transaction():
+                self._apply(store, keys)
+                self._seq = last
+                self._write_meta()
             self.last_refresh = {"mode": "delta", "leads": len(keys)}
-        self._refresh_tasks(store)
+        with self._transaction():
+            if self._refresh_tasks(store):
+                self._write_meta()
 
     def close(self) -> None:
         self._con.close()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """The copy's rows and its `copy_meta` change together (a file copy is never left
+        with rows its meta does not describe)."""
+        self._con.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            self._con.execute("ROLLBACK")
+            raise
+        self._con.execute("COMMIT")
 
     # ------------------------------------------------------------------ loading
     def _create(self) -> None:
@@ -217,20 +432,78 @@ class KpiMirror:
         # them (`_owner`) and `sf_owners` stays empty, so the same SQL text selects them.
         con.execute("CREATE TABLE links (lead_key VARCHAR, record_id VARCHAR, owner_id VARCHAR)")
         con.execute("CREATE TABLE sf_owners (record_id VARCHAR, owner_id VARCHAR)")
+        con.execute("CREATE TABLE copy_meta (name VARCHAR, value VARCHAR)")
 
-    def _load_all(self, store: StateStore, generation: str, dimensions: tuple[str, ...]) -> None:
-        con = self._con
+    def _load_all(
+        self, store: StateStore, generation: str, dimensions: tuple[str, ...],
+        labels: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """Everything again, into new tables (a new file when on disk: see the module
+        docstring). The meta is written last: a load cut short leaves a copy that the next
+        open loads again. A big SQLite store's engagement rows are read by a second process
+        meanwhile (`sync.csv_dump`)."""
         seq = store.kpi.last_change()  # read first: a change written meanwhile comes again
-        for table in ("kpi_facts", "kpi_segments", "kpi_engagement", "staged_facts"):
-            con.execute(f"DELETE FROM {table}")
+        self._reset()
         self._dimensions = dimensions
-        rows = store._db.execute(f"SELECT {', '.join(LOAD_COLUMNS)} FROM kpi_facts")
-        count = self._stage("staged_facts", LOAD_COLUMNS, rows)
-        self._from_staged()
-        labels, self._labels = self._labels, set()
-        self._ensure_labels(store, sorted(labels))
+        wanted = sorted(self._labels | set(labels))
+        self._labels = set()
+        aside = self._engagement_aside(store, wanted)
+        self.engagement_aside = False
+        try:
+            rows = store._db.execute(f"SELECT {', '.join(LOAD_COLUMNS)} FROM kpi_facts")
+            count = self._stage("staged_facts", LOAD_COLUMNS, rows)
+            self._from_staged()
+            if aside is None or not self._staged_aside(aside):
+                self._copy_labels(store, wanted)
+        finally:
+            if aside is not None:
+                aside.close()
+        self._labels.update(wanted)
         self._generation, self._seq = generation, seq
+        self._tasks = (0, None)
+        self._write_meta()
         self.last_refresh = {"mode": "full", "leads": count}
+
+    def _engagement_aside(
+        self, store: StateStore, wanted: Sequence[tuple[str, str]]
+    ) -> _Aside | None:
+        """The engagement rows of `wanted`, being written to a CSV file by a second process
+        (`sync.csv_dump`), for a SQLite store with at least `PARALLEL_FROM` facts; None
+        otherwise, or when the process cannot be started."""
+        if store.path is None or not wanted:
+            return None
+        if int(store._db.execute("SELECT count(*) FROM kpi_facts").fetchone()[0]) < (
+            PARALLEL_FROM
+        ):
+            return None
+        where = " OR ".join(
+            f"(period = ? AND label IN ({','.join('?' * len(names))}))"
+            for names in _by_period(wanted).values()
+        )
+        params = [v for period, names in _by_period(wanted).items() for v in (period, *names)]
+        sql = f"SELECT {', '.join(ENGAGEMENT_LOAD)} FROM kpi_engagement WHERE {where}"
+        return _Aside.start(str(store.path), sql, params)
+
+    def _staged_aside(self, aside: _Aside) -> bool:
+        """Copy what the second process wrote; False when it failed (the caller reads the
+        rows itself)."""
+        name = aside.result()
+        if name is None:
+            return False
+        self._copy_csv("staged_engagement", ENGAGEMENT_LOAD, name)
+        self._engagement_groups()
+        self.engagement_aside = True
+        return True
+
+    def _reset(self) -> None:
+        """A new, empty copy: a new connection (memory is given back) and, on disk, a new
+        file (the old one and its WAL unlinked first)."""
+        self._con.close()
+        if self._path is not None:
+            discard_copy_file(self._path)
+        self._con = duckdb_connect(self._path)
+        self.queries = KpiStore(cast("Database", _DuckDatabase(self._con)), cast(Any, None))
+        self._create()
 
     def _from_staged(self) -> None:
         con = self._con
@@ -282,6 +555,14 @@ class KpiMirror:
     def _ensure_labels(self, store: StateStore, labels: Sequence[tuple[str, str]]) -> None:
         """Copy the engagement rows of the (period, label) pairs not copied yet."""
         wanted = sorted(set(labels) - self._labels)
+        if not wanted:
+            return
+        with self._transaction():
+            self._copy_labels(store, wanted)
+            self._labels.update(wanted)
+            self._write_meta()
+
+    def _copy_labels(self, store: StateStore, wanted: Sequence[tuple[str, str]]) -> None:
         for period in sorted({p for p, _ in wanted}):
             names = [label for p, label in wanted if p == period]
             for chunk in chunks(names, 500):
@@ -292,9 +573,7 @@ class KpiMirror:
                     [period, *chunk],
                 )
                 self._stage("staged_engagement", ENGAGEMENT_LOAD, rows)
-        if wanted:
-            self._engagement_groups()
-        self._labels.update(wanted)
+        self._engagement_groups()
 
     def _engagement_groups(self) -> None:
         """Move the staged engagement rows into `kpi_engagement`, each with its lead's
@@ -310,16 +589,17 @@ class KpiMirror:
         )
         self._con.execute("DELETE FROM staged_engagement")
 
-    def _refresh_tasks(self, store: StateStore) -> None:
+    def _refresh_tasks(self, store: StateStore) -> bool:
         """The MQL follow-up Tasks: topped up from the latest creation time seen, reloaded
-        when the count does not add up (a Task removed or dated earlier)."""
+        when the count does not add up (a Task removed or dated earlier). Returns whether
+        the copy changed."""
         like = MQL_TASK_PREFIX + "%"
         count, latest = store._db.execute(
             "SELECT count(*), max(created_at) FROM tasks WHERE connector_key LIKE ?", (like,)
         ).fetchone()
         found = (int(count), latest)
         if found == self._tasks:
-            return
+            return False
         con = self._con
         if self._tasks[1] is not None and latest is not None and latest >= self._tasks[1]:
             since = self._tasks[1]
@@ -332,7 +612,7 @@ class KpiMirror:
             self._insert("tasks", ("connector_key", "lead_key", "created_at"), rows)
             if con.execute("SELECT count(*) FROM tasks").fetchone()[0] == found[0]:
                 self._tasks = found
-                return
+                return True
         con.execute("DELETE FROM tasks")
         rows = store._db.execute(
             "SELECT connector_key, lead_key, created_at FROM tasks WHERE connector_key LIKE ?",
@@ -340,6 +620,7 @@ class KpiMirror:
         )
         self._stage("tasks", ("connector_key", "lead_key", "created_at"), rows)
         self._tasks = found
+        return True
 
     def _owner(self, store: StateStore, owner: str | None) -> None:
         self._con.execute("DELETE FROM links")
@@ -407,12 +688,17 @@ _MIRRORS: dict[str, KpiMirror] = {}
 _MIRRORS_LOCK = threading.Lock()
 
 
-def mirror_for(store: StateStore) -> KpiMirror:
+def mirror_for(store: StateStore, *, keep: bool = False) -> KpiMirror:
     """The process's copy of `store`'s facts (created on first use; the most recently used
-    `_MAX_MIRRORS` are kept)."""
+    `_MAX_MIRRORS` are kept). With `keep` and a SQLite store, the copy is the file beside
+    the state (`copy_path`), there for the next process too; else in memory. A copy this
+    process already holds is used as it is."""
     key = store.where
     with _MIRRORS_LOCK:
-        mirror = _MIRRORS.pop(key, None) or KpiMirror()
+        mirror = _MIRRORS.pop(key, None)
+        if mirror is None:
+            path = copy_path(store.path) if keep and store.path is not None else None
+            mirror = KpiMirror(path)
         _MIRRORS[key] = mirror  # most recent last
         while len(_MIRRORS) > _MAX_MIRRORS:
             _MIRRORS.pop(next(iter(_MIRRORS))).close()
@@ -425,3 +711,6 @@ def drop_mirrors() -> None:
         for mirror in _MIRRORS.values():
             mirror.close()
         _MIRRORS.clear()
+
+
+atexit.register(drop_mirrors)  # a file copy is checkpointed and closed at exit

@@ -355,7 +355,9 @@ class StateStore:
         self.accounts = AccountStore(self._db, self._clock)
         self.kpi = KpiStore(self._db, self._clock)
         # archive, merge and erasure drop a lead's account inputs and KPI facts too
-        self.erasure = ErasureStore(self._db, self._clock, kpi=self.kpi, accounts=self.accounts)
+        self.erasure = ErasureStore(
+            self._db, self._clock, kpi=self.kpi, accounts=self.accounts, state_path=self.path
+        )
         self.deletion_writes = DeletionWriteStore(self._db, self._clock)
 
     @property

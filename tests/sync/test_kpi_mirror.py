@@ -118,3 +118,39 @@ def test_given_a_rebuild_or_a_pruned_log_the_mirror_reloads_in_full(state) -> No
     mirror.refresh(store)
     assert mirror.last_refresh == {"mode": "full", "leads": 0}
     store.close()
+
+
+def copied(mirror, key: str) -> int:
+    return sum(
+        mirror._con.execute(f"SELECT count(*) FROM {t} WHERE lead_key = ?", [key]).fetchone()[0]
+        for t in ("kpi_facts", "kpi_segments")
+    )
+
+
+def test_given_an_erasure_a_loaded_copy_reloads_without_the_person(state) -> None:
+    assert_mirror_equals_store(state)  # the dashboard's copy, loaded in this process
+    store = StateStore(state, clock=lambda: UNTIL)
+    mirror = mirror_for(store)
+    email, hubspot_id = store._db.execute(  # not the last change: a delta would miss it
+        "SELECT email, hubspot_id FROM contacts ORDER BY email LIMIT 1").fetchone()
+    assert copied(mirror, email) > 0
+    store.erasure.erase([hubspot_id], [email])
+    mirror.refresh(store)
+    assert mirror.last_refresh["mode"] == "full"
+    assert copied(mirror, email) == 0
+    store.close()
+    assert_mirror_equals_store(state)
+
+
+def test_given_a_merge_the_copy_drops_the_merged_lead_by_a_delta(state) -> None:
+    assert_mirror_equals_store(state)
+    store = StateStore(state, clock=lambda: UNTIL)
+    mirror = mirror_for(store)
+    (old, old_id), (_, new_id) = store._db.execute(
+        "SELECT email, hubspot_id FROM contacts ORDER BY email LIMIT 2").fetchall()
+    store.erasure.merge_into(old_id, new_id)
+    mirror.refresh(store)
+    assert mirror.last_refresh == {"mode": "delta", "leads": 1}
+    assert copied(mirror, old) == 0
+    store.close()
+    assert_mirror_equals_store(state)

@@ -70,3 +70,33 @@ def test_given_a_run_still_going_status_says_so_in_the_language() -> None:
     running = {**STATUS, "runs": [{**STATUS["runs"][0], "outcome": None, "summary": None}]}
     assert "実行中" in format_status(running, language="ja", zone="Asia/Tokyo")
     assert "-> running" in format_status(running, language="en", zone="UTC")
+
+
+def test_given_japanese_the_speed_to_lead_columns_line_up_in_terminal_columns() -> None:
+    """Japanese headings take two terminal columns a character: each value ends in the
+    column where its heading ends (right-aligned numbers), in both languages."""
+    from app.tables import display_width
+    from app.texts import speed_to_lead_lines
+
+    rows = [*STATUS["speed_to_lead"], {**STATUS["speed_to_lead"][0], "owner": "005B",
+                                       "handoffs": 7, "median_first_touch_business_hours": None}]
+    def ends(line: str) -> list[int]:  # the terminal column where each word ends
+        return [display_width(line[: m.end()]) for m in re.finditer(r"\S+", line)]
+
+    for language in ("ja", "en"):
+        heading, *body = [
+            line for line in speed_to_lead_lines(rows, 4.0, language=language)[1:]
+            if not set(line.strip()) <= {"-", " "}
+        ]
+        assert len(body) == 2
+        assert ends(body[0])[1:] == ends(body[1])[1:], (language, body)
+        assert ends(body[0])[-1] == ends(heading)[-1], (language, heading, body[0])
+        if language == "ja":  # one word a heading: each number ends under its heading
+            assert ends(heading)[1:] == ends(body[0])[1:], (heading, body[0])
+
+
+def test_given_wide_characters_a_table_pads_by_terminal_columns() -> None:
+    from app.tables import display_width, table
+
+    lines = table(["名前", "n"], [["山田太郎", "1"], ["Bob", "22"]], "<>")
+    assert len({display_width(line) for line in lines}) == 1, lines
