@@ -16,6 +16,7 @@ from app.tables import ratio, table, when
 from core.clock import Clock
 from core.config import Settings
 from core.errors import ConfigError
+from core.i18n import Language, moment, number, t
 from core.identity import canonical_email
 from scoring.simulate import OutcomeScore, outcome_score
 from sync.db import state_target
@@ -309,25 +310,21 @@ def score_history(settings: Settings, email: str) -> dict[str, Any] | None:
     }
 
 
-CAUSES = {
-    "first": "first score",
-    "activity": "new activity",
-    "decay": "decay (time, no new activity)",
-    "rule_version": "rule version changed",
-    "sales_outcome": "sales outcome",
-    "profile": "contact/company properties",
-    "merged": "contacts merged in HubSpot",
-}
+CAUSES = ("first", "activity", "decay", "rule_version", "sales_outcome", "profile", "merged")
 
 
-def format_history(data: dict[str, Any]) -> str:
+def format_history(data: dict[str, Any], *, language: Language = "en", zone: str = "UTC") -> str:
+    """The history as a table, in `language`, moments in `zone` ([ui])."""
     changes = data["changes"]
     if not changes:
-        return (f"{data['email']}: no score change stored yet (history starts with the first "
-                "run after this version of the connector)")
+        return t("hist_none", language, email=data["email"])
+
+    def cause_name(name: str) -> str:
+        return t(f"cause_{name}", language) if name in CAUSES else name
+
     rows = []
     for c in changes:
-        cause = ", ".join(CAUSES.get(name, name) for name in c["causes"])
+        cause = ", ".join(cause_name(name) for name in c["causes"])
         if c["activities"]:
             named = ", ".join(a["kind"] for a in c["activities"])
             more = c["new_activities"] - len(c["activities"])
@@ -338,7 +335,9 @@ def format_history(data: dict[str, Any]) -> str:
             cause += f" ({sales.get('status') or sales.get('stage') or 'recycled'})"
         if "rule_version" in c["causes"]:
             cause += f" ({before.get('version')} -> {c['version']})"
-        rows.append([when(c["at"]), c["total"], c["stage"], "MQL" if c["is_mql"] else "-",
-                     c["version"], cause])
-    return "\n".join([f"score history of {data['email']} ({len(changes)} changes):",
-                      *table(["at", "score", "stage", "MQL", "version", "cause"], rows, "<><<<<")])
+        rows.append([moment(c["at"], language, zone), str(c["total"]), c["stage"],
+                     "MQL" if c["is_mql"] else "-", c["version"], cause])
+    titles = [t(k, language) for k in ("hist_at", "hist_score", "hist_stage")]
+    titles += ["MQL", t("hist_version", language), t("hist_cause", language)]
+    return "\n".join([t("hist_title", language, email=data["email"], n=number(len(changes))),
+                      *table(titles, rows, "<><<<<")])

@@ -9,6 +9,7 @@ from app.dead_letters import (
     format_dead_letters,
     list_dead_letters,
     retry_dead_letters,
+    self_retried,
 )
 from commands.base import EXIT_OK, Context, echo_json, run_guarded
 from sync.runner import open_store
@@ -45,8 +46,13 @@ def _dlq_change(obj: Context, leads: tuple[str, ...], everything: bool, retry: b
         change = retry_dead_letters if retry else drop_dead_letters
         with open_store(obj.settings(), create=False) as store:
             done = change(store, leads, everything=everything)
+            by_itself = self_retried(store) if everything else 0
         verb = "marked for the next run" if retry else "dropped"
         click.echo(f"{len(done)} lead(s) {verb}" + (": " + ", ".join(done) if done else ""))
+        if by_itself:
+            click.echo(f"{by_itself} dead letter(s) of archive/erasure policy writes are retried "
+                       "by every run by themselves / アーカイブ・完全削除の書き込みは毎回の実行で"
+                       "自動的に再試行されます")
         return EXIT_OK
 
     run_guarded(go)

@@ -213,7 +213,8 @@ def history_command(obj: Context, email: str, as_json: bool) -> None:
     """
 
     def go() -> int:
-        payload = score_history(obj.settings(), email)
+        settings = obj.settings()
+        payload = score_history(settings, email)
         if payload is None:
             click.echo(
                 f"error: no lead with email {email.strip()!r} in the state store (emails are "
@@ -224,7 +225,8 @@ def history_command(obj: Context, email: str, as_json: bool) -> None:
         if as_json:
             echo_json(payload)
         else:
-            click.echo(format_history(payload))
+            click.echo(format_history(payload, language=settings.ui.language,
+                                      zone=settings.ui.timezone))
         return EXIT_OK
 
     run_guarded(go)

@@ -45,6 +45,25 @@ def as_language(value: str | None, fallback: Language = "en") -> Language:
 # key -> (English, Japanese)
 MESSAGES: dict[str, tuple[str, str]] = {
     # report / dashboard: titles and headings
+    # `connector score history`
+    "hist_title": ("score history of {email} ({n} changes):",
+                   "{email} のスコア履歴 ({n} 件の変化):"),
+    "hist_none": ("{email}: no score change stored yet (history starts with the first run "
+                  "after this version of the connector)",
+                  "{email}: スコアの変化はまだ記録されていません (このバージョンの最初の実行から"
+                  "記録されます)"),
+    "hist_at": ("at", "日時"),
+    "hist_score": ("score", "スコア"),
+    "hist_stage": ("stage", "ステージ"),
+    "hist_version": ("version", "ルール版"),
+    "hist_cause": ("cause", "理由"),
+    "cause_first": ("first score", "初回スコア"),
+    "cause_activity": ("new activity", "新しい行動"),
+    "cause_decay": ("decay (time, no new activity)", "減衰 (時間経過・新しい行動なし)"),
+    "cause_rule_version": ("rule version changed", "ルール版の変更"),
+    "cause_sales_outcome": ("sales outcome", "営業の結果"),
+    "cause_profile": ("contact/company properties", "コンタクト・会社の属性"),
+    "cause_merged": ("contacts merged in HubSpot", "HubSpot でのコンタクト統合"),
     "title": ("Lead funnel report", "リードファネル・レポート"),
     "dashboard": ("Lead funnel dashboard", "リードファネル・ダッシュボード"),
     "per_week": ("per ISO week", "週次 (ISO週)"),

@@ -157,6 +157,16 @@ class AccountStore:
         with self._db.transaction() as db:
             db.executemany("DELETE FROM account_dirty WHERE mark = ?", [(m,) for m in marks])
 
+    def mark_accounts(self, keys: Iterable[str]) -> None:
+        """Mark these accounts (`company:ID` / `domain:NAME`) for the next account pass (a
+        dead letter retried after its cause was fixed)."""
+        now = self._now_iso()
+        with self._db.transaction() as db:
+            db.executemany(
+                "INSERT INTO account_dirty VALUES (?, ?) ON CONFLICT(mark) DO NOTHING",
+                [(key, now) for key in sorted(set(keys))],
+            )
+
     def mark_all(self) -> int:
         """Mark every known account (after a change of `[account]` rules)."""
         now = self._now_iso()

@@ -100,3 +100,31 @@ def test_given_wide_characters_a_table_pads_by_terminal_columns() -> None:
 
     lines = table(["名前", "n"], [["山田太郎", "1"], ["Bob", "22"]], "<>")
     assert len({display_width(line) for line in lines}) == 1, lines
+
+
+HISTORY: dict[str, Any] = {
+    "email": "a@example.co.jp",
+    "changes": [
+        {"at": "2026-12-06T15:30:00+00:00", "total": "12", "stage": "cold", "is_mql": False,
+         "version": "v1", "causes": ["first"], "activities": [], "new_activities": 0},
+        {"at": "2026-12-07T01:00:00+00:00", "total": "1234", "stage": "hot", "is_mql": True,
+         "version": "v1", "causes": ["activity"], "new_activities": 3,
+         "activities": [{"kind": "webinar_attended"}]},
+    ],
+    "versions": {},
+}
+
+
+def test_given_japanese_score_history_names_the_causes_in_japanese_in_the_time_zone() -> None:
+    from app.score_versions import format_history
+
+    ja = format_history(HISTORY, language="ja", zone="Asia/Tokyo")
+    en = format_history(HISTORY, language="en", zone="UTC")
+    assert "a@example.co.jp のスコア履歴 (2 件の変化)" in ja
+    assert "初回スコア" in ja and "新しい行動: webinar_attended (+2)" in ja
+    assert "2026/12/07 00:30 (JST)" in ja and "2026/12/07 10:00 (JST)" in ja
+    assert "first score" in en and "new activity: webinar_attended (+2)" in en
+    assert "2026-12-06 15:30 UTC" in en and " 1234 " in en and " 1234 " in ja
+    assert "first score" not in ja
+    empty = format_history({**HISTORY, "changes": []}, language="ja", zone="Asia/Tokyo")
+    assert "記録されていません" in empty
