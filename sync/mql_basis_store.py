@@ -97,7 +97,7 @@ class MqlBasisStore:
             "SELECT lead_key, episode, since, rules, segments, rules_version FROM mql_basis "
             "WHERE lead_key IN ({marks})"
         )
-        return {r[0]: parse_basis(*r[1:]) for r in rows_in(self._db, sql, lead_keys)}
+        return {r[0]: parse_basis(*tuple(r)[1:]) for r in rows_in(self._db, sql, lead_keys)}
 
     def decided(self) -> list[tuple[str, str, str | None, str | None, str | None, str | None]]:
         """Every lead with a sales verdict in its KPI facts (`kpi_facts.verdict`): (lead key,
