@@ -194,11 +194,13 @@ def test_given_sales_reject_mqls_with_reasons_they_are_counted_per_rule_segment_
 
     # the table read set-based (facts' verdicts, the MQL bases the sync stored) replays no
     # lead and equals the replay of every decided lead
+    from datetime import UTC, datetime, time
+
     from app.kpi_report import build_report
     from kpi.export import report_dict
     from tests.e2e.test_score_commands import REPLAY_START
 
-    until, since = sandbox.clock(), REPLAY_START
+    until, since = sandbox.clock(), datetime.combine(REPLAY_START, time(), UTC)
     sql = report_dict(build_report(settings, until=until, since=since))["tables"]["rejections"]
     replay = report_dict(build_report(settings, until=until, since=since, engine="replay"))
     assert sql == replay["tables"]["rejections"] and sql["rows"]
