@@ -16,7 +16,7 @@ pure scoring the sync ran), and its segments are those of that score.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -229,23 +229,32 @@ def _rejected(outcomes: Mapping[str, Any], funnel: Funnel) -> set[str]:
 # ------------------------------------------------------------------------------ rejections
 def rejection_rows(found: Sequence[MqlFeedback]) -> list[dict[str, Any]]:
     """One row per rule and per segment value behind rejected MQLs: rejected, accepted,
-    and the rejected ones by reason."""
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    and the rejected ones by reason. (One pass with counters: the set-based table hands in
+    tens of thousands of MQLs at 1M leads, most sharing a few bases.)"""
+    rejected: Counter[tuple[str, str]] = Counter()
+    accepted: Counter[tuple[str, str]] = Counter()
+    reasons: defaultdict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    names_of: dict[tuple[Any, ...], list[tuple[str, str]]] = {}
     for item in found:
-        names = [("rule", r) for r in sorted(item.rules)]
-        names += [("segment", f"{d}={v}") for d, v in item.segments.items()]
-        for kind, name in names:
-            row = rows.setdefault((kind, name), {"kind": kind, "name": name, "rejected": 0,
-                                                 "accepted": 0, "reasons": Counter()})
-            if item.rejected:
-                row["rejected"] += 1
-                row["reasons"][item.reason or NO_REASON] += 1
-            elif item.accepted:
-                row["accepted"] += 1
+        if not item.rejected and not item.accepted:
+            continue
+        ident = (item.rules, tuple(item.segments.items()))
+        names = names_of.get(ident)
+        if names is None:
+            names = [("rule", r) for r in sorted(item.rules)]
+            names += [("segment", f"{d}={v}") for d, v in item.segments.items()]
+            names_of[ident] = names
+        if item.rejected:
+            rejected.update(names)
+            reason = item.reason or NO_REASON
+            for name in names:
+                reasons[name][reason] += 1
+        else:
+            accepted.update(names)
     out = [
-        {**row, "reasons": dict(sorted(row["reasons"].items(), key=lambda kv: (-kv[1], kv[0])))}
-        for row in rows.values()
-        if row["rejected"]
+        {"kind": kind, "name": name, "rejected": count, "accepted": accepted.get((kind, name), 0),
+         "reasons": dict(sorted(reasons[(kind, name)].items(), key=lambda kv: (-kv[1], kv[0])))}
+        for (kind, name), count in rejected.items()
     ]
     return sorted(out, key=lambda r: (r["kind"], -r["rejected"], r["name"]))
 

@@ -107,6 +107,7 @@ class MqlBasisStore:
             "SELECT f.lead_key, f.verdict, m.since, b.since, b.rules, b.segments "
             "FROM kpi_facts f LEFT JOIN mql_state m ON m.lead_key = f.lead_key "
             "LEFT JOIN mql_basis b ON b.lead_key = f.lead_key "
-            "WHERE f.verdict IS NOT NULL"
+            "WHERE f.verdict IN (?, ?)",  # IN, not IS NOT NULL: SQLite then uses the index
+            ("rejected", "accepted"),  # `sync.outcomes.VERDICTS`
         )
         return [tuple(r) for r in rows]  # type: ignore[misc]

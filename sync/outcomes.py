@@ -244,9 +244,6 @@ def is_rejected(outcome: LeadOutcome, funnel: Funnel) -> bool:
     )
 
 
-VERDICTS = ("rejected", "accepted")
-
-
 def lead_verdict(outcome: LeadOutcome | None, funnel: Funnel) -> str | None:
     """Sales' verdict on a lead, as the rejection table counts it: "rejected"
     (`is_rejected`, first), "accepted" (a positive `[backtest]` outcome, `outcome_label`
