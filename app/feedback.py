@@ -16,7 +16,7 @@ pure scoring the sync ran), and its segments are those of that score.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -31,7 +31,7 @@ from core.errors import ConfigError
 from kpi.model import ExtraTable, KpiReport
 from scoring import Rules, load_rules, rules_from_toml, score_lead
 from scoring.simulate import LeadHistory, replay_lead, simulate, week_bounds
-from sync.outcomes import Funnel, load_funnel, outcome_labels
+from sync.outcomes import Funnel, is_rejected, lead_verdict, load_funnel, outcome_labels
 from sync.runner import mappings_dir
 
 NO_OUTCOMES = (
@@ -91,6 +91,25 @@ def collect(
         states = store.mql_states(keys)
         reasons = store.rejections.reasons_by_email(keys)
     labels = outcome_labels(outcomes, funnel)
+    found = _found(rules, bounds, leads, states, outcomes, reasons, funnel, labels,
+                   decisive_only=decisive_only)
+    return rules, folder, leads, found, labels
+
+
+def _found(
+    rules: Rules,
+    bounds: Sequence[datetime],
+    leads: Sequence[LeadHistory],
+    states: Mapping[str, Any],
+    outcomes: Mapping[str, Any],
+    reasons: Mapping[str, str],
+    funnel: Funnel,
+    labels: Mapping[str, bool],
+    *,
+    decisive_only: bool,
+) -> list[MqlFeedback]:
+    """The MQLs among `leads` with a known outcome (only rejected or accepted ones with
+    `decisive_only`), each scored again at its MQL moment (the replay path)."""
     rejected = _rejected(outcomes, funnel)
     found = []
     for lead in leads:
@@ -119,7 +138,77 @@ def collect(
                 reason=reasons.get(lead.key) if lead.key in rejected else None,
             )
         )
-    return rules, folder, leads, found, labels
+    return found
+
+
+def decisive_found(settings: Any, since: datetime, until: datetime) -> list[MqlFeedback]:
+    """What `collect(..., decisive_only=True)` finds, read set-based: the leads whose KPI
+    facts hold a sales verdict (`kpi_facts.verdict`), their MQL moment (`mql_state.since`)
+    and the basis the sync stored when their MQL episode started (`mql_basis`: the rules
+    with positive points, the segments), with the reasons of the rejected ones. Only the
+    leads this cannot answer take the replay path, just them: no stored basis (a store
+    from before it, an MQL known from Salesforce's `MQL_Date__c` only or from the replay),
+    a basis of another moment than the state's, facts that may be out of date (a lead
+    changed since the last refresh). Without usable facts (none yet, built under other
+    rules, a rebuild unfinished) it is `collect`'s replay path for every lead. A lead both
+    rejected and accepted counts as rejected (`sync.outcomes.lead_verdict`), as
+    `rejection_rows` counts it. ConfigError without any stored outcome."""
+    from app.kpi_facts import rules_hash
+    from sync.mql_basis_store import parse_basis
+
+    folder = mappings_dir(settings)
+    rules = load_rules(folder)
+    funnel = load_funnel(folder)
+    bounds = week_bounds(since, until)
+    with existing_store(settings) as store:
+        if not store.outcomes.outcome_counts()["sf_records"]:
+            raise ConfigError(NO_OUTCOMES)
+        meta = store.kpi.meta()
+        if ("as_of" not in meta or "rebuild_cursor" in meta
+                or meta.get("rules_hash") != rules_hash(folder)):
+            return collect(settings, since, until, decisive_only=True)[3]
+        stale = store.kpi.stale_keys()
+        parsed: dict[tuple[str, str], Any] = {}  # the same few rule / segment texts recur
+        found: list[MqlFeedback] = []
+        rejected: list[str] = []
+        replay: set[str] = set()
+        for key, verdict, state_since, b_since, b_rules, b_segments in (
+            store.mql_basis.decided()
+        ):
+            if key in stale:
+                continue
+            if state_since is None or b_since != state_since:
+                replay.add(key)
+                continue
+            texts = (b_rules, b_segments)
+            basis = parsed.get(texts)
+            if basis is None:
+                basis = parsed[texts] = parse_basis(0, b_since, b_rules, b_segments, None)
+            is_rejected = verdict == "rejected"
+            found.append(MqlFeedback(
+                key=key, mql_at=datetime.fromisoformat(state_since), rules=basis.rules,
+                segments=basis.segments, rejected=is_rejected,
+                accepted=verdict == "accepted", reason=None,
+            ))
+            if is_rejected:
+                rejected.append(key)
+        reasons = store.rejections.reasons_by_email(rejected)
+        found = [replace(f, reason=reasons.get(f.key)) if f.key in reasons else f
+                 for f in found]
+        if stale:  # their facts may be out of date: their outcomes say whether they count
+            current = store.outcomes.outcomes_for(stale)
+            replay |= {k for k, o in current.items() if lead_verdict(o, funnel) is not None}
+        if replay:
+            leads = list(read_leads(store, replay))
+            keys = [lead.key for lead in leads]
+            outcomes = store.outcomes.outcomes_for(keys)
+            states = store.mql_states(keys)
+            more = store.rejections.reasons_by_email(keys)
+    if replay:
+        labels = outcome_labels(outcomes, funnel)
+        found += _found(rules, bounds, leads, states, outcomes, more, funnel, labels,
+                        decisive_only=True)
+    return found
 
 
 def _deciding_statuses(funnel: Funnel) -> set[str]:
@@ -134,37 +223,38 @@ def _deciding_statuses(funnel: Funnel) -> set[str]:
 
 
 def _rejected(outcomes: Mapping[str, Any], funnel: Funnel) -> set[str]:
-    statuses = set(funnel.rejected_statuses())
-    return {
-        key
-        for key, o in outcomes.items()
-        if not o.is_converted
-        and o.opportunity_id is None
-        and (o.lead_statuses or ((o.status,) if o.status else ()))
-        and all(s in statuses for s in (o.lead_statuses or (o.status,)))
-    }
+    return {key for key, o in outcomes.items() if is_rejected(o, funnel)}
 
 
 # ------------------------------------------------------------------------------ rejections
 def rejection_rows(found: Sequence[MqlFeedback]) -> list[dict[str, Any]]:
     """One row per rule and per segment value behind rejected MQLs: rejected, accepted,
-    and the rejected ones by reason."""
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    and the rejected ones by reason. (One pass with counters: the set-based table hands in
+    tens of thousands of MQLs at 1M leads, most sharing a few bases.)"""
+    rejected: Counter[tuple[str, str]] = Counter()
+    accepted: Counter[tuple[str, str]] = Counter()
+    reasons: defaultdict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    names_of: dict[tuple[Any, ...], list[tuple[str, str]]] = {}
     for item in found:
-        names = [("rule", r) for r in sorted(item.rules)]
-        names += [("segment", f"{d}={v}") for d, v in item.segments.items()]
-        for kind, name in names:
-            row = rows.setdefault((kind, name), {"kind": kind, "name": name, "rejected": 0,
-                                                 "accepted": 0, "reasons": Counter()})
-            if item.rejected:
-                row["rejected"] += 1
-                row["reasons"][item.reason or NO_REASON] += 1
-            elif item.accepted:
-                row["accepted"] += 1
+        if not item.rejected and not item.accepted:
+            continue
+        ident = (item.rules, tuple(item.segments.items()))
+        names = names_of.get(ident)
+        if names is None:
+            names = [("rule", r) for r in sorted(item.rules)]
+            names += [("segment", f"{d}={v}") for d, v in item.segments.items()]
+            names_of[ident] = names
+        if item.rejected:
+            rejected.update(names)
+            reason = item.reason or NO_REASON
+            for name in names:
+                reasons[name][reason] += 1
+        else:
+            accepted.update(names)
     out = [
-        {**row, "reasons": dict(sorted(row["reasons"].items(), key=lambda kv: (-kv[1], kv[0])))}
-        for row in rows.values()
-        if row["rejected"]
+        {"kind": kind, "name": name, "rejected": count, "accepted": accepted.get((kind, name), 0),
+         "reasons": dict(sorted(reasons[(kind, name)].items(), key=lambda kv: (-kv[1], kv[0])))}
+        for (kind, name), count in rejected.items()
     ]
     return sorted(out, key=lambda r: (r["kind"], -r["rejected"], r["name"]))
 
@@ -228,11 +318,17 @@ def rejection_table(data: dict[str, Any]) -> ExtraTable:
 
 
 def with_rejection_table(
-    report: KpiReport, settings: Any, since: datetime, until: datetime
+    report: KpiReport, settings: Any, since: datetime, until: datetime, *, replay: bool = False
 ) -> KpiReport:
-    """`report` with the `rejections` table appended; unchanged while no outcome is stored."""
+    """`report` with the `rejections` table appended; unchanged while no outcome is stored.
+    Read set-based from the stored facts and MQL bases (`decisive_found`: call it after the
+    facts' refresh, as `build_report` does), or with `replay` by replaying every decided
+    lead (`collect`, the reference the equality tests compare with)."""
     try:
-        _, _, _, found, _ = collect(settings, since, until, decisive_only=True)
+        if replay:
+            found = collect(settings, since, until, decisive_only=True)[3]
+        else:
+            found = decisive_found(settings, since, until)
     except ConfigError:
         return report
     data = {"rows": rejection_rows(found)}

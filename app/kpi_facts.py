@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from kpi.compute import period_label
 from kpi.model import CHANNEL_DIMENSION
 from sync.kpi_store import SEP, micros
+from sync.outcomes import lead_verdict
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -66,8 +67,10 @@ def fact_rows(
     dims: Sequence[str],
     facts_at: datetime,
     valid_until: datetime,
+    verdict: str | None = None,
 ):
-    """`sync.kpi_store` rows of one lead: the facts row, its segment pairs, its engagement."""
+    """`sync.kpi_store` rows of one lead: the facts row, its segment pairs, its engagement;
+    `verdict` is sales' verdict on it (`sync.outcomes.lead_verdict`)."""
     values = [facts.dimensions.get(d) or "unknown" for d in dims]
     channel = facts.channel
 
@@ -98,6 +101,7 @@ def fact_rows(
         str(o.amount) if o is not None and o.amount is not None else None,
         micros(facts_at),
         micros(valid_until),
+        verdict,
     )
     segments = [*zip(dims, values, strict=True), (CHANNEL_DIMENSION, channel)]
     engagement = [
@@ -212,8 +216,10 @@ def _replayed(
             if facts is not None:
                 week = engagement_by_period(history.activities, "week")
                 month = engagement_by_period(history.activities, "month")
+                verdict = lead_verdict(known.get(history.key), ctx.funnel)
                 yield fact_rows(
-                    facts, history.contact.hubspot_id, week, month, dims, ctx.until, valid
+                    facts, history.contact.hubspot_id, week, month, dims, ctx.until, valid,
+                    verdict,
                 )
 
     for history in histories():

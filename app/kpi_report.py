@@ -566,7 +566,9 @@ def build_report(
     from app.account_report import with_accounts
     from app.feedback import with_rejection_table  # sales feedback (docs/scoring-feedback.md)
 
-    report = with_rejection_table(report, settings, plan.window.since, until)
+    report = with_rejection_table(
+        report, settings, plan.window.since, until, replay=engine == "replay"
+    )
     return with_accounts(report, settings)
 
 

@@ -6,8 +6,15 @@ the leads that score high, and their Salesforce outcomes as the outcome pull sto
 about half of those Leads in a SQL status (`funnel.toml [sql]`), a fifth converted with an
 opportunity, won or lost for a third each). Written with executemany in big transactions.
 
+Each MQL decision's basis (`mql_basis`: the rules with positive points and the segments of
+the score at the MQL moment, `sync.mql_basis_store`) is written as a sync would have written
+it when the episode started: the lead scored at `mql_state.since` from its activities up to
+then, under the shipped rules (`write_bases`).
+
 `synthetic_facts` also writes `kpi_facts` rows derived from the same generated numbers (not
-from a replay), for timing the aggregation at sizes a replay would take hours to build.
+from a replay), for timing the aggregation at sizes a replay would take hours to build; their
+`verdict` is the one the fact builder computes (`sync.outcomes.lead_verdict`) from the same
+stored outcomes.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ ATTRS = {
     "": ["{}"],
 }
 OWNERS = [f"005OWNER{n:07d}" for n in range(12)]
+MAPPINGS = Path(__file__).resolve().parents[1] / "mappings"
 
 
 def generate(path: Path, leads: int, *, seed: int = 16, until: datetime,
@@ -109,7 +117,35 @@ def generate(path: Path, leads: int, *, seed: int = 16, until: datetime,
             db.executemany(
                 "INSERT INTO sf_opportunities (opportunity_id, stage, is_closed, is_won, amount, "
                 "close_date, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", opps)
+    write_bases(store)
     return store
+
+
+def write_bases(store: StateStore, mappings: Path = MAPPINGS) -> int:
+    """`mql_basis` for every stored MQL decision, as the sync writes it when the episode
+    starts: the score at `mql_state.since` from the activities up to then (what a replay at
+    that moment computes). Returns the rows written."""
+    from app.leads import read_leads
+    from scoring import load_rules, score_lead
+    from sync.mql_basis_store import UPSERT, basis_of, basis_row
+
+    rules = load_rules(mappings)
+    db = store._db
+    states = {r[0]: (int(r[1]), datetime.fromisoformat(r[2])) for r in db.execute(
+        "SELECT lead_key, episode, since FROM mql_state WHERE since IS NOT NULL")}
+    stamp = store._now_iso()
+    rows = []
+    for lead in read_leads(store, states):
+        episode, since = states[lead.key]
+        seen = [a for a in lead.activities if a.occurred_at <= since]
+        basis = basis_of(score_lead(rules, lead.contact, lead.company, seen, since),
+                         episode, since)
+        assert basis is not None
+        rows.append(basis_row(lead.key, basis, stamp))
+    for first in range(0, len(rows), 50_000):
+        with db.transaction():
+            db.executemany(UPSERT, rows[first:first + 50_000])
+    return len(rows)
 
 
 def _outcome(rng: random.Random, n: int, key: str, since: datetime, until: datetime):
@@ -135,11 +171,19 @@ def _outcome(rng: random.Random, n: int, key: str, since: datetime, until: datet
 
 
 def synthetic_facts(store: StateStore, *, seed: int, meta: dict[str, str],
-                    dims: list[str]) -> None:
+                    dims: list[str], mappings: Path = MAPPINGS) -> None:
     """`kpi_facts`, `kpi_segments` and `kpi_engagement` rows from the stored leads' own
-    numbers (creation, MQL decision), without a replay: for timing the aggregation."""
+    numbers (creation, MQL decision), without a replay: for timing the aggregation; the
+    verdict from the stored outcomes, as the fact builder computes it."""
     from kpi.compute import period_label
-    from sync.kpi_store import SEP, micros
+    from sync.kpi_store import FACT_COLUMNS, SEP, micros
+    from sync.outcomes import lead_verdict, load_funnel
+
+    funnel = load_funnel(mappings)
+    with_records = [r[0] for r in store._db.execute(
+        "SELECT DISTINCT email FROM sf_records WHERE email IS NOT NULL")]
+    verdicts = {key: lead_verdict(o, funnel)
+                for key, o in store.outcomes.outcomes_for(with_records).items()}
 
     rng = random.Random(seed)
     values = {"industry": ["manufacturing", "it", "finance", "other", "unknown"],
@@ -188,14 +232,16 @@ def synthetic_facts(store: StateStore, *, seed: int, meta: dict[str, str],
                               micros(mql), *lab(mql), micros(interest), *lab(interest),
                               micros(mql), int(found is not None), sql_flag, None, opp_at,
                               won_at, lost_at, None, as_of,
-                              as_of + int(rng.random() * 60 * 86_400) * 1_000_000))
+                              as_of + int(rng.random() * 60 * 86_400) * 1_000_000,
+                              verdicts.get(key)))
                 segs += [(key, d, v) for d, v in zip(dims, seg, strict=True)]
                 segs.append((key, "channel", channel))
                 for period in ("week", "month"):
                     for step in range(3):
                         label = period_label(created + timedelta(days=40 * step), period)
                         eng.append((key, period, label, 3, 2, 1, step % 2, 0, step % 3 == 0))
-            db.executemany(f"INSERT INTO kpi_facts VALUES ({','.join('?' * 23)})", facts)
+            db.executemany(
+                f"INSERT INTO kpi_facts VALUES ({','.join('?' * len(FACT_COLUMNS))})", facts)
             db.executemany("INSERT INTO kpi_segments VALUES (?, ?, ?)", segs)
             db.executemany("INSERT OR IGNORE INTO kpi_engagement VALUES "
                            "(?, ?, ?, ?, ?, ?, ?, ?, ?)", eng)

@@ -89,6 +89,8 @@ KEYED: tuple[tuple[str, str, str], ...] = (
     ("kpi_changes", "lead_key", "email"),
     ("kpi_segments", "lead_key", "email"),
     ("kpi_engagement", "lead_key", "email"),
+    # the basis of the person's MQL decision (the rules behind it, its segments)
+    ("mql_basis", "lead_key", "email"),
 )
 # Tables of dirty marks (`sync.lead_refs`: `e:<email>`, `c:<id>`, deferred with a `~` first).
 MARKS = ("dirty", "kpi_stale")
@@ -341,8 +343,11 @@ class ErasureStore:
                 and not survivor_mql[0] and merged_mql[0]):
             db.execute("DELETE FROM mql_state WHERE lead_key = ?", (new,))
             db.execute("DELETE FROM hot_state WHERE lead_key = ?", (new,))
+            db.execute("DELETE FROM mql_basis WHERE lead_key = ?", (new,))
+        # The MQL basis goes where the MQL state goes: it counts only while its `since` is
+        # the state's (`app.feedback.decisive_found` replays the lead otherwise).
         for table in ("links", "mql_state", "hot_state", "sf_no_match", "sf_snapshot",
-                      "write_spool"):
+                      "write_spool", "mql_basis"):
             taken = db.execute(f"SELECT 1 FROM {table} WHERE lead_key = ?", (new,)).fetchone()
             if taken:
                 db.execute(f"DELETE FROM {table} WHERE lead_key = ?", (old,))

@@ -9,7 +9,9 @@ Tables (migration "kpi facts" in `sync.state.MIGRATIONS`):
   microseconds (exact integer differences for the durations), and the ISO week / month labels
   of the instants the report groups by are stored beside them (`kpi.compute.period_label`);
   `segkey` is the segment values in the rules' dimension order, joined by U+001F, so one
-  GROUP BY yields every breakdown and Python folds the few thousand groups;
+  GROUP BY yields every breakdown and Python folds the few thousand groups; `verdict` is
+  sales' verdict on the lead ('rejected' / 'accepted' / NULL, `sync.outcomes.lead_verdict`),
+  which the report's rejection table selects its leads by (`app.feedback`);
 - `kpi_segments`: the same values one row per dimension (the channel too), for filters,
   medians per segment and drill-downs;
 - `kpi_engagement`: per lead and week / month label, the distinct engagement counts
@@ -80,6 +82,7 @@ FACT_COLUMNS = (
     "amount",
     "facts_at",
     "valid_until",
+    "verdict",  # sales' verdict (`sync.outcomes.lead_verdict`), for the rejection table
 )
 ENGAGEMENT_COLUMNS = (
     "lead_key",

@@ -230,6 +230,33 @@ def outcome_label(outcome: LeadOutcome | None, funnel: Funnel) -> bool | None:
     return None
 
 
+def is_rejected(outcome: LeadOutcome, funnel: Funnel) -> bool:
+    """Sales rejected the lead: not converted, no opportunity, and every one of its Lead
+    statuses (else its status) is one of `funnel.toml [rejection] lead_statuses` (default:
+    `[lost]`'s). What `connector score rejections` and the report's table count."""
+    statuses = set(funnel.rejected_statuses())
+    own = outcome.lead_statuses or ((outcome.status,) if outcome.status else ())
+    return (
+        not outcome.is_converted
+        and outcome.opportunity_id is None
+        and bool(own)
+        and all(s in statuses for s in own)
+    )
+
+
+def lead_verdict(outcome: LeadOutcome | None, funnel: Funnel) -> str | None:
+    """Sales' verdict on a lead, as the rejection table counts it: "rejected"
+    (`is_rejected`, first), "accepted" (a positive `[backtest]` outcome, `outcome_label`
+    True), else None. Stored per lead in `kpi_facts.verdict`."""
+    if outcome is None:
+        return None
+    if is_rejected(outcome, funnel):
+        return "rejected"
+    if outcome_label(outcome, funnel) is True:
+        return "accepted"
+    return None
+
+
 def outcome_labels(outcomes: Mapping[str, LeadOutcome], funnel: Funnel) -> dict[str, bool]:
     """Lead key -> outcome label, for `scoring.simulate.simulate(outcomes=...)`: leads
     without a known outcome are left out."""

@@ -50,6 +50,7 @@ from sync.deletions import Deletions
 from sync.extraction import Extraction
 from sync.fieldmap import FieldMap
 from sync.lead_refs import contact_ref, email_ref, split_refs
+from sync.mql_basis_store import MqlBasis, basis_of
 from sync.plan import (
     HotState,
     LeadInput,
@@ -310,6 +311,10 @@ class Pipeline:
             tuple[str, Contact, Company | None, ScoredLead, str, int | None, int | None]
         ] = []
         new_states: dict[str, MqlState] = {}
+        bases: dict[str, MqlBasis] = {}
+        live_version = (
+            self.tracking.live.version if self.tracking is not None else None
+        )
         tracked = (
             self.tracking.batch(self.store.scores, keys, now)
             if self.tracking is not None and not options.dry_run
@@ -325,6 +330,7 @@ class Pipeline:
                 primary, company, activities, now, previous.get(key)
             )
             scored_stage = score.stage
+            qualifying = score  # the live rules' own score: the basis of a new MQL episode
             if self.outcomes is not None:  # SQL, opportunity, won, lost from Salesforce
                 score = self.outcomes.advance(score, outcomes.get(key))
             if tracked is not None:
@@ -346,6 +352,10 @@ class Pipeline:
                 else None
             )
             summary.new_mql_episodes += int(new_episode is not None)
+            if new_episode is not None and state.since is not None:
+                basis = basis_of(qualifying, state.episode, state.since, live_version)
+                if basis is not None:
+                    bases[key] = basis
             new_states[key] = state
             # Tracked whether or not the hot trigger is on, so turning it on later does not
             # alert every lead that is already hot.
@@ -396,7 +406,7 @@ class Pipeline:
         # Decisions first (episodes + Task and alert intents), in one transaction, then the
         # writes.
         alerts = self.alerts.intents(inputs, options.kind) if self.alerts is not None else []
-        self.store.record_decisions(new_states, plan.tasks, new_hot, alerts)
+        self.store.record_decisions(new_states, plan.tasks, new_hot, alerts, bases)
         if tracked is not None:
             tracked.save()
         if self.accounts is not None:  # marks the accounts for the pass at the run's end

@@ -44,6 +44,7 @@ from sync.deletion_writes import DeletionWriteStore
 from sync.erasure_store import ErasureStore
 from sync.kpi_store import KpiStore
 from sync.lead_refs import EMAIL_PREFIX, contact_ref, email_ref, split_refs
+from sync.mql_basis_store import MqlBasis, MqlBasisStore
 from sync.outcome_store import OutcomeStore
 from sync.plan import HotState
 from sync.rejection_store import RejectionStore
@@ -296,6 +297,21 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE kpi_changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, lead_key TEXT NOT NULL);
     CREATE INDEX tasks_lead ON tasks(lead_key);
     """,
+    # mql basis: the basis of each MQL decision, written with the MQL state when a lead starts
+    # a new episode (`sync.mql_basis_store`): the episode, its start, the rules with positive
+    # points in the score that qualified and that score's segments, so the report's rejection
+    # table reads them instead of replaying each lead. kpi_facts.verdict: sales' verdict on
+    # the lead ('rejected' / 'accepted' / NULL, `sync.outcomes.lead_verdict`); the rules hash
+    # is cleared so the next report rebuilds every lead's facts and fills it.
+    """
+    CREATE TABLE mql_basis (
+        lead_key TEXT PRIMARY KEY, episode INTEGER NOT NULL, since TEXT NOT NULL,
+        rules TEXT NOT NULL, segments TEXT NOT NULL, rules_version TEXT,
+        updated_at TEXT NOT NULL);
+    ALTER TABLE kpi_facts ADD COLUMN verdict TEXT;
+    CREATE INDEX kpi_facts_verdict ON kpi_facts(verdict);
+    DELETE FROM kpi_meta WHERE name = 'rules_hash';
+    """,
 )
 
 
@@ -354,6 +370,7 @@ class StateStore:
         self.rejections = RejectionStore(self._db, self._clock)
         self.accounts = AccountStore(self._db, self._clock)
         self.kpi = KpiStore(self._db, self._clock)
+        self.mql_basis = MqlBasisStore(self._db, self._clock)
         # archive, merge and erasure drop a lead's account inputs and KPI facts too
         self.erasure = ErasureStore(
             self._db, self._clock, kpi=self.kpi, accounts=self.accounts, state_path=self.path
@@ -670,10 +687,14 @@ class StateStore:
         tasks: Iterable[TaskWrite],
         hot: Mapping[str, HotState] | None = None,
         alerts: Iterable[AlertIntent] = (),
+        bases: Mapping[str, MqlBasis] | None = None,
     ) -> None:
-        """MQL and hot episodes and the Task and alert intents they cause, atomically."""
+        """MQL and hot episodes and the Task and alert intents they cause, atomically; with
+        `bases`, the basis of each new MQL episode (`sync.mql_basis_store`)."""
         with self.transaction() as db:
             self._save_mql_states(db, states)
+            if bases:
+                self.mql_basis.save(db, bases)
             self.kpi.mark_keys(db, states)  # their first MQL may have moved
             if hot:
                 db.executemany(

@@ -191,3 +191,21 @@ def test_given_sales_reject_mqls_with_reasons_they_are_counted_per_rule_segment_
     table = json.loads(report.output)["tables"]["rejections"]
     assert len(table["rows"]) == len(data["rows"])
     assert any("Competitor 1" in str(row) and "No budget 1" in str(row) for row in table["rows"])
+
+    # the table read set-based (facts' verdicts, the MQL bases the sync stored) replays no
+    # lead and equals the replay of every decided lead
+    from datetime import UTC, datetime, time
+
+    from app.kpi_report import build_report
+    from kpi.export import report_dict
+    from tests.e2e.test_score_commands import REPLAY_START
+
+    until, since = sandbox.clock(), datetime.combine(REPLAY_START, time(), UTC)
+    sql = report_dict(build_report(settings, until=until, since=since))["tables"]["rejections"]
+    replay = report_dict(build_report(settings, until=until, since=since, engine="replay"))
+    assert sql == replay["tables"]["rejections"] and sql["rows"]
+    with open_store(settings) as store:
+        decided = {r[0] for r in store._db.execute(
+            "SELECT lead_key FROM kpi_facts WHERE verdict = 'rejected'")}
+        assert decided == set(rejected)
+        assert set(store.mql_basis.bases_for(decided)) == decided

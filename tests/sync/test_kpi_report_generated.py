@@ -102,8 +102,13 @@ def test_given_postgresql_the_sql_report_equals_the_replay_report(tmp_path) -> N
         sep = "&" if "?" in url else "?"
         scoped = f"{url}{sep}options=-csearch_path%3D{schema}"
         target = StateStore(PostgresTarget(url=SecretStr(scoped)), clock=lambda: UNTIL)
-        for table in ("companies", "contacts", "activities", "mql_state", "tasks", "links"):
+        # the outcomes and MQL bases too: the rejection table read set-based on PostgreSQL
+        # (kpi_facts.verdict, mql_basis) equals its replay there
+        for table in ("companies", "contacts", "activities", "mql_state", "tasks", "links",
+                      "sf_records", "sf_opportunities", "mql_basis"):
             rows = [tuple(r) for r in source._db.execute(f"SELECT * FROM {table}")]
+            if not rows:
+                continue
             marks = ",".join("?" * len(rows[0]))
             with target._db.transaction() as db:
                 db.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
@@ -113,7 +118,8 @@ def test_given_postgresql_the_sql_report_equals_the_replay_report(tmp_path) -> N
             state=StateSettings(path=str(tmp_path / "unused.db"), url=SecretStr(scoped)),
             sync=SyncSettings(mappings_dir=str(ROOT / "mappings")),
         )
-        assert_equal(settings, until=UNTIL, since=SINCE)
+        report = assert_equal(settings, until=UNTIL, since=SINCE)
+        assert report["tables"]["rejections"]["rows"]
     finally:
         with psycopg.connect(url, autocommit=True) as admin:
             admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
