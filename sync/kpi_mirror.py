@@ -13,8 +13,8 @@ What is copied (only the columns the aggregation reads):
 - `kpi_facts`: the facts without `hubspot_id`, `amount`, `facts_at`, `valid_until`; the
   week / month labels are recomputed in DuckDB from the instants (UTC, as
   `kpi.compute.period_label`), so the load carries 13 columns instead of 23;
-- `kpi_segments`: derived from `segkey` and `channel` (the store's `kpi_segments` holds the
-  same pairs), not read from the store;
+- `kpi_segments`: a view deriving the pairs from `segkey` and `channel` (the store's
+  `kpi_segments` holds the same pairs), not read from the store nor copied;
 - `kpi_engagement`: loaded per (period, label) when a report first asks for that label,
   each row given its lead's `segkey` and `channel` from the copied facts (so the report's
   engagement query needs no join when it has no filter);
@@ -103,7 +103,7 @@ _MAX_MIRRORS = 4  # copies kept per process (one per state store)
 PARALLEL_FROM = 100_000
 COPY_SUFFIX = ".kpi.duckdb"
 # The copy's own layout: a file written by another layout is loaded again in full.
-COPY_LAYOUT = "1"
+COPY_LAYOUT = "2"
 
 log = logging.getLogger(__name__)
 
@@ -307,6 +307,7 @@ class KpiMirror:
     def _attach(self, *, fresh: bool) -> None:
         self.queries = KpiStore(cast("Database", _DuckDatabase(self._con)), cast(Any, None))
         if not fresh and self._read_meta():
+            self._create_temp()
             return
         if not fresh:  # a file without a (readable) state: start it again
             self._con.close()
@@ -314,6 +315,7 @@ class KpiMirror:
             discard_copy_file(self._path)
             self._con = duckdb_connect(self._path)
             self.queries = KpiStore(cast("Database", _DuckDatabase(self._con)), cast(Any, None))
+        self._create_temp()  # first: the facts table is made from the staged one
         self._create()
 
     def _read_meta(self) -> bool:
@@ -404,35 +406,58 @@ class KpiMirror:
 
     # ------------------------------------------------------------------ loading
     def _create(self) -> None:
+        """The copy's tables (kept in a file copy)."""
         con = self._con
-        con.execute(
-            "CREATE TABLE staged_facts (lead_key VARCHAR, created BIGINT, channel VARCHAR, "
-            "segkey VARCHAR, first_mql BIGINT, first_interest BIGINT, first_comparison BIGINT, "
-            "has_outcome INTEGER, sql_flag INTEGER, sql_at BIGINT, opportunity_at BIGINT, "
-            "won_at BIGINT, lost_at BIGINT)"
-        )
         con.execute(f"CREATE TABLE kpi_facts AS {_FACTS_SELECT} LIMIT 0")
-        con.execute(
-            "CREATE TABLE kpi_segments (lead_key VARCHAR, dimension VARCHAR, value VARCHAR)"
-        )
         con.execute(
             "CREATE TABLE kpi_engagement (lead_key VARCHAR, period VARCHAR, label VARCHAR, "
             "delivered BIGINT, opened BIGINT, clicked BIGINT, registered BIGINT, "
             "attended BIGINT, downloads BIGINT, segkey VARCHAR, channel VARCHAR)"
         )
         con.execute(
-            "CREATE TABLE staged_engagement AS SELECT "
-            f"{', '.join(ENGAGEMENT_LOAD)} FROM kpi_engagement LIMIT 0"
-        )
-        con.execute(
             "CREATE TABLE tasks (connector_key VARCHAR, lead_key VARCHAR, created_at VARCHAR)"
         )
-        # The owner filter's SQL (`sync.kpi_store.OWNERS_SQL`) joins the link to the owner the
-        # last outcome pull read; here `links` holds the owner's leads as the store resolved
-        # them (`_owner`) and `sf_owners` stays empty, so the same SQL text selects them.
-        con.execute("CREATE TABLE links (lead_key VARCHAR, record_id VARCHAR, owner_id VARCHAR)")
-        con.execute("CREATE TABLE sf_owners (record_id VARCHAR, owner_id VARCHAR)")
         con.execute("CREATE TABLE copy_meta (name VARCHAR, value VARCHAR)")
+        self._segments_view()
+
+    def _create_temp(self) -> None:
+        """The tables of one connection (in memory even for a file copy: staging is never
+        written to disk): the staged rows, and the owner filter's leads. The owner filter's
+        SQL (`sync.kpi_store.OWNERS_SQL`) joins the link to the owner the last outcome pull
+        read; here `links` holds the owner's leads as the store resolved them (`_owner`) and
+        `sf_owners` stays empty, so the same SQL text selects them."""
+        con = self._con
+        con.execute(
+            "CREATE TEMP TABLE staged_facts (lead_key VARCHAR, created BIGINT, "
+            "channel VARCHAR, segkey VARCHAR, first_mql BIGINT, first_interest BIGINT, "
+            "first_comparison BIGINT, has_outcome INTEGER, sql_flag INTEGER, sql_at BIGINT, "
+            "opportunity_at BIGINT, won_at BIGINT, lost_at BIGINT)"
+        )
+        con.execute(
+            "CREATE TEMP TABLE staged_engagement (lead_key VARCHAR, period VARCHAR, "
+            "label VARCHAR, delivered BIGINT, opened BIGINT, clicked BIGINT, "
+            "registered BIGINT, attended BIGINT, downloads BIGINT)"
+        )
+        con.execute(
+            "CREATE TEMP TABLE links (lead_key VARCHAR, record_id VARCHAR, owner_id VARCHAR)"
+        )
+        con.execute("CREATE TEMP TABLE sf_owners (record_id VARCHAR, owner_id VARCHAR)")
+
+    def _segments_view(self) -> None:
+        """`kpi_segments` (what the segment filter and the filtered segment values read) as
+        a view over the facts: a lead's i-th rules dimension is the i-th value of its
+        `segkey`, and its channel (the store's `kpi_segments` holds the same pairs). A view,
+        not five million copied rows."""
+        parts = [
+            f"SELECT lead_key, {_literal(dim)} AS dimension, "
+            f"string_split(segkey, chr(31))[{n}] AS value FROM kpi_facts"
+            for n, dim in enumerate(self._dimensions, 1)
+        ]
+        parts.append(
+            f"SELECT lead_key, {_literal(CHANNEL_DIMENSION)} AS dimension, channel AS value "
+            "FROM kpi_facts"
+        )
+        self._con.execute(f"CREATE OR REPLACE VIEW kpi_segments AS {' UNION ALL '.join(parts)}")
 
     def _load_all(
         self, store: StateStore, generation: str, dimensions: tuple[str, ...],
@@ -445,6 +470,7 @@ class KpiMirror:
         seq = store.kpi.last_change()  # read first: a change written meanwhile comes again
         self._reset()
         self._dimensions = dimensions
+        self._segments_view()
         wanted = sorted(self._labels | set(labels))
         self._labels = set()
         aside = self._engagement_aside(store, wanted)
@@ -503,22 +529,12 @@ class KpiMirror:
             discard_copy_file(self._path)
         self._con = duckdb_connect(self._path)
         self.queries = KpiStore(cast("Database", _DuckDatabase(self._con)), cast(Any, None))
+        self._create_temp()  # first: the facts table is made from the staged one
         self._create()
 
     def _from_staged(self) -> None:
-        con = self._con
-        con.execute(f"INSERT INTO kpi_facts {_FACTS_SELECT}")
-        parts = [
-            f"SELECT lead_key, ? AS dimension, string_split(segkey, chr(31))[{n}] AS value "
-            "FROM staged_facts"
-            for n in range(1, len(self._dimensions) + 1)
-        ]
-        parts.append("SELECT lead_key, ? AS dimension, channel AS value FROM staged_facts")
-        con.execute(
-            f"INSERT INTO kpi_segments {' UNION ALL '.join(parts)}",
-            [*self._dimensions, CHANNEL_DIMENSION],
-        )
-        con.execute("DELETE FROM staged_facts")
+        self._con.execute(f"INSERT INTO kpi_facts {_FACTS_SELECT}")
+        self._con.execute("DELETE FROM staged_facts")
 
     def _apply(self, store: StateStore, keys: list[str]) -> None:
         """Replace the copied rows of `keys` with the store's (none: the lead is gone)."""
@@ -527,7 +543,7 @@ class KpiMirror:
         con = self._con
         con.execute("CREATE OR REPLACE TEMP TABLE changed (lead_key VARCHAR)")
         self._insert("changed", ("lead_key",), [(k,) for k in keys])
-        for table in ("kpi_facts", "kpi_segments", "kpi_engagement"):
+        for table in ("kpi_facts", "kpi_engagement"):
             con.execute(f"DELETE FROM {table} WHERE lead_key IN (SELECT lead_key FROM changed)")
         facts: list[tuple[Any, ...]] = []
         engagement: list[tuple[Any, ...]] = []
