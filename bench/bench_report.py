@@ -102,7 +102,8 @@ def full_report(path: Path, *, warm: bool) -> dict:
     from app.feedback import with_rejection_table
     from app.kpi_report import _plan, agreement_check, build_report, open_report_store
     from kpi.model import KpiReport
-    from sync.kpi_mirror import discard_copy, drop_mirrors
+    from sync.kpi_copy_files import discard_copy
+    from sync.kpi_mirror import drop_mirrors
 
     settings = settings_for(path)
     out: dict = {}

@@ -37,7 +37,7 @@ from pathlib import Path
 from core.clock import Clock
 from sync.account_store import AccountStore
 from sync.db import Database
-from sync.kpi_mirror import discard_copy
+from sync.kpi_copy_files import discard_copy
 from sync.kpi_store import KpiStore
 from sync.lead_refs import contact_ref, email_ref
 from sync.state_rows import column_in, precise_iso, seconds_iso

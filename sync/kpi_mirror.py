@@ -70,6 +70,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from kpi.model import CHANNEL_DIMENSION
+from sync.kpi_copy_files import copy_path, discard_copy_file
 from sync.kpi_store import MQL_TASK_PREFIX, SEP, Filters, KpiStore
 from sync.state_rows import chunks
 
@@ -101,29 +102,10 @@ _CSV_FROM = 2000  # rows: from this many on, a load goes through a CSV file
 _MAX_MIRRORS = 4  # copies kept per process (one per state store)
 # facts: from this many on, a full load reads the engagement rows in a second process
 PARALLEL_FROM = 100_000
-COPY_SUFFIX = ".kpi.duckdb"
 # The copy's own layout: a file written by another layout is loaded again in full.
 COPY_LAYOUT = "2"
 
 log = logging.getLogger(__name__)
-
-
-def copy_path(state_path: Path) -> Path:
-    """Where the on-disk copy of a SQLite state file's facts lives."""
-    return state_path.with_name(state_path.name + COPY_SUFFIX)
-
-
-def discard_copy(state_path: Path | None) -> None:
-    """Delete the on-disk copy of `state_path`'s facts and its WAL (nothing when there is
-    none). An open copy keeps working on its unlinked file until it closes."""
-    if state_path is not None:
-        discard_copy_file(copy_path(state_path))
-
-
-def discard_copy_file(path: Path) -> None:
-    for name in (path, path.with_name(path.name + ".wal")):
-        with contextlib.suppress(FileNotFoundError):
-            name.unlink()
 
 
 def duckdb_connect(path: Path | None) -> Any:
