@@ -73,10 +73,7 @@ def collect(
     stored outcome. With `decisive_only`, only the MQLs that are rejected or accepted (what
     the rejection table counts): the leads read are those a Salesforce record could make
     so (`OutcomeStore.lead_keys_with_decisive_records`, set-based), not every lead."""
-    folder = mappings_dir(settings)
-    rules = load_rules(folder)
-    funnel = load_funnel(folder)
-    bounds = week_bounds(since, until)
+    folder, rules, funnel, bounds = _inputs(settings, since, until)
     with existing_store(settings) as store:
         if not store.outcomes.outcome_counts()["sf_records"]:
             raise ConfigError(NO_OUTCOMES)
@@ -156,10 +153,7 @@ def decisive_found(settings: Any, since: datetime, until: datetime) -> list[MqlF
     from app.kpi_facts import rules_hash
     from sync.mql_basis_store import parse_basis
 
-    folder = mappings_dir(settings)
-    rules = load_rules(folder)
-    funnel = load_funnel(folder)
-    bounds = week_bounds(since, until)
+    folder, rules, funnel, bounds = _inputs(settings, since, until)
     with existing_store(settings) as store:
         if not store.outcomes.outcome_counts()["sf_records"]:
             raise ConfigError(NO_OUTCOMES)
@@ -209,6 +203,14 @@ def decisive_found(settings: Any, since: datetime, until: datetime) -> list[MqlF
         found += _found(rules, bounds, leads, states, outcomes, more, funnel, labels,
                         decisive_only=True)
     return found
+
+
+def _inputs(
+    settings: Any, since: datetime, until: datetime
+) -> tuple[Path, Rules, Funnel, list[datetime]]:
+    """The mappings folder, its rules and funnel, and the replay's week bounds."""
+    folder = mappings_dir(settings)
+    return folder, load_rules(folder), load_funnel(folder), week_bounds(since, until)
 
 
 def _deciding_statuses(funnel: Funnel) -> set[str]:
