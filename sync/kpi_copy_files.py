@@ -7,7 +7,10 @@ importing DuckDB or the copy's code.
 from __future__ import annotations
 
 import contextlib
+import logging
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 COPY_SUFFIX = ".kpi.duckdb"
 
@@ -19,9 +22,16 @@ def copy_path(state_path: Path) -> Path:
 
 def discard_copy(state_path: Path | None) -> None:
     """Delete the on-disk copy of `state_path`'s facts and its WAL (nothing when there is
-    none). An open copy keeps working on its unlinked file until it closes."""
-    if state_path is not None:
+    none). An open copy keeps working on its unlinked file until it closes. A file that
+    cannot be deleted is named in an error log line (it may hold an erased person's rows:
+    delete it by hand); the next report replaces it anyway (a new facts generation)."""
+    if state_path is None:
+        return
+    try:
         discard_copy_file(copy_path(state_path))
+    except OSError as exc:
+        log.error("KPI copy %s could not be deleted (%s): delete it by hand",
+                  copy_path(state_path), exc.strerror or type(exc).__name__)
 
 
 def discard_copy_file(path: Path) -> None:

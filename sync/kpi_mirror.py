@@ -267,7 +267,7 @@ class KpiMirror:
                 self._path = path
                 self._attach(fresh=created)
                 return
-            except duckdb.Error as exc:
+            except (duckdb.Error, OSError) as exc:  # OSError: a folder not writable
                 self._path = None
                 if con is not None:
                     with contextlib.suppress(duckdb.Error):
@@ -282,7 +282,8 @@ class KpiMirror:
                     break
                 log.warning("KPI copy %s could not be read (%s): loading a new one",
                             path, type(exc).__name__)
-                discard_copy_file(path)
+                with contextlib.suppress(OSError):  # a second attempt says why
+                    discard_copy_file(path)
         self._con = duckdb.connect()
         self._attach(fresh=True)
 

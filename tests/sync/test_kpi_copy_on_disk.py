@@ -186,3 +186,24 @@ def test_given_a_big_store_the_engagement_is_read_by_a_second_process(
     store.close()
     assert report == store_report(state)
     assert report["totals"]["engagement"]["delivered"] > 0
+
+
+def test_given_a_folder_the_copy_cannot_be_written_to_the_run_uses_memory(
+    state, monkeypatch
+) -> None:
+    from sync import kpi_mirror
+
+    real = kpi_mirror.duckdb_connect
+
+    def refused(path):
+        if path is not None:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(kpi_mirror, "duckdb_connect", refused)
+    report, how = kept_report(state)
+    assert how["mode"] == "full" and report == store_report(state)
+    store = StateStore(state, clock=lambda: UNTIL)
+    assert not mirror_for(store, keep=True).on_disk
+    store.close()
+    assert not copy_path(state).exists()
