@@ -134,6 +134,22 @@ def _durations(count: int, total_us: int, middle: Sequence[int]) -> Durations:
     return Durations(count, round(median, 2), round(mean, 2))
 
 
+def _accumulators(
+    window: ReportWindow, dimensions: Sequence[str], values: Iterable[tuple[str, str]]
+) -> tuple[list[tuple[str, datetime, datetime]], dict[str, _Acc], dict[str, dict[str, _Acc]],
+           _Acc]:
+    """The window's periods, and an empty accumulator per period, per segment value (every
+    value among the leads that count, so a value with no lead in the window still gets its
+    row) and for the total: what both `assemble` functions fill."""
+    spans = periods(window.since, window.until, window.period)
+    by_period = {label: _Acc() for label, _, _ in spans}
+    by_segment: dict[str, dict[str, _Acc]] = {d: defaultdict(_Acc) for d in dimensions}
+    for dimension, value in values:
+        if dimension in by_segment:
+            by_segment[dimension][value]
+    return spans, by_period, by_segment, _Acc()
+
+
 def assemble(
     grouped: Grouped,
     window: ReportWindow,
@@ -146,15 +162,9 @@ def assemble(
     sla_hours: float = 0.0,
 ) -> KpiReport:
     """The `KpiReport` `kpi.compute.compute` would make of the same leads."""
-    since, until, period = window.since, window.until, window.period
-    spans = periods(since, until, period)
-    by_period: dict[str, _Acc] = {label: _Acc() for label, _, _ in spans}
-    by_segment: dict[str, dict[str, _Acc]] = {d: defaultdict(_Acc) for d in dimensions}
-    total = _Acc()
+    period = window.period
+    spans, by_period, by_segment, total = _accumulators(window, dimensions, grouped.values)
     rules_dims = [d for d in dimensions if d != CHANNEL_DIMENSION]
-    for dimension, value in grouped.values:
-        if dimension in by_segment:
-            by_segment[dimension][value]
 
     def groups(label: str | None, segkey: str, channel: str) -> list[_Acc]:
         values = dict(zip(rules_dims, segkey.split(SEP), strict=False)) if segkey else {}
@@ -229,14 +239,8 @@ def assemble_folded(
     sla_hours: float = 0.0,
 ) -> KpiReport:
     """`assemble`'s report from rows the database folded already: the same `KpiReport`."""
-    since, until, period = window.since, window.until, window.period
-    spans = periods(since, until, period)
-    by_period: dict[str, _Acc] = {label: _Acc() for label, _, _ in spans}
-    by_segment: dict[str, dict[str, _Acc]] = {d: defaultdict(_Acc) for d in dimensions}
-    total = _Acc()
-    for dimension, value in grouped.values:
-        if dimension in by_segment:
-            by_segment[dimension][value]
+    period = window.period
+    spans, by_period, by_segment, total = _accumulators(window, dimensions, grouped.values)
 
     def target(g: str, d: str, v: str) -> _Acc | None:
         if g == "t":

@@ -93,7 +93,6 @@ LOAD_COLUMNS = (
     "won_at",
     "lost_at",
 )
-_TEXT = ("lead_key", "channel", "segkey")
 ENGAGEMENT_LOAD = (
     "lead_key", "period", "label", "delivered", "opened", "clicked", "registered", "attended",
     "downloads",
@@ -291,15 +290,11 @@ class KpiMirror:
         self.queries = KpiStore(cast("Database", _DuckDatabase(self._con)), cast(Any, None))
         if not fresh and self._read_meta():
             self._create_temp()
-            return
-        if not fresh:  # a file without a (readable) state: start it again
-            self._con.close()
-            assert self._path is not None
-            discard_copy_file(self._path)
-            self._con = duckdb_connect(self._path)
-            self.queries = KpiStore(cast("Database", _DuckDatabase(self._con)), cast(Any, None))
-        self._create_temp()  # first: the facts table is made from the staged one
-        self._create()
+        elif fresh:
+            self._create_temp()  # first: the facts table is made from the staged one
+            self._create()
+        else:  # a file without a (readable) state: start it again
+            self._reset()
 
     def _read_meta(self) -> bool:
         """The state a file copy was left in; False when it has none or another layout."""
@@ -485,11 +480,12 @@ class KpiMirror:
             PARALLEL_FROM
         ):
             return None
+        by_period = _by_period(wanted)
         where = " OR ".join(
             f"(period = ? AND label IN ({','.join('?' * len(names))}))"
-            for names in _by_period(wanted).values()
+            for names in by_period.values()
         )
-        params = [v for period, names in _by_period(wanted).items() for v in (period, *names)]
+        params = [v for period, names in by_period.items() for v in (period, *names)]
         sql = f"SELECT {', '.join(ENGAGEMENT_LOAD)} FROM kpi_engagement WHERE {where}"
         return _Aside.start(str(store.path), sql, params)
 

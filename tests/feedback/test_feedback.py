@@ -57,7 +57,7 @@ def test_given_a_planted_bad_rule_suggest_finds_it_and_its_diff_improves_precisi
 
 
 def test_given_leads_without_a_decisive_record_the_rejection_table_reads_none_of_them(
-    truth, monkeypatch: pytest.MonkeyPatch
+    truth, replayed: list[str]
 ) -> None:
     from dataclasses import dataclass
 
@@ -67,15 +67,7 @@ def test_given_leads_without_a_decisive_record_the_rejection_table_reads_none_of
     class Report:
         extra_tables: tuple = ()
 
-    read: list[str] = []
-    real = feedback.read_leads
-
-    def counting(store, only=None):
-        for lead in real(store, only):
-            read.append(lead.key)
-            yield lead
-
-    monkeypatch.setattr(feedback, "read_leads", counting)
+    read = replayed
     table = feedback.with_rejection_table(Report(), truth.settings, START, END).extra_tables[-1]
     assert set(read) <= truth.good | truth.bad  # no lead without an outcome was read
     assert len(read) < LEADS

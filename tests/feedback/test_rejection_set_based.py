@@ -32,21 +32,6 @@ def history(tmp_path: Path) -> Settings:
     return settings
 
 
-@pytest.fixture
-def replayed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The lead keys the rejection table reads histories of."""
-    read: list[str] = []
-    real = feedback.read_leads
-
-    def counting(store, only=None):
-        for lead in real(store, only):
-            read.append(lead.key)
-            yield lead
-
-    monkeypatch.setattr(feedback, "read_leads", counting)
-    return read
-
-
 def reference(settings: Settings) -> list[dict]:
     return feedback.rejection_rows(
         feedback.collect(settings, SINCE, UNTIL, decisive_only=True)[3]
